@@ -1,0 +1,38 @@
+# The two commands: `make run` (set up, migrate, load the demo, serve) and `make test` (set up, run every test).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
+
+.PHONY: run test setup bench clean check-workflows
+
+setup: $(STAMP)
+
+# Re-install only when the project's declared dependencies change.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/closeloop migrate
+	$(BIN)/closeloop demo
+	@echo
+	@echo "closeloop is serving on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs; Ctrl-C stops)"
+	$(BIN)/closeloop serve --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+check-workflows: setup
+	$(BIN)/closeloop workflows check workflows
+
+bench: setup
+	$(BIN)/python bench/transitions.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache closeloop.db closeloop.db-wal closeloop.db-shm

@@ -1,0 +1,1 @@
+"""closeloop's outer interfaces: the HTTP API (FastAPI) and the command line."""

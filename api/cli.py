@@ -1,0 +1,194 @@
+"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from engine.config import Settings
+from engine.errors import DomainError, WorkflowError
+from engine.store import SchemaNotReady, Store, migrate as run_migrations, safe_url
+
+app = typer.Typer(help="closeloop: rectification (整改) closed-loop workflow engine.", no_args_is_help=True,
+                  add_completion=False)
+unit_app = typer.Typer(help="Units (责任单位), which form a tree.", no_args_is_help=True)
+user_app = typer.Typer(help="Users, their roles and tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the hash-chained history.", no_args_is_help=True)
+wf_app = typer.Typer(help="Workflow files: check them, draw them.", no_args_is_help=True)
+app.add_typer(unit_app, name="unit")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+app.add_typer(wf_app, name="workflows")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _runtime():
+    from engine.runtime import Runtime
+
+    try:
+        return Runtime.open(Settings())
+    except SchemaNotReady as exc:
+        _fail(str(exc))
+    except WorkflowError as exc:
+        _fail("workflow files are invalid:\n" + str(exc))
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 8000) -> None:
+    """Serve the HTTP API (refuses to start on an unmigrated or older database)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    application = create_app(_runtime())
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    settings = Settings()
+    store = Store(settings.database_url)
+    run_migrations(store)
+    typer.echo(f"database {safe_url(store.url)} is at the newest schema")
+
+
+@app.command()
+def demo() -> None:
+    """Load a demo city (units, one user per role, ~50 items) once; print fresh tokens for the demo users."""
+    from engine.demo import load_demo
+
+    rt = _runtime()
+    created, tokens = load_demo(rt)
+    typer.echo("demo data loaded" if created else "demo data already present; issued fresh tokens")
+    typer.echo("demo tokens (shown once; stored only as hashes):")
+    for username, (roles, token) in tokens.items():
+        typer.echo(f"  {username:<12} {','.join(roles):<22} {token}")
+
+
+@unit_app.command("add")
+def unit_add(code: str, name: Annotated[str, typer.Option("--name", help="Display name, e.g. 市教委.")],
+             parent: Annotated[Optional[str], typer.Option("--parent", help="Parent unit code.")] = None) -> None:
+    """Add a unit."""
+    from engine import accounts
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"unit {code} added")
+
+
+@unit_app.command("list")
+def unit_list() -> None:
+    """List units as a tree."""
+    from engine import accounts
+
+    rt = _runtime()
+    with rt.store.read() as conn:
+        for unit in accounts.list_units(conn):
+            typer.echo(f"{'  ' * unit['depth']}{unit['code']}  {unit['name']}")
+
+
+@user_app.command("add")
+def user_add(username: str,
+             role: Annotated[list[str], typer.Option("--role", help="registrar, supervisor, assignee, verifier, "
+                                                     "auditor or admin; repeat for several.")],
+             unit: Annotated[str, typer.Option("--unit", help="The user's unit code.")],
+             name: Annotated[str, typer.Option("--name", help="Display name.")] = "") -> None:
+    """Add a user; the new token is printed alone on the last line."""
+    from engine import accounts
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            _user, token = accounts.add_user(conn, clock=rt.clock, username=username, roles=role, unit=unit,
+                                             display_name=name)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"user {username} added with roles {', '.join(sorted(set(role)))} in {unit}; token (shown once):")
+    typer.echo(token)
+
+
+@user_app.command("token")
+def user_token(username: str) -> None:
+    """Issue another token for a user; printed alone on the last line."""
+    from engine import accounts
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            token = accounts.new_token_for(conn, clock=rt.clock, username=username)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"new token for {username} (shown once):")
+    typer.echo(token)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every history chain in the database; name the first broken record."""
+    from engine.history import verify_database
+
+    settings = Settings()
+    store = Store(settings.database_url)
+    with store.read() as conn:
+        result = verify_database(conn)
+    if result.ok:
+        typer.echo(f"ok: {result.records} records, head {result.head}")
+        return
+    bad = result.first_bad
+    _fail(f"chain broken at item {bad['item']} seq {bad['seq']}: {bad['reason']} ({result.records} records "
+          "checked before it)", code=2)
+
+
+@wf_app.command("check")
+def workflows_check(path: Path) -> None:
+    """Check a workflow file or folder; exit 1 listing every problem (file:line: key: problem)."""
+    from engine.definitions import load_path
+
+    try:
+        found = load_path(path)
+    except WorkflowError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(1)
+    for name, wf in sorted(found.items()):
+        typer.echo(f"ok: {name} v{wf.version} ({wf.title.zh} / {wf.title.en}), {len(wf.states)} states, "
+                   f"{len(wf.transitions)} transitions, hash {wf.content_hash()[:12]}")
+
+
+@wf_app.command("graph")
+def workflows_graph(name: str,
+                    path: Annotated[Optional[Path], typer.Option(help="Workflow folder or file.")] = None,
+                    lang: Annotated[str, typer.Option(help="zh or en titles.")] = "zh") -> None:
+    """Print a workflow as a Mermaid state diagram."""
+    from engine.definitions import load_path
+    from engine.definitions.diagram import mermaid
+
+    if lang not in ("zh", "en"):
+        _fail("--lang is zh or en")
+    try:
+        found = load_path(path or Settings().workflows_dir)
+    except WorkflowError as exc:
+        _fail("workflow files are invalid:\n" + str(exc))
+    if name not in found:
+        _fail(f"no workflow named {name!r} (known: {', '.join(sorted(found))})")
+    typer.echo(mermaid(found[name], lang), nl=False)
+
+
+def main() -> None:
+    """Entry point of the ``closeloop`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,51 @@
+"""Typed dependencies: the runtime and the authenticated caller, declared once as Annotated types."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
+
+from engine import accounts
+from engine.accounts import Actor
+from engine.errors import Forbidden
+from engine.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The process's runtime, made when the app was created."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_actor(request: Request, rt: RuntimeDep) -> Actor:
+    """The caller named by the bearer token; 401 without a valid one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+    with rt.store.read() as conn:
+        actor = accounts.authenticate(conn, token.strip())
+    if actor is None:
+        raise HTTPException(401, "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def require_role(actor: Actor, *roles: str) -> None:
+    """403 unless the actor has one of ``roles``."""
+    if not actor.roles & set(roles):
+        raise Forbidden(f"this needs one of the roles: {', '.join(roles)}", reason="role")
+
+
+def require_admin(actor: CurrentActor) -> Actor:
+    """The caller, who must be an admin."""
+    require_role(actor, "admin")
+    return actor
+
+
+AdminActor = Annotated[Actor, Depends(require_admin)]

@@ -1,0 +1,89 @@
+"""Response shapes, for the OpenAPI document (handlers return pre-serialized JSON of these shapes)."""
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem; some carry extra fields (state, allowed_triggers, current_version, reason, guard)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class ItemOut(BaseModel):
+    """An item as the caller sees it."""
+
+    id: str
+    number: str
+    workflow: str
+    workflow_version: str
+    workflow_hash: str
+    state: str
+    state_title: str
+    state_title_en: str
+    version: int
+    title: str
+    description: str
+    source: str
+    severity: str
+    unit: str
+    assignee: str | None
+    due_date: str | None
+    requested_due_date: str | None
+    deadline: str | None
+    light: str
+    overdue_days: int
+    measures: str
+    external_ref: str | None
+    campaign: str | None
+    tags: list[str]
+    created_by: str
+    submitted_by: str | None
+    reopened_count: int
+    allowed_triggers: list[str]
+    closed_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class HistoryOut(BaseModel):
+    """One record of an item's hash-chained history."""
+
+    seq: int
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    at: str
+    comment: str | None
+    evidence: list[dict]
+    fields: dict
+    prev_hash: str
+    hash: str
+
+
+class TransitionOut(ItemOut):
+    """The item after a transition, with the history record it appended."""
+
+    transition: HistoryOut
+
+
+class ItemPage(BaseModel):
+    """One page of items."""
+
+    data: list[ItemOut]
+    next_cursor: str | None
+
+
+class HistoryList(BaseModel):
+    """An item's whole history, oldest first."""
+
+    data: list[HistoryOut]
+
+
+def errors(*statuses: int) -> dict:
+    """OpenAPI ``responses`` entries for the listed problem statuses."""
+    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}

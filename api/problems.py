@@ -1,0 +1,82 @@
+"""Errors as application/problem+json (RFC 9457): every refusal says what and where, never a trace."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from engine import errors
+
+log = logging.getLogger("closeloop.api")
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://closeloop.dev/problems/"
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.NotFound: 404,
+    errors.Forbidden: 403,
+    errors.InvalidTransition: 409,
+    errors.VersionConflict: 412,
+    errors.GuardFailed: 422,
+    errors.InvalidInput: 422,
+    errors.Conflict: 409,
+    errors.IdempotencyMismatch: 422,
+    errors.IdempotencyInFlight: 409,
+}
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
+          422: "Unprocessable request", 500: "Internal error", 503: "Service unavailable"}
+
+
+def problem(status: int, detail: str, *, code: str | None = None, headers: dict | None = None, **extra) -> Response:
+    """A problem+json response."""
+    body = {"type": TYPE_BASE + (code or TITLES.get(status, "error").lower().replace(" ", "-")),
+            "title": TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict]:
+    out = []
+    for err in exc.errors():
+        # The offending input is not echoed back: it may be huge, and the location already says where.
+        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")})
+    return out
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> Response:
+    errs = _validation_errors(exc)
+    content_type = request.headers.get("content-type", "")
+    if request.method in ("POST", "PUT", "PATCH") and "json" not in content_type and any(
+            e["loc"] == ["body"] and e["type"] == "model_attributes_type" for e in errs):
+        return problem(415, "send the body as JSON with 'Content-Type: application/json'", code="unsupported-media-type")
+    if any(e["type"] == "json_invalid" for e in errs):
+        return problem(400, "the request body is not valid JSON", code="malformed-json", errors=errs)
+    first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
+    where = ".".join(p for p in first["loc"] if p not in ("body",)) or "request"
+    return problem(422, f"{where}: {first['msg']}", code="validation-error", errors=errs)
+
+
+async def _on_domain(request: Request, exc: errors.DomainError) -> Response:
+    status = STATUS_BY_ERROR.get(type(exc), 400)
+    return problem(status, exc.detail, code=exc.code, **exc.extra)
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
+    detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "error")
+    return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def _on_crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "the server failed to handle this request; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(errors.DomainError, _on_domain)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_crash)

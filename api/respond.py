@@ -1,0 +1,68 @@
+"""Writing responses: JSON bytes, and the write path with Idempotency-Key replay."""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import orjson
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from engine import idempotency
+from engine.accounts import Actor
+from engine.canonical import canonical_bytes
+from engine.idempotency import StoredResponse
+from engine.runtime import Runtime
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IN_FLIGHT = idempotency.InFlight()
+
+
+def json_response(payload: object, status: int = 200, headers: dict | None = None) -> Response:
+    """A JSON response from plain data."""
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+def _to_response(stored: StoredResponse) -> Response:
+    return Response(stored.body, status_code=stored.status, media_type="application/json", headers=stored.headers)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version named by an If-Match header ('"3"'), None for absent or '*'."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 18:
+        raise HTTPException(400, 'If-Match must be an item ETag such as "3"')
+    return int(text)
+
+
+def write(rt: Runtime, actor: Actor, *, key: str | None, method: str, path: str, body: object,
+          work: Callable[[sa.Connection], StoredResponse]) -> Response:
+    """Run ``work`` in one write transaction; with an Idempotency-Key, store or replay its response."""
+    if key is None:
+        with rt.store.write() as conn:
+            return _to_response(work(conn))
+    if not _KEY.match(key):
+        raise HTTPException(400, "Idempotency-Key must be 1-200 visible ASCII characters")
+    req_hash = idempotency.request_hash(method, path, canonical_bytes(body))
+    with IN_FLIGHT.hold(actor.user_id, key):
+        try:
+            with rt.store.write() as conn:
+                stored = idempotency.lookup(conn, actor.user_id, key, req_hash)
+                if stored is None:
+                    stored = work(conn)
+                    idempotency.save(conn, rt.clock, actor.user_id, key, req_hash, stored)
+        except sa.exc.IntegrityError:
+            # Another process stored this key first (PostgreSQL): our transaction rolled back; replay theirs.
+            with rt.store.read() as conn:
+                stored = idempotency.lookup(conn, actor.user_id, key, req_hash)
+            if stored is None:
+                raise
+    return _to_response(stored)
+
+
+def stored_json(payload: object, status: int = 200, headers: dict | None = None) -> StoredResponse:
+    """A response as it is stored for replay."""
+    return StoredResponse(status, headers or {}, orjson.dumps(payload))

@@ -1,0 +1,109 @@
+"""Admin: units, users and tokens; the caller's own identity; the audit chain check."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from api import respond
+from api.deps import AdminActor, CurrentActor, RuntimeDep, require_role
+from api.models import errors
+from engine import accounts, history
+from engine.definitions.schema import Role
+from engine.schemas import Name
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+
+class NewUnit(BaseModel):
+    """A unit to add under ``parent`` (or as a root)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    code: Name = Field(max_length=64)
+    name: Name = Field(max_length=200)
+    parent: Name | None = Field(default=None, max_length=64)
+
+
+class NewUser(BaseModel):
+    """A user to add; the answer carries the user's first token, shown only this once."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    username: Name = Field(max_length=64)
+    roles: list[Role] = Field(min_length=1, max_length=6)
+    unit: Name = Field(max_length=64)
+    display_name: Name | None = Field(default=None, max_length=200)
+
+
+@router.get("/me", summary="Who the token belongs to", responses=errors(401))
+def me(actor: CurrentActor) -> Response:
+    """The caller's username, roles and unit."""
+    return respond.json_response({"username": actor.username, "roles": sorted(actor.roles), "unit": actor.unit_code})
+
+
+@router.get("/units", summary="List units (admin)", responses=errors(401, 403))
+def list_units(actor: AdminActor, rt: RuntimeDep) -> Response:
+    """Every unit in tree order."""
+    with rt.store.read() as conn:
+        return respond.json_response({"data": accounts.list_units(conn)})
+
+
+@router.post("/units", status_code=201, summary="Add a unit (admin)", responses=errors(401, 403, 409, 422))
+def add_unit(body: NewUnit, actor: AdminActor, rt: RuntimeDep,
+             idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    """Add a unit; its parent must exist."""
+
+    def work(conn):
+        unit = accounts.add_unit(conn, clock=rt.clock, code=body.code, name=body.name, parent=body.parent)
+        return respond.stored_json(unit, 201)
+
+    return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/units",
+                         body=body.model_dump(mode="json"), work=work)
+
+
+@router.get("/users", summary="List users (admin)", responses=errors(401, 403))
+def list_users(actor: AdminActor, rt: RuntimeDep) -> Response:
+    """Every user with roles and unit (never tokens)."""
+    with rt.store.read() as conn:
+        return respond.json_response({"data": accounts.list_users(conn)})
+
+
+@router.post("/users", status_code=201, summary="Add a user and make a first token (admin)",
+             responses=errors(401, 403, 409, 422))
+def add_user(body: NewUser, actor: AdminActor, rt: RuntimeDep,
+             idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    """Add a user; the response's ``token`` is shown only here and stored only as a hash."""
+
+    def work(conn):
+        user, token = accounts.add_user(conn, clock=rt.clock, username=body.username, roles=list(body.roles),
+                                        unit=body.unit, display_name=body.display_name or "")
+        return respond.stored_json({**user, "token": token}, 201)
+
+    return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/users",
+                         body=body.model_dump(mode="json"), work=work)
+
+
+@router.post("/users/{username}/tokens", status_code=201, summary="Issue another token for a user (admin)",
+             responses=errors(401, 403, 404))
+def add_token(username: str, actor: AdminActor, rt: RuntimeDep,
+              idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    """A new token for ``username``, shown only this once."""
+
+    def work(conn):
+        return respond.stored_json({"username": username,
+                                    "token": accounts.new_token_for(conn, clock=rt.clock, username=username)}, 201)
+
+    return respond.write(rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/users/{username}/tokens",
+                         body={}, work=work)
+
+
+@router.get("/audit/verify", summary="Check every history chain (auditor, admin)", responses=errors(401, 403))
+def audit_verify(actor: CurrentActor, rt: RuntimeDep) -> Response:
+    """``{"ok": true, "records": N, "head": ...}`` or ``{"ok": false, "first_bad": {...}}``."""
+    require_role(actor, "auditor", "admin")
+    with rt.store.read() as conn:
+        result = history.verify_database(conn)
+    body = {"ok": result.ok, "records": result.records}
+    body.update({"head": result.head} if result.ok else {"first_bad": result.first_bad})
+    return respond.json_response(body)

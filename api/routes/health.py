@@ -1,0 +1,33 @@
+"""Liveness and readiness probes."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from api.deps import RuntimeDep
+from api.problems import problem
+from api.respond import json_response
+from engine.store import current_revision, head_revision
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> Response:
+    """Always 200 while the process serves requests."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", summary="The database is reachable and migrated", responses={503: {"description": "not ready"}})
+def readyz(rt: RuntimeDep) -> Response:
+    """200 when the database answers and its schema is at the code's migration head; 503 otherwise."""
+    try:
+        with rt.store.read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        current, head = current_revision(rt.store), head_revision()
+    except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
+        return problem(503, f"database unreachable: {type(exc).__name__}")
+    if current != head:
+        return problem(503, f"database schema is at {current}, the code needs {head}: run `closeloop migrate`")
+    return json_response({"status": "ready", "schema": current, "workflows": rt.registry.names()})

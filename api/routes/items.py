@@ -1,0 +1,112 @@
+"""Items: register, list, read, fire transitions, read history."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from api import respond
+from api.deps import CurrentActor, RuntimeDep
+from api.models import HistoryList, ItemOut, ItemPage, TransitionOut, errors
+from engine import history, items, queries, service
+from engine.errors import InvalidInput
+from engine.schemas import SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
+from engine.views import item_view
+
+router = APIRouter(prefix="/api/v1/items", tags=["items"])
+LIST_PARAMS = {"state", "unit", "source", "severity", "light", "overdue", "assignee", "campaign", "due_before",
+               "due_after", "q", "workflow", "limit", "cursor"}
+
+
+def _etag(version: int) -> dict:
+    return {"ETag": f'"{version}"'}
+
+
+def _view(rt, item: dict, actor) -> dict:
+    return item_view(item, rt.registry.by_hash(item["workflow_hash"]), actor, rt.today(), rt.settings.yellow_days)
+
+
+def _public(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "item"}
+
+
+@router.post("", status_code=201, response_model=ItemOut, summary="Register a problem item",
+             responses=errors(400, 401, 403, 409, 413, 422))
+def create(body: NewItem, actor: CurrentActor, rt: RuntimeDep,
+           idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    """Register an item in its workflow's initial state. Roles: registrar, supervisor, admin."""
+
+    def work(conn):
+        row, _record = items.create_item(conn, rt, actor, body)
+        view = _view(rt, row, actor)
+        return respond.stored_json(view, 201, {"Location": f"/api/v1/items/{row['id']}", **_etag(row["version"])})
+
+    return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/items",
+                         body=body.model_dump(mode="json"), work=work)
+
+
+@router.get("", response_model=ItemPage, summary="List items in the caller's scope",
+            responses=errors(400, 401, 422))
+def list_items(
+    request: Request, actor: CurrentActor, rt: RuntimeDep,
+    state: str | None = None, unit: str | None = None,
+    source: Literal[SOURCES] | None = None,  # type: ignore[valid-type]
+    severity: Literal[SEVERITIES] | None = None,  # type: ignore[valid-type]
+    light: Literal["green", "yellow", "red", "none"] | None = None, overdue: bool | None = None,
+    assignee: str | None = None, campaign: str | None = None,
+    due_before: Annotated[IsoDate | None, Query()] = None, due_after: Annotated[IsoDate | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None, workflow: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Response:
+    """Items of the caller's unit and sub-units (all units for auditors and admins), newest first."""
+    unknown = sorted(set(request.query_params) - LIST_PARAMS)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter {unknown[0]!r} (known: {', '.join(sorted(LIST_PARAMS))})",
+                           field=unknown[0])
+    filters = queries.ItemFilters(state=state, unit=unit, source=source, severity=severity, light=light,
+                                  overdue=overdue, assignee=assignee, campaign=campaign, due_before=due_before,
+                                  due_after=due_after, q=q, workflow=workflow)
+    today = rt.today()
+    with rt.store.read() as conn:
+        rows, next_cursor = queries.list_items(conn, actor, filters, limit=limit, cursor=cursor, today=today,
+                                               yellow_days=rt.settings.yellow_days)
+    return respond.json_response({"data": [_view(rt, r, actor) for r in rows], "next_cursor": next_cursor})
+
+
+@router.get("/{item_id}", response_model=ItemOut, summary="Read one item (by id or number)",
+            responses=errors(401, 404))
+def get_item(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+    """The item, if it lies within the caller's read scope (404 otherwise, as for a missing one)."""
+    with rt.store.read() as conn:
+        item = queries.get_visible(conn, actor, item_id)
+    return respond.json_response(_view(rt, item, actor), headers=_etag(item["version"]))
+
+
+@router.post("/{item_id}/transitions", response_model=TransitionOut, summary="Fire a transition",
+             responses=errors(400, 401, 403, 404, 409, 412, 413, 422))
+def transition(item_id: str, body: TransitionRequest, actor: CurrentActor, rt: RuntimeDep,
+               if_match: Annotated[str | None, Header()] = None,
+               idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+    """Fire ``trigger``: 409 if not allowed from the state, 412 on a stale If-Match, 403 for role, scope or
+    separation of duties, 422 when a requirement or guard refuses. A refusal changes nothing."""
+    expected = respond.parse_if_match(if_match)
+
+    def work(conn):
+        result = service.fire(conn, rt, item_ref=item_id, actor=actor, request=body, expected_version=expected)
+        view = item_view(result.item, result.workflow, actor, rt.today(), rt.settings.yellow_days)
+        view["transition"] = _public(result.record)
+        return respond.stored_json(view, 200, _etag(result.item["version"]))
+
+    return respond.write(rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/items/{item_id}/transitions",
+                         body={"request": body.model_dump(mode="json"), "if_match": expected}, work=work)
+
+
+@router.get("/{item_id}/history", response_model=HistoryList, summary="An item's hash-chained history",
+            responses=errors(401, 404))
+def item_history(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+    """Every record, oldest first; record 1 is the creation (trigger 'create', from_state null)."""
+    with rt.store.read() as conn:
+        item = queries.get_visible(conn, actor, item_id)
+        records = history.item_history(conn, item["id"])
+    return respond.json_response({"data": [_public(r) for r in records]})

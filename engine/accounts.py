@@ -1,0 +1,165 @@
+"""Units, users and tokens: who may act, from which unit, and how a request proves it."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine.clock import Clock
+from engine.definitions.schema import ROLES
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.models import Token, Unit, User
+
+_units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
+GLOBAL_READ_ROLES = frozenset({"auditor", "admin"})
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller: who, with which roles, from which unit (and its subtree)."""
+
+    user_id: int
+    username: str
+    roles: frozenset[str]
+    unit_id: int
+    unit_code: str
+    unit_path: str
+
+    @property
+    def sees_everything(self) -> bool:
+        """Auditors and admins read across all units."""
+        return bool(self.roles & GLOBAL_READ_ROLES)
+
+    def covers(self, unit_path: str) -> bool:
+        """Whether a unit (by its path) is this actor's own unit or below it."""
+        return unit_path.startswith(self.unit_path)
+
+    def can_see(self, unit_path: str) -> bool:
+        """Read scope: own unit and sub-units, or everything for auditors and admins."""
+        return self.sees_everything or self.covers(unit_path)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh random token (32 random bytes, URL-safe), shown to its owner once."""
+    return "cl_" + secrets.token_urlsafe(32)
+
+
+_AUTH = (
+    sa.select(_users.c.id, _users.c.username, _users.c.roles, _users.c.unit_id, _units.c.code, _units.c.path)
+    .select_from(_tokens.join(_users, _users.c.id == _tokens.c.user_id).join(_units, _units.c.id == _users.c.unit_id))
+    .where(_tokens.c.token_hash == sa.bindparam("h"), _tokens.c.revoked_at.is_(None), _users.c.active.is_(True))
+)
+
+
+def authenticate(conn: sa.Connection, token: str) -> Actor | None:
+    """The actor a bearer token belongs to, or None if the token is unknown, revoked or its user inactive."""
+    if not token or len(token) > 200:
+        return None
+    row = conn.execute(_AUTH, {"h": hash_token(token)}).first()
+    if row is None:
+        return None
+    return Actor(row.id, row.username, frozenset(row.roles.split(",")), row.unit_id, row.code, row.path)
+
+
+def unit_by_code(conn: sa.Connection, code: str) -> sa.Row | None:
+    """The unit row with this code, if any."""
+    return conn.execute(sa.select(_units).where(_units.c.code == code)).first()
+
+
+def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent: str | None = None) -> dict:
+    """Create a unit under ``parent`` (or as a root)."""
+    if not CODE.match(code):
+        raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("unit name must be 1-200 characters", field="name")
+    if unit_by_code(conn, code) is not None:
+        raise Conflict(f"unit {code!r} already exists")
+    parent_row = None
+    if parent is not None:
+        parent_row = unit_by_code(conn, parent)
+        if parent_row is None:
+            raise InvalidInput(f"parent unit {parent!r} does not exist", field="parent")
+    new_id = conn.execute(_units.insert().values(code=code, name=name.strip(), parent_id=parent_row.id if parent_row else None,
+                                                 path="", created_at=clock.now())).inserted_primary_key[0]
+    path = f"{parent_row.path if parent_row else '/'}{new_id}/"
+    conn.execute(_units.update().where(_units.c.id == new_id).values(path=path))
+    return {"code": code, "name": name.strip(), "parent": parent}
+
+
+def list_units(conn: sa.Connection) -> list[dict]:
+    """All units, each with its parent's code and depth, in tree order."""
+    parent = _units.alias("parent")
+    rows = conn.execute(sa.select(_units.c.code, _units.c.name, _units.c.path, parent.c.code.label("parent"))
+                        .select_from(_units.outerjoin(parent, parent.c.id == _units.c.parent_id))
+                        .order_by(_units.c.path)).all()
+    return [{"code": r.code, "name": r.name, "parent": r.parent, "depth": r.path.count("/") - 2} for r in rows]
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    if not roles:
+        raise InvalidInput("give at least one role", field="roles")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise InvalidInput(f"unknown role {unknown[0]!r} (roles: {', '.join(ROLES)})", field="roles")
+    return sorted(set(roles))
+
+
+def add_user(conn: sa.Connection, *, clock: Clock, username: str, roles: list[str], unit: str,
+             display_name: str = "") -> tuple[dict, str]:
+    """Create a user and a first token; return the user and the token (shown once, stored as a hash)."""
+    if not USERNAME.match(username):
+        raise InvalidInput("username must be 1-64 lower-case letters, digits, '_', '.' or '-'", field="username")
+    role_list = _check_roles(roles)
+    unit_row = unit_by_code(conn, unit)
+    if unit_row is None:
+        raise InvalidInput(f"unit {unit!r} does not exist", field="unit")
+    if conn.execute(sa.select(_users.c.id).where(_users.c.username == username)).first():
+        raise Conflict(f"user {username!r} already exists")
+    user_id = conn.execute(_users.insert().values(
+        username=username, display_name=display_name[:200], unit_id=unit_row.id, roles=",".join(role_list),
+        active=True, created_at=clock.now())).inserted_primary_key[0]
+    token = issue_token(conn, clock=clock, user_id=user_id, label="created with the user")
+    return {"username": username, "display_name": display_name, "roles": role_list, "unit": unit}, token
+
+
+def issue_token(conn: sa.Connection, *, clock: Clock, user_id: int, label: str = "") -> str:
+    """Make a new token for a user and return it; only its hash is stored."""
+    token = new_token()
+    conn.execute(_tokens.insert().values(user_id=user_id, token_hash=hash_token(token), label=label[:200],
+                                         created_at=clock.now()))
+    return token
+
+
+def user_by_username(conn: sa.Connection, username: str) -> sa.Row | None:
+    """The user row (with unit code and path) for a username, if any."""
+    return conn.execute(
+        sa.select(_users, _units.c.code.label("unit_code"), _units.c.path.label("unit_path"))
+        .select_from(_users.join(_units, _units.c.id == _users.c.unit_id)).where(_users.c.username == username)
+    ).first()
+
+
+def new_token_for(conn: sa.Connection, *, clock: Clock, username: str) -> str:
+    """Issue another token for an existing user."""
+    row = user_by_username(conn, username)
+    if row is None:
+        raise NotFound(f"user {username!r} does not exist")
+    return issue_token(conn, clock=clock, user_id=row.id, label="issued later")
+
+
+def list_users(conn: sa.Connection) -> list[dict]:
+    """All users with their roles and unit."""
+    rows = conn.execute(sa.select(_users.c.username, _users.c.display_name, _users.c.roles, _users.c.active,
+                                  _units.c.code).select_from(_users.join(_units, _units.c.id == _users.c.unit_id))
+                        .order_by(_users.c.username)).all()
+    return [{"username": r.username, "display_name": r.display_name, "roles": r.roles.split(","),
+             "unit": r.code, "active": r.active} for r in rows]

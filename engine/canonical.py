@@ -1,0 +1,44 @@
+"""The one canonical JSON used for hashes: sorted keys, no spaces, UTF-8 unescaped, no floats.
+
+A verifier written from this docstring alone must produce the same bytes: ``json.dumps(value,
+sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")``, where times are already
+strings in the form ``2026-03-02T01:00:00.000000Z`` and dates ``YYYY-MM-DD``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from engine.clock import rfc3339
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in canonical JSON")
+    if isinstance(value, dt.datetime):
+        return rfc3339(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    raise TypeError(f"cannot put {type(value).__name__} in canonical JSON")
+
+
+def canonical_text(value: object) -> str:
+    """The canonical JSON text of ``value`` (dates and times converted to their fixed string forms)."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes(value: object) -> bytes:
+    """The canonical JSON of ``value`` as UTF-8 bytes."""
+    return canonical_text(value).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lower-case hex SHA-256."""
+    return hashlib.sha256(data).hexdigest()

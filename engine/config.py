@@ -1,0 +1,37 @@
+"""Deployment settings, read from CLOSELOOP_* environment variables."""
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
+
+
+class Settings(BaseSettings):
+    """Everything a deployment may change; defaults give a working embedded setup."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOSELOOP_", extra="ignore")
+
+    database_url: str = "sqlite:///closeloop.db"
+    workflows_dir: Path = BUNDLED_WORKFLOWS
+    default_workflow: str = "standard"
+    timezone: str = "Asia/Shanghai"
+    # Days before a deadline at which the traffic light turns yellow.
+    yellow_days: int = 3
+    number_prefix: str = "ZG"
+    max_body_bytes: int = 1024 * 1024
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The deployment's time zone, in which deadlines are dates."""
+        return ZoneInfo(self.timezone)

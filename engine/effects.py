@@ -1,0 +1,51 @@
+"""Effects: named changes a transition makes to the item besides its state, listed in workflow files.
+
+Each takes the item as it was, the request's fields and the actor, and returns the columns to change.
+They are pure: no I/O, no commit (the engine writes the result in the transition's one transaction).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+Effect = Callable[[dict, dict, str], dict]
+REGISTRY: dict[str, Effect] = {}
+
+
+def effect(name: str) -> Callable[[Effect], Effect]:
+    """Register an effect under the name workflow files use."""
+
+    def register(fn: Effect) -> Effect:
+        REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+@effect("record_submitter")
+def record_submitter(item: dict, fields: dict, actor: str) -> dict:
+    """Remember who submitted the fix, so that person cannot verify it."""
+    return {"submitted_by": actor}
+
+
+@effect("store_extension_request")
+def store_extension_request(item: dict, fields: dict, actor: str) -> dict:
+    """Keep the requested date until a supervisor decides."""
+    return {"requested_due_date": fields["new_due_date"]}
+
+
+@effect("apply_extension")
+def apply_extension(item: dict, fields: dict, actor: str) -> dict:
+    """Granting moves the deadline to the requested date (or the date the supervisor sets)."""
+    return {"due_date": fields.get("due_date") or item["requested_due_date"], "requested_due_date": None}
+
+
+@effect("clear_extension")
+def clear_extension(item: dict, fields: dict, actor: str) -> dict:
+    """A denied request leaves the deadline as it was."""
+    return {"requested_due_date": None}
+
+
+@effect("count_reopen")
+def count_reopen(item: dict, fields: dict, actor: str) -> dict:
+    """Reopened items are counted: a closure that did not hold is something auditors look for."""
+    return {"reopened_count": (item.get("reopened_count") or 0) + 1, "submitted_by": None}

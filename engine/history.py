@@ -1,0 +1,139 @@
+"""The hash-chained history: appending a record and checking every chain.
+
+Each record's ``hash`` is SHA-256 over the canonical JSON of the object with keys
+``item, seq, trigger, from_state, to_state, actor, at, comment, evidence, fields, prev_hash``;
+the first record of an item has ``prev_hash`` = 64 zeros. Records are only ever inserted.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import sqlalchemy as sa
+
+from engine.canonical import canonical_bytes, canonical_text, sha256_hex
+from engine.models import HistoryRecord, Item
+
+GENESIS = "0" * 64
+HASHED_KEYS = ("item", "seq", "trigger", "from_state", "to_state", "actor", "at", "comment", "evidence",
+               "fields", "prev_hash")
+
+_history = HistoryRecord.__table__
+_items = Item.__table__
+INSERT_RECORD = _history.insert()
+
+
+def record_hash(record: dict) -> str:
+    """The hash of a record given as a dict with the hashed keys (``evidence``/``fields`` as values)."""
+    return sha256_hex(canonical_bytes({k: record[k] for k in HASHED_KEYS}))
+
+
+def new_record(*, item_id: str, seq: int, trigger: str, from_state: str | None, to_state: str, actor: str,
+               at: str, comment: str | None, evidence: list[dict], fields: dict, prev_hash: str) -> dict:
+    """Build the next record of a chain, hash included, as the API shows it."""
+    record = {"item": item_id, "seq": seq, "trigger": trigger, "from_state": from_state, "to_state": to_state,
+              "actor": actor, "at": at, "comment": comment, "evidence": evidence,
+              "fields": json.loads(canonical_text(fields)), "prev_hash": prev_hash}
+    record["hash"] = record_hash(record)
+    return record
+
+
+def insert_params(record: dict) -> dict:
+    """Column values for inserting ``record`` into the history table."""
+    return {"item_id": record["item"], "seq": record["seq"], "trigger": record["trigger"],
+            "from_state": record["from_state"], "to_state": record["to_state"], "actor": record["actor"],
+            "at": record["at"], "comment": record["comment"], "evidence": canonical_text(record["evidence"]),
+            "fields": canonical_text(record["fields"]), "prev_hash": record["prev_hash"], "hash": record["hash"]}
+
+
+def row_to_record(row: sa.RowMapping) -> dict:
+    """A stored history row as the API and the hash see it."""
+    return {"item": row["item_id"], "seq": row["seq"], "trigger": row["trigger"], "from_state": row["from_state"],
+            "to_state": row["to_state"], "actor": row["actor"], "at": row["at"], "comment": row["comment"],
+            "evidence": json.loads(row["evidence"]), "fields": json.loads(row["fields"]),
+            "prev_hash": row["prev_hash"], "hash": row["hash"]}
+
+
+def item_history(conn: sa.Connection, item_id: str) -> list[dict]:
+    """All records of one item, oldest first."""
+    rows = conn.execute(sa.select(_history).where(_history.c.item_id == item_id).order_by(_history.c.seq))
+    return [row_to_record(r) for r in rows.mappings()]
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of checking every chain: ok, how many records, the ledger head or the first bad record."""
+
+    ok: bool
+    records: int
+    head: str | None = None
+    first_bad: dict | None = None
+
+
+def check_chain(records: Iterator[dict], item_state: dict[str, tuple[str, int, str]]) -> VerifyResult:
+    """Check records sorted by (item, seq) against each other and the items' recorded heads.
+
+    ``item_state`` maps item id to (number, history_seq, history_hash) as stored on the item row.
+    """
+    count = 0
+    heads: list[list[str]] = []
+    current, expected_seq, prev = None, 1, GENESIS
+
+    def bad(item: str, seq: int | None, reason: str) -> VerifyResult:
+        number = item_state.get(item, (item,))[0]
+        return VerifyResult(False, count, first_bad={"item": number, "item_id": item, "seq": seq, "reason": reason})
+
+    def close(item: str, last_seq: int, last_hash: str) -> VerifyResult | None:
+        stored = item_state.get(item)
+        if stored is None:
+            return bad(item, last_seq, "history refers to an item that does not exist")
+        if (stored[1], stored[2]) != (last_seq, last_hash):
+            return bad(item, last_seq, f"item's recorded head is seq {stored[1]} but its history ends at seq {last_seq}"
+                       if stored[1] != last_seq else "item's recorded head hash does not match its last record")
+        heads.append([item, last_hash])
+        return None
+
+    for rec in records:
+        if rec["item"] != current:
+            if current is not None and (err := close(current, expected_seq - 1, prev)):
+                return err
+            current, expected_seq, prev = rec["item"], 1, GENESIS
+        if rec["seq"] != expected_seq:
+            return bad(current, rec["seq"], f"expected seq {expected_seq}: a record is missing or out of place")
+        if rec["prev_hash"] != prev:
+            return bad(current, rec["seq"], "prev_hash does not match the hash of the record before")
+        if record_hash(rec) != rec["hash"]:
+            return bad(current, rec["seq"], "hash does not match the record's content: it was altered")
+        prev, expected_seq = rec["hash"], expected_seq + 1
+        count += 1
+    if current is not None and (err := close(current, expected_seq - 1, prev)):
+        return err
+    seen = {h[0] for h in heads}
+    for item, (number, seq, _h) in item_state.items():
+        if item not in seen:
+            return VerifyResult(False, count, first_bad={"item": number, "item_id": item, "seq": 1 if seq else None,
+                                                         "reason": "item has no history records"})
+    head = sha256_hex(canonical_bytes(sorted(heads)))
+    return VerifyResult(True, count, head=head)
+
+
+def verify_database(conn: sa.Connection, batch: int = 5000) -> VerifyResult:
+    """Check every chain in the database, streaming the history in batches."""
+    items = {r.id: (r.number, r.history_seq, r.history_hash)
+             for r in conn.execute(sa.select(_items.c.id, _items.c.number, _items.c.history_seq, _items.c.history_hash))}
+
+    def stream() -> Iterator[dict]:
+        last: tuple[str, int] | None = None
+        while True:
+            query = sa.select(_history).order_by(_history.c.item_id, _history.c.seq).limit(batch)
+            if last is not None:
+                query = query.where(sa.tuple_(_history.c.item_id, _history.c.seq) > sa.tuple_(*last))
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return
+            for row in rows:
+                yield row_to_record(row)
+            last = (rows[-1]["item_id"], rows[-1]["seq"])
+
+    return check_chain(stream(), items)

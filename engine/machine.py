@@ -1,0 +1,99 @@
+"""One shared ``transitions`` machine per workflow version, fired on a small carrier per call.
+
+The machine is built once from validated definitions (never per item, never ``add_model`` per row).
+Guards run as its conditions; a refusing condition leaves its reason on the carrier. Conditions are
+pure: ``transitions`` does not roll back a state change when a callback raises, so nothing here does I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transitions import Machine
+
+from engine import guards
+from engine.definitions.schema import TransitionDef, WorkflowDef
+from engine.guards import GuardContext
+
+# Requirements satisfied by a value the item already has (the others must come with the request).
+ITEM_VALUED = {"unit": "unit_code", "due_date": "due_date", "assignee": "assignee", "measures": "measures"}
+
+
+class Carrier:
+    """The per-call stand-in the machine moves: a state, the guard context and any refusal."""
+
+    __slots__ = ("state", "ctx", "refusal")
+
+    def __init__(self, state: str, ctx: GuardContext) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.refusal: tuple[str, str] | None = None
+
+
+def _requirements(tdef: TransitionDef):
+    def check(event) -> bool:
+        carrier: Carrier = event.model
+        ctx = carrier.ctx
+        for name in tdef.requires:
+            if name == "comment":
+                present = bool(ctx.comment and ctx.comment.strip())
+            elif name == "evidence":
+                present = bool(ctx.evidence)
+            else:
+                value = ctx.fields.get(name)
+                if value in (None, "") and name in ITEM_VALUED:
+                    value = ctx.item.get(ITEM_VALUED[name])
+                present = value not in (None, "")
+            if not present:
+                carrier.refusal = ("requires", f"'{tdef.trigger}' requires {name}")
+                return False
+        return True
+
+    return check
+
+
+def _rule_guard(spec: guards.GuardSpec):
+    def check(event) -> bool:
+        carrier: Carrier = event.model
+        reason = spec.check(carrier.ctx)
+        if reason is not None:
+            carrier.refusal = (spec.name, reason)
+            return False
+        return True
+
+    return check
+
+
+@dataclass
+class CompiledWorkflow:
+    """A validated definition, its content hash and its machine."""
+
+    hash: str
+    definition: WorkflowDef
+    machine: Machine
+    triggers_by_state: dict[str, list[TransitionDef]] = field(default_factory=dict)
+
+    def access_guards(self, tdef: TransitionDef) -> list[guards.GuardSpec]:
+        """The guards of ``tdef`` that decide who may act (refusals are 403)."""
+        return [guards.REGISTRY[g] for g in tdef.guards if guards.REGISTRY[g].kind == "access"]
+
+    def fire(self, state: str, trigger: str, ctx: GuardContext) -> tuple[str | None, tuple[str, str] | None]:
+        """Run ``trigger`` from ``state``: (new state, None) or (None, (guard, reason))."""
+        carrier = Carrier(state, ctx)
+        if self.machine.events[trigger].trigger(carrier):
+            return carrier.state, None
+        return None, carrier.refusal or ("guard", "the transition was refused")
+
+
+def compile_workflow(definition: WorkflowDef, content_hash: str | None = None) -> CompiledWorkflow:
+    """Build the shared machine for one workflow version."""
+    machine = Machine(model=None, states=[s.name for s in definition.states], initial=definition.initial,
+                      auto_transitions=False, send_event=True, ignore_invalid_triggers=False)
+    by_state: dict[str, list[TransitionDef]] = {s.name: [] for s in definition.states}
+    for tdef in definition.transitions:
+        conditions = [_requirements(tdef)] + [
+            _rule_guard(guards.REGISTRY[g]) for g in tdef.guards if guards.REGISTRY[g].kind == "rule"
+        ]
+        machine.add_transition(tdef.trigger, source=list(tdef.source), dest=tdef.dest, conditions=conditions)
+        for source in tdef.source:
+            by_state[source].append(tdef)
+    return CompiledWorkflow(content_hash or definition.content_hash(), definition, machine, by_state)

@@ -1,0 +1,107 @@
+"""Reading items: one item in the caller's scope, and the filtered, scoped, paginated list."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine import cursor as cursors
+from engine import itemrows
+from engine.accounts import Actor
+from engine.clock import parse_rfc3339, rfc3339
+from engine.errors import InvalidInput, NotFound
+
+items, units = itemrows.items, itemrows.units
+
+
+def get_visible(conn: sa.Connection, actor: Actor, ref: str) -> dict:
+    """The item by id or number if the actor may see it; otherwise NotFound (the same as missing)."""
+    item = itemrows.load_item(conn, ref)
+    if item is None or not actor.can_see(item["unit_path"]):
+        raise NotFound(f"item {ref} not found")
+    return item
+
+
+@dataclass
+class ItemFilters:
+    """The list filters of the API, already type-checked."""
+
+    state: str | None = None
+    unit: str | None = None
+    source: str | None = None
+    severity: str | None = None
+    light: str | None = None
+    overdue: bool | None = None
+    assignee: str | None = None
+    campaign: str | None = None
+    due_before: dt.date | None = None
+    due_after: dt.date | None = None
+    q: str | None = None
+    workflow: str | None = None
+
+    def fingerprint(self) -> str:
+        """Identity of the query, bound into its cursors."""
+        return cursors.query_fingerprint({k: (v.isoformat() if isinstance(v, dt.date) else v)
+                                          for k, v in vars(self).items() if v is not None})
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int) -> list:
+    clauses = []
+    if not actor.sees_everything:
+        clauses.append(units.c.path.startswith(actor.unit_path, autoescape=True))
+    if f.unit is not None:
+        row = conn.execute(itemrows.SELECT_UNIT, {"code": f.unit}).first()
+        if row is None:
+            raise InvalidInput(f"unit {f.unit!r} does not exist", field="unit")
+        clauses.append(units.c.path.startswith(row.path, autoescape=True))
+    for name in ("state", "source", "severity", "assignee", "campaign", "workflow"):
+        value = getattr(f, name)
+        if value is not None:
+            clauses.append(items.c[name] == value)
+    if f.due_before is not None:
+        clauses.append(items.c.due_date < f.due_before)
+    if f.due_after is not None:
+        clauses.append(items.c.due_date > f.due_after)
+    if f.overdue is not None:
+        overdue = sa.and_(items.c.deadline.is_not(None), items.c.deadline < today)
+        clauses.append(overdue if f.overdue else sa.not_(overdue))
+    if f.light is not None:
+        soon = today + dt.timedelta(days=yellow_days)
+        clauses.append({
+            "none": items.c.deadline.is_(None),
+            "red": items.c.deadline < today,
+            "yellow": sa.and_(items.c.deadline >= today, items.c.deadline <= soon),
+            "green": items.c.deadline > soon,
+        }[f.light])
+    if f.q:
+        pattern = f"%{_like_escape(f.q)}%"
+        clauses.append(sa.or_(items.c.title.like(pattern, escape="\\"), items.c.description.like(pattern, escape="\\")))
+    return clauses
+
+
+def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int, cursor: str | None,
+               today: dt.date, yellow_days: int) -> tuple[list[dict], str | None]:
+    """One page of items, newest first, ordered by (created_at, id) so pages never skip or repeat."""
+    fingerprint = f.fingerprint()
+    query = itemrows.ITEM_WITH_UNIT.where(*_where(conn, actor, f, today, yellow_days))
+    if cursor:
+        created, item_id = cursors.decode(cursor, fingerprint, (str, str))
+        try:
+            created_at = parse_rfc3339(created)
+        except ValueError:
+            raise InvalidInput("cursor is not valid for this query", field="cursor") from None
+        query = query.where(sa.or_(items.c.created_at < created_at,
+                                   sa.and_(items.c.created_at == created_at, items.c.id < item_id)))
+    query = query.order_by(items.c.created_at.desc(), items.c.id.desc()).limit(limit + 1)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = cursors.encode([rfc3339(last["created_at"]), last["id"]], fingerprint)
+    return rows, next_cursor

@@ -1,0 +1,82 @@
+"""The workflows a process knows: the current file of each name, and every version items still use."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from engine.clock import Clock
+from engine.definitions import WorkflowDef, load_path
+from engine.machine import CompiledWorkflow, compile_workflow
+from engine.models import WorkflowVersion
+from engine.store import Store
+
+_versions = WorkflowVersion.__table__
+
+
+class UnknownWorkflow(KeyError):
+    """No workflow of that name (or version) is known."""
+
+
+class WorkflowRegistry:
+    """Compiled workflows by content hash, and which hash is current for each name."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, CompiledWorkflow] = {}
+        self._current: dict[str, str] = {}
+
+    @classmethod
+    def from_definitions(cls, definitions: dict[str, WorkflowDef], stored: list[WorkflowDef] = ()) -> "WorkflowRegistry":
+        """A registry of the given current definitions plus older stored versions."""
+        registry = cls()
+        for definition in stored:
+            registry._add(definition)
+        for name, definition in definitions.items():
+            registry._current[name] = registry._add(definition).hash
+        return registry
+
+    def _add(self, definition: WorkflowDef) -> CompiledWorkflow:
+        content_hash = definition.content_hash()
+        if content_hash not in self._by_hash:
+            self._by_hash[content_hash] = compile_workflow(definition, content_hash)
+        return self._by_hash[content_hash]
+
+    def current(self, name: str) -> CompiledWorkflow:
+        """The version new items of ``name`` start on."""
+        try:
+            return self._by_hash[self._current[name]]
+        except KeyError:
+            raise UnknownWorkflow(name) from None
+
+    def by_hash(self, content_hash: str) -> CompiledWorkflow:
+        """The exact version an item started on."""
+        try:
+            return self._by_hash[content_hash]
+        except KeyError:
+            raise UnknownWorkflow(content_hash) from None
+
+    def names(self) -> list[str]:
+        """Names of the current workflows, sorted."""
+        return sorted(self._current)
+
+    def versions(self, name: str) -> list[CompiledWorkflow]:
+        """Every known version of ``name``."""
+        return [c for c in self._by_hash.values() if c.definition.name == name]
+
+
+def sync_workflows(store: Store, clock: Clock, path: Path) -> WorkflowRegistry:
+    """Load and check the workflow files, record any new version, and load every stored version.
+
+    A bad file raises WorkflowError (naming file, key and problem) before anything is written.
+    """
+    definitions = load_path(path)
+    with store.write() as conn:
+        known = {r.hash for r in conn.execute(sa.select(_versions.c.hash))}
+        for definition in definitions.values():
+            content_hash = definition.content_hash()
+            if content_hash not in known:
+                conn.execute(_versions.insert().values(hash=content_hash, name=definition.name,
+                                                       version=definition.version, definition=definition.canonical(),
+                                                       created_at=clock.now()))
+        stored = [WorkflowDef.model_validate_json(r.definition) for r in conn.execute(sa.select(_versions.c.definition))]
+    return WorkflowRegistry.from_definitions(definitions, stored)

@@ -1,0 +1,43 @@
+"""Everything a service call needs besides the connection: store, workflows, clock, settings."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from engine.clock import Clock, SystemClock, local_today
+from engine.config import Settings
+from engine.registry import WorkflowRegistry, sync_workflows
+from engine.store import Store, require_schema_at_head
+
+
+@dataclass
+class Runtime:
+    """One process's view of the deployment."""
+
+    store: Store
+    registry: WorkflowRegistry
+    clock: Clock
+    settings: Settings
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None) -> "Runtime":
+        """Connect, refuse an unmigrated database, then load and check the workflows."""
+        settings = settings or Settings()
+        clock = clock or SystemClock()
+        store = store or Store(settings.database_url)
+        require_schema_at_head(store)
+        registry = sync_workflows(store, clock, settings.workflows_dir)
+        if settings.default_workflow not in registry.names():
+            from engine.errors import WorkflowError
+
+            raise WorkflowError([f"CLOSELOOP_DEFAULT_WORKFLOW: no workflow named {settings.default_workflow!r} "
+                                 f"(known: {', '.join(registry.names())})"])
+        return cls(store, registry, clock, settings)
+
+    def today(self) -> dt.date:
+        """Today's date in the deployment's time zone."""
+        return local_today(self.clock, self.settings.tz)
+
+    def local_date(self, when: dt.datetime) -> dt.date:
+        """The deployment-local date of an instant."""
+        return when.astimezone(self.settings.tz).date()

@@ -1,0 +1,94 @@
+"""Request shapes shared by the API and the command line: typed, bounded, refusing unknown fields."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+SOURCES = ("inspection", "audit", "supervision", "complaint", "self_check", "other")
+SEVERITIES = ("low", "medium", "high", "critical")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: object) -> object:
+    """Dates are 'YYYY-MM-DD' strings only: no timestamps, no other formats, no impossible days."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is not a real calendar date") from None
+
+
+def _clean_text(value: str) -> str:
+    """Refuse text a database cannot store faithfully: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it contains a lone surrogate)") from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+Text = Annotated[str, AfterValidator(_clean_text)]
+Name = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NewItem(_Request):
+    """A problem to register (title, source and unit required)."""
+
+    title: Name = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=20000)
+    source: Literal["inspection", "audit", "supervision", "complaint", "self_check", "other"]
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    unit: Name = Field(min_length=1, max_length=64)
+    due_date: IsoDate | None = None
+    workflow: Name | None = Field(default=None, max_length=64)
+    measures: Text = Field(default="", max_length=5000)
+    assignee: Name | None = Field(default=None, max_length=64)
+    external_ref: Text | None = Field(default=None, max_length=100)
+    campaign: Text | None = Field(default=None, max_length=100)
+    tags: list[Annotated[Name, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
+
+
+class Evidence(_Request):
+    """A file or link proving the fix, identified by its SHA-256."""
+
+    name: Name = Field(min_length=1, max_length=255)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
+    url: Text | None = Field(default=None, max_length=2000)
+
+
+class TransitionFields(_Request):
+    """Item fields a transition may set; which ones a given trigger accepts is in its workflow."""
+
+    unit: Name | None = Field(default=None, max_length=64)
+    due_date: IsoDate | None = None
+    new_due_date: IsoDate | None = None
+    assignee: Name | None = Field(default=None, max_length=64)
+    measures: Text | None = Field(default=None, max_length=5000)
+
+
+class TransitionRequest(_Request):
+    """Fire a trigger on an item."""
+
+    trigger: Name = Field(min_length=1, max_length=64)
+    comment: Text | None = Field(default=None, max_length=5000)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=50)
+    fields: TransitionFields = Field(default_factory=TransitionFields)

@@ -1,0 +1,142 @@
+"""fire(): the only code that changes an item's state.
+
+In the caller's one write transaction it locks the item row, checks the version, the actor's role, unit
+scope and separation of duties, lets the shared machine run the guards, then writes the item, one history
+record and one outbox row. Every refusal is a typed DomainError and leaves the database untouched
+(the transaction is rolled back by ``Store.write``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine import effects, history, itemrows
+from engine.accounts import Actor
+from engine.clock import rfc3339
+from engine.deadlines import restarts_clock, state_deadline
+from engine.errors import Forbidden, GuardFailed, InvalidTransition, NotFound, VersionConflict
+from engine.guards import GuardContext
+from engine.items import check_assignee, outbox_row, resolve_unit
+from engine.machine import CompiledWorkflow
+from engine.runtime import Runtime
+from engine.schemas import TransitionRequest
+from engine.views import allowed_triggers
+
+# Item columns a transition can change besides state bookkeeping, as the history names them.
+RECORDED_FIELDS = ("unit", "assignee", "due_date", "requested_due_date", "measures")
+
+
+@dataclass
+class FireResult:
+    """The item after the transition and the history record it appended."""
+
+    item: dict
+    record: dict
+    workflow: CompiledWorkflow
+
+
+def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, request: TransitionRequest,
+         expected_version: int | None = None) -> FireResult:
+    """Fire ``request.trigger`` on an item on behalf of ``actor``, inside the caller's write transaction."""
+    item = itemrows.load_item(conn, item_ref, lock=True)
+    if item is None or not actor.can_see(item["unit_path"]):
+        raise NotFound(f"item {item_ref} not found")
+    if expected_version is not None and expected_version != item["version"]:
+        raise VersionConflict(f"item is at version {item['version']}, not {expected_version}",
+                              current_version=item["version"])
+    wf = rt.registry.by_hash(item["workflow_hash"])
+    now = rt.clock.now()
+    today = rt.local_date(now)
+    trigger = request.trigger
+    tdef = wf.definition.transition(trigger, item["state"])
+    if tdef is None:
+        raise InvalidTransition(f"'{trigger}' is not allowed from state '{item['state']}'", state=item["state"],
+                                allowed_triggers=allowed_triggers(wf, item, actor, today))
+    if not actor.roles & set(tdef.roles):
+        raise Forbidden(f"'{trigger}' needs one of the roles {', '.join(tdef.roles)}", reason="role")
+    fields = request.fields.model_dump(exclude_none=True)
+    ctx = GuardContext(actor=actor.username, roles=actor.roles, item=item, comment=request.comment,
+                       evidence=[e.model_dump(exclude_none=True) for e in request.evidence], fields=fields,
+                       today=today, max_due=wf.definition.due_date.max)
+    for spec in wf.access_guards(tdef):
+        reason = spec.check(ctx)
+        if reason is not None:
+            raise Forbidden(reason, reason="separation_of_duties" if spec.name == "not_submitter" else spec.name)
+    changes = _field_changes(conn, rt, actor, wf, tdef, item, fields, today)
+    dest, refusal = wf.fire(item["state"], trigger, ctx)
+    if refusal is not None:
+        raise GuardFailed(refusal[1], guard=refusal[0])
+    for name in tdef.effects:
+        changes.update(effects.REGISTRY[name](item, fields, actor.username))
+    return _apply(conn, rt, wf, item, actor, request, ctx, dest, changes, now, today)
+
+
+def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict:
+    """Validate the request's fields for this trigger and turn them into column changes."""
+    accepted = tdef.accepted_fields
+    for name in fields:
+        if name not in accepted:
+            allowed = ", ".join(sorted(accepted)) or "none"
+            raise GuardFailed(f"'{tdef.trigger}' does not set fields.{name} (it accepts: {allowed})", guard="fields")
+    changes: dict = {}
+    unit_path = item["unit_path"]
+    if "unit" in fields and fields["unit"] != item["unit_code"]:
+        unit = resolve_unit(conn, actor, fields["unit"], field="fields.unit")
+        changes.update(unit_id=unit.id, unit_code=unit.code, unit_path=unit.path)
+        unit_path = unit.path
+    assignee = fields.get("assignee", item["assignee"])
+    if assignee is not None and (assignee != item["assignee"] or "unit_id" in changes):
+        check_assignee(conn, assignee, unit_path, field="fields.assignee")
+        changes["assignee"] = assignee
+    if "due_date" not in fields and "due_date" in accepted and item["due_date"] is None and wf.definition.due_date.default:
+        from engine.workdays import add_duration
+
+        fields["due_date"] = add_duration(today, wf.definition.due_date.default)
+    for name in ("due_date", "measures"):
+        if name in fields and fields[name] != item[name]:
+            changes[name] = fields[name]
+    return changes
+
+
+def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, request: TransitionRequest,
+           ctx: GuardContext, dest: str, changes: dict, now, today) -> FireResult:
+    """Write the new item row, the history record and the outbox row."""
+    source = item["state"]
+    after = {**item, **changes}
+    if restarts_clock(wf.definition, source, dest):
+        after["state_entered_at"] = now
+    entered = rt.local_date(after["state_entered_at"])
+    after["deadline"] = state_deadline(wf.definition, dest, entered=entered, due_date=after["due_date"])
+    after["state"] = dest
+    after["version"] = item["version"] + 1
+    after["updated_at"] = now
+    after["closed_at"] = now if wf.definition.state(dest).final else None
+    recorded = {k: after[k] for k in RECORDED_FIELDS if k in changes or (k == "unit" and "unit_code" in changes)}
+    if "unit_code" in changes:
+        recorded["unit"] = after["unit_code"]
+    record = history.new_record(item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger,
+                                from_state=source, to_state=dest, actor=actor.username, at=rfc3339(now),
+                                comment=request.comment, evidence=ctx.evidence, fields=recorded,
+                                prev_hash=item["history_hash"])
+    after["history_seq"], after["history_hash"] = record["seq"], record["hash"]
+    params = {f"v_{k}": after[k] for k in _UPDATED}
+    result = conn.execute(_UPDATE, {**params, "_id": item["id"], "_version": item["version"]})
+    if result.rowcount != 1:  # the row lock makes this impossible; refuse rather than fork the chain
+        raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
+    conn.execute(history.INSERT_RECORD, history.insert_params(record))
+    conn.execute(itemrows.INSERT_OUTBOX, outbox_row("item.transitioned", after, record, now))
+    return FireResult(after, record, wf)
+
+
+_UPDATED = ("state", "version", "unit_id", "assignee", "due_date", "requested_due_date", "deadline",
+            "state_entered_at", "measures", "submitted_by", "reopened_count", "history_seq", "history_hash",
+            "closed_at", "updated_at")
+_UPDATE = itemrows.UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}") for k in _UPDATED})
+
+
+def fire_once(rt: Runtime, *, item_ref: str, actor: Actor, request: TransitionRequest,
+              expected_version: int | None = None) -> FireResult:
+    """fire() in a transaction of its own: for the command line, jobs and benchmarks."""
+    with rt.store.write() as conn:
+        return fire(conn, rt, item_ref=item_ref, actor=actor, request=request, expected_version=expected_version)
