@@ -1,0 +1,112 @@
+"""Test factories: a small unit tree with users of every role, and ways to drive items to any state."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from engine import accounts
+from engine.definitions.schema import TransitionDef, WorkflowDef
+from engine.runtime import Runtime
+
+UNITS = [("CITY", "市", None), ("DEPT-A", "市教委", "CITY"), ("SUB-A1", "区教育局", "DEPT-A"),
+         ("DEPT-B", "市民政局", "CITY")]
+# username: (roles, unit). Every role at the city level; unit-level people in DEPT-A, SUB-A1 and DEPT-B.
+USERS = {
+    "reg": (["registrar"], "CITY"), "sup": (["supervisor"], "CITY"), "ver": (["verifier"], "CITY"),
+    "aud": (["auditor"], "CITY"), "adm": (["admin"], "CITY"),
+    "reg_a": (["registrar"], "DEPT-A"), "sup_a": (["supervisor"], "DEPT-A"), "ver_a": (["verifier"], "DEPT-A"),
+    "asg_a": (["assignee"], "DEPT-A"), "asg_a1": (["assignee"], "SUB-A1"), "asg_b": (["assignee"], "DEPT-B"),
+    "sup_b": (["supervisor"], "DEPT-B"), "ver_b": (["verifier"], "DEPT-B"),
+    # Both assignee and verifier: may submit, and then must not verify the same fix.
+    "doer_a": (["assignee", "verifier"], "DEPT-A"),
+}
+# Who fires a role's transitions in the default driver.
+DRIVER = {"supervisor": "sup", "assignee": "asg_a", "verifier": "ver", "auditor": "aud", "registrar": "reg",
+          "admin": "adm"}
+SHA = hashlib.sha256(b"evidence").hexdigest()
+
+
+@dataclass
+class World:
+    """Tokens by username, and shortcuts for headers."""
+
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def h(self, username: str, **extra: str) -> dict[str, str]:
+        """Headers authenticating as ``username``."""
+        return {"Authorization": f"Bearer {self.tokens[username]}", **extra}
+
+
+def build_world(rt: Runtime) -> World:
+    """Create the units and users; return their tokens."""
+    world = World()
+    with rt.store.write() as conn:
+        for code, name, parent in UNITS:
+            accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+        for username, (roles, unit) in USERS.items():
+            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, username=username, roles=roles,
+                                                          unit=unit)
+    return world
+
+
+def new_item(client, world: World, *, unit: str = "DEPT-A", workflow: str = "standard", as_user: str = "reg",
+             **extra) -> dict:
+    """Register an item through the API and return it (asserting 201)."""
+    body = {"title": "公办幼儿园学位缺口未按计划补齐", "source": "inspection", "unit": unit, "workflow": workflow,
+            "assignee": {"DEPT-A": "asg_a", "SUB-A1": "asg_a1", "DEPT-B": "asg_b"}.get(unit), **extra}
+    response = client.post("/api/v1/items", json={k: v for k, v in body.items() if v is not None},
+                           headers=world.h(as_user))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def payload(tdef: TransitionDef, today: dt.date, item: dict | None = None) -> dict:
+    """A request body that satisfies ``tdef``'s requirements and guards."""
+    body: dict = {"trigger": tdef.trigger}
+    fields: dict = {}
+    if "comment" in tdef.requires:
+        body["comment"] = f"{tdef.trigger}：情况说明 ✅"
+    if "evidence" in tdef.requires:
+        body["evidence"] = [{"name": "整改报告.pdf", "sha256": SHA}]
+    if "due_date" in tdef.requires:
+        fields["due_date"] = (today + dt.timedelta(days=10)).isoformat()
+    if "new_due_date" in tdef.requires:
+        current = dt.date.fromisoformat(item["due_date"]) if item and item.get("due_date") else today
+        fields["new_due_date"] = (current + dt.timedelta(days=30)).isoformat()
+    if "measures" in tdef.requires:
+        fields["measures"] = "制定整改方案"
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def path_to(wf: WorkflowDef, target: str) -> list[TransitionDef]:
+    """The shortest list of transitions from the initial state to ``target``."""
+    queue = deque([(wf.initial, [])])
+    seen = {wf.initial}
+    while queue:
+        state, path = queue.popleft()
+        if state == target:
+            return path
+        for t in wf.transitions:
+            if state in t.source and t.dest not in seen:
+                seen.add(t.dest)
+                queue.append((t.dest, path + [t]))
+    raise ValueError(f"{target} unreachable in {wf.name}")
+
+
+def fire(client, world: World, item: dict, body: dict, as_user: str, **headers) -> "httpx.Response":  # noqa: F821
+    """POST a transition."""
+    return client.post(f"/api/v1/items/{item['id']}/transitions", json=body, headers=world.h(as_user, **headers))
+
+
+def drive(client, world: World, rt: Runtime, item: dict, target: str) -> dict:
+    """Fire the shortest path to ``target`` with the default actors; return the item (asserting each 200)."""
+    wf = rt.registry.current(item["workflow"]).definition
+    for tdef in path_to(wf, target):
+        response = fire(client, world, item, payload(tdef, rt.today(), item), DRIVER[tdef.roles[0]])
+        assert response.status_code == 200, (tdef.trigger, response.text)
+        item = response.json()
+    return item
