@@ -26,7 +26,8 @@ def get_actor(request: Request, rt: RuntimeDep) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-    with rt.store.read() as conn:
+    # One indexed lookup, no explicit transaction: a single SELECT is consistent on its own.
+    with rt.store.reader.connect() as conn:
         actor = accounts.authenticate(conn, token.strip())
     if actor is None:
         raise HTTPException(401, "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})

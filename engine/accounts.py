@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from engine.clock import Clock
 from engine.definitions.schema import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.fastpath import Prebuilt
 from engine.models import Token, Unit, User
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
@@ -54,7 +55,8 @@ def new_token() -> str:
     return "cl_" + secrets.token_urlsafe(32)
 
 
-_AUTH = (
+# Runs on every request, so it is prebuilt and run on the driver's cursor (see engine.fastpath).
+_AUTH = Prebuilt(
     sa.select(_users.c.id, _users.c.username, _users.c.roles, _users.c.unit_id, _units.c.code, _units.c.path)
     .select_from(_tokens.join(_users, _users.c.id == _tokens.c.user_id).join(_units, _units.c.id == _users.c.unit_id))
     .where(_tokens.c.token_hash == sa.bindparam("h"), _tokens.c.revoked_at.is_(None), _users.c.active.is_(True))
@@ -65,10 +67,11 @@ def authenticate(conn: sa.Connection, token: str) -> Actor | None:
     """The actor a bearer token belongs to, or None if the token is unknown, revoked or its user inactive."""
     if not token or len(token) > 200:
         return None
-    row = conn.execute(_AUTH, {"h": hash_token(token)}).first()
+    row = _AUTH.first(conn, {"h": hash_token(token)})
     if row is None:
         return None
-    return Actor(row.id, row.username, frozenset(row.roles.split(",")), row.unit_id, row.code, row.path)
+    return Actor(row["id"], row["username"], frozenset(row["roles"].split(",")), row["unit_id"], row["code"],
+                 row["path"])
 
 
 def unit_by_code(conn: sa.Connection, code: str) -> sa.Row | None:
@@ -142,6 +145,8 @@ def issue_token(conn: sa.Connection, *, clock: Clock, user_id: int, label: str =
 
 def user_by_username(conn: sa.Connection, username: str) -> sa.Row | None:
     """The user row (with unit code and path) for a username, if any."""
+    if "\x00" in username:  # no username contains NUL, and PostgreSQL refuses to compare text holding one
+        return None
     return conn.execute(
         sa.select(_users, _units.c.code.label("unit_code"), _units.c.path.label("unit_path"))
         .select_from(_users.join(_units, _units.c.id == _users.c.unit_id)).where(_users.c.username == username)

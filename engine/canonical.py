@@ -13,9 +13,16 @@ import json
 from engine.clock import rfc3339
 
 
-def _plain(value: object) -> object:
-    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+_SCALARS = (str, int, bool, type(None))
+
+
+def plain(value: object) -> object:
+    """``value`` with dates and times as their fixed strings, ready for canonical JSON (no floats)."""
+    kind = type(value)
+    if kind in _SCALARS:
         return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, float):
         raise TypeError("floats are not allowed in canonical JSON")
     if isinstance(value, dt.datetime):
@@ -23,15 +30,15 @@ def _plain(value: object) -> object:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     raise TypeError(f"cannot put {type(value).__name__} in canonical JSON")
 
 
 def canonical_text(value: object) -> str:
     """The canonical JSON text of ``value`` (dates and times converted to their fixed string forms)."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_bytes(value: object) -> bytes:

@@ -59,7 +59,7 @@ def rfc3339(when: dt.datetime) -> str:
     """Format a UTC instant with fixed microsecond precision: the one form used in hashes and responses."""
     if when.tzinfo is None:
         raise ValueError("naive datetime")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat("T", "microseconds") + "Z"
 
 
 def parse_rfc3339(text: str) -> dt.datetime:

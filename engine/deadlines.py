@@ -15,7 +15,27 @@ def state_deadline(wf: WorkflowDef, state: str, *, entered: dt.date, due_date: d
     if sdef.due.field == "due_date":
         return due_date
     span = sdef.due.within or sdef.due.every
-    return add_duration(entered, span)
+    deadline = add_duration(entered, span)
+    # The item's own due date (整改时限) also bounds the steps before the work starts: an item registered
+    # or assigned after its due date is overdue (red), not "due soon".
+    if due_date is not None and due_date < deadline and state in _before_work(wf):
+        return due_date
+    return deadline
+
+
+def _before_work(wf: WorkflowDef) -> set[str]:
+    """States an item can be in before it first reaches a working state (one due by due_date or a rhythm)."""
+    working = {s.name for s in wf.states if s.due is not None and (s.due.field or s.due.every)}
+    seen, todo = {wf.initial}, [wf.initial]
+    while todo:
+        state = todo.pop()
+        if state in working:
+            continue
+        for t in wf.transitions:
+            if state in t.source and t.dest not in seen:
+                seen.add(t.dest)
+                todo.append(t.dest)
+    return seen - working
 
 
 def restarts_clock(wf: WorkflowDef, source: str, dest: str) -> bool:

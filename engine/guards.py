@@ -72,11 +72,12 @@ def before_deadline(ctx: GuardContext) -> str | None:
 
 @guard("later_due_date")
 def later_due_date(ctx: GuardContext) -> str | None:
-    """An extension that does not move the deadline later is not an extension."""
-    new = ctx.fields.get("new_due_date")
+    """An extension that does not move the deadline later is not an extension (asked or granted)."""
     due = ctx.item.get("due_date")
-    if new is not None and due is not None and new <= due:
-        return f"new_due_date {new.isoformat()} must be later than the current due date {due.isoformat()}"
+    for name in ("new_due_date", "due_date"):
+        new = ctx.fields.get(name)
+        if new is not None and due is not None and new <= due:
+            return f"{name} {new.isoformat()} must be later than the current due date {due.isoformat()}"
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import sqlalchemy as sa
 
-from engine.canonical import canonical_bytes, canonical_text, sha256_hex
+from engine.canonical import plain, canonical_bytes, canonical_text, sha256_hex
 from engine.models import HistoryRecord, Item
 
 GENESIS = "0" * 64
@@ -34,7 +34,7 @@ def new_record(*, item_id: str, seq: int, trigger: str, from_state: str | None, 
     """Build the next record of a chain, hash included, as the API shows it."""
     record = {"item": item_id, "seq": seq, "trigger": trigger, "from_state": from_state, "to_state": to_state,
               "actor": actor, "at": at, "comment": comment, "evidence": evidence,
-              "fields": json.loads(canonical_text(fields)), "prev_hash": prev_hash}
+              "fields": plain(fields), "prev_hash": prev_hash}
     record["hash"] = record_hash(record)
     return record
 

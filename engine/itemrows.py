@@ -7,7 +7,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from engine.models import Item, NumberSequence, Outbox, Unit, User
+from engine.fastpath import Prebuilt
+from engine.models import HistoryRecord, Item, NumberSequence, Outbox, Unit, User
 
 items = Item.__table__
 units = Unit.__table__
@@ -25,6 +26,12 @@ LOCK_BY_ID = SELECT_BY_ID.with_for_update(of=items)
 LOCK_BY_NUMBER = SELECT_BY_NUMBER.with_for_update(of=items)
 ITEM_WITH_UNIT = _ITEM_WITH_UNIT
 
+_LOADERS = {(False, False): Prebuilt(SELECT_BY_ID), (False, True): Prebuilt(SELECT_BY_NUMBER),
+            (True, False): Prebuilt(LOCK_BY_ID), (True, True): Prebuilt(LOCK_BY_NUMBER)}
+INSERT_HISTORY_FAST = Prebuilt(HistoryRecord.__table__.insert(),
+                               [c.name for c in HistoryRecord.__table__.columns if c.name != "id"])
+INSERT_OUTBOX_FAST = Prebuilt(outbox.insert(), [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")])
+
 UPDATE_ITEM = items.update().where(items.c.id == sa.bindparam("_id"), items.c.version == sa.bindparam("_version"))
 INSERT_ITEM = items.insert()
 INSERT_OUTBOX = outbox.insert()
@@ -38,10 +45,10 @@ SELECT_ASSIGNEE = (
 
 def load_item(conn: sa.Connection, ref: str, *, lock: bool = False) -> dict | None:
     """The item (with its unit's code and path) by id or number, optionally locked for update."""
+    if "\x00" in ref:  # no id or number contains NUL, and PostgreSQL refuses to compare text holding one
+        return None
     by_number = "-" in ref and len(ref) != 36
-    stmt = (LOCK_BY_NUMBER if by_number else LOCK_BY_ID) if lock else (SELECT_BY_NUMBER if by_number else SELECT_BY_ID)
-    row = conn.execute(stmt, {"ref": ref}).mappings().first()
-    return dict(row) if row is not None else None
+    return _LOADERS[(lock, by_number)].first(conn, {"ref": ref})
 
 
 def next_number(conn: sa.Connection, year: int) -> int:

@@ -142,7 +142,7 @@ class HistoryRecord(SQLModel, table=True):
     evidence: str = Field(default="[]")  # canonical JSON list
     fields: str = Field(default="{}")  # canonical JSON object
     prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64)
 
 
 class Outbox(SQLModel, table=True):
@@ -151,7 +151,7 @@ class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
     event: str = Field(max_length=64)
-    item_id: str | None = Field(default=None, max_length=36, index=True)
+    item_id: str | None = Field(default=None, max_length=36)
     payload: str
     created_at: dt.datetime = Field(sa_column=_utc_column())
     dispatched_at: dt.datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))

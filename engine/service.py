@@ -15,6 +15,7 @@ from engine import effects, history, itemrows
 from engine.accounts import Actor
 from engine.clock import rfc3339
 from engine.deadlines import restarts_clock, state_deadline
+from engine.fastpath import Prebuilt
 from engine.errors import Forbidden, GuardFailed, InvalidTransition, NotFound, VersionConflict
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
@@ -112,7 +113,8 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     after["version"] = item["version"] + 1
     after["updated_at"] = now
     after["closed_at"] = now if wf.definition.state(dest).final else None
-    recorded = {k: after[k] for k in RECORDED_FIELDS if k in changes or (k == "unit" and "unit_code" in changes)}
+    # The row has no "unit" column (it is unit_id/unit_code): "unit" is recorded from unit_code just below.
+    recorded = {k: after[k] for k in RECORDED_FIELDS if k in changes}
     if "unit_code" in changes:
         recorded["unit"] = after["unit_code"]
     record = history.new_record(item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger,
@@ -120,19 +122,29 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
                                 comment=request.comment, evidence=ctx.evidence, fields=recorded,
                                 prev_hash=item["history_hash"])
     after["history_seq"], after["history_hash"] = record["seq"], record["hash"]
-    params = {f"v_{k}": after[k] for k in _UPDATED}
-    result = conn.execute(_UPDATE, {**params, "_id": item["id"], "_version": item["version"]})
-    if result.rowcount != 1:  # the row lock makes this impossible; refuse rather than fork the chain
+    # SET only what changed: SQLite rewrites every index on a SET column, changed or not.
+    changed = tuple(k for k in _UPDATED if after[k] != item[k])
+    params = {f"v_{k}": after[k] for k in changed}
+    if _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]}) != 1:  # the row lock makes this impossible; refuse rather than fork the chain
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
-    conn.execute(history.INSERT_RECORD, history.insert_params(record))
-    conn.execute(itemrows.INSERT_OUTBOX, outbox_row("item.transitioned", after, record, now))
+    itemrows.INSERT_HISTORY_FAST.execute(conn, history.insert_params(record))
+    itemrows.INSERT_OUTBOX_FAST.execute(conn, outbox_row("item.transitioned", after, record, now))
     return FireResult(after, record, wf)
 
 
 _UPDATED = ("state", "version", "unit_id", "assignee", "due_date", "requested_due_date", "deadline",
             "state_entered_at", "measures", "submitted_by", "reopened_count", "history_seq", "history_hash",
             "closed_at", "updated_at")
-_UPDATE = itemrows.UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}") for k in _UPDATED})
+_UPDATES: dict[tuple[str, ...], Prebuilt] = {}
+
+
+def _update_statement(columns: tuple[str, ...]) -> Prebuilt:
+    """The prebuilt UPDATE for this set of columns (a handful of combinations occur; each built once)."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = Prebuilt(
+            itemrows.UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}") for k in columns}))
+    return statement
 
 
 def fire_once(rt: Runtime, *, item_ref: str, actor: Actor, request: TransitionRequest,

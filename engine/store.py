@@ -46,7 +46,8 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
-        conn.exec_driver_sql(begin)
+        # Straight to the driver: this runs once per transaction, and SQLAlchemy's execute costs ~40 us.
+        conn.connection.driver_connection.execute(begin)
 
     return engine
 

@@ -64,6 +64,9 @@ def list_items(
     if unknown:
         raise InvalidInput(f"unknown query parameter {unknown[0]!r} (known: {', '.join(sorted(LIST_PARAMS))})",
                            field=unknown[0])
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:  # PostgreSQL cannot compare text holding NUL; refuse it on every store alike
+            raise InvalidInput(f"query parameter {name!r} must not contain NUL characters", field=name)
     filters = queries.ItemFilters(state=state, unit=unit, source=source, severity=severity, light=light,
                                   overdue=overdue, assignee=assignee, campaign=campaign, due_before=due_before,
                                   due_after=due_after, q=q, workflow=workflow)

@@ -34,7 +34,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_dispatched_at'), ['dispatched_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_outbox_item_id'), ['item_id'], unique=False)
 
     op.create_table('units',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -168,7 +167,6 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('hash'),
     sa.UniqueConstraint('item_id', 'seq', name='uq_history_item_seq')
     )
     _protect_history()
@@ -241,7 +239,6 @@ def downgrade() -> None:
 
     op.drop_table('units')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_outbox_item_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_dispatched_at'))
 
     op.drop_table('outbox')

@@ -1,0 +1,194 @@
+"""How fast items move: fire() in-process on SQLite, and transitions per second through HTTP.
+
+Prints, from one run on this machine:
+  raw sqlite3   one UPDATE + one INSERT per transaction with plain sqlite3: on two bare tables, and on
+                closeloop's own tables (same indexes and triggers), the floor any design on this schema pays
+  fire()        the engine's whole transition in-process on a SQLite file, and its ratio to raw sqlite3
+  hello-world   GET /healthz through uvicorn (the framework's ceiling)
+  HTTP          POST /transitions (report_progress, a self-loop) from 32 concurrent clients, with p50/p99
+Targets (issue 2): fire() >= 25% of raw sqlite3; HTTP >= 1,000 transitions/s with p99 < 50 ms.
+Run: make bench   (or .venv/bin/python bench/transitions.py [--items N] [--requests N])
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This file shares its name with the `transitions` library: keep its own folder off the import path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+_spec = importlib.util.spec_from_file_location("loadgen", HERE / "loadgen.py")
+loadgen = sys.modules["loadgen"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(loadgen)
+http_request, run_load = loadgen.http_request, loadgen.run_load
+
+from engine import accounts, items, service  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+from engine.schemas import NewItem, TransitionRequest  # noqa: E402
+from engine.store import Store, migrate  # noqa: E402
+
+
+def _raw_connection(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # the engine's setting too
+    return conn
+
+
+def raw_sqlite_minimal(folder: Path, count: int) -> float:
+    """Txn/s of a read by key, a version-checked UPDATE and an INSERT on two bare tables with plain sqlite3."""
+    conn = _raw_connection(folder / "raw.db")
+    conn.execute("CREATE TABLE items (id TEXT PRIMARY KEY, state TEXT, version INTEGER)")
+    conn.execute("CREATE TABLE history (id INTEGER PRIMARY KEY, item_id TEXT, seq INTEGER, body TEXT)")
+    conn.executemany("INSERT INTO items VALUES (?, 'rectifying', 1)", [(f"i{n}",) for n in range(1000)])
+    started = time.perf_counter()
+    for n in range(count):
+        key = f"i{n % 1000}"
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("SELECT version FROM items WHERE id = ?", (key,)).fetchone()[0]
+        conn.execute("UPDATE items SET version = ? WHERE id = ? AND version = ?", (version + 1, key, version))
+        conn.execute("INSERT INTO history (item_id, seq, body) VALUES (?, ?, ?)", (key, version + 1, "x" * 300))
+        conn.execute("COMMIT")
+    rate = count / (time.perf_counter() - started)
+    conn.close()
+    return rate
+
+
+def raw_sqlite_schema(db: Path, ids: list[str], count: int) -> float:
+    """The same transaction with plain sqlite3 on closeloop's own tables (a copy), indexes and triggers included:
+    read the item by key, UPDATE its version and chain head, INSERT one history row."""
+    conn = _raw_connection(db)
+    started = time.perf_counter()
+    for n in range(count):
+        key = ids[n % len(ids)]
+        conn.execute("BEGIN IMMEDIATE")
+        version, seq = conn.execute("SELECT version, history_seq FROM items WHERE id = ?", (key,)).fetchone()
+        conn.execute("UPDATE items SET version = ?, history_seq = ?, history_hash = ?, updated_at = ? "
+                      "WHERE id = ? AND version = ?", (version + 1, seq + 1, f"{n:064d}", "2026-03-02 01:00:00.000000",
+                                                       key, version))
+        conn.execute("INSERT INTO history (item_id, seq, \"trigger\", from_state, to_state, actor, at, comment, "
+                     "evidence, fields, prev_hash, hash) VALUES (?, ?, 'report_progress', 'rectifying', 'rectifying', "
+                     "'doer', '2026-03-02T01:00:00.000000Z', ?, '[]', '{}', ?, ?)",
+                     (key, seq + 1, "本周完成 3 所幼儿园扩班，新增学位 240 个", f"{n:064d}", f"{n + 1:064d}"))
+        conn.execute("COMMIT")
+    rate = count / (time.perf_counter() - started)
+    conn.close()
+    return rate
+
+
+def prepare(db: Path, n_items: int) -> tuple[Runtime, accounts.Actor, str, list[str]]:
+    """A migrated database with one unit tree, an assignee and ``n_items`` items in 'rectifying'."""
+    store = Store(f"sqlite:///{db}")
+    migrate(store)
+    rt = Runtime.open(Settings(database_url=f"sqlite:///{db}"), store=store)
+    with rt.store.write() as conn:
+        accounts.add_unit(conn, clock=rt.clock, code="CITY", name="市")
+        accounts.add_unit(conn, clock=rt.clock, code="EDU", name="市教委", parent="CITY")
+        accounts.add_user(conn, clock=rt.clock, username="sup", roles=["supervisor", "registrar"], unit="CITY")
+        _, token = accounts.add_user(conn, clock=rt.clock, username="doer", roles=["assignee"], unit="EDU")
+        sup = accounts.authenticate(conn, accounts.issue_token(conn, clock=rt.clock, user_id=1))
+        doer = accounts.authenticate(conn, token)
+        ids = []
+        for n in range(n_items):
+            row, _ = items.create_item(conn, rt, sup, NewItem.model_validate(
+                {"title": f"婴幼儿托位供给不足 {n}", "source": "inspection", "unit": "EDU", "assignee": "doer",
+                 "due_date": "2027-06-30"}))
+            service.fire(conn, rt, item_ref=row["id"], actor=sup, request=TransitionRequest(trigger="assign"))
+            service.fire(conn, rt, item_ref=row["id"], actor=doer, request=TransitionRequest(trigger="accept"))
+            ids.append(row["id"])
+    return rt, doer, token, ids
+
+
+def fire_rate(rt: Runtime, actor: accounts.Actor, ids: list[str], count: int) -> float:
+    """Transitions/s of service.fire_once (its own transaction each) on the SQLite file."""
+    request = TransitionRequest(trigger="report_progress", comment="本周完成 3 所幼儿园扩班，新增学位 240 个")
+    started = time.perf_counter()
+    for n in range(count):
+        service.fire_once(rt, item_ref=ids[n % len(ids)], actor=actor, request=request)
+    return count / (time.perf_counter() - started)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(db: Path, port: int) -> subprocess.Popen:
+    """Start `closeloop serve` on the benchmark database; return once /healthz answers."""
+    env = {**os.environ, "CLOSELOOP_DATABASE_URL": f"sqlite:///{db}"}
+    closeloop = Path(sys.executable).with_name("closeloop")
+    proc = subprocess.Popen([str(closeloop), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("closeloop serve did not start: " + proc.stderr.read().decode()[-2000:])
+
+
+def main() -> None:
+    """Run every measurement and print the figures with their targets."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--fires", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="closeloop-bench-") as tmp:
+        folder = Path(tmp)
+        raw_min = raw_sqlite_minimal(folder, args.fires)
+        rt, doer, token, ids = prepare(folder / "bench.db", args.items)
+        rt.store.dispose()
+        shutil.copy(folder / "bench.db", folder / "raw-schema.db")
+        raw = raw_sqlite_schema(folder / "raw-schema.db", ids, args.fires)
+        fired = fire_rate(rt, doer, ids, args.fires)
+        rt.store.dispose()
+        port = _free_port()
+        proc = serve(folder / "bench.db", port)
+        try:
+            hello = run_load("127.0.0.1", port, lambda n: http_request("GET", "/healthz", {}),
+                             total=args.requests, concurrency=args.concurrency)
+            body = json.dumps({"trigger": "report_progress", "comment": "本周完成 3 所幼儿园扩班"}).encode()
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            requests = [http_request("POST", f"/api/v1/items/{i}/transitions", headers, body) for i in ids]
+            run_load("127.0.0.1", port, lambda n: requests[n % len(requests)], total=500, concurrency=args.concurrency)
+            http = run_load("127.0.0.1", port, lambda n: requests[n % len(requests)], total=args.requests,
+                            concurrency=args.concurrency)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    ok = http.statuses.get(200, 0)
+    print(f"raw sqlite3, bare two-table schema:         {raw_min:9,.0f} txn/s  (read + update + insert per txn)")
+    print(f"raw sqlite3, closeloop's tables:            {raw:9,.0f} txn/s  (same work, real indexes and triggers)")
+    print(f"fire() in-process, SQLite file:             {fired:9,.0f} transitions/s  = {fired / raw:.0%} of raw on "
+          f"closeloop's tables (target >= 25%), {fired / raw_min:.0%} of the bare-table rate")
+    print(f"hello-world GET /healthz, {args.concurrency} clients:       {hello.rate:9,.0f} req/s  "
+          f"p50 {hello.percentile(50):.1f} ms  p99 {hello.percentile(99):.1f} ms")
+    print(f"HTTP transitions, {args.concurrency} clients:               {http.rate:9,.0f} transitions/s  "
+          f"p50 {http.percentile(50):.1f} ms  p99 {http.percentile(99):.1f} ms  (target >= 1,000/s, p99 < 50 ms)")
+    print(f"  statuses: {dict(sorted(http.statuses.items()))}; HTTP/hello-world ratio {http.rate / hello.rate:.0%}")
+    if ok != args.requests:
+        print(f"  WARNING: only {ok} of {args.requests} transitions answered 200")
+
+
+if __name__ == "__main__":
+    main()
