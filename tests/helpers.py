@@ -110,3 +110,28 @@ def drive(client, world: World, rt: Runtime, item: dict, target: str) -> dict:
         assert response.status_code == 200, (tdef.trigger, response.text)
         item = response.json()
     return item
+
+
+COUNTED_TABLES = ("items", "history", "units", "users", "tokens", "outbox", "idempotency_keys", "workflow_versions")
+
+
+def table_counts(rt: Runtime, tables: tuple[str, ...] = COUNTED_TABLES) -> dict[str, int]:
+    """Row counts of ``tables``, to show that a refused request changed nothing."""
+    import sqlalchemy as sa
+
+    with rt.store.read() as conn:
+        return {name: conn.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one() for name in tables}
+
+
+def assert_problem(response, status: int | None = None) -> dict:
+    """Assert a 4xx application/problem+json answer with type, title, status and detail; return its body."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+    if status is not None:
+        assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    for key in ("type", "title", "status", "detail"):
+        assert key in body and body[key] not in (None, ""), (key, body)
+    assert body["status"] == response.status_code
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    return body
