@@ -139,8 +139,14 @@ def audit_verify() -> None:
     """Check every history chain in the database; name the first broken record."""
     from engine.history import verify_database
 
+    from engine.store import require_schema_at_head
+
     settings = Settings()
     store = Store(settings.database_url)
+    try:
+        require_schema_at_head(store)  # a clear message instead of a traceback about missing tables
+    except SchemaNotReady as exc:
+        _fail(str(exc))
     with store.read() as conn:
         result = verify_database(conn)
     if result.ok:

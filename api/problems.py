@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import orjson
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,6 +70,12 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
     return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
+async def _on_integrity(request: Request, exc: sa.exc.IntegrityError) -> Response:
+    # Validation runs before writes, so this is a race with a concurrent request (two adds of one code).
+    log.info("integrity conflict on %s %s: %s", request.method, request.url.path, exc.orig)
+    return problem(409, "the request conflicts with a concurrent change (a duplicate); retry it", code="conflict")
+
+
 async def _on_crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "the server failed to handle this request; it has been logged")
@@ -79,4 +86,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(sa.exc.IntegrityError, _on_integrity)
     app.add_exception_handler(Exception, _on_crash)

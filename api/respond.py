@@ -32,15 +32,23 @@ def parse_if_match(value: str | None) -> int | None:
     """The version named by an If-Match header ('"3"'), None for absent or '*'."""
     if value is None or value.strip() == "*":
         return None
-    text = value.strip().removeprefix("W/").strip('"')
+    text = value.strip()
+    if text.startswith("W/"):
+        raise HTTPException(400, 'If-Match compares strong ETags only: send "3", not W/"3"')
+    text = text.strip('"')
     if not text.isdigit() or len(text) > 18:
         raise HTTPException(400, 'If-Match must be an item ETag such as "3"')
     return int(text)
 
 
 def write(rt: Runtime, actor: Actor, *, key: str | None, method: str, path: str, body: object,
-          work: Callable[[sa.Connection], StoredResponse]) -> Response:
-    """Run ``work`` in one write transaction; with an Idempotency-Key, store or replay its response."""
+          work: Callable[[sa.Connection], StoredResponse],
+          redact: Callable[[StoredResponse], StoredResponse] | None = None) -> Response:
+    """Run ``work`` in one write transaction; with an Idempotency-Key, store or replay its response.
+
+    ``redact`` makes the stored copy of a response that carries a secret shown only once (a new token):
+    a retry then gets the first answer without the secret, never a second copy of it from the database.
+    """
     if key is None:
         with rt.store.write() as conn:
             return _to_response(work(conn))
@@ -53,7 +61,8 @@ def write(rt: Runtime, actor: Actor, *, key: str | None, method: str, path: str,
                 stored = idempotency.lookup(conn, actor.user_id, key, req_hash)
                 if stored is None:
                     stored = work(conn)
-                    idempotency.save(conn, rt.clock, actor.user_id, key, req_hash, stored)
+                    kept = redact(stored) if redact else stored
+                    idempotency.save(conn, rt.clock, actor.user_id, key, req_hash, kept)
         except sa.exc.IntegrityError:
             # Another process stored this key first (PostgreSQL): our transaction rolled back; replay theirs.
             with rt.store.read() as conn:
@@ -61,6 +70,14 @@ def write(rt: Runtime, actor: Actor, *, key: str | None, method: str, path: str,
             if stored is None:
                 raise
     return _to_response(stored)
+
+
+def without_token(stored: StoredResponse) -> StoredResponse:
+    """The stored copy of a token-issuing response: the token replaced by a note that it was shown once."""
+    body = orjson.loads(stored.body)
+    body["token"] = None
+    body["token_note"] = "shown only in the first response; issue a new token if it was lost"
+    return StoredResponse(stored.status, stored.headers, orjson.dumps(body))
 
 
 def stored_json(payload: object, status: int = 200, headers: dict | None = None) -> StoredResponse:

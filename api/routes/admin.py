@@ -81,7 +81,7 @@ def add_user(body: NewUser, actor: AdminActor, rt: RuntimeDep,
         return respond.stored_json({**user, "token": token}, 201)
 
     return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/users",
-                         body=body.model_dump(mode="json"), work=work)
+                         body=body.model_dump(mode="json"), work=work, redact=respond.without_token)
 
 
 @router.post("/users/{username}/tokens", status_code=201, summary="Issue another token for a user (admin)",
@@ -95,7 +95,7 @@ def add_token(username: str, actor: AdminActor, rt: RuntimeDep,
                                     "token": accounts.new_token_for(conn, clock=rt.clock, username=username)}, 201)
 
     return respond.write(rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/users/{username}/tokens",
-                         body={}, work=work)
+                         body={}, work=work, redact=respond.without_token)
 
 
 @router.get("/audit/verify", summary="Check every history chain (auditor, admin)", responses=errors(401, 403))
