@@ -1,6 +1,7 @@
 """The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows."""
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,6 +49,10 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     from api.app import create_app
 
     application = create_app(_runtime())
+    # Everything loaded so far lives as long as the process: keep the collector from scanning it again and
+    # again, which otherwise shows up as tens-of-milliseconds pauses in the latency tail.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 

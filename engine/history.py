@@ -1,7 +1,8 @@
 """The hash-chained history: appending a record and checking every chain.
 
 Each record's ``hash`` is SHA-256 over the canonical JSON of the object with keys
-``item, seq, trigger, from_state, to_state, actor, at, comment, evidence, fields, prev_hash``;
+``item, seq, trigger, from_state, to_state, actor, at, comment, evidence, fields, prev_hash``
+(``item`` is the item's id, not its number; canonical JSON as in engine/canonical.py);
 the first record of an item has ``prev_hash`` = 64 zeros. Records are only ever inserted.
 """
 from __future__ import annotations

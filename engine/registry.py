@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -24,6 +25,8 @@ class WorkflowRegistry:
     def __init__(self) -> None:
         self._by_hash: dict[str, CompiledWorkflow] = {}
         self._current: dict[str, str] = {}
+        # Reads a version recorded by another process after this one started (see sync_workflows).
+        self._fetch: Callable[[str], WorkflowDef | None] | None = None
 
     @classmethod
     def from_definitions(cls, definitions: dict[str, WorkflowDef], stored: list[WorkflowDef] = ()) -> "WorkflowRegistry":
@@ -49,11 +52,15 @@ class WorkflowRegistry:
             raise UnknownWorkflow(name) from None
 
     def by_hash(self, content_hash: str) -> CompiledWorkflow:
-        """The exact version an item started on."""
+        """The exact version an item started on (fetched from the database if another process recorded it)."""
         try:
             return self._by_hash[content_hash]
         except KeyError:
-            raise UnknownWorkflow(content_hash) from None
+            pass
+        definition = self._fetch(content_hash) if self._fetch is not None else None
+        if definition is None:
+            raise UnknownWorkflow(content_hash)
+        return self._add(definition)
 
     def names(self) -> list[str]:
         """Names of the current workflows, sorted."""
@@ -79,4 +86,13 @@ def sync_workflows(store: Store, clock: Clock, path: Path) -> WorkflowRegistry:
                                                        version=definition.version, definition=definition.canonical(),
                                                        created_at=clock.now()))
         stored = [WorkflowDef.model_validate_json(r.definition) for r in conn.execute(sa.select(_versions.c.definition))]
-    return WorkflowRegistry.from_definitions(definitions, stored)
+    registry = WorkflowRegistry.from_definitions(definitions, stored)
+    registry._fetch = lambda content_hash: _stored_version(store, content_hash)
+    return registry
+
+
+def _stored_version(store: Store, content_hash: str) -> WorkflowDef | None:
+    """A version from the database: processes started with other files may have added it since."""
+    with store.read() as conn:
+        text = conn.execute(sa.select(_versions.c.definition).where(_versions.c.hash == content_hash)).scalar()
+    return None if text is None else WorkflowDef.model_validate_json(text)

@@ -14,7 +14,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> Response:
+async def healthz() -> Response:
     """Always 200 while the process serves requests."""
     return json_response({"status": "ok"})
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from api import respond
+from api import dbcalls, respond
 from api.deps import CurrentActor, RuntimeDep
 from api.models import HistoryList, ItemOut, ItemPage, TransitionOut, errors
 from engine import history, items, queries, service
@@ -33,7 +33,7 @@ def _public(record: dict) -> dict:
 
 @router.post("", status_code=201, response_model=ItemOut, summary="Register a problem item",
              responses=errors(400, 401, 403, 409, 413, 422))
-def create(body: NewItem, actor: CurrentActor, rt: RuntimeDep,
+async def create(body: NewItem, actor: CurrentActor, rt: RuntimeDep,
            idempotency_key: Annotated[str | None, Header()] = None) -> Response:
     """Register an item in its workflow's initial state. Roles: registrar, supervisor, admin."""
 
@@ -42,13 +42,14 @@ def create(body: NewItem, actor: CurrentActor, rt: RuntimeDep,
         view = _view(rt, row, actor)
         return respond.stored_json(view, 201, {"Location": f"/api/v1/items/{row['id']}", **_etag(row["version"])})
 
-    return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/items",
-                         body=body.model_dump(mode="json"), work=work)
+    return await dbcalls.in_writer(rt, lambda: respond.write(
+        rt, actor, key=idempotency_key, method="POST", path="/api/v1/items", body=body.model_dump(mode="json"),
+        work=work))
 
 
 @router.get("", response_model=ItemPage, summary="List items in the caller's scope",
             responses=errors(400, 401, 422))
-def list_items(
+async def list_items(
     request: Request, actor: CurrentActor, rt: RuntimeDep,
     state: str | None = None, unit: str | None = None,
     source: Literal[SOURCES] | None = None,  # type: ignore[valid-type]
@@ -71,24 +72,32 @@ def list_items(
                                   overdue=overdue, assignee=assignee, campaign=campaign, due_before=due_before,
                                   due_after=due_after, q=q, workflow=workflow)
     today = rt.today()
-    with rt.store.read() as conn:
-        rows, next_cursor = queries.list_items(conn, actor, filters, limit=limit, cursor=cursor, today=today,
-                                               yellow_days=rt.settings.yellow_days)
-    return respond.json_response({"data": [_view(rt, r, actor) for r in rows], "next_cursor": next_cursor})
+
+    def page() -> Response:
+        with rt.store.read() as conn:
+            rows, next_cursor = queries.list_items(conn, actor, filters, limit=limit, cursor=cursor, today=today,
+                                                   yellow_days=rt.settings.yellow_days)
+        return respond.json_response({"data": [_view(rt, r, actor) for r in rows], "next_cursor": next_cursor})
+
+    return await dbcalls.in_reader(rt, page)
 
 
 @router.get("/{item_id}", response_model=ItemOut, summary="Read one item (by id or number)",
             responses=errors(401, 404))
-def get_item(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+async def get_item(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
     """The item, if it lies within the caller's read scope (404 otherwise, as for a missing one)."""
-    with rt.store.read() as conn:
-        item = queries.get_visible(conn, actor, item_id)
-    return respond.json_response(_view(rt, item, actor), headers=_etag(item["version"]))
+
+    def read() -> Response:
+        with rt.store.read() as conn:
+            item = queries.get_visible(conn, actor, item_id)
+        return respond.json_response(_view(rt, item, actor), headers=_etag(item["version"]))
+
+    return await dbcalls.in_reader(rt, read)
 
 
 @router.post("/{item_id}/transitions", response_model=TransitionOut, summary="Fire a transition",
              responses=errors(400, 401, 403, 404, 409, 412, 413, 422))
-def transition(item_id: str, body: TransitionRequest, actor: CurrentActor, rt: RuntimeDep,
+async def transition(item_id: str, body: TransitionRequest, actor: CurrentActor, rt: RuntimeDep,
                if_match: Annotated[str | None, Header()] = None,
                idempotency_key: Annotated[str | None, Header()] = None) -> Response:
     """Fire ``trigger``: 409 if not allowed from the state, 412 on a stale If-Match, 403 for role, scope or
@@ -101,15 +110,20 @@ def transition(item_id: str, body: TransitionRequest, actor: CurrentActor, rt: R
         view["transition"] = _public(result.record)
         return respond.stored_json(view, 200, _etag(result.item["version"]))
 
-    return respond.write(rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/items/{item_id}/transitions",
-                         body={"request": body.model_dump(mode="json"), "if_match": expected}, work=work)
+    return await dbcalls.in_writer(rt, lambda: respond.write(
+        rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/items/{item_id}/transitions",
+        body={"request": body.model_dump(mode="json"), "if_match": expected}, work=work))
 
 
 @router.get("/{item_id}/history", response_model=HistoryList, summary="An item's hash-chained history",
             responses=errors(401, 404))
-def item_history(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+async def item_history(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
     """Every record, oldest first; record 1 is the creation (trigger 'create', from_state null)."""
-    with rt.store.read() as conn:
-        item = queries.get_visible(conn, actor, item_id)
-        records = history.item_history(conn, item["id"])
-    return respond.json_response({"data": [_public(r) for r in records]})
+
+    def read() -> Response:
+        with rt.store.read() as conn:
+            item = queries.get_visible(conn, actor, item_id)
+            records = history.item_history(conn, item["id"])
+        return respond.json_response({"data": [_public(r) for r in records]})
+
+    return await dbcalls.in_reader(rt, read)

@@ -60,6 +60,8 @@ def load_text(text: str, label: str = "<text>") -> WorkflowDef:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key"
+            elif err["type"] == "literal_error":  # say which value is wrong, not only which are right
+                message = f"unknown value {err['input']!r}: {message}"
             problems.append(f"{_where(label, root, loc)}: {message}")
         raise WorkflowError(problems) from None
     problems = [f"{_where(label, root, loc)}: {msg}" for loc, msg in static_problems(definition)]

@@ -1,0 +1,91 @@
+"""Architecture rules, checked on the source: engine/ never imports the web layer, and only migrations make schema.
+
+Imports are read with ``ast`` (so a module name inside a string or comment does not count, and an import
+hidden inside a function does). A migrated database is compared with the models to show the migrations
+alone create every table and column the code uses.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+import engine.models  # noqa: F401 - registers every table on SQLModel.metadata
+from engine.config import PROJECT_ROOT
+from engine.store import Store, migrate
+
+FORBIDDEN_IN_ENGINE = {"fastapi", "starlette", "api", "uvicorn"}
+SCANNED_FOR_CREATE_ALL = ("engine", "api", "migrations", "bench", "tests")
+
+
+def _python_files(*folders: str) -> list[Path]:
+    files = [p for folder in folders for p in sorted((PROJECT_ROOT / folder).rglob("*.py"))]
+    return [p for p in files if ".venv" not in p.parts and "__pycache__" not in p.parts]
+
+
+def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # a relative import inside engine/ stays inside engine/
+                continue
+            found.append((node.lineno, node.module or ""))
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in (
+                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+            found.append((node.lineno, str(node.args[0].value)))
+    return found
+
+
+def test_engine_source_exists_where_expected():
+    files = _python_files("engine")
+    assert len(files) > 10 and PROJECT_ROOT.joinpath("engine", "service.py") in files
+
+
+def test_nothing_under_engine_imports_fastapi_starlette_or_api():
+    offenders = []
+    for path in _python_files("engine"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in _imported_modules(tree):
+            if module.split(".")[0] in FORBIDDEN_IN_ENGINE:
+                offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: imports {module}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_import_scan_catches_what_it_should():
+    source = "import fastapi\nfrom starlette.responses import Response\ndef f():\n    from api import cli\n" \
+             "import importlib\nimportlib.import_module('api.app')\n"
+    modules = {m.split(".")[0] for _line, m in _imported_modules(ast.parse(source))}
+    assert {"fastapi", "starlette", "api"} <= modules
+    assert not {m for _l, m in _imported_modules(ast.parse("x = 'import fastapi'  # from api import y\n"))}
+
+
+def _create_all_calls(tree: ast.AST) -> list[int]:
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "create_all"]
+
+
+def test_no_code_calls_metadata_create_all():
+    offenders = []
+    for path in _python_files(*SCANNED_FOR_CREATE_ALL):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        offenders += [f"{path.relative_to(PROJECT_ROOT)}:{line}" for line in _create_all_calls(tree)]
+    assert not offenders, "schema must come from migrations only; create_all called at:\n" + "\n".join(offenders)
+    assert _create_all_calls(ast.parse("SQLModel.metadata.create_all(engine)"))  # the scan does see a call
+
+
+def test_migrations_alone_create_every_table_and_column_of_the_models(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        migrate(store)
+        inspector = sa.inspect(store.reader)
+        tables = set(inspector.get_table_names()) - {"alembic_version"}
+        assert tables == set(SQLModel.metadata.tables)
+        for name, table in SQLModel.metadata.tables.items():
+            migrated = {c["name"] for c in inspector.get_columns(name)}
+            assert migrated == {c.name for c in table.columns}, name
+    finally:
+        store.dispose()
