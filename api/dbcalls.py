@@ -11,6 +11,8 @@ T = TypeVar("T")
 
 async def in_writer(rt: Runtime, fn: Callable[[], T]) -> T:
     """Run ``fn`` (which opens its own write transaction) on the store's write threads."""
+    if rt.store.inline_writes:
+        return fn()
     return await asyncio.get_running_loop().run_in_executor(rt.store.write_executor, fn)
 
 

@@ -87,3 +87,15 @@ class HistoryList(BaseModel):
 def errors(*statuses: int) -> dict:
     """OpenAPI ``responses`` entries for the listed problem statuses."""
     return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
+
+
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": 'The item\'s ETag (its version, e.g. "3"); a stale one answers 412.'}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "maxLength": 200},
+                   "description": "A retry with the same key and body returns the first response and changes nothing."}
+
+
+def headers_doc(*parameters: dict) -> dict:
+    """``openapi_extra`` documenting headers that a route reads itself rather than as parameters."""
+    return {"parameters": list(parameters)}

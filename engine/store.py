@@ -77,13 +77,39 @@ class Store:
             write_threads, read_threads = 1, 8
             # A single indexed read of a local file (~20 us) is cheaper inline than a hop to a thread.
             self.inline_lookups = True
+            self.inline_writes = True
         else:
             self.reader = self.writer = sa.create_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
             self._write_lock = None
             write_threads = read_threads = 20
             self.inline_lookups = False  # a network round trip must not block the event loop
-        self.write_executor = ThreadPoolExecutor(write_threads, thread_name_prefix="closeloop-write")
-        self.read_executor = ThreadPoolExecutor(read_threads, thread_name_prefix="closeloop-read")
+            self.inline_writes = False
+        self._writer_conn: sa.Connection | None = None
+        self._local = threading.local()
+        self._thread_conns: list[sa.Connection] = []
+        self._threads = {"write": write_threads, "read": read_threads}
+        self._executors: dict[str, ThreadPoolExecutor] = {}
+        self._executors_lock = threading.Lock()
+
+    def _executor(self, kind: str) -> ThreadPoolExecutor:
+        executor = self._executors.get(kind)
+        if executor is None:
+            with self._executors_lock:
+                executor = self._executors.get(kind)
+                if executor is None:
+                    executor = self._executors[kind] = ThreadPoolExecutor(
+                        self._threads[kind], thread_name_prefix=f"closeloop-{kind}")
+        return executor
+
+    @property
+    def write_executor(self) -> ThreadPoolExecutor:
+        """Threads for write transactions: one for SQLite (a fair queue), a pool for PostgreSQL."""
+        return self._executor("write")
+
+    @property
+    def read_executor(self) -> ThreadPoolExecutor:
+        """Threads for reads that should not block an event loop."""
+        return self._executor("read")
 
     @property
     def dialect(self) -> str:
@@ -98,8 +124,19 @@ class Store:
                 yield conn
             return
         with self._write_lock:
-            with self.writer.begin() as conn:
-                yield conn
+            # One long-lived connection for the one writer: checking a connection out of the pool and
+            # building a Connection object for each transaction costs more than the transaction's SQL.
+            conn = self._writer_conn
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._writer_conn = self.writer.connect()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                if conn.invalidated:
+                    conn.close()
+                    self._writer_conn = None
+                raise
             self._commits += 1
             if self._commits % CHECKPOINT_EVERY == 0:
                 self.read_executor.submit(self.checkpoint)
@@ -111,6 +148,23 @@ class Store:
                 conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
+    def single(self) -> Iterator[sa.Connection]:
+        """A connection for single prebuilt statements (engine.fastpath) outside an explicit transaction.
+
+        On SQLite each thread keeps one open (a single SELECT is consistent on its own, and autocommits);
+        never call ``conn.execute`` on it, which would open a transaction that nothing ends.
+        """
+        if not self.is_sqlite:
+            with self.reader.connect() as conn:
+                yield conn
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.reader.connect()
+            self._thread_conns.append(conn)
+        yield conn
+
+    @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A read-only transaction (a consistent snapshot)."""
         with self.reader.begin() as conn:
@@ -118,8 +172,18 @@ class Store:
 
     def dispose(self) -> None:
         """Close every pooled connection (and let the executors' idle threads end)."""
-        self.write_executor.shutdown(wait=False)
-        self.read_executor.shutdown(wait=False)
+        with self._executors_lock:
+            executors, self._executors = self._executors, {}
+        for executor in executors.values():
+            executor.shutdown(wait=False)
+        if self._write_lock is not None:
+            with self._write_lock:
+                if self._writer_conn is not None:
+                    self._writer_conn.close()
+                    self._writer_conn = None
+        while self._thread_conns:
+            self._thread_conns.pop().close()
+        self._local = threading.local()
         self.reader.dispose()
         if self.writer is not self.reader:
             self.writer.dispose()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from api import dbcalls, respond
-from api.deps import CurrentActor, RuntimeDep
-from api.models import HistoryList, ItemOut, ItemPage, TransitionOut, errors
+from api.deps import CallerDep
+from api.models import IDEMPOTENCY_KEY, IF_MATCH, HistoryList, ItemOut, ItemPage, TransitionOut, errors, headers_doc
 from engine import history, items, queries, service
 from engine.errors import InvalidInput
 from engine.schemas import SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
@@ -32,10 +32,10 @@ def _public(record: dict) -> dict:
 
 
 @router.post("", status_code=201, response_model=ItemOut, summary="Register a problem item",
-             responses=errors(400, 401, 403, 409, 413, 422))
-async def create(body: NewItem, actor: CurrentActor, rt: RuntimeDep,
-           idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+             responses=errors(400, 401, 403, 409, 413, 422), openapi_extra=headers_doc(IDEMPOTENCY_KEY))
+async def create(body: NewItem, caller: CallerDep) -> Response:
     """Register an item in its workflow's initial state. Roles: registrar, supervisor, admin."""
+    rt, actor = caller.rt, caller.actor
 
     def work(conn):
         row, _record = items.create_item(conn, rt, actor, body)
@@ -43,14 +43,15 @@ async def create(body: NewItem, actor: CurrentActor, rt: RuntimeDep,
         return respond.stored_json(view, 201, {"Location": f"/api/v1/items/{row['id']}", **_etag(row["version"])})
 
     return await dbcalls.in_writer(rt, lambda: respond.write(
-        rt, actor, key=idempotency_key, method="POST", path="/api/v1/items", body=body.model_dump(mode="json"),
+        rt, actor, key=caller.header("idempotency-key"), method="POST", path="/api/v1/items",
+        body=body.model_dump(mode="json"),
         work=work))
 
 
 @router.get("", response_model=ItemPage, summary="List items in the caller's scope",
             responses=errors(400, 401, 422))
 async def list_items(
-    request: Request, actor: CurrentActor, rt: RuntimeDep,
+    caller: CallerDep,
     state: str | None = None, unit: str | None = None,
     source: Literal[SOURCES] | None = None,  # type: ignore[valid-type]
     severity: Literal[SEVERITIES] | None = None,  # type: ignore[valid-type]
@@ -61,6 +62,7 @@ async def list_items(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """Items of the caller's unit and sub-units (all units for auditors and admins), newest first."""
+    rt, actor, request = caller.rt, caller.actor, caller.request
     unknown = sorted(set(request.query_params) - LIST_PARAMS)
     if unknown:
         raise InvalidInput(f"unknown query parameter {unknown[0]!r} (known: {', '.join(sorted(LIST_PARAMS))})",
@@ -84,8 +86,9 @@ async def list_items(
 
 @router.get("/{item_id}", response_model=ItemOut, summary="Read one item (by id or number)",
             responses=errors(401, 404))
-async def get_item(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+async def get_item(item_id: str, caller: CallerDep) -> Response:
     """The item, if it lies within the caller's read scope (404 otherwise, as for a missing one)."""
+    rt, actor = caller.rt, caller.actor
 
     def read() -> Response:
         with rt.store.read() as conn:
@@ -96,13 +99,13 @@ async def get_item(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Respons
 
 
 @router.post("/{item_id}/transitions", response_model=TransitionOut, summary="Fire a transition",
-             responses=errors(400, 401, 403, 404, 409, 412, 413, 422))
-async def transition(item_id: str, body: TransitionRequest, actor: CurrentActor, rt: RuntimeDep,
-               if_match: Annotated[str | None, Header()] = None,
-               idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+             responses=errors(400, 401, 403, 404, 409, 412, 413, 422),
+             openapi_extra=headers_doc(IF_MATCH, IDEMPOTENCY_KEY))
+async def transition(item_id: str, body: TransitionRequest, caller: CallerDep) -> Response:
     """Fire ``trigger``: 409 if not allowed from the state, 412 on a stale If-Match, 403 for role, scope or
     separation of duties, 422 when a requirement or guard refuses. A refusal changes nothing."""
-    expected = respond.parse_if_match(if_match)
+    rt, actor = caller.rt, caller.actor
+    expected = respond.parse_if_match(caller.header("if-match"))
 
     def work(conn):
         result = service.fire(conn, rt, item_ref=item_id, actor=actor, request=body, expected_version=expected)
@@ -111,14 +114,15 @@ async def transition(item_id: str, body: TransitionRequest, actor: CurrentActor,
         return respond.stored_json(view, 200, _etag(result.item["version"]))
 
     return await dbcalls.in_writer(rt, lambda: respond.write(
-        rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/items/{item_id}/transitions",
+        rt, actor, key=caller.header("idempotency-key"), method="POST", path=f"/api/v1/items/{item_id}/transitions",
         body={"request": body.model_dump(mode="json"), "if_match": expected}, work=work))
 
 
 @router.get("/{item_id}/history", response_model=HistoryList, summary="An item's hash-chained history",
             responses=errors(401, 404))
-async def item_history(item_id: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+async def item_history(item_id: str, caller: CallerDep) -> Response:
     """Every record, oldest first; record 1 is the creation (trigger 'create', from_state null)."""
+    rt, actor = caller.rt, caller.actor
 
     def read() -> Response:
         with rt.store.read() as conn:
