@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench clean check-workflows
+.PHONY: run test setup bench clean check-workflows lint
 
 setup: $(STAMP)
 
@@ -36,3 +36,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache closeloop.db closeloop.db-wal closeloop.db-shm
+
+lint: setup
+	$(BIN)/python -m pip install --quiet 'ruff>=0.8'
+	$(BIN)/ruff check engine api bench tests migrations

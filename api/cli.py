@@ -10,7 +10,8 @@ import typer
 
 from engine.config import Settings
 from engine.errors import DomainError, WorkflowError
-from engine.store import SchemaNotReady, Store, migrate as run_migrations, safe_url
+from engine.store import SchemaNotReady, Store, safe_url
+from engine.store import migrate as run_migrations
 
 app = typer.Typer(help="closeloop: rectification (整改) closed-loop workflow engine.", no_args_is_help=True,
                   add_completion=False)
@@ -143,7 +144,6 @@ def user_token(username: str) -> None:
 def audit_verify() -> None:
     """Check every history chain in the database; name the first broken record."""
     from engine.history import verify_database
-
     from engine.store import require_schema_at_head
 
     settings = Settings()
@@ -172,7 +172,7 @@ def workflows_check(path: Path) -> None:
     except WorkflowError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     for name, wf in sorted(found.items()):
         typer.echo(f"ok: {name} v{wf.version} ({wf.title.zh} / {wf.title.en}), {len(wf.states)} states, "
                    f"{len(wf.transitions)} transitions, hash {wf.content_hash()[:12]}")

@@ -12,7 +12,6 @@ import json
 
 from engine.clock import rfc3339
 
-
 _SCALARS = (str, int, bool, type(None))
 
 

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import sqlalchemy as sa
 
-from engine.canonical import plain, canonical_bytes, canonical_text, sha256_hex
+from engine.canonical import canonical_bytes, canonical_text, plain, sha256_hex
 from engine.models import HistoryRecord, Item
 
 GENESIS = "0" * 64
@@ -31,21 +31,16 @@ def record_hash(record: dict) -> str:
 
 
 def new_record(*, item_id: str, seq: int, trigger: str, from_state: str | None, to_state: str, actor: str,
-               at: str, comment: str | None, evidence: list[dict], fields: dict, prev_hash: str) -> dict:
-    """Build the next record of a chain, hash included, as the API shows it."""
+               at: str, comment: str | None, evidence: list[dict], fields: dict, prev_hash: str) -> tuple[dict, dict]:
+    """Build the next record of a chain: (the record as the API shows it, hash included; its insert values)."""
     record = {"item": item_id, "seq": seq, "trigger": trigger, "from_state": from_state, "to_state": to_state,
-              "actor": actor, "at": at, "comment": comment, "evidence": evidence,
+              "actor": actor, "at": at, "comment": comment, "evidence": plain(evidence),
               "fields": plain(fields), "prev_hash": prev_hash}
     record["hash"] = record_hash(record)
-    return record
-
-
-def insert_params(record: dict) -> dict:
-    """Column values for inserting ``record`` into the history table."""
-    return {"item_id": record["item"], "seq": record["seq"], "trigger": record["trigger"],
-            "from_state": record["from_state"], "to_state": record["to_state"], "actor": record["actor"],
-            "at": record["at"], "comment": record["comment"], "evidence": canonical_text(record["evidence"]),
-            "fields": canonical_text(record["fields"]), "prev_hash": record["prev_hash"], "hash": record["hash"]}
+    params = {"item_id": item_id, "seq": seq, "trigger": trigger, "from_state": from_state, "to_state": to_state,
+              "actor": actor, "at": at, "comment": comment, "evidence": canonical_text(record["evidence"]),
+              "fields": canonical_text(record["fields"]), "prev_hash": prev_hash, "hash": record["hash"]}
+    return record, params
 
 
 def row_to_record(row: sa.RowMapping) -> dict:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import uuid
 
+import orjson
 import sqlalchemy as sa
 
 from engine import history, itemrows
 from engine.accounts import Actor
-from engine.canonical import canonical_text
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.errors import Forbidden, InvalidInput
@@ -45,7 +45,7 @@ def outbox_row(event: str, item: dict, record: dict, now) -> dict:
     payload = {"event": event, "item": item["id"], "number": item["number"], "seq": record["seq"],
                "trigger": record["trigger"], "from_state": record["from_state"], "to_state": record["to_state"],
                "actor": record["actor"], "at": record["at"]}
-    return {"event": event, "item_id": item["id"], "payload": canonical_text(payload), "created_at": now}
+    return {"event": event, "item_id": item["id"], "payload": orjson.dumps(payload).decode(), "created_at": now}
 
 
 def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -> tuple[dict, dict]:
@@ -70,7 +70,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     registered["workflow"] = name
     registered["workflow_version"] = wf.definition.version
     registered["workflow_hash"] = wf.hash
-    record = history.new_record(item_id=item_id, seq=1, trigger="create", from_state=None, to_state=initial,
+    record, record_params = history.new_record(item_id=item_id, seq=1, trigger="create", from_state=None, to_state=initial,
                                 actor=actor.username, at=rfc3339(now), comment=None, evidence=[],
                                 fields=registered, prev_hash=history.GENESIS)
     row = {
@@ -85,7 +85,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         "next_reminder_at": None, "closed_at": None, "created_at": now, "updated_at": now,
     }
     conn.execute(itemrows.INSERT_ITEM, row)
-    conn.execute(history.INSERT_RECORD, history.insert_params(record))
+    conn.execute(history.INSERT_RECORD, record_params)
     conn.execute(itemrows.INSERT_OUTBOX, outbox_row("item.created", row, record, now))
     row["unit_code"], row["unit_path"] = unit.code, unit.path
     return row, record

@@ -15,8 +15,8 @@ from engine import effects, history, itemrows
 from engine.accounts import Actor
 from engine.clock import rfc3339
 from engine.deadlines import restarts_clock, state_deadline
-from engine.fastpath import Prebuilt
 from engine.errors import Forbidden, GuardFailed, InvalidTransition, NotFound, VersionConflict
+from engine.fastpath import Prebuilt
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow
@@ -117,7 +117,7 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     recorded = {k: after[k] for k in RECORDED_FIELDS if k in changes}
     if "unit_code" in changes:
         recorded["unit"] = after["unit_code"]
-    record = history.new_record(item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger,
+    record, record_params = history.new_record(item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger,
                                 from_state=source, to_state=dest, actor=actor.username, at=rfc3339(now),
                                 comment=request.comment, evidence=ctx.evidence, fields=recorded,
                                 prev_hash=item["history_hash"])
@@ -127,7 +127,7 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     params = {f"v_{k}": after[k] for k in changed}
     if _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]}) != 1:  # the row lock makes this impossible; refuse rather than fork the chain
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
-    itemrows.INSERT_HISTORY_FAST.execute(conn, history.insert_params(record))
+    itemrows.INSERT_HISTORY_FAST.execute(conn, record_params)
     itemrows.INSERT_OUTBOX_FAST.execute(conn, outbox_row("item.transitioned", after, record, now))
     return FireResult(after, record, wf)
 
