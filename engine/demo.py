@@ -114,10 +114,12 @@ def _load_items(conn, rt: Runtime, count: int) -> None:
         path = PATHS[n % len(PATHS)]
         if workflow != "standard":
             path = [t for t in path if t not in ("request_extension", "grant_extension")]
-        clock = ManualClock(real_now - dt.timedelta(days=60 - n % 20, hours=n))
+        # Every third item still in work is overdue (registered weeks ago, due date passed); the others were
+        # registered a few days before their last step and are due within weeks or months.
+        overdue = n % 3 == 0 and "close" not in path and "request_extension" not in path
+        started = real_now - dt.timedelta(days=40 + n % 9 if overdue else 2 * len(path) + 1 + n % 2, hours=n % 7)
+        clock = ManualClock(started)
         local = dataclasses.replace(rt, clock=clock)
-        # Every third item in work is overdue; the rest are due within weeks or months.
-        overdue = n % 3 == 0 and "close" not in path
         due = today - dt.timedelta(days=5 + n % 9) if overdue else today + dt.timedelta(days=10 + 7 * (n % 12))
         if workflow == "immediate":
             due = None  # the workflow's default (5 working days from assignment) applies
@@ -129,7 +131,7 @@ def _load_items(conn, rt: Runtime, count: int) -> None:
             "tags": ["民生" if n % 2 else "作风"]})
         row, _ = items.create_item(conn, local, _actor(conn, "wang.fang"), data)
         for trigger in path:
-            clock.advance(days=1, hours=2)
+            clock.advance(days=2 if not overdue else 3, hours=1)
             wf = local.registry.by_hash(row["workflow_hash"])
             tdef = wf.definition.transition(trigger, row["state"])
             if tdef is None:

@@ -74,13 +74,11 @@ class Prebuilt:
     def execute(self, conn: sa.Connection, params: dict) -> Any:
         """Run with ``params`` (Python values) in ``conn``'s transaction; return the DBAPI cursor."""
         sql, positions = self._sql(conn.dialect)
-        sqlite = conn.dialect.name == "sqlite"
-        convert = _to_sqlite if sqlite else _to_postgres
-        cursor = conn.connection.driver_connection.cursor()
-        if positions is not None:
-            cursor.execute(sql, tuple(convert(params[name]) for name in positions))
-        else:
-            cursor.execute(sql, {k: convert(v) for k, v in params.items()})
+        driver = conn.connection.driver_connection
+        if positions is not None:  # SQLite's qmark style
+            return driver.execute(sql, [_to_sqlite(params[name]) for name in positions])
+        cursor = driver.cursor()
+        cursor.execute(sql, {k: _to_postgres(v) for k, v in params.items()})
         return cursor
 
     def first(self, conn: sa.Connection, params: dict) -> dict | None:
