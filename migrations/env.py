@@ -14,7 +14,10 @@ target_metadata = SQLModel.metadata
 
 
 def _url() -> str:
-    return normalize_url(config.get_main_option("sqlalchemy.url") or Settings().database_url)
+    # `closeloop migrate` passes the URL in; the plain `alembic` command (configured by [tool.alembic] in
+    # pyproject.toml, no alembic.ini) takes it from CLOSELOOP_DATABASE_URL like the application does.
+    given = config.get_main_option("sqlalchemy.url") if config.file_config.has_section("alembic") else None
+    return normalize_url(given or Settings().database_url)
 
 
 def run_migrations_offline() -> None:

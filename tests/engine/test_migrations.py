@@ -34,3 +34,19 @@ def test_unmigrated_sqlite_file_is_refused_with_the_command_to_run(tmp_path):
     with store.reader.connect() as conn:
         assert sa.inspect(conn).get_table_names() == []
     store.dispose()
+
+
+def test_plain_alembic_command_reads_its_config_from_pyproject(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alembic = Path(sys.executable).with_name("alembic")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "CLOSELOOP_DATABASE_URL": f"sqlite:///{tmp_path / 'plain.db'}"}
+    upgrade = subprocess.run([str(alembic), "upgrade", "head"], cwd=root, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert upgrade.returncode == 0, upgrade.stderr
+    current = subprocess.run([str(alembic), "current"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert f"{head_revision()} (head)" in current.stdout, current.stdout + current.stderr
