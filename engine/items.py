@@ -70,9 +70,9 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     registered["workflow"] = name
     registered["workflow_version"] = wf.definition.version
     registered["workflow_hash"] = wf.hash
-    record, record_params = history.new_record(item_id=item_id, seq=1, trigger="create", from_state=None, to_state=initial,
-                                actor=actor.username, at=rfc3339(now), comment=None, evidence=[],
-                                fields=registered, prev_hash=history.GENESIS)
+    record, record_params = history.new_record(
+        item_id=item_id, seq=1, trigger="create", from_state=None, to_state=initial, actor=actor.username,
+        at=rfc3339(now), comment=None, evidence=[], fields=registered, prev_hash=history.GENESIS)
     row = {
         "id": item_id, "number": number, "workflow": name, "workflow_hash": wf.hash, "state": initial,
         "version": 1, "title": data.title, "description": data.description, "source": data.source,

@@ -117,15 +117,16 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     recorded = {k: after[k] for k in RECORDED_FIELDS if k in changes}
     if "unit_code" in changes:
         recorded["unit"] = after["unit_code"]
-    record, record_params = history.new_record(item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger,
-                                from_state=source, to_state=dest, actor=actor.username, at=rfc3339(now),
-                                comment=request.comment, evidence=ctx.evidence, fields=recorded,
-                                prev_hash=item["history_hash"])
+    record, record_params = history.new_record(
+        item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger, from_state=source, to_state=dest,
+        actor=actor.username, at=rfc3339(now), comment=request.comment, evidence=ctx.evidence, fields=recorded,
+        prev_hash=item["history_hash"])
     after["history_seq"], after["history_hash"] = record["seq"], record["hash"]
     # SET only what changed: SQLite rewrites every index on a SET column, changed or not.
     changed = tuple(k for k in _UPDATED if after[k] != item[k])
     params = {f"v_{k}": after[k] for k in changed}
-    if _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]}) != 1:  # the row lock makes this impossible; refuse rather than fork the chain
+    updated = _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]})
+    if updated != 1:  # the row lock makes this impossible; refuse rather than fork the chain
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
     itemrows.INSERT_HISTORY_FAST.execute(conn, record_params)
     itemrows.INSERT_OUTBOX_FAST.execute(conn, outbox_row("item.transitioned", after, record, now))
