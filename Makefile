@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench clean check-workflows lint
+.PHONY: run test setup bench clean check-workflows lint fuzz
 
 setup: $(STAMP)
 
@@ -33,6 +33,15 @@ check-workflows: setup
 
 bench: setup
 	$(BIN)/python bench/transitions.py
+
+# Bounded schemathesis run against a served demo (FUZZ_ARGS='--max-time 600 --seed 1' changes the bounds);
+# exits non-zero on any 5xx or response that does not match the OpenAPI document.
+$(VENV)/.fuzz-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,fuzz]'
+	touch $@
+
+fuzz: $(VENV)/.fuzz-installed
+	$(BIN)/python tests/fuzz/run_fuzz.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache closeloop.db closeloop.db-wal closeloop.db-shm

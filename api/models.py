@@ -84,9 +84,18 @@ class HistoryList(BaseModel):
     data: list[HistoryOut]
 
 
+PROBLEM_CONTENT = {"application/problem+json": {"schema": Problem.model_json_schema()}}
+
+
 def errors(*statuses: int) -> dict:
-    """OpenAPI ``responses`` entries for the listed problem statuses."""
-    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
+    """OpenAPI ``responses`` entries for the listed problem statuses, plus any other client error (4XX).
+
+    Not ``model=Problem``: FastAPI would list the schema under application/json, which errors are never
+    served as. The 4XX entry also keeps FastAPI from adding its own ``{"detail": [...]}`` 422, which this
+    app never answers (its validation errors are problems too).
+    """
+    entries = {s: {"content": PROBLEM_CONTENT} for s in statuses}
+    return {**entries, "4XX": {"description": "Any other client error", "content": PROBLEM_CONTENT}}
 
 
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},

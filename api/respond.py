@@ -36,7 +36,7 @@ def parse_if_match(value: str | None) -> int | None:
     if text.startswith("W/"):
         raise HTTPException(400, 'If-Match compares strong ETags only: send "3", not W/"3"')
     text = text.strip('"')
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # isdigit() alone passes '²', which int() refuses
         raise HTTPException(400, 'If-Match must be an item ETag such as "3"')
     return int(text)
 

@@ -81,7 +81,7 @@ def unit_by_code(conn: sa.Connection, code: str) -> sa.Row | None:
 
 def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent: str | None = None) -> dict:
     """Create a unit under ``parent`` (or as a root)."""
-    if not CODE.match(code):
+    if not CODE.fullmatch(code):  # match() would let '$' pass a trailing newline
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
     if not name.strip() or len(name) > 200:
         raise InvalidInput("unit name must be 1-200 characters", field="name")
@@ -120,7 +120,7 @@ def _check_roles(roles: list[str]) -> list[str]:
 def add_user(conn: sa.Connection, *, clock: Clock, username: str, roles: list[str], unit: str,
              display_name: str = "") -> tuple[dict, str]:
     """Create a user and a first token; return the user and the token (shown once, stored as a hash)."""
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise InvalidInput("username must be 1-64 lower-case letters, digits, '_', '.' or '-'", field="username")
     role_list = _check_roles(roles)
     unit_row = unit_by_code(conn, unit)

@@ -38,4 +38,15 @@ def decode(cursor: str, fingerprint: str, shape: tuple[type, ...]) -> list:
         raise bad
     if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(position, shape)):
         raise bad
+    if not all(_storable(v) for v in position if isinstance(v, str)):
+        raise bad
     return position
+
+
+def _storable(text: str) -> bool:
+    """No cursor ever holds NUL or a lone surrogate, and neither store accepts them as a query parameter."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text

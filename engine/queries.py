@@ -93,7 +93,7 @@ def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int,
         created, item_id = cursors.decode(cursor, fingerprint, (str, str))
         try:
             created_at = parse_rfc3339(created)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a time whose UTC form is outside years 1-9999
             raise InvalidInput("cursor is not valid for this query", field="cursor") from None
         query = query.where(sa.or_(items.c.created_at < created_at,
                                    sa.and_(items.c.created_at == created_at, items.c.id < item_id)))

@@ -9,14 +9,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 SOURCES = ("inspection", "audit", "supervision", "complaint", "self_check", "other")
 SEVERITIES = ("low", "medium", "high", "critical")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, used with fullmatch (no final newline)
 
 
 def _iso_date(value: object) -> object:
     """Dates are 'YYYY-MM-DD' strings only: no timestamps, no other formats, no impossible days."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError("must be a date written YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
+from api.models import PROBLEM_CONTENT
 from api.problems import problem
 from api.respond import json_response
 from engine.store import current_revision, head_revision
@@ -19,7 +20,8 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="The database is reachable and migrated", responses={503: {"description": "not ready"}})
+@router.get("/readyz", summary="The database is reachable and migrated",
+            responses={503: {"description": "not ready", "content": PROBLEM_CONTENT}})
 def readyz(rt: RuntimeDep) -> Response:
     """200 when the database answers and its schema is at the code's migration head; 503 otherwise."""
     try:

@@ -1,0 +1,117 @@
+"""Regressions from the schemathesis fuzz run (tests/fuzz/run_fuzz.py) and the review that went with it.
+
+Each test is one request that once answered 500 or was accepted although it is bad input. Each now
+answers a 4xx problem+json that says what and where, and the database is unchanged. Both stores.
+"""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.cursor import encode, query_fingerprint
+from tests.helpers import assert_problem, new_item, table_counts
+
+ASSIGN = {"trigger": "assign", "fields": {"due_date": "2026-04-30"}}
+SOME_TIME = "2026-03-02T01:00:00.000000Z"
+
+
+class WireHeaders:
+    """Hand the app header bytes as they were sent, the way uvicorn does.
+
+    The TestClient decodes header values and encodes them again as UTF-8, so a latin-1 byte such as
+    0xB2 ('²') reaches the app as 'Â²'. This puts the sent byte back.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "headers": [(k, v.decode("utf-8").encode("latin-1")) for k, v in scope["headers"]]}
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("etag", [b'"\xb2"', b'"1\xb9"', b'\xb3'])
+def test_if_match_with_a_latin1_superscript_digit_is_400(client, world, rt, etag):
+    # Was 500: str.isdigit() is true for '²', '³' and '¹', but int() refuses them.
+    item = new_item(client, world)
+    before = table_counts(rt)
+    wire = TestClient(WireHeaders(client.app), raise_server_exceptions=False)
+    response = wire.post(f"/api/v1/items/{item['id']}/transitions", json=ASSIGN,
+                         headers={**world.h("sup"), "If-Match": etag})
+    body = assert_problem(response, 400)
+    assert "If-Match" in body["detail"]
+    assert table_counts(rt) == before
+
+
+def _forged(position: list) -> str:
+    """A cursor for the unfiltered list (its fingerprint is public) holding a position no server wrote."""
+    return encode(position, query_fingerprint({}))
+
+
+@pytest.mark.parametrize("position", [
+    pytest.param(["9999-12-31T23:59:59-05:00", "x"], id="time-past-year-9999-in-utc"),
+    pytest.param(["0001-01-01T00:00:00+05:00", "x"], id="time-before-year-1-in-utc"),
+    pytest.param([SOME_TIME, "a\ud800b"], id="id-with-lone-surrogate"),
+    pytest.param([SOME_TIME, "a\x00b"], id="id-with-nul"),
+    pytest.param(["2026-03-02T01:00:00\x00Z", "x"], id="time-with-nul"),
+])
+def test_forged_cursor_is_422(client, world, rt, position):
+    # Were 500: OverflowError converting the time to UTC; UnicodeEncodeError sending a lone surrogate to
+    # the database (both stores); PostgreSQL refusing a NUL in a text parameter. A NUL in the time was
+    # read as if it were not there (Python 3.11's fromisoformat stops at it) and answered 200.
+    new_item(client, world)
+    before = table_counts(rt)
+    response = client.get("/api/v1/items", params={"cursor": _forged(position)}, headers=world.h("adm"))
+    body = assert_problem(response, 422)
+    assert body["field"] == "cursor" and "cursor" in body["detail"]
+    assert table_counts(rt) == before
+
+
+def test_a_real_cursor_still_pages(client, world, rt):
+    made = {new_item(client, world)["id"], new_item(client, world)["id"]}
+    page = client.get("/api/v1/items", params={"limit": 1}, headers=world.h("adm")).json()
+    rest = client.get("/api/v1/items", params={"limit": 1, "cursor": page["next_cursor"]}, headers=world.h("adm"))
+    assert rest.status_code == 200, rest.text
+    assert {i["id"] for i in page["data"] + rest.json()["data"]} == made and rest.json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/v1/units", {"code": "DEPT-C\n", "name": "市卫健委", "parent": "CITY"}, "code"),
+    ("/api/v1/users", {"username": "newbie\n", "roles": ["assignee"], "unit": "DEPT-A"}, "username"),
+])
+def test_code_or_username_with_a_trailing_newline_is_422(client, world, rt, path, body, field):
+    # Were 201: the patterns ended in '$', which also matches just before a final newline, so 'DEPT-C\n'
+    # was stored as a unit code no later request could name.
+    before = table_counts(rt)
+    problem = assert_problem(client.post(path, json=body, headers=world.h("adm")), 422)
+    assert problem["field"] == field
+    assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize("value", ["２０２７-０３-０１", "٢٠٢٧-٠٣-٠١", "2027-03-01\n"])
+def test_date_in_other_digits_or_with_a_newline_says_the_format(client, world, rt, value):
+    # Were 422 "... is not a real calendar date": '\d' matches any Unicode digit and '$' a final newline.
+    before = table_counts(rt)
+    created = client.post("/api/v1/items", json={"title": "t", "source": "audit", "unit": "DEPT-A", "due_date": value},
+                          headers=world.h("reg"))
+    assert "YYYY-MM-DD" in assert_problem(created, 422)["detail"]
+    listed = client.get("/api/v1/items", params={"due_before": value}, headers=world.h("reg"))
+    assert "YYYY-MM-DD" in assert_problem(listed, 422)["detail"]
+    assert table_counts(rt) == before
+
+
+def test_openapi_documents_errors_as_they_are_served(client):
+    # The document listed the Problem schema under application/json, which errors are never served as, and
+    # FastAPI's {"detail": [...]} 422 on routes with path parameters, which this app never answers.
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec.get("components", {}).get("schemas", {})
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    continue
+                where = f"{method.upper()} {path} {status}"
+                assert list(response.get("content", {})) == ["application/problem+json"], where
+                schema = response["content"]["application/problem+json"]["schema"]
+                assert {"type", "title", "status", "detail"} <= set(schema["required"]), where
