@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from api.deps import RuntimeDep
 from api.models import PROBLEM_CONTENT
+from api.models_admin import HealthOut, ReadyOut
 from api.problems import problem
 from api.respond import json_response
 from engine.store import current_revision, head_revision
@@ -14,13 +15,13 @@ from engine.store import current_revision, head_revision
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", response_model=HealthOut, summary="The process is up")
 async def healthz() -> Response:
     """Always 200 while the process serves requests."""
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="The database is reachable and migrated",
+@router.get("/readyz", response_model=ReadyOut, summary="The database is reachable and migrated",
             responses={503: {"description": "not ready", "content": PROBLEM_CONTENT}})
 def readyz(rt: RuntimeDep) -> Response:
     """200 when the database answers and its schema is at the code's migration head; 503 otherwise."""

@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from api.deps import CurrentActor, RuntimeDep
 from api.models import errors
+from api.models_admin import WorkflowDetail, WorkflowList
 from api.respond import json_response
 from engine.definitions.diagram import mermaid
 from engine.errors import NotFound
@@ -14,7 +15,7 @@ from engine.registry import UnknownWorkflow
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
 
-@router.get("", summary="List the current workflows", responses=errors(401))
+@router.get("", response_model=WorkflowList, summary="List the current workflows", responses=errors(401))
 def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
     """Name, version, content hash and titles of each workflow new items can start on."""
     out = []
@@ -26,7 +27,7 @@ def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
     return json_response({"data": out})
 
 
-@router.get("/{name}", summary="One workflow: states, transitions and a Mermaid diagram", responses=errors(401, 404))
+@router.get("/{name}", response_model=WorkflowDetail, summary="One workflow: states, transitions and a Mermaid diagram", responses=errors(401, 404))
 def get_workflow(name: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
     """The current definition of ``name`` (the hashes of older versions still in use are listed too)."""
     try:

@@ -1,0 +1,133 @@
+"""Response shapes of the admin, workflow and operations routes, for the OpenAPI document."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MeOut(BaseModel):
+    """The caller's identity."""
+
+    username: str
+    roles: list[str]
+    unit: str
+
+
+class UnitOut(BaseModel):
+    """A unit as created."""
+
+    code: str
+    name: str
+    parent: str | None
+
+
+class UnitListed(UnitOut):
+    """A unit in the tree listing, with its depth (0 for a root)."""
+
+    depth: int
+
+
+class UnitList(BaseModel):
+    """Every unit in tree order."""
+
+    data: list[UnitListed]
+
+
+class UserListed(BaseModel):
+    """A user (tokens are never listed)."""
+
+    username: str
+    display_name: str
+    roles: list[str]
+    unit: str
+    active: bool
+
+
+class UserList(BaseModel):
+    """Every user."""
+
+    data: list[UserListed]
+
+
+class NewUserOut(BaseModel):
+    """A created user and the first token, shown only here (null, with a note, on an idempotent replay)."""
+
+    username: str
+    display_name: str
+    roles: list[str]
+    unit: str
+    token: str | None
+    token_note: str | None = None
+
+
+class TokenOut(BaseModel):
+    """A new token, shown only here (null, with a note, on an idempotent replay)."""
+
+    username: str
+    token: str | None
+    token_note: str | None = None
+
+
+class VerifyOut(BaseModel):
+    """The chain check: ok with the record count and ledger head, or the first bad record."""
+
+    ok: bool
+    records: int
+    head: str | None = None
+    first_bad: dict[str, Any] | None = None
+
+
+class Titles(BaseModel):
+    """A name in Chinese and English."""
+
+    zh: str
+    en: str
+
+
+class WorkflowSummary(BaseModel):
+    """A workflow new items can start on."""
+
+    name: str
+    version: str
+    hash: str
+    title: Titles
+    initial: str
+    default: bool
+
+
+class WorkflowList(BaseModel):
+    """The current workflows."""
+
+    data: list[WorkflowSummary]
+
+
+class WorkflowDetail(BaseModel):
+    """One workflow's current definition (states, transitions), its versions and a Mermaid diagram."""
+
+    name: str
+    version: str
+    hash: str
+    title: Titles
+    description: str | None
+    initial: str
+    due_date: dict[str, Any]
+    states: list[dict[str, Any]]
+    transitions: list[dict[str, Any]]
+    versions: list[str]
+    mermaid: str
+
+
+class HealthOut(BaseModel):
+    """The process answers."""
+
+    status: str
+
+
+class ReadyOut(BaseModel):
+    """The database answers and is at the code's schema."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    status: str
+    schema_revision: str | None = Field(default=None, alias="schema")
+    workflows: list[str]
