@@ -158,8 +158,8 @@ def audit_verify() -> None:
         typer.echo(f"ok: {result.records} records, head {result.head}")
         return
     bad = result.first_bad
-    _fail(f"chain broken at item {bad['item']} seq {bad['seq']}: {bad['reason']} ({result.records} records "
-          "checked before it)", code=2)
+    _fail(f"chain broken at item {bad['item']} seq {bad['seq']}: {bad['reason']} (the oldest broken item; "
+          f"{result.records} records intact)", code=2)
 
 
 @wf_app.command("check")

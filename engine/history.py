@@ -67,57 +67,68 @@ class VerifyResult:
     first_bad: dict | None = None
 
 
-def check_chain(records: Iterator[dict], item_state: dict[str, tuple[str, int, str]]) -> VerifyResult:
-    """Check records sorted by (item, seq) against each other and the items' recorded heads.
+def check_chain(records: Iterator[dict], item_state: dict[str, tuple]) -> VerifyResult:
+    """Check records sorted by (item, seq) against each other and the items' recorded chain heads.
 
-    ``item_state`` maps item id to (number, history_seq, history_hash) as stored on the item row.
+    ``item_state`` maps item id to (number, history_seq, history_hash, order) as stored on the item row,
+    where ``order`` sorts items by creation. Every chain is checked to the end; when several are broken,
+    the one reported is the first broken record of the oldest item, so the answer does not depend on ids.
     """
-    count = 0
+    problems: dict[str, dict] = {}
     heads: list[list[str]] = []
+    intact = 0
     current, expected_seq, prev = None, 1, GENESIS
 
-    def bad(item: str, seq: int | None, reason: str) -> VerifyResult:
-        number = item_state.get(item, (item,))[0]
-        return VerifyResult(False, count, first_bad={"item": number, "item_id": item, "seq": seq, "reason": reason})
+    def note(item: str, seq: int | None, reason: str) -> None:
+        problems.setdefault(item, {"seq": seq, "reason": reason})
 
-    def close(item: str, last_seq: int, last_hash: str) -> VerifyResult | None:
+    def close(item: str, last_seq: int, last_hash: str) -> None:
+        if item in problems:
+            return
         stored = item_state.get(item)
         if stored is None:
-            return bad(item, last_seq, "history refers to an item that does not exist")
-        if (stored[1], stored[2]) != (last_seq, last_hash):
-            return bad(item, last_seq, f"item's recorded head is seq {stored[1]} but its history ends at seq {last_seq}"
-                       if stored[1] != last_seq else "item's recorded head hash does not match its last record")
-        heads.append([item, last_hash])
-        return None
+            note(item, last_seq, "history refers to an item that does not exist")
+        elif stored[1] != last_seq:
+            note(item, last_seq, f"item's recorded head is seq {stored[1]} but its history ends at seq {last_seq}")
+        elif stored[2] != last_hash:
+            note(item, last_seq, "item's recorded head hash does not match its last record")
+        else:
+            heads.append([item, last_hash])
 
     for rec in records:
         if rec["item"] != current:
-            if current is not None and (err := close(current, expected_seq - 1, prev)):
-                return err
+            if current is not None:
+                close(current, expected_seq - 1, prev)
             current, expected_seq, prev = rec["item"], 1, GENESIS
+        if current in problems:
+            continue
         if rec["seq"] != expected_seq:
-            return bad(current, rec["seq"], f"expected seq {expected_seq}: a record is missing or out of place")
-        if rec["prev_hash"] != prev:
-            return bad(current, rec["seq"], "prev_hash does not match the hash of the record before")
-        if record_hash(rec) != rec["hash"]:
-            return bad(current, rec["seq"], "hash does not match the record's content: it was altered")
-        prev, expected_seq = rec["hash"], expected_seq + 1
-        count += 1
-    if current is not None and (err := close(current, expected_seq - 1, prev)):
-        return err
-    seen = {h[0] for h in heads}
-    for item, (number, seq, _h) in item_state.items():
+            note(current, rec["seq"], f"expected seq {expected_seq}: a record is missing or out of place")
+        elif rec["prev_hash"] != prev:
+            note(current, rec["seq"], "prev_hash does not match the hash of the record before")
+        elif record_hash(rec) != rec["hash"]:
+            note(current, rec["seq"], "hash does not match the record's content: it was altered")
+        else:
+            prev, expected_seq = rec["hash"], expected_seq + 1
+            intact += 1
+    if current is not None:
+        close(current, expected_seq - 1, prev)
+    seen = {h[0] for h in heads} | set(problems)
+    for item, stored in item_state.items():
         if item not in seen:
-            return VerifyResult(False, count, first_bad={"item": number, "item_id": item, "seq": 1 if seq else None,
-                                                         "reason": "item has no history records"})
-    head = sha256_hex(canonical_bytes(sorted(heads)))
-    return VerifyResult(True, count, head=head)
+            note(item, 1 if stored[1] else None, "item has no history records")
+    if problems:
+        first = min(problems, key=lambda i: (0, item_state[i][3], i) if i in item_state else (1, "", i))
+        number = item_state[first][0] if first in item_state else first
+        return VerifyResult(False, intact, first_bad={"item": number, "item_id": first, **problems[first]})
+    return VerifyResult(True, intact, head=sha256_hex(canonical_bytes(sorted(heads))))
 
 
 def verify_database(conn: sa.Connection, batch: int = 5000) -> VerifyResult:
     """Check every chain in the database, streaming the history in batches."""
-    items = {r.id: (r.number, r.history_seq, r.history_hash)
-             for r in conn.execute(sa.select(_items.c.id, _items.c.number, _items.c.history_seq, _items.c.history_hash))}
+    columns = (_items.c.id, _items.c.number, _items.c.history_seq, _items.c.history_hash, _items.c.created_at)
+    items = {r.id: (r.number, r.history_seq, r.history_hash, r.created_at.isoformat())
+             for r in conn.execute(sa.select(*columns))}
 
     def stream() -> Iterator[dict]:
         last: tuple[str, int] | None = None

@@ -199,3 +199,20 @@ def test_only_auditors_and_admins_may_run_the_chain_check(client, world, chained
     assert client.get("/api/v1/audit/verify", headers=world.h("adm")).status_code == 200
     for user in ("reg", "sup", "asg_a", "ver"):
         assert client.get("/api/v1/audit/verify", headers=world.h(user)).status_code == 403, user
+
+
+def test_with_several_broken_chains_the_oldest_item_is_named(client, world, rt, clock):
+    items = []
+    for _ in range(4):
+        items.append(new_item(client, world))
+        clock.advance(minutes=5)
+    with rt.store.write() as conn:
+        _drop_protection(conn)
+        # Break the newest first and the oldest last: the answer must not depend on the order of ids.
+        for item in (items[3], items[1], items[0]):
+            conn.execute(sa.text("UPDATE history SET comment = 'forged' WHERE item_id = :i AND seq = 1"),
+                         {"i": item["id"]})
+    body = client.get("/api/v1/audit/verify", headers=world.h("aud")).json()
+    assert body["ok"] is False
+    assert body["first_bad"]["item"] == items[0]["number"] and body["first_bad"]["seq"] == 1
+    assert body["records"] == 1  # only the third item's single record is intact
