@@ -77,6 +77,9 @@ class Store:
             write_threads, read_threads = 1, 8
             # A single indexed read of a local file (~20 us) is cheaper inline than a hop to a thread.
             self.inline_lookups = True
+            # A server runs SQLite writes on its event loop: they are a few hundred microseconds of mostly
+            # GIL-holding work, so a thread hop only adds contention. The cost: while another process (a CLI
+            # command) holds the write lock, the loop waits for it (at most busy_timeout, 10 s).
             self.inline_writes = True
         else:
             self.reader = self.writer = sa.create_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
