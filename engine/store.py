@@ -72,8 +72,8 @@ class Store:
             self.writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1)
             self._write_lock: threading.Lock | None = threading.Lock()
             self._commits = 0
-            # Servers queue writes on one thread: first come, first served, so p99 stays in tens of ms
-            # instead of threads racing for the lock (an unfair lock is where the one-second tails came from).
+            # One writer at a time, first come first served: threads racing for SQLite's lock (an unfair one)
+            # are where one-second tails come from. Off the loop, writes would queue on this one thread.
             write_threads, read_threads = 1, 8
             # A single indexed read of a local file (~20 us) is cheaper inline than a hop to a thread.
             self.inline_lookups = True
