@@ -1,5 +1,6 @@
 # The two commands: `make run` (set up, migrate, load the demo, serve) and `make test` (set up, run every test).
-PYTHON ?= python3.11
+# Python 3.11 or newer: python3.11 if it is on PATH, else python3.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3.11)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -12,7 +13,8 @@ setup: $(STAMP)
 
 # Re-install only when the project's declared dependencies change.
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "error: closeloop needs Python 3.11 or newer ($(PYTHON) is not); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
