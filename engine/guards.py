@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 from engine.durations import Duration
+from engine.workdays import add_duration
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,6 @@ def later_due_date(ctx: GuardContext) -> str | None:
 @guard("within_max_due")
 def within_max_due(ctx: GuardContext) -> str | None:
     """Immediate fixes (立行立改) are due within days: a far-off deadline defeats the point of the workflow."""
-    from engine.workdays import add_duration
-
     due = ctx.fields.get("due_date", ctx.item.get("due_date"))
     if ctx.max_due is None or due is None:
         return None

@@ -22,7 +22,6 @@ HASHED_KEYS = ("item", "seq", "trigger", "from_state", "to_state", "actor", "at"
 
 _history = HistoryRecord.__table__
 _items = Item.__table__
-INSERT_RECORD = _history.insert()
 
 
 def record_hash(record: dict) -> str:

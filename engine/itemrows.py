@@ -28,13 +28,13 @@ ITEM_WITH_UNIT = _ITEM_WITH_UNIT
 
 _LOADERS = {(False, False): Prebuilt(SELECT_BY_ID), (False, True): Prebuilt(SELECT_BY_NUMBER),
             (True, False): Prebuilt(LOCK_BY_ID), (True, True): Prebuilt(LOCK_BY_NUMBER)}
-INSERT_HISTORY_FAST = Prebuilt(HistoryRecord.__table__.insert(),
+# The history and outbox rows of every write, prebuilt (engine.fastpath): the transition path's inserts.
+INSERT_HISTORY = Prebuilt(HistoryRecord.__table__.insert(),
                                [c.name for c in HistoryRecord.__table__.columns if c.name != "id"])
-INSERT_OUTBOX_FAST = Prebuilt(outbox.insert(), [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")])
+INSERT_OUTBOX = Prebuilt(outbox.insert(), [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")])
 
 UPDATE_ITEM = items.update().where(items.c.id == sa.bindparam("_id"), items.c.version == sa.bindparam("_version"))
 INSERT_ITEM = items.insert()
-INSERT_OUTBOX = outbox.insert()
 SELECT_UNIT = sa.select(units.c.id, units.c.code, units.c.path).where(units.c.code == sa.bindparam("code"))
 SELECT_ASSIGNEE = (
     sa.select(users.c.username, users.c.roles, users.c.active, units.c.path)

@@ -85,7 +85,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         "next_reminder_at": None, "closed_at": None, "created_at": now, "updated_at": now,
     }
     conn.execute(itemrows.INSERT_ITEM, row)
-    conn.execute(history.INSERT_RECORD, record_params)
-    conn.execute(itemrows.INSERT_OUTBOX, outbox_row("item.created", row, record, now))
+    itemrows.INSERT_HISTORY.execute(conn, record_params)
+    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.created", row, record, now))
     row["unit_code"], row["unit_path"] = unit.code, unit.path
     return row, record

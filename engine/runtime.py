@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from engine.clock import Clock, SystemClock, local_today
 from engine.config import Settings
+from engine.errors import WorkflowError
 from engine.registry import WorkflowRegistry, sync_workflows
 from engine.store import Store, require_schema_at_head
 
@@ -28,8 +29,6 @@ class Runtime:
         require_schema_at_head(store)
         registry = sync_workflows(store, clock, settings.workflows_dir)
         if settings.default_workflow not in registry.names():
-            from engine.errors import WorkflowError
-
             raise WorkflowError([f"CLOSELOOP_DEFAULT_WORKFLOW: no workflow named {settings.default_workflow!r} "
                                  f"(known: {', '.join(registry.names())})"])
         return cls(store, registry, clock, settings)

@@ -23,6 +23,7 @@ from engine.machine import CompiledWorkflow
 from engine.runtime import Runtime
 from engine.schemas import TransitionRequest
 from engine.views import allowed_triggers
+from engine.workdays import add_duration
 
 # Item columns a transition can change besides state bookkeeping, as the history names them.
 RECORDED_FIELDS = ("unit", "assignee", "due_date", "requested_due_date", "measures")
@@ -91,8 +92,6 @@ def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict
         check_assignee(conn, assignee, unit_path, field="fields.assignee")
         changes["assignee"] = assignee
     if "due_date" not in fields and "due_date" in accepted and item["due_date"] is None and wf.definition.due_date.default:
-        from engine.workdays import add_duration
-
         fields["due_date"] = add_duration(today, wf.definition.due_date.default)
     for name in ("due_date", "measures"):
         if name in fields and fields[name] != item[name]:
@@ -128,8 +127,8 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     updated = _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]})
     if updated != 1:  # the row lock makes this impossible; refuse rather than fork the chain
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
-    itemrows.INSERT_HISTORY_FAST.execute(conn, record_params)
-    itemrows.INSERT_OUTBOX_FAST.execute(conn, outbox_row("item.transitioned", after, record, now))
+    itemrows.INSERT_HISTORY.execute(conn, record_params)
+    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.transitioned", after, record, now))
     return FireResult(after, record, wf)
 
 
