@@ -16,6 +16,9 @@ from engine.models import Token, Unit, User
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
 GLOBAL_READ_ROLES = frozenset({"auditor", "admin"})
+# Roles whose *actions* reach every unit: an auditor reopens (回头看) wherever they read, an admin registers
+# anywhere. Every other role acts only in its holder's unit subtree, whatever other roles that person holds.
+GLOBAL_ACTION_ROLES = frozenset({"auditor", "admin"})
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -43,6 +46,13 @@ class Actor:
     def can_see(self, unit_path: str) -> bool:
         """Read scope: own unit and sub-units, or everything for auditors and admins."""
         return self.sees_everything or self.covers(unit_path)
+
+    def can_act(self, granting_roles: frozenset[str] | set[str], unit_path: str) -> bool:
+        """Write scope for an action that ``granting_roles`` permit: the scope of the roles that grant it.
+
+        Read scope never widens it: a supervisor who is also an auditor assigns only in their own subtree.
+        """
+        return bool(self.roles & granting_roles & GLOBAL_ACTION_ROLES) or self.covers(unit_path)
 
 
 def hash_token(token: str) -> str:

@@ -19,12 +19,13 @@ from engine.schemas import NewItem
 CREATE_ROLES = frozenset({"registrar", "supervisor", "admin"})
 
 
-def resolve_unit(conn: sa.Connection, actor: Actor, code: str, *, field: str = "unit") -> sa.Row:
-    """The unit with ``code``, which must exist and lie within the actor's scope."""
+def resolve_unit(conn: sa.Connection, actor: Actor, code: str, granting_roles: frozenset[str], *,
+                 field: str = "unit") -> sa.Row:
+    """The unit with ``code``, which must exist and lie within the write scope of the roles that grant the action."""
     row = conn.execute(itemrows.SELECT_UNIT, {"code": code}).first()
     if row is None:
         raise InvalidInput(f"unit {code!r} does not exist", field=field)
-    if not actor.can_see(row.path):
+    if not actor.can_act(granting_roles, row.path):
         raise Forbidden(f"unit {code!r} is outside {actor.username}'s unit scope", reason="unit_scope")
     return row
 
@@ -58,7 +59,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     except UnknownWorkflow:
         raise InvalidInput(f"unknown workflow {name!r} (known: {', '.join(rt.registry.names())})",
                            field="workflow") from None
-    unit = resolve_unit(conn, actor, data.unit)
+    unit = resolve_unit(conn, actor, data.unit, CREATE_ROLES)
     if data.assignee is not None:
         check_assignee(conn, data.assignee, unit.path)
     now = rt.clock.now()
@@ -67,6 +68,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     initial = wf.definition.initial
     item_id = str(uuid.uuid4())
     registered = data.model_dump(mode="json", exclude_none=True)
+    registered["unit"] = unit.code  # the code as stored, which the history replays against the row
     registered["workflow"] = name
     registered["workflow_version"] = wf.definition.version
     registered["workflow_hash"] = wf.hash

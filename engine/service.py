@@ -55,8 +55,11 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
     if tdef is None:
         raise InvalidTransition(f"'{trigger}' is not allowed from state '{item['state']}'", state=item["state"],
                                 allowed_triggers=allowed_triggers(wf, item, actor, today))
-    if not actor.roles & set(tdef.roles):
+    if not actor.roles & tdef.role_set:
         raise Forbidden(f"'{trigger}' needs one of the roles {', '.join(tdef.roles)}", reason="role")
+    if not actor.can_act(tdef.role_set, item["unit_path"]):
+        raise Forbidden(f"item {item['number']} is outside the unit scope in which {actor.username} may "
+                        f"'{trigger}'", reason="unit_scope")
     fields = request.fields.model_dump(exclude_none=True)
     ctx = GuardContext(actor=actor.username, roles=actor.roles, item=item, comment=request.comment,
                        evidence=[e.model_dump(exclude_none=True) for e in request.evidence], fields=fields,
@@ -84,7 +87,7 @@ def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict
     changes: dict = {}
     unit_path = item["unit_path"]
     if "unit" in fields and fields["unit"] != item["unit_code"]:
-        unit = resolve_unit(conn, actor, fields["unit"], field="fields.unit")
+        unit = resolve_unit(conn, actor, fields["unit"], tdef.role_set, field="fields.unit")
         changes.update(unit_id=unit.id, unit_code=unit.code, unit_path=unit.path)
         unit_path = unit.path
     assignee = fields.get("assignee", item["assignee"])

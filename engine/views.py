@@ -16,7 +16,7 @@ def allowed_triggers(wf: CompiledWorkflow, item: dict, actor: Actor, today: dt.d
     out = []
     ctx = None
     for tdef in wf.triggers_by_state.get(item["state"], ()):
-        if not (actor.roles & set(tdef.roles)):
+        if not (actor.roles & tdef.role_set) or not actor.can_act(tdef.role_set, item["unit_path"]):
             continue
         access = wf.access_guards(tdef)
         if access:

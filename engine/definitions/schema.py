@@ -149,6 +149,11 @@ class TransitionDef(_Strict):
         return value
 
     @property
+    def role_set(self) -> frozenset[str]:
+        """The roles that may fire this transition, as a set."""
+        return frozenset(self.roles)
+
+    @property
     def accepted_fields(self) -> frozenset[str]:
         """Fields the request may set: the listed ones plus the required ones."""
         return frozenset(self.fields) | frozenset(r for r in self.requires if r in SETTABLE_FIELDS)
