@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from engine import accounts
-from tests.api.test_authorization import MOVERS, R403, S403, footprint, outcome
-from tests.helpers import fire, new_item, path_to, payload
+from tests.api.test_authorization import R403, S403, footprint, item_at, outcome
+from tests.helpers import fire, new_item, payload
 
 # username: roles, all based in DEPT-B.
 MULTI = {
@@ -46,7 +46,6 @@ MATRIX = {
 }
 SOURCE_STATE = {"assign": "identified", "cancel": "identified", "reopen": "closed", "accept": "assigned",
                 "approve": "pending_verification"}
-MOVER_IN = {"DEPT-A": MOVERS["DEPT-A"], "DEPT-B": MOVERS["DEPT-B"]}
 
 
 @pytest.fixture
@@ -59,18 +58,9 @@ def multi(rt, world):
     return world
 
 
-def _item_in(client, world, rt, unit: str, state: str) -> dict:
-    item = new_item(client, world, unit=unit)
-    for tdef in path_to(rt.registry.current("standard").definition, state):
-        response = fire(client, world, item, payload(tdef, rt.today(), item), MOVER_IN[unit][tdef.roles[0]])
-        assert response.status_code == 200, (tdef.trigger, response.text)
-        item = response.json()
-    return item
-
-
 def _try(client, world, rt, caller: str, unit: str, trigger: str) -> str:
     tdef = next(t for t in rt.registry.current("standard").definition.transitions if t.trigger == trigger)
-    item = _item_in(client, world, rt, unit, SOURCE_STATE[trigger])
+    item = item_at(client, world, rt, unit, SOURCE_STATE[trigger])
     before = footprint(client, world, item)
     seen_allowed = trigger in client.get(f"/api/v1/items/{item['id']}", headers=world.h(caller)).json()[
         "allowed_triggers"]
