@@ -143,7 +143,7 @@ def user_token(username: str) -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check every history chain in the database; name the first broken record."""
-    from engine.history import verify_database
+    from engine.audit.verify import verify_database
     from engine.store import require_schema_at_head
 
     settings = Settings()
@@ -157,9 +157,14 @@ def audit_verify() -> None:
     if result.ok:
         typer.echo(f"ok: {result.records} records, head {result.head}")
         return
+    for problem in result.workflow_problems:
+        typer.echo(f"workflow version {problem['hash']} ({problem['name']}): {problem['reason']}", err=True)
     bad = result.first_bad
-    _fail(f"chain broken at item {bad['item']} seq {bad['seq']}: {bad['reason']} (the oldest broken item; "
-          f"{result.records} records intact)", code=2)
+    if bad is not None:
+        where = f"item {bad['item']} seq {bad['seq']}" if bad["seq"] is not None else f"item {bad['item']}"
+        typer.echo(f"error: chain broken at {where}: {bad['reason']} (the oldest broken item; "
+                   f"{result.records} records intact)", err=True)
+    raise typer.Exit(2)
 
 
 @wf_app.command("check")

@@ -69,13 +69,31 @@ class TokenOut(BaseModel):
     token_note: str | None = None
 
 
+class BadRecord(BaseModel):
+    """The first broken record of the oldest broken item (``seq`` null: the item has no usable record)."""
+
+    item: str
+    item_id: str
+    seq: int | None
+    reason: str
+
+
+class BadWorkflowVersion(BaseModel):
+    """A stored workflow version whose content does not match its hash (items on it are refused)."""
+
+    hash: str
+    name: str
+    reason: str
+
+
 class VerifyOut(BaseModel):
-    """The chain check: ok with the record count and ledger head, or the first bad record."""
+    """The check: ok with the intact record count and ledger head, or the first bad record and bad versions."""
 
     ok: bool
     records: int
     head: str | None = None
-    first_bad: dict[str, Any] | None = None
+    first_bad: BadRecord | None = None
+    workflow_problems: list[BadWorkflowVersion] = []
 
 
 class Titles(BaseModel):

@@ -24,11 +24,13 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.GuardFailed: 422,
     errors.InvalidInput: 422,
     errors.Conflict: 409,
+    # The item is held until its row and history agree again: not the caller's conflict, not a crash.
+    errors.IntegrityViolation: 423,
     errors.IdempotencyMismatch: 422,
     errors.IdempotencyInFlight: 409,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
+          409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type", 423: "Locked",
           422: "Unprocessable request", 500: "Internal error", 503: "Service unavailable"}
 
 
@@ -61,7 +63,7 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> Respo
 
 
 async def _on_domain(request: Request, exc: errors.DomainError) -> Response:
-    status = STATUS_BY_ERROR.get(type(exc), 400)
+    status = next((STATUS_BY_ERROR[kind] for kind in type(exc).__mro__ if kind in STATUS_BY_ERROR), 400)
     return problem(status, exc.detail, code=exc.code, **exc.extra)
 
 

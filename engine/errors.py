@@ -64,6 +64,16 @@ class InvalidInput(DomainError):
         super().__init__(detail, field=field)
 
 
+class IntegrityViolation(DomainError):
+    """Stored data disagrees with the history that vouches for it (an edit outside closeloop).
+
+    Acting on such an item would build new history on a forged state, so the engine refuses until an
+    administrator has looked (``closeloop audit verify`` names the problem).
+    """
+
+    code = "integrity-violation"
+
+
 class Conflict(DomainError):
     """The request clashes with existing data (duplicate code, key in use...)."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from engine.errors import IntegrityViolation
 from engine.fastpath import Prebuilt
 from engine.models import HistoryRecord, Item, NumberSequence, Outbox, Unit, User
 
@@ -14,6 +15,7 @@ items = Item.__table__
 units = Unit.__table__
 users = User.__table__
 outbox = Outbox.__table__
+history = HistoryRecord.__table__
 sequences = NumberSequence.__table__
 
 _ITEM_WITH_UNIT = sa.select(items, units.c.code.label("unit_code"), units.c.path.label("unit_path")).select_from(
@@ -21,16 +23,30 @@ _ITEM_WITH_UNIT = sa.select(items, units.c.code.label("unit_code"), units.c.path
 )
 SELECT_BY_ID = _ITEM_WITH_UNIT.where(items.c.id == sa.bindparam("ref"))
 SELECT_BY_NUMBER = _ITEM_WITH_UNIT.where(items.c.number == sa.bindparam("ref"))
-# FOR UPDATE OF items: lock the item row only, never the shared unit row.
-LOCK_BY_ID = SELECT_BY_ID.with_for_update(of=items)
-LOCK_BY_NUMBER = SELECT_BY_NUMBER.with_for_update(of=items)
+# What the chain says of the row, read in the same statement as the row a transition locks: the last
+# record's seq, state and hash, and whether the creation record names the row's workflow version. Its
+# fields are canonical JSON, where a key's quotes are never escaped, so the substring is exact.
+_head, _first = history.alias("head"), history.alias("first")
+_CHAIN = (_head.c.seq.label("head_seq"), _head.c.to_state.label("head_to_state"), _head.c.hash.label("head_hash"),
+          _first.c.fields.like(sa.literal_column("""'%"workflow_hash":"'""", sa.String) + items.c.workflow_hash
+                               + sa.literal_column("""'"%'""", sa.String))
+          .label("created_on_hash"))
+_CHAIN_JOIN = (items.outerjoin(_head, sa.and_(_head.c.item_id == items.c.id, _head.c.seq == items.c.history_seq))
+               .outerjoin(_first, sa.and_(_first.c.item_id == items.c.id, _first.c.seq == sa.literal_column("1"))))
+_ITEM_WITH_CHAIN = sa.select(items, units.c.code.label("unit_code"), units.c.path.label("unit_path"), *_CHAIN).select_from(
+    _CHAIN_JOIN.join(units, units.c.id == items.c.unit_id))
+# The chain's side alone, read again after a lock wait (see engine.audit.head).
+CHAIN_OF_ITEM = Prebuilt(sa.select(items.c.version, items.c.state, items.c.history_seq, items.c.history_hash, *_CHAIN)
+                         .select_from(_CHAIN_JOIN).where(items.c.id == sa.bindparam("id")))
+# FOR UPDATE OF items: lock the item row only, never the shared unit row or the history.
+LOCK_BY_ID = _ITEM_WITH_CHAIN.where(items.c.id == sa.bindparam("ref")).with_for_update(of=items)
+LOCK_BY_NUMBER = _ITEM_WITH_CHAIN.where(items.c.number == sa.bindparam("ref")).with_for_update(of=items)
 ITEM_WITH_UNIT = _ITEM_WITH_UNIT
 
 _LOADERS = {(False, False): Prebuilt(SELECT_BY_ID), (False, True): Prebuilt(SELECT_BY_NUMBER),
             (True, False): Prebuilt(LOCK_BY_ID), (True, True): Prebuilt(LOCK_BY_NUMBER)}
 # The history and outbox rows of every write, prebuilt (engine.fastpath): the transition path's inserts.
-INSERT_HISTORY = Prebuilt(HistoryRecord.__table__.insert(),
-                               [c.name for c in HistoryRecord.__table__.columns if c.name != "id"])
+INSERT_HISTORY = Prebuilt(history.insert(), [c.name for c in history.columns if c.name != "id"])
 INSERT_OUTBOX = Prebuilt(outbox.insert(), [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")])
 
 UPDATE_ITEM = items.update().where(items.c.id == sa.bindparam("_id"), items.c.version == sa.bindparam("_version"))
@@ -48,7 +64,11 @@ def load_item(conn: sa.Connection, ref: str, *, lock: bool = False) -> dict | No
     if "\x00" in ref:  # no id or number contains NUL, and PostgreSQL refuses to compare text holding one
         return None
     by_number = "-" in ref and len(ref) != 36
-    return _LOADERS[(lock, by_number)].first(conn, {"ref": ref})
+    try:
+        return _LOADERS[(lock, by_number)].first(conn, {"ref": ref})
+    except ValueError:  # a date or time column holding text that is not one: edited outside closeloop
+        raise IntegrityViolation(f"item {ref} has a malformed date or time column; run `closeloop audit verify`"
+                                 ) from None
 
 
 def next_number(conn: sa.Connection, year: int) -> int:

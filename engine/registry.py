@@ -1,22 +1,30 @@
 """The workflows a process knows: the current file of each name, and every version items still use."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
 import sqlalchemy as sa
 
+from engine.audit.verify import check_workflow_row
 from engine.clock import Clock
 from engine.definitions import WorkflowDef, load_path
+from engine.errors import IntegrityViolation
 from engine.machine import CompiledWorkflow, compile_workflow
 from engine.models import WorkflowVersion
 from engine.store import Store
 
 _versions = WorkflowVersion.__table__
+log = logging.getLogger("closeloop.workflows")
 
 
 class UnknownWorkflow(KeyError):
     """No workflow of that name (or version) is known."""
+
+
+class UntrustedWorkflow(IntegrityViolation):
+    """A stored workflow version does not match its hash; items on it are refused until it is restored."""
 
 
 class WorkflowRegistry:
@@ -25,6 +33,8 @@ class WorkflowRegistry:
     def __init__(self) -> None:
         self._by_hash: dict[str, CompiledWorkflow] = {}
         self._current: dict[str, str] = {}
+        # Stored versions whose content does not match their hash: never loaded, never acted on.
+        self.untrusted: dict[str, str] = {}
         # Reads a version recorded by another process after this one started (see sync_workflows).
         self._fetch: Callable[[str], WorkflowDef | None] | None = None
 
@@ -57,6 +67,9 @@ class WorkflowRegistry:
             return self._by_hash[content_hash]
         except KeyError:
             pass
+        if content_hash in self.untrusted:
+            raise UntrustedWorkflow(f"workflow version {content_hash[:12]} is refused: "
+                                    f"{self.untrusted[content_hash]}; run `closeloop audit verify`")
         definition = self._fetch(content_hash) if self._fetch is not None else None
         if definition is None:
             raise UnknownWorkflow(content_hash)
@@ -85,14 +98,33 @@ def sync_workflows(store: Store, clock: Clock, path: Path) -> WorkflowRegistry:
                 conn.execute(_versions.insert().values(hash=content_hash, name=definition.name,
                                                        version=definition.version, definition=definition.canonical(),
                                                        created_at=clock.now()))
-        stored = [WorkflowDef.model_validate_json(r.definition) for r in conn.execute(sa.select(_versions.c.definition))]
+        rows = conn.execute(sa.select(_versions.c.hash, _versions.c.definition)).all()
+    stored, untrusted = [], {}
+    for row in rows:
+        definition, problem = check_workflow_row(row.hash, row.definition)
+        if definition is None:
+            # Loud, but not fatal: the service keeps serving every item on a trustworthy version.
+            log.error("stored workflow version %s is refused: %s", row.hash, problem)
+            untrusted[row.hash] = problem
+        else:
+            stored.append(definition)
     registry = WorkflowRegistry.from_definitions(definitions, stored)
-    registry._fetch = lambda content_hash: _stored_version(store, content_hash)
+    # A file being loaded now vouches for its own hash, whatever the stored copy of it says.
+    registry.untrusted = {h: p for h, p in untrusted.items() if h not in registry._by_hash}
+    registry._fetch = lambda content_hash: _stored_version(store, registry, content_hash)
     return registry
 
 
-def _stored_version(store: Store, content_hash: str) -> WorkflowDef | None:
-    """A version from the database: processes started with other files may have added it since."""
+def _stored_version(store: Store, registry: WorkflowRegistry, content_hash: str) -> WorkflowDef | None:
+    """A version from the database (another process may have added it since), checked against its hash."""
     with store.read() as conn:
         text = conn.execute(sa.select(_versions.c.definition).where(_versions.c.hash == content_hash)).scalar()
-    return None if text is None else WorkflowDef.model_validate_json(text)
+    if text is None:
+        return None
+    definition, problem = check_workflow_row(content_hash, text)
+    if definition is None:
+        log.error("stored workflow version %s is refused: %s", content_hash, problem)
+        registry.untrusted[content_hash] = problem
+        raise UntrustedWorkflow(f"workflow version {content_hash[:12]} is refused: {problem}; "
+                                f"run `closeloop audit verify`")
+    return definition

@@ -13,13 +13,15 @@ import sqlalchemy as sa
 
 from engine import effects, history, itemrows
 from engine.accounts import Actor
+from engine.audit.head import require_agreement
 from engine.clock import rfc3339
 from engine.deadlines import restarts_clock, state_deadline
-from engine.errors import Forbidden, GuardFailed, InvalidTransition, NotFound, VersionConflict
+from engine.errors import Forbidden, GuardFailed, IntegrityViolation, InvalidTransition, NotFound, VersionConflict
 from engine.fastpath import Prebuilt
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow
+from engine.registry import UnknownWorkflow
 from engine.runtime import Runtime
 from engine.schemas import TransitionRequest
 from engine.views import allowed_triggers
@@ -44,10 +46,15 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
     item = itemrows.load_item(conn, item_ref, lock=True)
     if item is None or not actor.can_see(item["unit_path"]):
         raise NotFound(f"item {item_ref} not found")
+    require_agreement(conn, item)
     if expected_version is not None and expected_version != item["version"]:
         raise VersionConflict(f"item is at version {item['version']}, not {expected_version}",
                               current_version=item["version"])
-    wf = rt.registry.by_hash(item["workflow_hash"])
+    try:
+        wf = rt.registry.by_hash(item["workflow_hash"])
+    except UnknownWorkflow:
+        raise IntegrityViolation(f"item {item['number']} names workflow version {item['workflow_hash'][:12]}, "
+                                 f"which is not stored; run `closeloop audit verify`") from None
     now = rt.clock.now()
     today = rt.local_date(now)
     trigger = request.trigger

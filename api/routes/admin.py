@@ -11,7 +11,8 @@ from api import respond
 from api.deps import AdminActor, CurrentActor, RuntimeDep, require_role
 from api.models import errors
 from api.models_admin import MeOut, NewUserOut, TokenOut, UnitList, UnitOut, UserList, VerifyOut
-from engine import accounts, history
+from engine import accounts
+from engine.audit.verify import verify_database
 from engine.definitions.schema import Role
 from engine.schemas import Name
 
@@ -105,7 +106,8 @@ def audit_verify(actor: CurrentActor, rt: RuntimeDep) -> Response:
     """``{"ok": true, "records": N, "head": ...}`` or ``{"ok": false, "first_bad": {...}}``."""
     require_role(actor, "auditor", "admin")
     with rt.store.read() as conn:
-        result = history.verify_database(conn)
+        result = verify_database(conn)
     body = {"ok": result.ok, "records": result.records}
-    body.update({"head": result.head} if result.ok else {"first_bad": result.first_bad})
+    body.update({"head": result.head} if result.ok else {"first_bad": result.first_bad,
+                                                          "workflow_problems": result.workflow_problems})
     return respond.json_response(body)

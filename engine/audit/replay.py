@@ -1,0 +1,181 @@
+"""Replaying one item's history: each record against its own hash, the record before it, its workflow and,
+at the end, the item row that claims to be where the history led.
+
+Everything read here may be malformed on purpose (that is what a verifier exists to find), so every value
+is checked for its type before it is used, and a problem is a ``Finding``, never an exception.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from engine import effects
+from engine.clock import UTC, rfc3339
+from engine.definitions import WorkflowDef
+from engine.history import GENESIS, HASHED_KEYS, record_hash
+
+# Item columns whose current value the history fixes: the creation record registers them all, and each
+# later record names those its transition changed ("unit" is the unit's code).
+REPLAYED = ("title", "description", "source", "severity", "unit", "assignee", "due_date", "requested_due_date",
+            "measures", "external_ref", "campaign", "tags", "workflow", "workflow_hash", "submitted_by",
+            "reopened_count")
+_STRINGS = ("trigger", "to_state", "actor", "at", "prev_hash", "hash")
+_OPTIONAL_STRINGS = ("from_state", "comment")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The first problem of one item: the record it was found at (None: the item row itself) and why."""
+
+    seq: int | None
+    reason: str
+
+
+def decode_record(row: dict) -> tuple[dict | None, str | None]:
+    """A stored history row as the record that was hashed, or (None, what is malformed about it)."""
+    seq = row.get("seq")
+    if type(seq) is not int:
+        return None, f"seq {seq!r} is not a whole number"
+    for key in _STRINGS:
+        if not isinstance(row.get(key), str):
+            return None, f"{key} is not text"
+    for key in _OPTIONAL_STRINGS:
+        if row.get(key) is not None and not isinstance(row[key], str):
+            return None, f"{key} is not text"
+    record = {k: row.get(k) for k in HASHED_KEYS if k not in ("item", "evidence", "fields")}
+    record["item"] = row.get("item_id")
+    for key, kind in (("evidence", list), ("fields", dict)):
+        text = row.get(key)
+        try:
+            value = json.loads(text) if isinstance(text, (str, bytes)) else None
+        except ValueError:
+            return None, f"{key} is not valid JSON"
+        if not isinstance(value, kind):
+            return None, f"{key} is not a JSON {'list' if kind is list else 'object'}"
+        record[key] = value
+    try:
+        computed = record_hash(record)
+    except (TypeError, ValueError) as exc:  # a float, or anything canonical JSON cannot hold
+        return None, f"the record cannot be hashed: {exc}"
+    record["hash"] = row["hash"]
+    record["_computed"] = computed
+    return record, None
+
+
+def _initial_state(fields: dict) -> dict:
+    state = {k: fields.get(k) for k in REPLAYED}
+    state.update(submitted_by=None, reopened_count=0)
+    return state
+
+
+def _apply_effects(definition: WorkflowDef, record: dict, state: dict) -> None:
+    """Columns a transition's effects set that its record does not name (who submitted, how often reopened)."""
+    tdef = definition.transition(record["trigger"], record["from_state"])
+    recorded = record["fields"]
+    for name in tdef.effects:
+        try:
+            changes = effects.REGISTRY[name](state, {"new_due_date": recorded.get("requested_due_date"), **recorded},
+                                             record["actor"])
+        except (KeyError, TypeError):
+            continue
+        state.update({k: v for k, v in changes.items() if k in ("submitted_by", "reopened_count")})
+
+
+def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_workflows: dict[str, str]
+                  ) -> tuple[int, Finding | None, dict | None]:
+    """Check one item's decoded records in seq order: (records intact, first finding, replayed state).
+
+    The replayed state (REPLAYED columns plus ``state``, ``seq``, ``hash``, ``created_at``) is what the
+    item row must say; it is None when the chain is broken before its end.
+    """
+    prev_hash, prev_to, definition, state = GENESIS, None, None, None
+    for expected, record in enumerate(records, start=1):
+        seq = record["seq"]
+        if seq != expected:
+            return expected - 1, Finding(seq, f"expected seq {expected}: a record is missing or out of place"), None
+        if record["prev_hash"] != prev_hash:
+            return expected - 1, Finding(seq, "prev_hash does not match the hash of the record before"), None
+        if record["_computed"] != record["hash"]:
+            return expected - 1, Finding(seq, "hash does not match the record's content: it was altered"), None
+        if record["from_state"] != prev_to:
+            return expected - 1, Finding(seq, f"from_state {record['from_state']!r} is not where the record before "
+                                              f"left the item ({prev_to!r})"), None
+        fields = record["fields"]
+        if seq == 1:
+            workflow_hash = fields.get("workflow_hash")
+            if workflow_hash in bad_workflows:
+                return 0, Finding(1, f"the item's workflow version {str(workflow_hash)[:12]}: "
+                                     f"{bad_workflows[workflow_hash]}"), None
+            definition = workflows.get(workflow_hash) if isinstance(workflow_hash, str) else None
+            if definition is None:
+                return 0, Finding(1, f"the creation record names workflow version {workflow_hash!r}, "
+                                     f"which is not stored"), None
+            if record["trigger"] not in ("create", "import") or record["to_state"] != definition.initial:
+                return 0, Finding(1, f"the first record must be a creation into {definition.initial!r}"), None
+            state = _initial_state(fields)
+        else:
+            tdef = definition.transition(record["trigger"], record["from_state"])
+            if tdef is None or tdef.dest != record["to_state"]:
+                return expected - 1, Finding(seq, f"'{record['trigger']}' from {record['from_state']!r} to "
+                                                  f"{record['to_state']!r} is not a transition of the item's "
+                                                  f"workflow"), None
+            _apply_effects(definition, record, state)
+            state.update({k: v for k, v in fields.items() if k in REPLAYED})
+        prev_hash, prev_to = record["hash"], record["to_state"]
+    if state is None:
+        return 0, Finding(None, "item has no history records"), None
+    state.update(state=prev_to, seq=len(records), hash=prev_hash, created_at=records[0]["at"],
+                 final=definition.state(prev_to).final)
+    return len(records), None, state
+
+
+def _as_text(value: object) -> object:
+    """A raw column value as the history writes it: dates as YYYY-MM-DD, everything else unchanged."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _instant(value: object) -> str | None:
+    """A stored UTC time (SQLite text or a PostgreSQL timestamp) as the history's RFC 3339 text."""
+    try:
+        when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return rfc3339(when.replace(tzinfo=UTC) if when.tzinfo is None else when)
+
+
+def check_row(row: dict, replayed: dict) -> Finding | None:
+    """Compare an item row with the state its history replays to; name the first column that disagrees."""
+    head = replayed["seq"]
+    if row["history_seq"] != head:
+        return Finding(head, f"item's recorded head is seq {row['history_seq']} but its history ends at seq {head}")
+    if row["history_hash"] != replayed["hash"]:
+        return Finding(head, "item's recorded head hash does not match its last record")
+    if row["version"] != head:
+        return Finding(head, f"item's version is {row['version']} but its history has {head} records")
+    if row["state"] != replayed["state"]:
+        return Finding(head, f"item's state is {row['state']!r} but its history leaves it in {replayed['state']!r}")
+    for column in REPLAYED:
+        stored = row.get(column)
+        if column == "tags":
+            try:
+                stored = json.loads(stored)
+            except (TypeError, ValueError):
+                return Finding(head, "item's tags are not valid JSON")
+        expected = replayed[column]
+        if column in ("description", "measures") and expected is None:
+            expected = ""
+        if _as_text(stored) != expected:
+            return Finding(head, f"item's {column} is {_as_text(stored)!r} but its history says {expected!r}")
+    created = _instant(row.get("created_at"))
+    if created is None:
+        return Finding(1, f"item's created_at {row.get('created_at')!r} is not a valid time")
+    if created != replayed["created_at"]:
+        return Finding(1, "item's created_at does not match the time of its creation record")
+    if (row.get("closed_at") is not None) != replayed["final"]:
+        return Finding(head, "item's closed_at does not agree with whether its state is final")
+    return None
