@@ -19,6 +19,7 @@ TYPE_BASE = "https://closeloop.dev/problems/"
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Forbidden: 403,
+    errors.UnknownTrigger: 422,
     errors.InvalidTransition: 409,
     errors.VersionConflict: 412,
     errors.GuardFailed: 422,

@@ -71,6 +71,8 @@ class CompiledWorkflow:
     definition: WorkflowDef
     machine: Machine
     triggers_by_state: dict[str, list[TransitionDef]] = field(default_factory=dict)
+    # Every trigger the workflow defines, in file order: what an unknown trigger's refusal lists.
+    triggers: tuple[str, ...] = ()
 
     def access_guards(self, tdef: TransitionDef) -> list[guards.GuardSpec]:
         """The guards of ``tdef`` that decide who may act (refusals are 403)."""
@@ -96,4 +98,5 @@ def compile_workflow(definition: WorkflowDef, content_hash: str | None = None) -
         machine.add_transition(tdef.trigger, source=list(tdef.source), dest=tdef.dest, conditions=conditions)
         for source in tdef.source:
             by_state[source].append(tdef)
-    return CompiledWorkflow(content_hash or definition.content_hash(), definition, machine, by_state)
+    triggers = tuple(dict.fromkeys(t.trigger for t in definition.transitions))
+    return CompiledWorkflow(content_hash or definition.content_hash(), definition, machine, by_state, triggers)

