@@ -13,6 +13,7 @@ from engine.definitions.schema import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.fastpath import Prebuilt
 from engine.models import Token, Unit, User
+from engine.text import is_blank
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
 GLOBAL_READ_ROLES = frozenset({"auditor", "admin"})
@@ -83,7 +84,7 @@ def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent:
     """Create a unit under ``parent`` (or as a root)."""
     if not CODE.fullmatch(code):  # match() would let '$' pass a trailing newline
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
-    if not name.strip() or len(name) > 200:
+    if is_blank(name) or len(name) > 200:
         raise InvalidInput("unit name must be 1-200 characters", field="name")
     if unit_by_code(conn, code) is not None:
         raise Conflict(f"unit {code!r} already exists")

@@ -52,3 +52,36 @@ def test_unknown_list_filter_value_is_422_naming_the_known_ones(client, world, n
     assert known in problem["known"], problem
     listed = client.get("/api/v1/items", params={name: known}, headers=world.h("aud"))
     assert listed.status_code == 200, listed.text
+
+
+@pytest.mark.parametrize("text", INVISIBLE, ids=[repr(t) for t in INVISIBLE])
+def test_invisible_text_is_blank(client, world, rt, text):
+    item = new_item(client, world)
+    before = table_counts(rt)
+    refusals = [
+        client.post("/api/v1/items", json={**ITEM, "title": text}, headers=world.h("reg")),
+        client.post("/api/v1/items", json={**ITEM, "tags": [text]}, headers=world.h("reg")),
+        client.post("/api/v1/units", json={"code": "DEPT-C", "name": text, "parent": "CITY"}, headers=world.h("adm")),
+        fire(client, world, item, {**ASSIGN, "trigger": text}, "sup"),
+    ]
+    for response in refusals:
+        assert "blank" in assert_problem(response, 422)["detail"]
+    # A transition whose comment is required: an invisible one is no comment at all.
+    problem = assert_problem(fire(client, world, item, {"trigger": "cancel", "comment": text}, "sup"), 422)
+    assert problem["guard"] == "requires" and "comment" in problem["detail"]
+    working = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    before = table_counts(rt)
+    problem = assert_problem(fire(client, world, working, {"trigger": "submit", "evidence": [
+        {"name": text, "sha256": SHA}]}, "asg_a"), 422)
+    assert "blank" in problem["detail"]
+    assert assert_problem(fire(client, world, working, {"trigger": "report_progress", "comment": text},
+                               "asg_a"), 422)["guard"] == "requires"
+    assert table_counts(rt) == before
+
+
+def test_visible_text_with_invisible_characters_is_kept(client, world, rt):
+    item = new_item(client, world, title="\u200b整改\u200d")
+    assert item["title"] == "\u200b整改\u200d"
+    cancelled = fire(client, world, item, {"trigger": "cancel", "comment": "\ufeff重复登记"}, "sup")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["transition"]["comment"] == "\ufeff重复登记"
