@@ -1,10 +1,10 @@
-"""The FastAPI application: routes, problem+json errors, the body limit."""
+"""The FastAPI application: routes, problem+json errors, the body and header limits."""
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from api import problems
-from api.limits import BodyLimit
+from api.limits import BodyLimit, HeaderLimit
 from api.routes import admin, health, items, workflows
 from engine.runtime import Runtime
 
@@ -21,4 +21,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     for module in (items, workflows, admin, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first
     return app

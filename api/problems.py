@@ -30,7 +30,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
-          422: "Unprocessable request", 500: "Internal error", 503: "Service unavailable"}
+          422: "Unprocessable request", 429: "Too many requests", 431: "Request header fields too large",
+          500: "Internal error", 503: "Service unavailable"}
 
 
 def problem(status: int, detail: str, *, code: str | None = None, headers: dict | None = None, **extra) -> Response:

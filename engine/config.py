@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     yellow_days: int = 3
     number_prefix: str = "ZG"
     max_body_bytes: int = 1024 * 1024
+    # All request header fields together (names and values); more answers 431.
+    max_header_bytes: int = 32 * 1024
 
     @field_validator("timezone")
     @classmethod

@@ -85,3 +85,26 @@ def test_visible_text_with_invisible_characters_is_kept(client, world, rt):
     cancelled = fire(client, world, item, {"trigger": "cancel", "comment": "\ufeff重复登记"}, "sup")
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["transition"]["comment"] == "\ufeff重复登记"
+
+
+@pytest.mark.parametrize("header, values", [
+    ("If-Match", ['"1"', '"1"']), ("If-Match", ['"1"', '"2"']),
+    ("Idempotency-Key", ["k-1", "k-1"]), ("Idempotency-Key", ["k-1", "k-2"]),
+])
+def test_a_repeated_if_match_or_idempotency_key_is_400(client, world, rt, header, values):
+    item = new_item(client, world)
+    before = table_counts(rt)
+    auth = list(world.h("sup").items())
+    repeated = [(header, v) for v in values]
+    answers = [
+        client.post(f"/api/v1/items/{item['id']}/transitions", json=ASSIGN, headers=auth + repeated),
+        client.post("/api/v1/items", json=ITEM, headers=auth + repeated),
+        client.post("/api/v1/units", json={"code": "DEPT-C", "name": "市卫健委", "parent": "CITY"},
+                    headers=list(world.h("adm").items()) + repeated),
+    ]
+    for response in answers:
+        problem = assert_problem(response, 400)
+        assert problem["header"] == header.lower() and header.lower() in problem["detail"], problem
+    assert table_counts(rt) == before
+    once = client.post(f"/api/v1/items/{item['id']}/transitions", json=ASSIGN, headers=auth + repeated[:1])
+    assert once.status_code == 200, once.text
