@@ -86,8 +86,10 @@ def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent:
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
     if is_blank(name) or len(name) > 200:
         raise InvalidInput("unit name must be 1-200 characters", field="name")
-    if unit_by_code(conn, code) is not None:
-        raise Conflict(f"unit {code!r} already exists")
+    same = conn.execute(sa.select(_units.c.code).where(sa.func.lower(_units.c.code) == code.lower())).first()
+    if same is not None:
+        raise Conflict(f"unit {code!r} already exists" if same.code == code else
+                       f"unit {code!r} clashes with the existing unit {same.code!r} (codes ignore case)")
     parent_row = None
     if parent is not None:
         parent_row = unit_by_code(conn, parent)

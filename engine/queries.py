@@ -68,8 +68,11 @@ def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, ye
         clauses.append(units.c.path.startswith(actor.unit_path, autoescape=True))
     if f.unit is not None:
         row = conn.execute(itemrows.SELECT_UNIT, {"code": f.unit}).first()
-        if row is None:
-            raise InvalidInput(f"unit {f.unit!r} does not exist", field="unit")
+        # A unit outside the caller's scope is answered exactly like a missing one: the answer must not
+        # tell which unit codes exist elsewhere (as items outside the scope are 404 like missing ones).
+        if row is None or not actor.can_see(row.path):
+            raise InvalidInput(f"unit {f.unit!r} is not a unit you can list (it does not exist or is outside "
+                               "your scope)", field="unit")
         clauses.append(units.c.path.startswith(row.path, autoescape=True))
     for name in ("state", "source", "severity", "assignee", "campaign", "workflow"):
         value = getattr(f, name)

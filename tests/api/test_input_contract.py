@@ -108,3 +108,19 @@ def test_a_repeated_if_match_or_idempotency_key_is_400(client, world, rt, header
     assert table_counts(rt) == before
     once = client.post(f"/api/v1/items/{item['id']}/transitions", json=ASSIGN, headers=auth + repeated[:1])
     assert once.status_code == 200, once.text
+
+
+def test_unit_filter_outside_the_scope_is_answered_like_an_unknown_unit(client, world, rt):
+    mine, theirs = new_item(client, world, unit="DEPT-A"), new_item(client, world, unit="DEPT-B")
+
+    def answer(unit: str, as_user: str = "reg_a"):
+        response = client.get("/api/v1/items", params={"unit": unit}, headers=world.h(as_user))
+        return response.status_code, response.headers["content-type"], response.text.replace(unit, "?")
+
+    assert answer("DEPT-B") == answer("NO-SUCH-UNIT")
+    assert answer("DEPT-B")[0] == 422
+    assert answer("CITY") == answer("NO-SUCH-UNIT")  # above the caller's unit is outside the scope too
+    listed = client.get("/api/v1/items", params={"unit": "DEPT-A"}, headers=world.h("reg_a")).json()["data"]
+    assert [i["id"] for i in listed] == [mine["id"]]
+    everything = client.get("/api/v1/items", params={"unit": "DEPT-B"}, headers=world.h("aud")).json()["data"]
+    assert [i["id"] for i in everything] == [theirs["id"]]
