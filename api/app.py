@@ -1,11 +1,12 @@
-"""The FastAPI application: routes, problem+json errors, the body limit."""
+"""The FastAPI application: routes, problem+json errors, the body and header limits."""
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from api import problems
-from api.limits import BodyLimit
+from api.limits import BodyLimit, HeaderLimit
 from api.routes import admin, health, items, workflows
+from api.throttle import AuthThrottle
 from engine.runtime import Runtime
 
 DESCRIPTION = """closeloop drives rectification (整改) items from registration to sign-off (销号).
@@ -17,8 +18,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.open()
     app = FastAPI(title="closeloop", version="1.0", description=DESCRIPTION)
     app.state.runtime = runtime
+    app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
+                                      window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
     for module in (items, workflows, admin, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first
     return app

@@ -48,13 +48,15 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
     import uvicorn
 
     from api.app import create_app
+    from api.limits import server_options
 
     application = create_app(_runtime())
     # Everything loaded so far lives as long as the process: keep the collector from scanning it again and
     # again, which otherwise shows up as tens-of-milliseconds pauses in the latency tail.
     gc.collect()
     gc.freeze()
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False,
+                **server_options(application.state.runtime.settings.max_header_bytes))
 
 
 @app.command()

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
 from api import dbcalls
+from api.throttle import AuthThrottle
 from engine import accounts
 from engine.accounts import Actor
 from engine.errors import Forbidden
@@ -38,14 +39,24 @@ async def authenticate(request: Request, rt: Runtime) -> Actor:
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
 
+    token = token.strip()
+    throttle: AuthThrottle = request.app.state.throttle
+    address = request.client.host if request.client else ""
+    wait = throttle.retry_after(address, token)
+    if wait is not None:
+        raise HTTPException(429, f"too many bad tokens from this address; try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
+
     def find() -> Actor | None:
         # One indexed lookup, no explicit transaction: a single SELECT is consistent on its own.
         with rt.store.single() as conn:
-            return accounts.authenticate(conn, token.strip())
+            return accounts.authenticate(conn, token)
 
     actor = await dbcalls.lookup(rt, find)
     if actor is None:
+        throttle.failed(address)
         raise HTTPException(401, "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
+    throttle.succeeded(token)
     return actor
 
 

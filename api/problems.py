@@ -19,6 +19,7 @@ TYPE_BASE = "https://closeloop.dev/problems/"
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Forbidden: 403,
+    errors.UnknownTrigger: 422,
     errors.InvalidTransition: 409,
     errors.VersionConflict: 412,
     errors.GuardFailed: 422,
@@ -30,8 +31,9 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.IdempotencyInFlight: 409,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type", 423: "Locked",
-          422: "Unprocessable request", 500: "Internal error", 503: "Service unavailable"}
+          409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
+          422: "Unprocessable request", 423: "Locked", 429: "Too many requests", 431: "Request header fields too large",
+          500: "Internal error", 503: "Service unavailable"}
 
 
 def problem(status: int, detail: str, *, code: str | None = None, headers: dict | None = None, **extra) -> Response:

@@ -13,6 +13,7 @@ from engine.definitions.schema import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.fastpath import Prebuilt
 from engine.models import Token, Unit, User
+from engine.text import is_blank
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
 GLOBAL_READ_ROLES = frozenset({"auditor", "admin"})
@@ -20,6 +21,11 @@ GLOBAL_READ_ROLES = frozenset({"auditor", "admin"})
 # anywhere. Every other role acts only in its holder's unit subtree, whatever other roles that person holds.
 GLOBAL_ACTION_ROLES = frozenset({"auditor", "admin"})
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Levels of the unit tree, the root being level 1 (national > province > city > district > street ...
+# with departments below needs about ten). The bound keeps a unit's path within its 1000-character column on
+# every store: a level adds "/" and an id of at most 10 digits (PostgreSQL's integer; 19 in SQLite's), so
+# 32 levels take at most 353 characters (641 on SQLite, which does not enforce the length anyway).
+MAX_UNIT_DEPTH = 32
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -93,20 +99,30 @@ def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent:
     """Create a unit under ``parent`` (or as a root)."""
     if not CODE.fullmatch(code):  # match() would let '$' pass a trailing newline
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
-    if not name.strip() or len(name) > 200:
+    if is_blank(name) or len(name) > 200:
         raise InvalidInput("unit name must be 1-200 characters", field="name")
-    if unit_by_code(conn, code) is not None:
-        raise Conflict(f"unit {code!r} already exists")
+    same = conn.execute(sa.select(_units.c.code).where(sa.func.lower(_units.c.code) == code.lower())).first()
+    if same is not None:
+        raise Conflict(f"unit {code!r} already exists" if same.code == code else
+                       f"unit {code!r} clashes with the existing unit {same.code!r} (codes ignore case)")
     parent_row = None
     if parent is not None:
         parent_row = unit_by_code(conn, parent)
         if parent_row is None:
             raise InvalidInput(f"parent unit {parent!r} does not exist", field="parent")
+        if unit_depth(parent_row.path) >= MAX_UNIT_DEPTH:
+            raise InvalidInput(f"unit {parent!r} is at level {MAX_UNIT_DEPTH}, the deepest the unit tree goes; "
+                               "add the unit higher up", field="parent")
     new_id = conn.execute(_units.insert().values(code=code, name=name.strip(), parent_id=parent_row.id if parent_row else None,
                                                  path="", created_at=clock.now())).inserted_primary_key[0]
     path = f"{parent_row.path if parent_row else '/'}{new_id}/"
     conn.execute(_units.update().where(_units.c.id == new_id).values(path=path))
     return {"code": code, "name": name.strip(), "parent": parent}
+
+
+def unit_depth(path: str) -> int:
+    """The level of a unit from its path: '/1/' is level 1, '/1/4/' level 2."""
+    return path.count("/") - 1
 
 
 def list_units(conn: sa.Connection) -> list[dict]:
@@ -115,7 +131,7 @@ def list_units(conn: sa.Connection) -> list[dict]:
     rows = conn.execute(sa.select(_units.c.code, _units.c.name, _units.c.path, parent.c.code.label("parent"))
                         .select_from(_units.outerjoin(parent, parent.c.id == _units.c.parent_id))
                         .order_by(_units.c.path)).all()
-    return [{"code": r.code, "name": r.name, "parent": r.parent, "depth": r.path.count("/") - 2} for r in rows]
+    return [{"code": r.code, "name": r.name, "parent": r.parent, "depth": unit_depth(r.path) - 1} for r in rows]
 
 
 def _check_roles(roles: list[str]) -> list[str]:

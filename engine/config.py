@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     yellow_days: int = 3
     number_prefix: str = "ZG"
     max_body_bytes: int = 1024 * 1024
+    # All request header fields together (names and values); more answers 431.
+    max_header_bytes: int = 32 * 1024
+    # Bad tokens one address may send per window before its requests answer 429 for the rest of it (0: off).
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: int = 60
 
     @field_validator("timezone")
     @classmethod

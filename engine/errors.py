@@ -28,8 +28,17 @@ class Forbidden(DomainError):
         super().__init__(detail, reason=reason)
 
 
+class UnknownTrigger(DomainError):
+    """The item's workflow has no such trigger at all (a typo, or a trigger of another workflow)."""
+
+    code = "unknown-trigger"
+
+    def __init__(self, detail: str, *, triggers: list[str]) -> None:
+        super().__init__(detail, triggers=triggers)
+
+
 class InvalidTransition(DomainError):
-    """The trigger is unknown in the workflow or not allowed from the current state."""
+    """The trigger exists in the workflow but is not allowed from the current state."""
 
     code = "invalid-transition"
 
@@ -60,8 +69,8 @@ class InvalidInput(DomainError):
 
     code = "invalid-input"
 
-    def __init__(self, detail: str, *, field: str) -> None:
-        super().__init__(detail, field=field)
+    def __init__(self, detail: str, *, field: str, **extra: object) -> None:
+        super().__init__(detail, field=field, **extra)
 
 
 class IntegrityViolation(DomainError):

@@ -13,6 +13,7 @@ from transitions import Machine
 from engine import guards
 from engine.definitions.schema import TransitionDef, WorkflowDef
 from engine.guards import GuardContext
+from engine.text import is_blank
 
 # Requirements satisfied by a value the item already has (the others must come with the request).
 ITEM_VALUED = {"unit": "unit_code", "due_date": "due_date", "assignee": "assignee", "measures": "measures"}
@@ -29,20 +30,24 @@ class Carrier:
         self.refusal: tuple[str, str] | None = None
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, str) and is_blank(value))
+
+
 def _requirements(tdef: TransitionDef):
     def check(event) -> bool:
         carrier: Carrier = event.model
         ctx = carrier.ctx
         for name in tdef.requires:
             if name == "comment":
-                present = bool(ctx.comment and ctx.comment.strip())
+                present = not is_blank(ctx.comment)
             elif name == "evidence":
                 present = bool(ctx.evidence)
             else:
                 value = ctx.fields.get(name)
-                if value in (None, "") and name in ITEM_VALUED:
+                if _missing(value) and name in ITEM_VALUED:
                     value = ctx.item.get(ITEM_VALUED[name])
-                present = value not in (None, "")
+                present = not _missing(value)
             if not present:
                 carrier.refusal = ("requires", f"'{tdef.trigger}' requires {name}")
                 return False
@@ -71,6 +76,8 @@ class CompiledWorkflow:
     definition: WorkflowDef
     machine: Machine
     triggers_by_state: dict[str, list[TransitionDef]] = field(default_factory=dict)
+    # Every trigger the workflow defines, in file order: what an unknown trigger's refusal lists.
+    triggers: tuple[str, ...] = ()
 
     def access_guards(self, tdef: TransitionDef) -> list[guards.GuardSpec]:
         """The guards of ``tdef`` that decide who may act (refusals are 403)."""
@@ -96,4 +103,5 @@ def compile_workflow(definition: WorkflowDef, content_hash: str | None = None) -
         machine.add_transition(tdef.trigger, source=list(tdef.source), dest=tdef.dest, conditions=conditions)
         for source in tdef.source:
             by_state[source].append(tdef)
-    return CompiledWorkflow(content_hash or definition.content_hash(), definition, machine, by_state)
+    triggers = tuple(dict.fromkeys(t.trigger for t in definition.transitions))
+    return CompiledWorkflow(content_hash or definition.content_hash(), definition, machine, by_state, triggers)

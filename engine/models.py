@@ -34,6 +34,8 @@ class Unit(SQLModel, table=True):
     """A responsible unit (责任单位); units form a tree kept as a materialized path."""
 
     __tablename__ = "units"
+    # Codes are unique regardless of case: 'dept-a' beside 'DEPT-A' would name two units one person reads as one.
+    __table_args__ = (sa.Index("uq_units_code_nocase", sa.func.lower(sa.column("code")), unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)

@@ -11,6 +11,7 @@ from engine import itemrows
 from engine.accounts import Actor
 from engine.clock import parse_rfc3339, rfc3339
 from engine.errors import InvalidInput, NotFound
+from engine.registry import WorkflowRegistry
 
 items, units = itemrows.items, itemrows.units
 
@@ -46,6 +47,17 @@ class ItemFilters:
                                           for k, v in vars(self).items() if v is not None})
 
 
+def check_known_values(f: ItemFilters, registry: WorkflowRegistry) -> None:
+    """Refuse a state or workflow filter no known workflow has: a typo would otherwise list nothing."""
+    for name, known in (("state", registry.known_states), ("workflow", registry.known_names)):
+        value = getattr(f, name)
+        if value is not None:
+            values = known()
+            if value not in values:
+                raise InvalidInput(f"unknown {name} {value!r} (known: {', '.join(values)})", field=name,
+                                   known=values)
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -56,8 +68,11 @@ def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, ye
         clauses.append(units.c.path.startswith(actor.unit_path, autoescape=True))
     if f.unit is not None:
         row = conn.execute(itemrows.SELECT_UNIT, {"code": f.unit}).first()
-        if row is None:
-            raise InvalidInput(f"unit {f.unit!r} does not exist", field="unit")
+        # A unit outside the caller's scope is answered exactly like a missing one: the answer must not
+        # tell which unit codes exist elsewhere (as items outside the scope are 404 like missing ones).
+        if row is None or not actor.can_see(row.path):
+            raise InvalidInput(f"unit {f.unit!r} is not a unit you can list (it does not exist or is outside "
+                               "your scope)", field="unit")
         clauses.append(units.c.path.startswith(row.path, autoescape=True))
     for name in ("state", "source", "severity", "assignee", "campaign", "workflow"):
         value = getattr(f, name)

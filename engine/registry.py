@@ -79,6 +79,14 @@ class WorkflowRegistry:
         """Names of the current workflows, sorted."""
         return sorted(self._current)
 
+    def known_names(self) -> list[str]:
+        """Every workflow name an item may carry: the current files and the older stored versions, sorted."""
+        return sorted({c.definition.name for c in self._by_hash.values()})
+
+    def known_states(self) -> list[str]:
+        """Every state of every known version, sorted: the values an item's state can take."""
+        return sorted({s.name for c in self._by_hash.values() for s in c.definition.states})
+
     def versions(self, name: str) -> list[CompiledWorkflow]:
         """Every known version of ``name``."""
         return [c for c in self._by_hash.values() if c.definition.name == name]

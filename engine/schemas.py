@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from engine.text import is_blank
+
 SOURCES = ("inspection", "audit", "supervision", "complaint", "self_check", "other")
 SEVERITIES = ("low", "medium", "high", "critical")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, used with fullmatch (no final newline)
@@ -36,7 +38,7 @@ def _clean_text(value: str) -> str:
 
 
 def _not_blank(value: str) -> str:
-    if not value.strip():
+    if is_blank(value):  # zero-width and other invisible characters count as blank too
         raise ValueError("must not be blank")
     return value
 

@@ -16,7 +16,15 @@ from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
 from engine.deadlines import restarts_clock, state_deadline
-from engine.errors import Forbidden, GuardFailed, IntegrityViolation, InvalidTransition, NotFound, VersionConflict
+from engine.errors import (
+    Forbidden,
+    GuardFailed,
+    IntegrityViolation,
+    InvalidTransition,
+    NotFound,
+    UnknownTrigger,
+    VersionConflict,
+)
 from engine.fastpath import Prebuilt
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
@@ -60,6 +68,9 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
     trigger = request.trigger
     tdef = wf.definition.transition(trigger, item["state"])
     if tdef is None:
+        if trigger not in wf.triggers:  # only on the refusal path: the accepted path pays nothing for it
+            raise UnknownTrigger(f"the workflow '{wf.definition.name}' has no trigger '{trigger}'",
+                                 triggers=list(wf.triggers))
         raise InvalidTransition(f"'{trigger}' is not allowed from state '{item['state']}'", state=item["state"],
                                 allowed_triggers=allowed_triggers(wf, item, actor, today))
     if not actor.roles & tdef.role_set:

@@ -73,6 +73,7 @@ async def list_items(
     filters = queries.ItemFilters(state=state, unit=unit, source=source, severity=severity, light=light,
                                   overdue=overdue, assignee=assignee, campaign=campaign, due_before=due_before,
                                   due_after=due_after, q=q, workflow=workflow)
+    queries.check_known_values(filters, rt.registry)
     today = rt.today()
 
     def page() -> Response:

@@ -162,6 +162,13 @@ def _listed(client, world, caller: str, ids: dict[str, str], query: str) -> set[
     return {relation for relation, item_id in ids.items() if item_id in seen}
 
 
+def _unit_refusal(client, world, caller: str, unit: str) -> tuple:
+    """The answer to ``?unit=`` with the code itself blanked out of the detail."""
+    response = client.get("/api/v1/items", params={"unit": unit}, headers=world.h(caller))
+    body = response.json()
+    return response.status_code, body.get("type"), body.get("field"), body.get("detail", "").replace(repr(unit), "?")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_lists_hold_only_items_in_scope(client, callers, role):
     world, caller = callers, CALLER[role]
@@ -170,7 +177,10 @@ def test_lists_hold_only_items_in_scope(client, callers, role):
     visible = {relation for relation in RELATIONS if ITEM_MATRIX[role, relation][0] == "200"}
     assert _listed(client, world, caller, ids, "") == visible
     for unit, below in UNITS_BELOW.items():
-        assert _listed(client, world, caller, ids, f"&unit={unit}") == visible & below, unit
+        if role in ("auditor", "admin") or unit in ("DEPT-A", "SUB-A1"):
+            assert _listed(client, world, caller, ids, f"&unit={unit}") == visible & below, unit
+        else:  # a unit outside the caller's scope is answered exactly like one that does not exist
+            assert _unit_refusal(client, world, caller, unit) == _unit_refusal(client, world, caller, "NO-SUCH"), unit
     for query in ("&q=幼儿园", "&state=identified", "&campaign=2026-XC-R1", "&assignee=asg_b"):
         expected = visible & {"other"} if "asg_b" in query else visible
         assert _listed(client, world, caller, ids, query) == expected, query

@@ -251,8 +251,9 @@ def test_immediate_due_date_defaults_to_five_working_days_after_assignment(clien
     item = life.go("accept", "asg_a", "rectifying")
     assert (item["deadline"], item["light"]) == ("2026-03-10", "green")
     assert life.allowed("asg_a") == ["report_progress", "submit"]
-    assert life.refused("request_extension", "asg_a", 409, comment="延期",
-                        fields={"new_due_date": "2026-03-20"})["state"] == "rectifying"
+    unknown = life.refused("request_extension", "asg_a", 422, comment="延期", fields={"new_due_date": "2026-03-20"})
+    assert unknown["type"].endswith("/unknown-trigger") and "request_extension" not in unknown["triggers"]
+    assert "submit" in unknown["triggers"]
     life.go("submit", "asg_a", "pending_verification", evidence=EVIDENCE)
     life.go("approve", "ver", "verified")
     life.go("close", "sup", "closed")
@@ -298,8 +299,9 @@ def test_long_term_needs_measures_reports_restart_the_month_and_one_verification
     assert life.records[-1]["fields"] == {"measures": "分三批筹集，第三批改为盘活存量"}
 
     life.go("submit", "asg_a", "pending_verification", evidence=EVIDENCE)
-    assert life.refused("request_extension", "asg_a", 409, comment="延期",
-                        fields={"new_due_date": "2026-09-30"})["allowed_triggers"] == []
+    unknown = life.refused("request_extension", "asg_a", 422, comment="延期", fields={"new_due_date": "2026-09-30"})
+    assert unknown["type"].endswith("/unknown-trigger") and "request_extension" not in unknown["triggers"]
+    assert life.refused("submit", "asg_a", 409, evidence=EVIDENCE)["allowed_triggers"] == []
     life.go("approve", "ver", "verified")
     assert life.allowed("ver") == []  # verified once; nothing left for a verifier
     life.go("close", "sup", "closed")

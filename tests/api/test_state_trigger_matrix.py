@@ -6,7 +6,8 @@ the trigger's role, with a request that satisfies its requirements and guards:
 - a pair the workflow defines must succeed (200) and land in its destination, one version and one history
   record further; fired first by a user without the role it answers 403 (reason "role") and writes nothing;
 - any other pair answers 409 with the problem fields ``state`` and ``allowed_triggers`` (the caller's) and
-  writes nothing. Triggers that only other bundled workflows know are fired too: unknown here, also 409.
+  writes nothing. Triggers that only other bundled workflows know are fired too: unknown here, they answer
+  422 ``unknown-trigger`` naming the workflow's own triggers in ``triggers``, and write nothing.
 
 A refusal is checked to change nothing (item version, history, outbox), so one driven item serves all the
 refused pairs of its state; each defined pair gets an item of its own, since succeeding moves it on.
@@ -87,7 +88,8 @@ def test_every_state_and_trigger_of_the_workflow(client, world, rt, workflow):
     foreign = {t.trigger: t for name in BUNDLED if name != workflow
                for t in rt.registry.current(name).definition.transitions if t.trigger not in own}
     probe = Probe(client, world, rt, workflow)
-    outcomes = {"done": 0, "409": 0, "403": 0}
+    own_order = dict.fromkeys(t.trigger for t in definition.transitions)  # the workflow's triggers, file order
+    outcomes = {"done": 0, "409": 0, "422": 0, "403": 0}
     for state in definition.states:
         defined = [t for t in definition.transitions if state.name in t.source]
         item = probe.fresh(state.name)
@@ -96,6 +98,12 @@ def test_every_state_and_trigger_of_the_workflow(client, world, rt, workflow):
             if any(t.trigger == trigger for t in defined):
                 continue
             where = f"{workflow}/{state.name}/{trigger}" + (" (from another workflow)" * (trigger in foreign))
+            if trigger in foreign:
+                problem = probe.refused(item, tdef, DRIVER[tdef.roles[0]], 422, where)
+                assert problem["type"].endswith("/unknown-trigger"), where
+                assert problem["triggers"] == list(own_order), f"{where}: {problem['triggers']}"
+                outcomes["422"] += 1
+                continue
             problem = probe.refused(item, tdef, DRIVER[tdef.roles[0]], 409, where)
             assert problem["type"].endswith("/invalid-transition"), where
             assert problem["state"] == state.name, f"{where}: problem names state {problem.get('state')}"
@@ -116,6 +124,7 @@ def test_every_state_and_trigger_of_the_workflow(client, world, rt, workflow):
     pairs = len(definition.states) * len(own)
     defined_pairs = sum(len(t.source) for t in definition.transitions)
     assert outcomes["done"] == outcomes["403"] == defined_pairs
-    assert outcomes["409"] == pairs - defined_pairs + len(definition.states) * len(foreign)
+    assert outcomes["409"] == pairs - defined_pairs
+    assert outcomes["422"] == len(definition.states) * len(foreign)
     verify = client.get("/api/v1/audit/verify", headers=world.h("aud")).json()
     assert verify["ok"] is True, verify

@@ -74,8 +74,8 @@ def test_in_flight_items_keep_old_rules_and_new_items_follow_new_ones(client, wo
     accepted = fire(client2, world, fresh, {"trigger": "accept"}, "sup")
     assert accepted.status_code == 200, accepted.text
     gone = fire(client2, world, fresh, PROGRESS, "asg_a")
-    assert gone.status_code == 409 and gone.json()["type"].endswith("invalid-transition"), gone.text
-    assert "report_progress" not in gone.json()["allowed_triggers"]
+    assert gone.status_code == 422 and gone.json()["type"].endswith("/unknown-trigger"), gone.text
+    assert "report_progress" not in gone.json()["triggers"] and "accept" in gone.json()["triggers"]
 
     # Both versions are listed; the current one is the new file.
     body = client2.get("/api/v1/workflows/standard", headers=world.h("aud")).json()

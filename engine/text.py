@@ -1,0 +1,18 @@
+"""What counts as blank text: whitespace, and the characters that render as nothing at all."""
+from __future__ import annotations
+
+import re
+
+# A visible character is anything but whitespace, a control character (Cc) or a Unicode
+# Default_Ignorable_Code_Point (zero-width space and joiners, BOM, soft hyphen, bidi marks, variation
+# selectors, Hangul fillers, tags...): a title of U+200B alone shows as empty, so it must not count as one.
+_VISIBLE = re.compile(
+    "[^\\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]"
+)
+
+
+def is_blank(text: str | None) -> bool:
+    """Whether ``text`` is missing or shows nothing: only whitespace and invisible characters."""
+    return text is None or _VISIBLE.search(text) is None
