@@ -45,8 +45,10 @@ def outbox_row(event: str, item: dict, record: dict, now) -> dict:
     """An outbox row announcing a history record."""
     payload = {"event": event, "item": item["id"], "number": item["number"], "seq": record["seq"],
                "trigger": record["trigger"], "from_state": record["from_state"], "to_state": record["to_state"],
-               "actor": record["actor"], "at": record["at"]}
-    return {"event": event, "item_id": item["id"], "payload": orjson.dumps(payload).decode(), "created_at": now}
+               "actor": record["actor"], "at": record["at"], "title": item["title"], "unit": item["unit_code"],
+               "unit_path": item["unit_path"]}
+    return {"event": event, "item_id": item["id"], "payload": orjson.dumps(payload).decode(), "batch": None,
+            "created_at": now}
 
 
 def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -> tuple[dict, dict]:
@@ -88,6 +90,6 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     }
     conn.execute(itemrows.INSERT_ITEM, row)
     itemrows.INSERT_HISTORY.execute(conn, record_params)
-    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.created", row, record, now))
     row["unit_code"], row["unit_path"] = unit.code, unit.path
+    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.created", row, record, now))
     return row, record

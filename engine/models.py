@@ -54,6 +54,7 @@ class User(SQLModel, table=True):
     display_name: str = Field(default="", max_length=200)
     unit_id: int = Field(foreign_key="units.id", index=True)
     roles: str = Field(max_length=200)  # comma-separated, sorted
+    email: str | None = Field(default=None, max_length=254)
     active: bool = True
     created_at: dt.datetime = Field(sa_column=_utc_column())
 
@@ -155,6 +156,8 @@ class Outbox(SQLModel, table=True):
     event: str = Field(max_length=64)
     item_id: str | None = Field(default=None, max_length=36)
     payload: str
+    # The sweep that wrote it, so that delivery can send one digest per recipient and channel per sweep.
+    batch: str | None = Field(default=None, max_length=64)
     created_at: dt.datetime = Field(sa_column=_utc_column())
     dispatched_at: dt.datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
 
@@ -170,3 +173,8 @@ class IdempotencyKey(SQLModel, table=True):
     headers: str = Field(default="{}")
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     created_at: dt.datetime = Field(sa_column=_utc_column(index=True))
+
+
+# Tables of the capabilities that live in their own subpackages, registered with the core ones so that
+# migrations and the schema check see every table.
+from engine.reminders import models as _reminder_models  # noqa: E402,F401
