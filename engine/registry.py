@@ -39,17 +39,20 @@ class WorkflowRegistry:
         self._fetch: Callable[[str], WorkflowDef | None] | None = None
 
     @classmethod
-    def from_definitions(cls, definitions: dict[str, WorkflowDef], stored: list[WorkflowDef] = ()) -> "WorkflowRegistry":
-        """A registry of the given current definitions plus older stored versions."""
+    def from_definitions(cls, definitions: dict[str, WorkflowDef],
+                         stored: list[tuple[str, WorkflowDef]] = ()) -> "WorkflowRegistry":
+        """A registry of the given current definitions plus older stored versions (with their stored hashes)."""
         registry = cls()
-        for definition in stored:
-            registry._add(definition)
+        for content_hash, definition in stored:
+            registry._add(definition, content_hash)
         for name, definition in definitions.items():
             registry._current[name] = registry._add(definition).hash
         return registry
 
-    def _add(self, definition: WorkflowDef) -> CompiledWorkflow:
-        content_hash = definition.content_hash()
+    def _add(self, definition: WorkflowDef, content_hash: str | None = None) -> CompiledWorkflow:
+        # A stored version keeps the hash it was stored under: re-serialising it with a newer schema (a new
+        # optional key) would give another hash, and its items would lose their rules.
+        content_hash = content_hash or definition.content_hash()
         if content_hash not in self._by_hash:
             self._by_hash[content_hash] = compile_workflow(definition, content_hash)
         return self._by_hash[content_hash]
@@ -73,7 +76,7 @@ class WorkflowRegistry:
         definition = self._fetch(content_hash) if self._fetch is not None else None
         if definition is None:
             raise UnknownWorkflow(content_hash)
-        return self._add(definition)
+        return self._add(definition, content_hash)
 
     def names(self) -> list[str]:
         """Names of the current workflows, sorted."""
@@ -115,7 +118,7 @@ def sync_workflows(store: Store, clock: Clock, path: Path) -> WorkflowRegistry:
             log.error("stored workflow version %s is refused: %s", row.hash, problem)
             untrusted[row.hash] = problem
         else:
-            stored.append(definition)
+            stored.append((row.hash, definition))
     registry = WorkflowRegistry.from_definitions(definitions, stored)
     # A file being loaded now vouches for its own hash, whatever the stored copy of it says.
     registry.untrusted = {h: p for h, p in untrusted.items() if h not in registry._by_hash}

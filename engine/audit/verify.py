@@ -44,14 +44,17 @@ class VerifyResult:
 
 
 def check_workflow_row(content_hash: object, text: object) -> tuple[WorkflowDef | None, str | None]:
-    """A stored workflow version parsed and checked against its hash: (definition, None) or (None, why not)."""
+    """A stored workflow version checked against its hash and parsed: (definition, None) or (None, why not).
+
+    The hash is of the stored text itself (the canonical JSON written when the version was recorded), so
+    the check holds across schema changes that would serialise the same rules differently today.
+    """
+    if not isinstance(text, str) or sha256_hex(text.encode("utf-8", "surrogatepass")) != content_hash:
+        return None, "the stored definition does not match its hash: it was altered"
     try:
-        definition = WorkflowDef.model_validate_json(text)
+        return WorkflowDef.model_validate_json(text), None
     except (ValueError, TypeError) as exc:
         return None, f"the stored definition is not a valid workflow ({str(exc).splitlines()[0]})"
-    if definition.content_hash() != content_hash:
-        return None, "the stored definition does not match its hash: it was altered"
-    return definition, None
 
 
 def _workflows(conn: sa.Connection) -> tuple[dict[str, WorkflowDef], dict[str, str], list[dict]]:

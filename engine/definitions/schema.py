@@ -18,6 +18,8 @@ REQUIREMENTS = ("comment", "evidence", *SETTABLE_FIELDS)
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 Role = Literal["registrar", "supervisor", "assignee", "verifier", "auditor", "admin"]
+# Who a reminder or escalation goes to, in words engine.reminders.recipients defines.
+Recipient = Literal["assignee", "leader", "supervisor", "verifier", "auditor"]
 
 
 class _Strict(BaseModel):
@@ -67,7 +69,7 @@ class Reminder(_Strict):
 
     before: Duration | None = None
     overdue_every: Duration | None = None
-    notify: list[Literal["assignee", "leader", "supervisor", "verifier"]] = Field(min_length=1)
+    notify: list[Recipient] = Field(min_length=1)
 
     _parse = field_validator("before", "overdue_every", mode="before")(
         lambda v: None if v is None else _duration(v)
@@ -85,6 +87,8 @@ class Escalation(_Strict):
 
     after_overdue: Duration
     level: Literal["blue", "orange", "red"]
+    # Empty: the level climbs the unit tree (engine.reminders.recipients); given: exactly these people.
+    notify: list[Recipient] = []
 
     _parse = field_validator("after_overdue", mode="before")(_duration)
 

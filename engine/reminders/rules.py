@@ -1,0 +1,154 @@
+"""A state's reminder and escalation rules turned into dated notices for one item.
+
+Pure: given the workflow, where the item stands (state, when it entered it, its deadline) and the time
+now, it says which notices have fallen due and when the next one will. Notices fall due at the office
+hour (settings) on working days only, never at night or on a holiday. Each has a key (item, state entry,
+rule, due date) so the sweep issues it once however often it looks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from engine.clock import UTC, rfc3339
+from engine.definitions import WorkflowDef
+from engine.durations import Duration
+from engine.workdays import add_duration, is_working_day
+
+LEVELS = ("blue", "orange", "red")
+# How far ahead a repeating rule is unrolled looking for its next occurrence (an overdue item keeps
+# getting one every period; a period longer than this is not a reminder anyone would want).
+_HORIZON_DAYS = 400
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where an item's deadline clock stands: its state, when it entered it, and the deadline."""
+
+    item_id: str
+    state: str
+    entered_at: dt.datetime
+    deadline: dt.date | None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One notice a rule gives: what, for whom (recipient words), and when it falls due."""
+
+    key: str
+    kind: str
+    level: str | None
+    rule: str
+    notify: tuple[str, ...]
+    deadline: dt.date
+    due_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The notices due now (at most one per rule) and when the next one falls due (None: no more)."""
+
+    due: list[Planned]
+    next_at: dt.datetime | None
+
+
+def _office_time(day: dt.date, tz: ZoneInfo, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tz).astimezone(UTC)
+
+
+def _next_working(day: dt.date) -> dt.date:
+    while not is_working_day(day):
+        day += dt.timedelta(days=1)
+    return day
+
+
+def _previous_working(day: dt.date) -> dt.date:
+    while not is_working_day(day):
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def _subtract(day: dt.date, duration: Duration) -> dt.date:
+    """The date ``duration`` before ``day`` (working days counted backwards on the official calendar)."""
+    if duration.unit == "working_days":
+        remaining = duration.amount
+        while remaining > 0:
+            day -= dt.timedelta(days=1)
+            if is_working_day(day):
+                remaining -= 1
+        return day
+    if duration.unit == "months":
+        return add_duration(day, Duration(-duration.amount, "months"))
+    return day - dt.timedelta(days=duration.amount)
+
+
+def _occurrences(clock: Clock, definition: WorkflowDef, tz: ZoneInfo, hour: int):
+    """Every (rule id, kind, level, notify, due date) of the state's rules, each rule's dates ascending.
+
+    Repeating rules yield lazily; the caller stops reading once past the time it cares about.
+    """
+    sdef = definition.state(clock.state)
+    deadline = clock.deadline
+    for index, rule in enumerate(sdef.reminders):
+        rule_id = f"{clock.state}.reminders.{index}"
+        if rule.before is not None:
+            yield rule_id, "reminder.due_soon", None, tuple(rule.notify), [_previous_working(_subtract(deadline, rule.before))]
+        else:
+            yield rule_id, "reminder.overdue", None, tuple(rule.notify), _every(deadline, rule.overdue_every)
+    for rule in sdef.escalation:
+        yield (f"{clock.state}.escalation.{rule.level}", "escalation.issued", rule.level, (),
+               [_next_working(add_duration(deadline, rule.after_overdue))])
+
+
+def _every(deadline: dt.date, period: Duration):
+    """The working days on which a repeating overdue reminder falls due: one per period after the deadline."""
+    last = None
+    for step in range(1, _HORIZON_DAYS + 1):
+        day = _next_working(add_duration(deadline, Duration(period.amount * step, period.unit)))
+        if (day - deadline).days > _HORIZON_DAYS:
+            return
+        if day != last:  # a period ending on a weekend and the next one can land on the same Monday
+            last = day
+            yield day
+
+
+def plan(definition: WorkflowDef, clock: Clock, now: dt.datetime, *, tz: ZoneInfo, hour: int) -> Plan:
+    """Which notices of ``clock``'s state have fallen due by ``now``, and when the next falls due.
+
+    A repeating rule that missed several occurrences (downtime) gives only its latest one; when several
+    escalation levels are due at once, all are returned and the sweep issues the highest.
+    """
+    if clock.deadline is None or definition.state(clock.state).final:
+        return Plan([], None)
+    entry = rfc3339(clock.entered_at)
+    today = now.astimezone(tz).date()
+    due: list[Planned] = []
+    next_at: dt.datetime | None = None
+    for rule_id, kind, level, notify, dates in _occurrences(clock, definition, tz, hour):
+        latest = None
+        for day in dates:
+            at = _office_time(day, tz, hour)
+            if at > now:
+                next_at = at if next_at is None or at < next_at else next_at
+                break
+            latest = (day, at)
+        if latest is not None and not (kind == "reminder.due_soon" and today > clock.deadline):
+            # (An item that is already overdue is not "due soon": the overdue rules speak for it.)
+            day, at = latest
+            due.append(Planned(f"{clock.item_id}/{entry}/{rule_id}/{day.isoformat()}", kind, level, rule_id, notify,
+                               clock.deadline, at))
+    return Plan(due, next_at)
+
+
+def first_due(definition: WorkflowDef, clock: Clock, *, tz: ZoneInfo, hour: int) -> dt.datetime | None:
+    """When the first notice of a fresh state entry falls due: what fire() stores as ``next_reminder_at``."""
+    if clock.deadline is None or definition.state(clock.state).final:
+        return None
+    first = None
+    for _rule_id, _kind, _level, _notify, dates in _occurrences(clock, definition, tz, hour):
+        for day in dates:
+            at = _office_time(day, tz, hour)
+            first = at if first is None or at < first else first
+            break
+    return first
