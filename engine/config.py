@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # Bad tokens one address may send per window before its requests answer 429 for the rest of it (0: off).
     auth_failure_limit: int = 20
     auth_failure_window_seconds: int = 60
+    # Reminders and escalations fall due at this local hour on working days (never at night or on a holiday).
+    notify_hour: int = Field(default=9, ge=0, le=23)
+    # How often each process's sweep looks for due notices, and how many items one sweep transaction takes.
+    sweep_interval_seconds: int = Field(default=60, ge=1)
+    sweep_batch: int = Field(default=500, ge=1, le=10000)
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,7 @@ from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.errors import Forbidden, InvalidInput
 from engine.registry import UnknownWorkflow
+from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
 from engine.schemas import NewItem
 
@@ -88,6 +89,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         "submitted_by": None, "reopened_count": 0, "history_seq": 1, "history_hash": record["hash"],
         "next_reminder_at": None, "closed_at": None, "created_at": now, "updated_at": now,
     }
+    row["next_reminder_at"] = reminder_clock(rt, wf.definition, row)
     conn.execute(itemrows.INSERT_ITEM, row)
     itemrows.INSERT_HISTORY.execute(conn, record_params)
     row["unit_code"], row["unit_path"] = unit.code, unit.path

@@ -30,10 +30,11 @@ from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow
 from engine.registry import UnknownWorkflow
+from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
 from engine.schemas import TransitionRequest
 from engine.views import allowed_triggers
-from engine.workdays import add_duration
+from engine.workdays import add_duration, add_working_days, working_days_between
 
 # Item columns a transition can change besides state bookkeeping, as the history names them.
 RECORDED_FIELDS = ("unit", "assignee", "due_date", "requested_due_date", "measures")
@@ -92,6 +93,7 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
         raise GuardFailed(refusal[1], guard=refusal[0])
     for name in tdef.effects:
         changes.update(effects.REGISTRY[name](item, fields, actor.username))
+    changes.update(_resumed_due_date(rt, wf, item, dest, changes, today))
     return _apply(conn, rt, wf, item, actor, request, ctx, dest, changes, now, today)
 
 
@@ -120,6 +122,21 @@ def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict
     return changes
 
 
+def _resumed_due_date(rt: Runtime, wf: CompiledWorkflow, item: dict, dest: str, changes: dict, today) -> dict:
+    """Leaving a paused clock for a state due by the due date: the unit keeps the working days it had left.
+
+    Time spent waiting on a decision (an extension request) is not the unit's to lose. A transition that
+    sets the due date itself (a granted extension) decides instead.
+    """
+    definition = wf.definition
+    if (definition.state(item["state"]).clock != "paused" or "due_date" in changes or item["due_date"] is None
+            or definition.state(dest).due is None or definition.state(dest).due.field != "due_date"):
+        return {}
+    remaining = working_days_between(rt.local_date(item["state_entered_at"]), item["due_date"])
+    resumed = add_working_days(today, remaining) if remaining > 0 else item["due_date"]
+    return {"due_date": resumed} if resumed > item["due_date"] else {}
+
+
 def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, request: TransitionRequest,
            ctx: GuardContext, dest: str, changes: dict, now, today) -> FireResult:
     """Write the new item row, the history record and the outbox row."""
@@ -129,6 +146,9 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
         after["state_entered_at"] = now
     entered = rt.local_date(after["state_entered_at"])
     after["deadline"] = state_deadline(wf.definition, dest, entered=entered, due_date=after["due_date"])
+    if (dest, after["state_entered_at"], after["deadline"]) != (source, item["state_entered_at"], item["deadline"]):
+        # A new state entry or a new deadline: what was pending is dropped, the new rules take over.
+        after["next_reminder_at"] = reminder_clock(rt, wf.definition, after)
     after["state"] = dest
     after["version"] = item["version"] + 1
     after["updated_at"] = now
@@ -153,7 +173,7 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     return FireResult(after, record, wf)
 
 
-_UPDATED = ("state", "version", "unit_id", "assignee", "due_date", "requested_due_date", "deadline",
+_UPDATED = ("state", "version", "unit_id", "assignee", "due_date", "requested_due_date", "deadline", "next_reminder_at",
             "state_entered_at", "measures", "submitted_by", "reopened_count", "history_seq", "history_hash",
             "closed_at", "updated_at")
 _UPDATES: dict[tuple[str, ...], Prebuilt] = {}

@@ -49,6 +49,13 @@ def add_working_days(start: dt.date, count: int) -> dt.date:
     return day
 
 
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    """Working days after ``start`` up to and including ``end`` (negative when ``end`` is before ``start``)."""
+    if end < start:
+        return -working_days_between(end, start)
+    return sum(1 for n in range(1, (end - start).days + 1) if is_working_day(start + dt.timedelta(days=n)))
+
+
 def add_duration(start: dt.date, duration: Duration) -> dt.date:
     """The date a duration after ``start``."""
     if duration.unit == "working_days":
