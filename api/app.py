@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import docs, problems
+from api import docs, openapi, problems
 from api.limits import BodyLimit
 from api.routes import admin, health, items, workflows
 from engine.runtime import Runtime
@@ -21,5 +21,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     for module in (items, workflows, admin, health):
         app.include_router(module.router)
     docs.install(app)
+    openapi.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     return app

@@ -5,12 +5,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.definitions.schema import DueDatePolicy, Role, StateDef, Title, TransitionDef
+
 
 class MeOut(BaseModel):
     """The caller's identity."""
 
     username: str
-    roles: list[str]
+    roles: list[Role]
     unit: str
 
 
@@ -39,7 +41,7 @@ class UserListed(BaseModel):
 
     username: str
     display_name: str
-    roles: list[str]
+    roles: list[Role]
     unit: str
     active: bool
 
@@ -55,7 +57,7 @@ class NewUserOut(BaseModel):
 
     username: str
     display_name: str
-    roles: list[str]
+    roles: list[Role]
     unit: str
     token: str | None
     token_note: str | None = None
@@ -78,20 +80,13 @@ class VerifyOut(BaseModel):
     first_bad: dict[str, Any] | None = None
 
 
-class Titles(BaseModel):
-    """A name in Chinese and English."""
-
-    zh: str
-    en: str
-
-
 class WorkflowSummary(BaseModel):
     """A workflow new items can start on."""
 
     name: str
     version: str
     hash: str
-    title: Titles
+    title: Title
     initial: str
     default: bool
 
@@ -108,13 +103,13 @@ class WorkflowDetail(BaseModel):
     name: str
     version: str
     hash: str
-    title: Titles
+    title: Title
     description: str | None
     initial: str
-    due_date: dict[str, Any]
-    states: list[dict[str, Any]]
-    transitions: list[dict[str, Any]]
-    versions: list[str]
+    due_date: DueDatePolicy
+    states: list[StateDef]
+    transitions: list[TransitionDef]
+    versions: list[str] = Field(description="Content hashes of every stored version of this workflow")
     mermaid: str
 
 

@@ -15,7 +15,8 @@ from engine.canonical import canonical_bytes
 from engine.idempotency import StoredResponse
 from engine.runtime import Runtime
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # visible ASCII; also the documented header schema
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 IN_FLIGHT = idempotency.InFlight()
 
 
