@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import examples
 from api.problem_shapes import problem_schemas
-from api.respond import IDEMPOTENCY_KEY_PATTERN
+from api.respond import ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from engine.definitions.schema import ROLES
 from engine.runtime import Runtime
 from engine.schemas import LIGHTS, SEVERITIES, SOURCES
@@ -38,7 +38,7 @@ PARAMETERS = {
     },
     "IfMatch": {
         "name": "If-Match", "in": "header", "required": False,
-        "schema": {"type": "string", "pattern": '^(\\*|"[0-9]{1,18}")$'},
+        "schema": {"type": "string", "pattern": f"^(\\*|{ETAG_PATTERN})$"},
         "description": 'The item\'s ETag (its version, e.g. "3"); a stale one answers 412.',
     },
 }

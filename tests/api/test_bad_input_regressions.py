@@ -130,3 +130,15 @@ def test_a_405_allows_every_method_of_the_path(client, world):
             assert_problem(response, 405)
             allowed = {m.strip().lower() for m in response.headers["allow"].split(",")}
             assert allowed - {"head"} == set(operations), (method, path, response.headers["allow"])
+
+
+@pytest.mark.parametrize("etag", ["1", '"1', '1"', '""1""'])
+def test_if_match_that_is_not_a_quoted_etag_is_400(client, world, rt, etag):
+    # Was accepted as version 1: quotes were stripped wherever they were. The document says what RFC 9110
+    # does (an ETag is quoted), and schema-violating requests must be refused.
+    item = new_item(client, world)
+    before = table_counts(rt)
+    response = client.post(f"/api/v1/items/{item['id']}/transitions", json=ASSIGN,
+                           headers={**world.h("sup"), "If-Match": etag})
+    assert "If-Match" in assert_problem(response, 400)["detail"]
+    assert table_counts(rt) == before
