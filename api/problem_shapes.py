@@ -84,14 +84,15 @@ def problem_response(status: int, kind: str | None = None, *, description: str |
 
 def errors(*statuses: int, **kinds: str) -> dict:
     """OpenAPI ``responses`` for the listed problem statuses (``_409="invalid-transition"`` picks an example),
-    plus any other client error (4XX).
+    429 (every route that reads a token may slow down an address that keeps sending bad ones), and any
+    other client error (4XX).
 
     Not ``model=Problem``: FastAPI would list the schema under application/json, which errors are never
     served as. The 4XX entry also keeps FastAPI from adding its own ``{"detail": [...]}`` 422, which this
     app never answers (its validation errors are problems too).
     """
-    entries = {s: problem_response(s, kinds.get(f"_{s}")) for s in statuses}
-    return {**entries, "4XX": {"description": "Any other client error (431 headers too large, 429 too many requests)",
+    entries = {s: problem_response(s, kinds.get(f"_{s}")) for s in sorted({*statuses, 429})}
+    return {**entries, "4XX": {"description": "Any other client error (431: request headers too large)",
                                "content": {"application/problem+json": {"schema": PROBLEM_REF}}}}
 
 

@@ -200,3 +200,9 @@ def test_request_examples_are_accepted_by_the_api(client, world):
     assert client.post("/api/v1/units", json=unit, headers=world.h("adm")).status_code == 201
     user = {**REQUESTS["add_user"], "unit": "CITY-EDU"}
     assert client.post("/api/v1/users", json=user, headers=world.h("adm")).status_code == 201
+
+
+def test_every_api_operation_documents_429_with_retry_after(spec):
+    for where, op in _operations(spec):
+        if where.split()[1].startswith("/api/"):
+            assert op["responses"]["429"]["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
