@@ -1,51 +1,42 @@
 """Examples shown in the OpenAPI document: a request body per write operation, a problem per error status."""
 from __future__ import annotations
 
-BASE = "https://closeloop.dev/problems/"
+from api.problems import TITLES, TYPE_BASE
+
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
-def _problem(code: str, title: str, status: int, detail: str, **extra) -> dict:
-    return {"type": BASE + code, "title": title, "status": status, "detail": detail, **extra}
+def _problem(code: str, status: int, detail: str, *, title: str | None = None, **extra) -> dict:
+    return {"type": TYPE_BASE + code, "title": title or TITLES[status], "status": status, "detail": detail, **extra}
 
 
 # By status, the usual problem first; other kinds of the same status by their type code.
 PROBLEMS: dict[int, dict[str, dict]] = {
-    400: {"malformed-json": _problem("malformed-json", "Bad request", 400, "the request body is not valid JSON")},
-    401: {"unauthorized": _problem("unauthorized", "Unauthorized", 401, "the token is unknown or revoked")},
-    403: {"forbidden": _problem("forbidden", "Forbidden", 403, "this needs one of the roles: admin", reason="role"),
-          "separation_of_duties": _problem("forbidden", "Forbidden", 403,
-                                           "the person who submitted the fix may not verify it",
+    400: {"malformed-json": _problem("malformed-json", 400, "the request body is not valid JSON")},
+    401: {"unauthorized": _problem("unauthorized", 401, "the token is unknown or revoked")},
+    403: {"forbidden": _problem("forbidden", 403, "this needs one of the roles: admin", reason="role"),
+          "separation_of_duties": _problem("forbidden", 403, "the person who submitted the fix may not verify it",
                                            reason="separation_of_duties")},
-    404: {"not-found": _problem("not-found", "Not found", 404, "item ZG-2026-000123 not found")},
-    409: {"conflict": _problem("conflict", "Conflict", 409, "unit 'CITY-EDU' already exists"),
-          "invalid-transition": _problem("invalid-transition", "Conflict", 409,
-                                         "'approve' is not allowed from state 'rectifying'", state="rectifying",
-                                         allowed_triggers=["submit", "request_extension"])},
-    412: {"version-conflict": _problem("version-conflict", "Precondition failed", 412,
-                                       "item is at version 4, not 3", current_version=4)},
-    413: {"body-too-large": _problem("body-too-large", "Request body too large", 413,
-                                     "request bodies are limited to 1048576 bytes")},
-    415: {"unsupported-media-type": _problem("unsupported-media-type", "Unsupported media type", 415,
+    404: {"not-found": _problem("not-found", 404, "item ZG-2026-000123 not found")},
+    409: {"conflict": _problem("conflict", 409, "unit 'CITY-EDU' already exists"),
+          "invalid-transition": _problem("invalid-transition", 409, "'approve' is not allowed from state 'rectifying'",
+                                         state="rectifying", allowed_triggers=["submit", "request_extension"])},
+    412: {"version-conflict": _problem("version-conflict", 412, "item is at version 4, not 3", current_version=4)},
+    413: {"body-too-large": _problem("body-too-large", 413, "request bodies are limited to 1048576 bytes")},
+    415: {"unsupported-media-type": _problem("unsupported-media-type", 415,
                                              "send the body as JSON with 'Content-Type: application/json'")},
-    422: {"validation-error": _problem("validation-error", "Unprocessable request", 422,
-                                       "title: Field required",
-                                       errors=[{"loc": ["body", "title"], "msg": "Field required",
-                                                "type": "missing"}]),
-          "invalid-input": _problem("invalid-input", "Unprocessable request", 422,
-                                    "unit 'CITY-EDU' does not exist", field="unit"),
-          "guard-failed": _problem("guard-failed", "Unprocessable request", 422,
-                                   "'submit' requires evidence", guard="requires"),
-          "unknown-trigger": _problem("unknown-trigger", "Unprocessable request", 422,
-                                      "'aprove' is not a trigger of workflow 'standard'",
+    422: {"validation-error": _problem("validation-error", 422, "title: Field required",
+                                       errors=[{"loc": ["body", "title"], "msg": "Field required", "type": "missing"}]),
+          "invalid-input": _problem("invalid-input", 422, "unit 'CITY-EDU' does not exist", field="unit"),
+          "guard-failed": _problem("guard-failed", 422, "'submit' requires evidence", guard="requires"),
+          "unknown-trigger": _problem("unknown-trigger", 422, "'aprove' is not a trigger of workflow 'standard'",
                                       triggers=["assign", "accept", "submit", "approve", "reject", "close"])},
-    429: {"too-many-requests": _problem("too-many-requests", "Too many requests", 429,
-                                        "too many failed logins from this address; retry in 30 s")},
-    431: {"headers-too-large": _problem("headers-too-large", "Request header fields too large", 431,
-                                        "request headers are limited to 16384 bytes")},
-    503: {"busy": _problem("busy", "Service unavailable", 503,
-                           "the database is busy; nothing was changed, retry in 1 s"),
-          "not-ready": _problem("service-unavailable", "Service unavailable", 503,
+    429: {"too-many-requests": _problem("too-many-requests", 429, "too many bad tokens from this address; retry in 30 s",
+                                        title="Too many requests")},
+    431: {"headers-too-large": _problem("headers-too-large", 431, "request headers are limited to 16384 bytes",
+                                        title="Request header fields too large")},
+    503: {"busy": _problem("busy", 503, "the database is busy; nothing was changed, retry in 1 s"),
+          "not-ready": _problem("service-unavailable", 503,
                                 "database schema is at 0002, the code needs 0003: run `closeloop migrate`")},
 }
 
