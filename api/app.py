@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import docs, openapi, problems
 from api.limits import BodyLimit, HeaderLimit
 from api.routes import admin, health, items, workflows
 from api.throttle import AuthThrottle
@@ -16,13 +16,15 @@ Authenticate with `Authorization: Bearer <token>`. Errors are `application/probl
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the app around a runtime (opened from the environment when not given)."""
     runtime = runtime or Runtime.open()
-    app = FastAPI(title="closeloop", version="1.0", description=DESCRIPTION)
+    app = FastAPI(title="closeloop", version="1.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
     for module in (items, workflows, admin, health):
         app.include_router(module.router)
+    docs.install(app)
+    openapi.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first
     return app

@@ -1,16 +1,17 @@
 """Response shapes, for the OpenAPI document (handlers return pre-serialized JSON of these shapes)."""
 from __future__ import annotations
 
-from pydantic import BaseModel
+import datetime as dt
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 
-class Problem(BaseModel):
-    """An RFC 9457 problem; some carry extra fields (state, allowed_triggers, current_version, reason, guard)."""
+from api.problem_shapes import StateName
+from engine.schemas import LIGHTS, SEVERITIES, SOURCES
 
-    type: str
-    title: str
-    status: int
-    detail: str
+Source = Literal[SOURCES]  # type: ignore[valid-type]
+Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
+Light = Literal[LIGHTS]  # type: ignore[valid-type]
 
 
 class ItemOut(BaseModel):
@@ -21,20 +22,20 @@ class ItemOut(BaseModel):
     workflow: str
     workflow_version: str
     workflow_hash: str
-    state: str
+    state: StateName
     state_title: str
     state_title_en: str
     version: int
     title: str
     description: str
-    source: str
-    severity: str
+    source: Source
+    severity: Severity
     unit: str
     assignee: str | None
-    due_date: str | None
-    requested_due_date: str | None
-    deadline: str | None
-    light: str
+    due_date: dt.date | None = Field(description="整改时限: the date the whole rectification is due")
+    requested_due_date: dt.date | None = Field(description="A new due date asked for, until it is approved")
+    deadline: dt.date | None = Field(description="When the current step is due (null while no clock runs)")
+    light: Light
     overdue_days: int
     measures: str
     external_ref: str | None
@@ -43,10 +44,19 @@ class ItemOut(BaseModel):
     created_by: str
     submitted_by: str | None
     reopened_count: int
-    allowed_triggers: list[str]
-    closed_at: str | None
-    created_at: str
-    updated_at: str
+    allowed_triggers: list[str] = Field(description="The triggers this caller may fire now (it depends on the caller)")
+    closed_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class EvidenceOut(BaseModel):
+    """A file or link recorded as proof of a fix, by its SHA-256."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    url: str | None = None
 
 
 class HistoryOut(BaseModel):
@@ -54,13 +64,13 @@ class HistoryOut(BaseModel):
 
     seq: int
     trigger: str
-    from_state: str | None
-    to_state: str
+    from_state: StateName | None
+    to_state: StateName
     actor: str
-    at: str
+    at: dt.datetime
     comment: str | None
-    evidence: list[dict]
-    fields: dict
+    evidence: list[EvidenceOut]
+    fields: dict[str, Any] = Field(description="Item fields this record set (all of them for the creation)")
     prev_hash: str
     hash: str
 
@@ -82,29 +92,3 @@ class HistoryList(BaseModel):
     """An item's whole history, oldest first."""
 
     data: list[HistoryOut]
-
-
-PROBLEM_CONTENT = {"application/problem+json": {"schema": Problem.model_json_schema()}}
-
-
-def errors(*statuses: int) -> dict:
-    """OpenAPI ``responses`` entries for the listed problem statuses, plus any other client error (4XX).
-
-    Not ``model=Problem``: FastAPI would list the schema under application/json, which errors are never
-    served as. The 4XX entry also keeps FastAPI from adding its own ``{"detail": [...]}`` 422, which this
-    app never answers (its validation errors are problems too).
-    """
-    entries = {s: {"content": PROBLEM_CONTENT} for s in statuses}
-    return {**entries, "4XX": {"description": "Any other client error", "content": PROBLEM_CONTENT}}
-
-
-IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-            "description": 'The item\'s ETag (its version, e.g. "3"); a stale one answers 412.'}
-IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
-                   "schema": {"type": "string", "maxLength": 200},
-                   "description": "A retry with the same key and body returns the first response and changes nothing."}
-
-
-def headers_doc(*parameters: dict) -> dict:
-    """``openapi_extra`` documenting headers that a route reads itself rather than as parameters."""
-    return {"parameters": list(parameters)}

@@ -1,16 +1,16 @@
 """Response shapes of the admin, workflow and operations routes, for the OpenAPI document."""
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from engine.definitions.schema import DueDatePolicy, Role, StateDef, Title, TransitionDef
 
 
 class MeOut(BaseModel):
     """The caller's identity."""
 
     username: str
-    roles: list[str]
+    roles: list[Role]
     unit: str
 
 
@@ -39,7 +39,7 @@ class UserListed(BaseModel):
 
     username: str
     display_name: str
-    roles: list[str]
+    roles: list[Role]
     unit: str
     active: bool
 
@@ -55,7 +55,7 @@ class NewUserOut(BaseModel):
 
     username: str
     display_name: str
-    roles: list[str]
+    roles: list[Role]
     unit: str
     token: str | None
     token_note: str | None = None
@@ -96,20 +96,13 @@ class VerifyOut(BaseModel):
     workflow_problems: list[BadWorkflowVersion] = []
 
 
-class Titles(BaseModel):
-    """A name in Chinese and English."""
-
-    zh: str
-    en: str
-
-
 class WorkflowSummary(BaseModel):
     """A workflow new items can start on."""
 
     name: str
     version: str
     hash: str
-    title: Titles
+    title: Title
     initial: str
     default: bool
 
@@ -126,13 +119,13 @@ class WorkflowDetail(BaseModel):
     name: str
     version: str
     hash: str
-    title: Titles
+    title: Title
     description: str | None
     initial: str
-    due_date: dict[str, Any]
-    states: list[dict[str, Any]]
-    transitions: list[dict[str, Any]]
-    versions: list[str]
+    due_date: DueDatePolicy
+    states: list[StateDef]
+    transitions: list[TransitionDef]
+    versions: list[str] = Field(description="Content hashes of every stored version of this workflow")
     mermaid: str
 
 

@@ -15,7 +15,10 @@ from engine.canonical import canonical_bytes
 from engine.idempotency import StoredResponse
 from engine.runtime import Runtime
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # visible ASCII; also the documented header schema
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+ETAG_PATTERN = r'"([0-9]{1,18})"'  # an item ETag, quoted as RFC 9110 says; If-Match takes it or '*'
+_ETAG = re.compile(ETAG_PATTERN)
 IN_FLIGHT = idempotency.InFlight()
 
 
@@ -35,10 +38,10 @@ def parse_if_match(value: str | None) -> int | None:
     text = value.strip()
     if text.startswith("W/"):
         raise HTTPException(400, 'If-Match compares strong ETags only: send "3", not W/"3"')
-    text = text.strip('"')
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # isdigit() alone passes '²', which int() refuses
-        raise HTTPException(400, 'If-Match must be an item ETag such as "3"')
-    return int(text)
+    match = _ETAG.fullmatch(text)  # [0-9], not isdigit(), which passes '²', which int() refuses
+    if match is None:
+        raise HTTPException(400, 'If-Match must be an item ETag such as "3" (in double quotes) or *')
+    return int(match[1])
 
 
 def write(rt: Runtime, actor: Actor, *, key: str | None, method: str, path: str, body: object,

@@ -11,6 +11,7 @@ from engine.text import is_blank
 
 SOURCES = ("inspection", "audit", "supervision", "complaint", "self_check", "other")
 SEVERITIES = ("low", "medium", "high", "critical")
+LIGHTS = ("green", "yellow", "red", "none")  # the deadline light; "none" while no deadline runs
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, used with fullmatch (no final newline)
 
 
@@ -43,9 +44,14 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# The same rules as JSON Schema patterns, so that clients and generated test data see them: no NUL, and a
+# name has at least one character that is not whitespace.
+TEXT_PATTERN = r"^[^\u0000]*$"
+NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
-Text = Annotated[str, AfterValidator(_clean_text)]
-Name = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank)]
+Text = Annotated[str, AfterValidator(_clean_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+Name = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank),
+                 Field(json_schema_extra={"pattern": NAME_PATTERN})]
 
 
 class _Request(BaseModel):

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from api import respond
 from api.deps import AdminActor, CurrentActor, RuntimeDep, require_role
-from api.models import errors
 from api.models_admin import MeOut, NewUserOut, TokenOut, UnitList, UnitOut, UserList, VerifyOut
+from api.openapi import IDEMPOTENCY_KEY, headers_doc
+from api.problem_shapes import errors, write_errors
 from engine import accounts
 from engine.audit.verify import verify_database
 from engine.definitions.schema import Role
@@ -38,22 +39,26 @@ class NewUser(BaseModel):
     display_name: Name | None = Field(default=None, max_length=200)
 
 
-@router.get("/me", response_model=MeOut, summary="Who the token belongs to", responses=errors(401))
+@router.get("/me", response_model=MeOut, summary="Who the token belongs to", operation_id="get_me",
+            responses=errors(401))
 def me(actor: CurrentActor) -> Response:
     """The caller's username, roles and unit."""
     return respond.json_response({"username": actor.username, "roles": sorted(actor.roles), "unit": actor.unit_code})
 
 
-@router.get("/units", response_model=UnitList, summary="List units (admin)", responses=errors(401, 403))
+@router.get("/units", response_model=UnitList, summary="List units (admin)", operation_id="list_units",
+            responses=errors(401, 403))
 def list_units(actor: AdminActor, rt: RuntimeDep) -> Response:
     """Every unit in tree order."""
     with rt.store.read() as conn:
         return respond.json_response({"data": accounts.list_units(conn)})
 
 
-@router.post("/units", status_code=201, response_model=UnitOut, summary="Add a unit (admin)", responses=errors(401, 403, 409, 422))
+@router.post("/units", status_code=201, response_model=UnitOut, summary="Add a unit (admin)", operation_id="add_unit",
+             responses=write_errors(400, 401, 403, 409, 413, 415, 422, _422="invalid-input"),
+             openapi_extra=headers_doc(IDEMPOTENCY_KEY))
 def add_unit(body: NewUnit, actor: AdminActor, rt: RuntimeDep,
-             idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+             idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
     """Add a unit; its parent must exist."""
 
     def work(conn):
@@ -64,7 +69,8 @@ def add_unit(body: NewUnit, actor: AdminActor, rt: RuntimeDep,
                          body=body.model_dump(mode="json"), work=work)
 
 
-@router.get("/users", response_model=UserList, summary="List users (admin)", responses=errors(401, 403))
+@router.get("/users", response_model=UserList, summary="List users (admin)", operation_id="list_users",
+            responses=errors(401, 403))
 def list_users(actor: AdminActor, rt: RuntimeDep) -> Response:
     """Every user with roles and unit (never tokens)."""
     with rt.store.read() as conn:
@@ -72,9 +78,10 @@ def list_users(actor: AdminActor, rt: RuntimeDep) -> Response:
 
 
 @router.post("/users", status_code=201, response_model=NewUserOut, summary="Add a user and make a first token (admin)",
-             responses=errors(401, 403, 409, 422))
+             operation_id="add_user", responses=write_errors(400, 401, 403, 409, 413, 415, 422, _422="invalid-input"),
+             openapi_extra=headers_doc(IDEMPOTENCY_KEY))
 def add_user(body: NewUser, actor: AdminActor, rt: RuntimeDep,
-             idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+             idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
     """Add a user; the response's ``token`` is shown only here and stored only as a hash."""
 
     def work(conn):
@@ -87,10 +94,10 @@ def add_user(body: NewUser, actor: AdminActor, rt: RuntimeDep,
 
 
 @router.post("/users/{username}/tokens", status_code=201, response_model=TokenOut,
-             summary="Issue another token for a user (admin)",
-             responses=errors(401, 403, 404))
+             summary="Issue another token for a user (admin)", operation_id="issue_token",
+             responses=write_errors(400, 401, 403, 404), openapi_extra=headers_doc(IDEMPOTENCY_KEY))
 def add_token(username: str, actor: AdminActor, rt: RuntimeDep,
-              idempotency_key: Annotated[str | None, Header()] = None) -> Response:
+              idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
     """A new token for ``username``, shown only this once."""
 
     def work(conn):
@@ -101,7 +108,8 @@ def add_token(username: str, actor: AdminActor, rt: RuntimeDep,
                          body={}, work=work, redact=respond.without_token)
 
 
-@router.get("/audit/verify", response_model=VerifyOut, summary="Check every history chain (auditor, admin)", responses=errors(401, 403))
+@router.get("/audit/verify", response_model=VerifyOut, summary="Check every history chain (auditor, admin)",
+            operation_id="verify_audit", responses=errors(401, 403))
 def audit_verify(actor: CurrentActor, rt: RuntimeDep) -> Response:
     """``{"ok": true, "records": N, "head": ...}`` or ``{"ok": false, "first_bad": {...}}``."""
     require_role(actor, "auditor", "admin")

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.models import PROBLEM_CONTENT
 from api.models_admin import HealthOut, ReadyOut
+from api.openapi import PUBLIC
+from api.problem_shapes import problem_response
 from api.problems import problem
 from api.respond import json_response
 from engine.store import current_revision, head_revision
@@ -15,14 +16,16 @@ from engine.store import current_revision, head_revision
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=HealthOut, summary="The process is up")
+@router.get("/healthz", response_model=HealthOut, summary="The process is up", operation_id="get_health",
+            openapi_extra=PUBLIC)
 async def healthz() -> Response:
     """Always 200 while the process serves requests."""
     return json_response({"status": "ok"})
 
 
 @router.get("/readyz", response_model=ReadyOut, summary="The database is reachable and migrated",
-            responses={503: {"description": "not ready", "content": PROBLEM_CONTENT}})
+            operation_id="get_readiness", openapi_extra=PUBLIC,
+            responses={503: problem_response(503, "not-ready", description="Not ready", retry_after=False)})
 def readyz(rt: RuntimeDep) -> Response:
     """200 when the database answers and its schema is at the code's migration head; 503 otherwise."""
     try:

@@ -8,7 +8,9 @@ from starlette.responses import Response
 
 from api import dbcalls, respond
 from api.deps import CallerDep
-from api.models import IDEMPOTENCY_KEY, IF_MATCH, HistoryList, ItemOut, ItemPage, TransitionOut, errors, headers_doc
+from api.models import HistoryList, ItemOut, ItemPage, TransitionOut
+from api.openapi import ETAG, IDEMPOTENCY_KEY, IF_MATCH, LOCATION, headers_doc, success_headers
+from api.problem_shapes import errors, write_errors
 from engine import history, items, queries, service
 from engine.errors import InvalidInput
 from engine.schemas import SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
@@ -31,8 +33,9 @@ def _public(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "item"}
 
 
-@router.post("", status_code=201, response_model=ItemOut, summary="Register a problem item",
-             responses=errors(400, 401, 403, 409, 413, 422), openapi_extra=headers_doc(IDEMPOTENCY_KEY))
+@router.post("", status_code=201, response_model=ItemOut, summary="Register a problem item", operation_id="create_item",
+             responses=write_errors(400, 401, 403, 409, 413, 415, 422),
+             openapi_extra={**headers_doc(IDEMPOTENCY_KEY), **success_headers(201, LOCATION, ETAG)})
 async def create(body: NewItem, caller: CallerDep) -> Response:
     """Register an item in its workflow's initial state. Roles: registrar, supervisor, admin."""
     rt, actor = caller.rt, caller.actor
@@ -48,8 +51,8 @@ async def create(body: NewItem, caller: CallerDep) -> Response:
         work=work))
 
 
-@router.get("", response_model=ItemPage, summary="List items in the caller's scope",
-            responses=errors(400, 401, 422))
+@router.get("", response_model=ItemPage, summary="List items in the caller's scope", operation_id="list_items",
+            responses=errors(400, 401, 422, _422="invalid-input"))
 async def list_items(
     caller: CallerDep,
     state: str | None = None, unit: str | None = None,
@@ -85,8 +88,8 @@ async def list_items(
     return await dbcalls.in_reader(rt, page)
 
 
-@router.get("/{item_id}", response_model=ItemOut, summary="Read one item (by id or number)",
-            responses=errors(401, 404))
+@router.get("/{item_id}", response_model=ItemOut, summary="Read one item (by id or number)", operation_id="get_item",
+            responses=errors(401, 404), openapi_extra=success_headers(200, ETAG))
 async def get_item(item_id: str, caller: CallerDep) -> Response:
     """The item, if it lies within the caller's read scope (404 otherwise, as for a missing one)."""
     rt, actor = caller.rt, caller.actor
@@ -100,8 +103,10 @@ async def get_item(item_id: str, caller: CallerDep) -> Response:
 
 
 @router.post("/{item_id}/transitions", response_model=TransitionOut, summary="Fire a transition",
-             responses=errors(400, 401, 403, 404, 409, 412, 413, 422),
-             openapi_extra=headers_doc(IF_MATCH, IDEMPOTENCY_KEY))
+             operation_id="fire_transition",
+             responses=write_errors(400, 401, 403, 404, 409, 412, 413, 415, 422, _409="invalid-transition",
+                                    _422="guard-failed"),
+             openapi_extra={**headers_doc(IF_MATCH, IDEMPOTENCY_KEY), **success_headers(200, ETAG)})
 async def transition(item_id: str, body: TransitionRequest, caller: CallerDep) -> Response:
     """Fire ``trigger``: 409 if not allowed from the state, 412 on a stale If-Match, 403 for role, scope or
     separation of duties, 422 when a requirement or guard refuses. A refusal changes nothing."""
@@ -120,7 +125,7 @@ async def transition(item_id: str, body: TransitionRequest, caller: CallerDep) -
 
 
 @router.get("/{item_id}/history", response_model=HistoryList, summary="An item's hash-chained history",
-            responses=errors(401, 404))
+            operation_id="get_item_history", responses=errors(401, 404))
 async def item_history(item_id: str, caller: CallerDep) -> Response:
     """Every record, oldest first; record 1 is the creation (trigger 'create', from_state null)."""
     rt, actor = caller.rt, caller.actor

@@ -5,8 +5,8 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from api.deps import CurrentActor, RuntimeDep
-from api.models import errors
 from api.models_admin import WorkflowDetail, WorkflowList
+from api.problem_shapes import errors
 from api.respond import json_response
 from engine.definitions.diagram import mermaid
 from engine.errors import NotFound
@@ -15,7 +15,8 @@ from engine.registry import UnknownWorkflow
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
 
-@router.get("", response_model=WorkflowList, summary="List the current workflows", responses=errors(401))
+@router.get("", response_model=WorkflowList, summary="List the current workflows", operation_id="list_workflows",
+            responses=errors(401))
 def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
     """Name, version, content hash and titles of each workflow new items can start on."""
     out = []
@@ -27,7 +28,8 @@ def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
     return json_response({"data": out})
 
 
-@router.get("/{name}", response_model=WorkflowDetail, summary="One workflow: states, transitions and a Mermaid diagram", responses=errors(401, 404))
+@router.get("/{name}", response_model=WorkflowDetail, summary="One workflow: states, transitions and a Mermaid diagram",
+            operation_id="get_workflow", responses=errors(401, 404))
 def get_workflow(name: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
     """The current definition of ``name`` (the hashes of older versions still in use are listed too)."""
     try:

@@ -114,4 +114,31 @@ def test_openapi_documents_errors_as_they_are_served(client):
                 where = f"{method.upper()} {path} {status}"
                 assert list(response.get("content", {})) == ["application/problem+json"], where
                 schema = response["content"]["application/problem+json"]["schema"]
+                if "$ref" in schema:  # "#/components/schemas/Problem"
+                    schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
                 assert {"type", "title", "status", "detail"} <= set(schema["required"]), where
+
+
+def test_a_405_allows_every_method_of_the_path(client, world):
+    # Was 'Allow: POST' for OPTIONS /api/v1/items: the router answered from the first route of the path only.
+    item = new_item(client, world)
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        url = path.replace("{item_id}", item["id"]).replace("{name}", "standard").replace("{username}", "asg_a")
+        for method in ("OPTIONS", "PUT", "DELETE", "PATCH"):
+            response = client.request(method, url, headers=world.h("adm"))
+            assert_problem(response, 405)
+            allowed = {m.strip().lower() for m in response.headers["allow"].split(",")}
+            assert allowed - {"head"} == set(operations), (method, path, response.headers["allow"])
+
+
+@pytest.mark.parametrize("etag", ["1", '"1', '1"', '""1""'])
+def test_if_match_that_is_not_a_quoted_etag_is_400(client, world, rt, etag):
+    # Was accepted as version 1: quotes were stripped wherever they were. The document says what RFC 9110
+    # does (an ETag is quoted), and schema-violating requests must be refused.
+    item = new_item(client, world)
+    before = table_counts(rt)
+    response = client.post(f"/api/v1/items/{item['id']}/transitions", json=ASSIGN,
+                           headers={**world.h("sup"), "If-Match": etag})
+    assert "If-Match" in assert_problem(response, 400)["detail"]
+    assert table_counts(rt) == before

@@ -52,3 +52,157 @@ def test_item_token_and_history_answers_match_their_shape(client, world):
     ItemOut.model_validate(client.get(f"/api/v1/items/{item['id']}", headers=world.h("sup")).json())
     HistoryList.model_validate(client.get(f"/api/v1/items/{item['id']}/history", headers=world.h("sup")).json())
     TokenOut.model_validate(client.post("/api/v1/users/asg_a/tokens", headers=world.h("adm")).json())
+
+
+OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "get_item_history", "get_me", "list_units",
+                 "add_unit", "list_users", "add_user", "issue_token", "verify_audit", "list_workflows", "get_workflow",
+                 "get_health", "get_readiness"}
+PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers"}
+
+
+@pytest.fixture
+def spec(client):
+    return client.get("/openapi.json").json()
+
+
+def _operations(spec):
+    return [(f"{method.upper()} {path}", op) for path, ops in spec["paths"].items() for method, op in ops.items()]
+
+
+def _walk(node):
+    """Every dict inside ``node``."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _schema(spec, name):
+    return spec["components"]["schemas"][name]
+
+
+def test_problem_is_defined_once_and_referenced(spec):
+    # Was written out inline ~50 times: generated clients saw colliding copies and dropped error responses.
+    problem = _schema(spec, "Problem")
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    assert PROBLEM_FIELDS <= set(problem["properties"]) and not PROBLEM_FIELDS & set(problem["required"])
+    assert problem["properties"]["state"] == {"$ref": "#/components/schemas/State"}
+    for where, op in _operations(spec):
+        for status, response in op["responses"].items():
+            content = response.get("content", {})
+            if "application/problem+json" in content:
+                assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, (
+                    where, status)
+    inline = [n for n in _walk(spec["paths"]) if "allowed_triggers" in n.get("properties", {})]
+    assert inline == []
+
+
+def test_every_operation_has_an_explicit_operation_id(spec):
+    # Was 'transition_api_v1_items_item_id_transitions_post' and the like, derived from path and function.
+    ids = [op["operationId"] for _, op in _operations(spec)]
+    assert set(ids) == OPERATION_IDS and len(ids) == len(set(ids))
+
+
+def test_bearer_security_is_declared_and_health_is_public(spec):
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["bearer"]["description"]}
+    assert spec["security"] == [{"bearer": []}]
+    for where, op in _operations(spec):
+        assert ("security" in op) == (not where.split()[1].startswith("/api/")), where
+        if "security" in op:
+            assert op["security"] == [], where
+
+
+def test_item_answers_declare_etag_and_location(spec):
+    items = spec["paths"]["/api/v1/items"]
+    created = items["post"]["responses"]["201"]["headers"]
+    assert created == {"Location": {"$ref": "#/components/headers/Location"},
+                       "ETag": {"$ref": "#/components/headers/ETag"}}
+    assert spec["paths"]["/api/v1/items/{item_id}"]["get"]["responses"]["200"]["headers"] == {
+        "ETag": {"$ref": "#/components/headers/ETag"}}
+    transition = spec["paths"]["/api/v1/items/{item_id}/transitions"]["post"]
+    assert transition["responses"]["200"]["headers"] == {"ETag": {"$ref": "#/components/headers/ETag"}}
+    assert {"$ref": "#/components/parameters/IfMatch"} in transition["parameters"]
+
+
+def test_one_idempotency_key_header_on_every_write(spec):
+    for where, op in _operations(spec):
+        params = op.get("parameters", [])
+        inline = [p for p in params if p.get("name", "").lower() == "idempotency-key"]
+        assert inline == [], where
+        assert ({"$ref": "#/components/parameters/IdempotencyKey"} in params) == where.startswith("POST"), where
+    assert spec["components"]["parameters"]["IdempotencyKey"]["name"] == "Idempotency-Key"
+
+
+def test_writes_document_503_with_retry_after(spec):
+    for where, op in _operations(spec):
+        if where.startswith("POST"):
+            busy = op["responses"]["503"]
+            assert busy["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}, where
+            assert busy["content"]["application/problem+json"]["example"]["status"] == 503
+
+
+def test_dates_times_and_enums_are_typed_and_named_once(spec):
+    item, new_item = _schema(spec, "ItemOut")["properties"], _schema(spec, "NewItem")["properties"]
+    nullable_date = {"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}
+    assert {k: v for k, v in item["due_date"].items() if k in ("anyOf",)} == nullable_date
+    assert {"type": "string", "format": "date"} in new_item["due_date"]["anyOf"]
+    assert item["created_at"]["format"] == item["updated_at"]["format"] == "date-time"
+    assert _schema(spec, "HistoryOut")["properties"]["at"]["format"] == "date-time"
+    for name in ("Source", "Severity"):
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        assert item[name.lower()] == ref and new_item[name.lower()]["$ref"] == ref["$ref"]
+    assert item["light"] == {"$ref": "#/components/schemas/Light"}
+    assert item["state"] == {"$ref": "#/components/schemas/State"}
+    assert "closed" in _schema(spec, "State")["enum"] and "identified" in _schema(spec, "State")["enum"]
+    for model in ("MeOut", "UserListed", "NewUser", "TransitionDef"):
+        assert _schema(spec, model)["properties"]["roles"]["items"] == {"$ref": "#/components/schemas/Role"}, model
+    severity = next(p for p in spec["paths"]["/api/v1/items"]["get"]["parameters"] if p["name"] == "severity")
+    assert {"$ref": "#/components/schemas/Severity"} in severity["schema"]["anyOf"]
+    named = {frozenset(_schema(spec, n)["enum"]) for n in ("Source", "Severity", "Light", "Role", "State")}
+    copies = [n for n in _walk(spec) if "enum" in n and frozenset(n["enum"]) in named and "title" not in n]
+    assert copies == []
+
+
+def test_evidence_and_workflows_are_typed(spec):
+    history = _schema(spec, "HistoryOut")["properties"]
+    assert history["evidence"]["items"] == {"$ref": "#/components/schemas/EvidenceOut"}
+    workflow = _schema(spec, "WorkflowDetail")["properties"]
+    assert workflow["states"]["items"] == {"$ref": "#/components/schemas/StateDef"}
+    assert workflow["transitions"]["items"] == {"$ref": "#/components/schemas/TransitionDef"}
+    assert workflow["due_date"] == {"$ref": "#/components/schemas/DueDatePolicy"}
+
+
+def test_every_request_body_and_error_status_has_an_example(spec):
+    from api.problem_shapes import Problem
+
+    for where, op in _operations(spec):
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is not None:
+            assert body.get("example"), where
+        for status, response in op["responses"].items():
+            if status.isdigit() and int(status) >= 400:
+                example = response["content"]["application/problem+json"].get("example")
+                assert example and example["status"] == int(status), (where, status)
+                Problem.model_validate(example)
+
+
+def test_request_examples_are_accepted_by_the_api(client, world):
+    from api.examples import REQUESTS
+
+    example = {**REQUESTS["create_item"], "unit": "DEPT-A", "assignee": "asg_a"}
+    response = client.post("/api/v1/items", json=example, headers=world.h("reg"))
+    assert response.status_code == 201, response.text
+    unit = {**REQUESTS["add_unit"], "code": "CITY-EDU"}
+    assert client.post("/api/v1/units", json=unit, headers=world.h("adm")).status_code == 201
+    user = {**REQUESTS["add_user"], "unit": "CITY-EDU"}
+    assert client.post("/api/v1/users", json=user, headers=world.h("adm")).status_code == 201
+
+
+def test_every_api_operation_documents_429_with_retry_after(spec):
+    for where, op in _operations(spec):
+        if where.split()[1].startswith("/api/"):
+            assert op["responses"]["429"]["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}

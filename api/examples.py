@@ -1,0 +1,60 @@
+"""Examples shown in the OpenAPI document: a request body per write operation, a problem per error status."""
+from __future__ import annotations
+
+from api.problems import TITLES, TYPE_BASE
+
+SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def _problem(code: str, status: int, detail: str, *, title: str | None = None, **extra) -> dict:
+    return {"type": TYPE_BASE + code, "title": title or TITLES[status], "status": status, "detail": detail, **extra}
+
+
+# By status, the usual problem first; other kinds of the same status by their type code.
+PROBLEMS: dict[int, dict[str, dict]] = {
+    400: {"malformed-json": _problem("malformed-json", 400, "the request body is not valid JSON")},
+    401: {"unauthorized": _problem("unauthorized", 401, "the token is unknown or revoked")},
+    403: {"forbidden": _problem("forbidden", 403, "this needs one of the roles: admin", reason="role"),
+          "separation_of_duties": _problem("forbidden", 403, "the person who submitted the fix may not verify it",
+                                           reason="separation_of_duties")},
+    404: {"not-found": _problem("not-found", 404, "item ZG-2026-000123 not found")},
+    409: {"conflict": _problem("conflict", 409, "unit 'CITY-EDU' already exists"),
+          "invalid-transition": _problem("invalid-transition", 409, "'approve' is not allowed from state 'rectifying'",
+                                         state="rectifying", allowed_triggers=["submit", "request_extension"])},
+    412: {"version-conflict": _problem("version-conflict", 412, "item is at version 4, not 3", current_version=4)},
+    413: {"body-too-large": _problem("body-too-large", 413, "request bodies are limited to 1048576 bytes")},
+    415: {"unsupported-media-type": _problem("unsupported-media-type", 415,
+                                             "send the body as JSON with 'Content-Type: application/json'")},
+    422: {"validation-error": _problem("validation-error", 422, "title: Field required",
+                                       errors=[{"loc": ["body", "title"], "msg": "Field required", "type": "missing"}]),
+          "invalid-input": _problem("invalid-input", 422, "unit 'CITY-EDU' does not exist", field="unit"),
+          "guard-failed": _problem("guard-failed", 422, "'submit' requires evidence", guard="requires"),
+          "unknown-trigger": _problem("unknown-trigger", 422, "'aprove' is not a trigger of workflow 'standard'",
+                                      triggers=["assign", "accept", "submit", "approve", "reject", "close"])},
+    429: {"too-many-requests": _problem("too-many-requests", 429, "too many bad tokens from this address; retry in 30 s",
+                                        title="Too many requests")},
+    431: {"headers-too-large": _problem("headers-too-large", 431, "request headers are limited to 16384 bytes",
+                                        title="Request header fields too large")},
+    503: {"busy": _problem("busy", 503, "the database is busy; nothing was changed, retry in 1 s"),
+          "not-ready": _problem("service-unavailable", 503,
+                                "database schema is at 0002, the code needs 0003: run `closeloop migrate`")},
+}
+
+
+def problem(status: int, kind: str | None = None) -> dict:
+    """The example problem of ``status``: the named ``kind``, or the usual one."""
+    kinds = PROBLEMS[status]
+    return kinds[kind] if kind else next(iter(kinds.values()))
+
+
+# By operation id.
+REQUESTS: dict[str, dict] = {
+    "create_item": {"title": "公办幼儿园学位缺口未按计划补齐", "description": "巡察发现：2026年计划新增学位800个，实际完成520个。",
+                    "source": "inspection", "severity": "high", "unit": "CITY-EDU", "due_date": "2027-03-31",
+                    "workflow": "standard", "measures": "新建两所公办园，扩班12个", "assignee": "li.ming",
+                    "external_ref": "XS-2026-017", "campaign": "2026-XC-R1", "tags": ["学前教育"]},
+    "fire_transition": {"trigger": "submit", "comment": "已完成整改，附验收报告",
+                        "evidence": [{"name": "验收报告.pdf", "sha256": SHA}], "fields": {}},
+    "add_unit": {"code": "CITY-EDU", "name": "市教育局", "parent": "CITY"},
+    "add_user": {"username": "li.ming", "roles": ["assignee"], "unit": "CITY-EDU", "display_name": "李明"},
+}
