@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench clean check-workflows lint fuzz
+.PHONY: run test setup bench bench-sweep clean check-workflows lint fuzz
 
 setup: $(STAMP)
 
@@ -27,14 +27,19 @@ run: setup
 	@echo "closeloop is serving on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs; Ctrl-C stops)"
 	$(BIN)/closeloop serve --port $(PORT)
 
+# One test process per core (pytest-xdist); PYTEST_ARGS='-p no:xdist -k lifecycle' runs a part serially.
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
 
 check-workflows: setup
 	$(BIN)/closeloop workflows check workflows
 
 bench: setup
 	$(BIN)/python bench/transitions.py
+
+# The reminder sweep at 1,000,000 items (a few minutes, most of it seeding the database).
+bench-sweep: setup
+	$(BIN)/python bench/sweep.py
 
 # Bounded schemathesis run against a served demo (FUZZ_ARGS='--max-time 600 --seed 1' changes the bounds);
 # exits non-zero when any schemathesis check but positive-data acceptance fails (5xx, answers unlike the document...).

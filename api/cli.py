@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from api import cli_jobs
 from engine.config import Settings
 from engine.errors import DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url
@@ -43,14 +44,23 @@ def _runtime():
 
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 8000) -> None:
-    """Serve the HTTP API (refuses to start on an unmigrated or older database)."""
+          port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 8000,
+          no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not sweep or deliver in this "
+                                                      "process (run `closeloop worker` elsewhere).")] = False) -> None:
+    """Serve the HTTP API, sweeping and delivering in the background (refuses an unmigrated database)."""
     import uvicorn
 
     from api.app import create_app
     from api.limits import server_options
 
-    application = create_app(_runtime())
+    rt = _runtime()
+    application = create_app(rt)
+    if not no_scheduler:
+        from engine.jobs import scheduler
+
+        application.state.scheduler = scheduler(rt)
+        application.router.on_startup.append(application.state.scheduler.start)
+        application.router.on_shutdown.append(lambda: application.state.scheduler.shutdown(wait=False))
     # Everything loaded so far lives as long as the process: keep the collector from scanning it again and
     # again, which otherwise shows up as tens-of-milliseconds pauses in the latency tail.
     gc.collect()
@@ -202,6 +212,9 @@ def workflows_graph(name: str,
     if name not in found:
         _fail(f"no workflow named {name!r} (known: {', '.join(sorted(found))})")
     typer.echo(mermaid(found[name], lang), nl=False)
+
+
+cli_jobs.register(app, lambda: _runtime())
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import hashlib
 
 from engine import accounts, items, service
 from engine.clock import ManualClock
+from engine.reminders.sweep import sweep
 from engine.runtime import Runtime
 from engine.schemas import NewItem, TransitionRequest
 
@@ -103,6 +104,9 @@ def load_demo(rt: Runtime, count: int = 50) -> tuple[bool, dict[str, tuple[list[
         for username, roles, _unit, _display in USERS:
             row = accounts.user_by_username(conn, username)
             tokens[username] = (roles, accounts.issue_token(conn, clock=rt.clock, user_id=row.id, label="demo"))
+    if created:
+        # The overdue demo items' reminders and escalations are in the inboxes from the first request on.
+        sweep(rt)
     return created, tokens
 
 

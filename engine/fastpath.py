@@ -19,8 +19,13 @@ _DATETIME_COLUMNS = frozenset(c.name for c in Item.__table__.columns if isinstan
 _DATE_COLUMNS = frozenset(c.name for c in Item.__table__.columns if isinstance(c.type, sa.Date))
 
 
+_PLAIN = frozenset({str, int, type(None), bool, bytes})
+
+
 def _to_sqlite(value: Any) -> Any:
     kind = type(value)
+    if kind in _PLAIN:  # most values: nothing to convert
+        return value
     if kind is dt.datetime:
         # The text form SQLAlchemy's SQLite DateTime type writes: naive UTC, microseconds.
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -97,6 +102,18 @@ class Prebuilt:
             if values[position] is not None:
                 values[position] = convert(values[position])
         return dict(zip(names, values))
+
+    def executemany(self, conn: sa.Connection, rows: list[dict]) -> None:
+        """Run once per row of ``rows`` in ``conn``'s transaction (bulk writes: the sweep's notices)."""
+        if not rows:
+            return
+        sql, positions = self._sql(conn.dialect)
+        driver = conn.connection.driver_connection
+        if positions is not None:
+            driver.executemany(sql, [[_to_sqlite(row[name]) for name in positions] for row in rows])
+            return
+        with driver.cursor() as cursor:
+            cursor.executemany(sql, [{k: _to_postgres(v) for k, v in row.items()} for row in rows])
 
     def rowcount(self, conn: sa.Connection, params: dict) -> int:
         """Run a write and return how many rows it touched."""

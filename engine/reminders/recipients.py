@@ -15,6 +15,7 @@ the top unit and to the auditors. Deactivated users receive nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlalchemy as sa
 
@@ -35,6 +36,7 @@ class Person:
     email: str | None
 
 
+@lru_cache(maxsize=4096)
 def _ancestors(path: str) -> list[str]:
     """The unit's own path and those above it, nearest first: '/1/4/9/' -> ['/1/4/9/', '/1/4/', '/1/']."""
     parts = path.strip("/").split("/")
@@ -46,6 +48,8 @@ class Directory:
 
     def __init__(self, people: list[Person]) -> None:
         self.people = {p.username: p for p in people}
+        # The same few unit/assignee combinations recur across thousands of due items in one sweep.
+        self._resolved: dict[tuple, list[str]] = {}
         self._by_unit_role: dict[tuple[str, str], list[str]] = {}
         for person in people:
             for role in person.roles:
@@ -89,6 +93,12 @@ class Directory:
 
     def resolve(self, words: tuple[str, ...] | list[str], *, assignee: str | None, unit_path: str) -> list[str]:
         """The usernames ``words`` mean for an item of this unit with this named assignee, sorted, once each."""
+        key = (tuple(words), assignee, unit_path)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(words, assignee, unit_path)
+        return self._resolved[key]
+
+    def _resolve(self, words, assignee: str | None, unit_path: str) -> list[str]:
         found: set[str] = set()
         for word in words:
             if word == "assignee":
@@ -104,6 +114,12 @@ class Directory:
     def escalation(self, level: str, notify: tuple[str, ...] | list[str], *, assignee: str | None,
                    unit_path: str) -> list[str]:
         """Who an escalation of ``level`` reaches: the rule's own words, else up the unit tree by level."""
+        key = (level, tuple(notify), assignee, unit_path)
+        if key not in self._resolved:
+            self._resolved[key] = self._escalation(level, notify, assignee, unit_path)
+        return self._resolved[key]
+
+    def _escalation(self, level: str, notify, assignee: str | None, unit_path: str) -> list[str]:
         if notify:
             return self.resolve(notify, assignee=assignee, unit_path=unit_path)
         reach = _LEVEL_REACH[level]

@@ -97,7 +97,7 @@ def _occurrences(clock: Clock, definition: WorkflowDef, tz: ZoneInfo, hour: int)
         else:
             yield rule_id, "reminder.overdue", None, tuple(rule.notify), _every(deadline, rule.overdue_every)
     for rule in sdef.escalation:
-        yield (f"{clock.state}.escalation.{rule.level}", "escalation.issued", rule.level, (),
+        yield (f"{clock.state}.escalation.{rule.level}", "escalation.issued", rule.level, tuple(rule.notify),
                [_next_working(add_duration(deadline, rule.after_overdue))])
 
 
@@ -113,19 +113,23 @@ def _every(deadline: dt.date, period: Duration):
             yield day
 
 
-def plan(definition: WorkflowDef, clock: Clock, now: dt.datetime, *, tz: ZoneInfo, hour: int) -> Plan:
-    """Which notices of ``clock``'s state have fallen due by ``now``, and when the next falls due.
+@dataclass(frozen=True)
+class Schedule:
+    """For one state and deadline at one moment: each rule's latest occurrence due by then, and the next one."""
 
-    A repeating rule that missed several occurrences (downtime) gives only its latest one; when several
-    escalation levels are due at once, all are returned and the sweep issues the highest.
-    """
-    if clock.deadline is None or definition.state(clock.state).final:
-        return Plan([], None)
-    entry = rfc3339(clock.entered_at)
+    due: tuple[tuple[str, str, str | None, tuple[str, ...], dt.date, dt.datetime], ...]
+    next_at: dt.datetime | None
+
+
+def schedule(definition: WorkflowDef, state: str, deadline: dt.date | None, now: dt.datetime, *, tz: ZoneInfo,
+             hour: int) -> Schedule:
+    """The dates part of ``plan``: the same for every item in the same state with the same deadline."""
+    if deadline is None or definition.state(state).final:
+        return Schedule((), None)
     today = now.astimezone(tz).date()
-    due: list[Planned] = []
+    due = []
     next_at: dt.datetime | None = None
-    for rule_id, kind, level, notify, dates in _occurrences(clock, definition, tz, hour):
+    for rule_id, kind, level, notify, dates in _occurrences(Clock("", state, now, deadline), definition, tz, hour):
         latest = None
         for day in dates:
             at = _office_time(day, tz, hour)
@@ -133,12 +137,26 @@ def plan(definition: WorkflowDef, clock: Clock, now: dt.datetime, *, tz: ZoneInf
                 next_at = at if next_at is None or at < next_at else next_at
                 break
             latest = (day, at)
-        if latest is not None and not (kind == "reminder.due_soon" and today > clock.deadline):
+        if latest is not None and not (kind == "reminder.due_soon" and today > deadline):
             # (An item that is already overdue is not "due soon": the overdue rules speak for it.)
-            day, at = latest
-            due.append(Planned(f"{clock.item_id}/{entry}/{rule_id}/{day.isoformat()}", kind, level, rule_id, notify,
-                               clock.deadline, at))
-    return Plan(due, next_at)
+            due.append((rule_id, kind, level, notify, *latest))
+    return Schedule(tuple(due), next_at)
+
+
+def plan_from(clock: Clock, dates: Schedule) -> Plan:
+    """One item's notices from its state's schedule: each keyed by item, state entry, rule and date."""
+    entry = rfc3339(clock.entered_at)
+    return Plan([Planned(f"{clock.item_id}/{entry}/{rule_id}/{day.isoformat()}", kind, level, rule_id, notify,
+                         clock.deadline, at) for rule_id, kind, level, notify, day, at in dates.due], dates.next_at)
+
+
+def plan(definition: WorkflowDef, clock: Clock, now: dt.datetime, *, tz: ZoneInfo, hour: int) -> Plan:
+    """Which notices of ``clock``'s state have fallen due by ``now``, and when the next falls due.
+
+    A repeating rule that missed several occurrences (downtime) gives only its latest one; when several
+    escalation levels are due at once, all are returned and the sweep issues the highest.
+    """
+    return plan_from(clock, schedule(definition, clock.state, clock.deadline, now, tz=tz, hour=hour))
 
 
 def first_due(definition: WorkflowDef, clock: Clock, *, tz: ZoneInfo, hour: int) -> dt.datetime | None:

@@ -18,11 +18,12 @@ import orjson
 import sqlalchemy as sa
 
 from engine.errors import DomainError
+from engine.fastpath import Prebuilt
 from engine.models import Item, Outbox, Unit
 from engine.registry import UnknownWorkflow
 from engine.reminders.models import Notice, NoticeRecipient
 from engine.reminders.recipients import Directory
-from engine.reminders.rules import LEVELS, Clock, Planned, plan
+from engine.reminders.rules import LEVELS, Clock, Planned, Schedule, plan_from, schedule
 from engine.runtime import Runtime
 
 log = logging.getLogger("closeloop.reminders")
@@ -38,8 +39,12 @@ _CLAIM = (sa.select(_items.c.id, _items.c.number, _items.c.title, _items.c.workf
           .where(_items.c.next_reminder_at <= sa.bindparam("now"))
           .order_by(_items.c.next_reminder_at)
           .limit(sa.bindparam("limit")))
-_ADVANCE = _items.update().where(_items.c.id == sa.bindparam("item_id")).values(
-    next_reminder_at=sa.bindparam("next_at"))
+# The bulk writes, prebuilt and run on the driver's cursor (engine.fastpath): thousands of rows a sweep.
+_ADVANCE = Prebuilt(_items.update().where(_items.c.id == sa.bindparam("item_id")).values(
+    next_reminder_at=sa.bindparam("next_at")))
+_INSERT_NOTICES = Prebuilt(_notices.insert(), [c.name for c in _notices.columns if c.name != "id"])
+_INSERT_RECIPIENTS = Prebuilt(_recipients.insert(), ["notice_id", "username", "read_at"])
+_INSERT_OUTBOX = Prebuilt(_outbox.insert(), ["event", "item_id", "batch", "created_at", "payload"])
 
 
 @dataclass
@@ -77,7 +82,7 @@ def _payload(notice: Planned, item: sa.RowMapping, recipients: list[str], today:
 
 
 def _sweep_batch(conn: sa.Connection, rt: Runtime, now: dt.datetime, limit: int, result: SweepResult,
-                 directory: Directory | None) -> tuple[int, Directory | None]:
+                 directory: Directory | None, schedules: dict[tuple, Schedule]) -> tuple[int, Directory | None]:
     rows = _claim(conn, now, limit)
     if not rows:
         return 0, directory
@@ -92,10 +97,13 @@ def _sweep_batch(conn: sa.Connection, rt: Runtime, now: dt.datetime, limit: int,
             log.error("item %s: its workflow version cannot be loaded (%s); looking again later", item["number"], exc)
             advances.append({"item_id": item["id"], "next_at": now + RETRY_BROKEN})
             continue
-        schedule = plan(definition, Clock(item["id"], item["state"], item["state_entered_at"], item["deadline"]),
-                        now, tz=tz, hour=hour)
-        planned.append((item, schedule.due))
-        advances.append({"item_id": item["id"], "next_at": schedule.next_at})
+        dates_key = (item["workflow_hash"], item["state"], item["deadline"])
+        dates = schedules.get(dates_key)
+        if dates is None:
+            dates = schedules[dates_key] = schedule(definition, item["state"], item["deadline"], now, tz=tz, hour=hour)
+        plan = plan_from(Clock(item["id"], item["state"], item["state_entered_at"], item["deadline"]), dates)
+        planned.append((item, plan.due))
+        advances.append({"item_id": item["id"], "next_at": plan.next_at})
     keys = [n.key for _item, due in planned for n in due]
     issued_before = set()
     for start in range(0, len(keys), 500):
@@ -116,7 +124,7 @@ def _sweep_batch(conn: sa.Connection, rt: Runtime, now: dt.datetime, limit: int,
                                 "due_at": notice.due_at, "issued_at": now, "status": status,
                                 "recipients": orjson.dumps(recipients).decode()})
     if notice_rows:
-        conn.execute(_notices.insert(), notice_rows)
+        _INSERT_NOTICES.executemany(conn, notice_rows)
         ids = {}
         for start in range(0, len(notice_rows), 500):
             chunk = [r["key"] for r in notice_rows[start:start + 500]]
@@ -131,11 +139,9 @@ def _sweep_batch(conn: sa.Connection, rt: Runtime, now: dt.datetime, limit: int,
             inbox.extend({"notice_id": ids[key], "username": u, "read_at": None} for u in recipients)
             outbox.append({"event": notice.kind, "item_id": item["id"], "batch": result.batch, "created_at": now,
                            "payload": orjson.dumps(_payload(notice, item, recipients, today, ids[key])).decode()})
-        if inbox:
-            conn.execute(_recipients.insert(), inbox)
-        if outbox:
-            conn.execute(_outbox.insert(), outbox)
-    conn.execute(_ADVANCE, advances)
+        _INSERT_RECIPIENTS.executemany(conn, inbox)
+        _INSERT_OUTBOX.executemany(conn, outbox)
+    _ADVANCE.executemany(conn, advances)
     result.claimed += len(rows)
     return len(rows), directory
 
@@ -146,9 +152,11 @@ def sweep(rt: Runtime, *, now: dt.datetime | None = None, batch_size: int | None
     limit = batch_size or rt.settings.sweep_batch
     result = SweepResult(batch=f"sweep-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}")
     directory = None
+    # Items in the same state with the same deadline share their dates: worked out once per sweep.
+    schedules: dict[tuple, Schedule] = {}
     while True:
         with rt.store.write() as conn:
-            claimed, directory = _sweep_batch(conn, rt, now, limit, result, directory)
+            claimed, directory = _sweep_batch(conn, rt, now, limit, result, directory, schedules)
         if claimed < limit:
             break
     if result.issued or result.superseded:

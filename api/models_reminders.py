@@ -1,0 +1,65 @@
+"""Response shapes of reminders and escalations: a person's inbox and an item's notices."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel
+
+from api.problem_shapes import StateName
+
+NoticeKind = Literal["reminder.due_soon", "reminder.overdue", "escalation.issued"]
+Level = Literal["blue", "orange", "red"]
+
+
+class _NoticeFields(BaseModel):
+    kind: NoticeKind
+    level: Level | None
+    state: StateName
+    deadline: dt.date
+    overdue_days: int
+    due_at: dt.datetime
+    issued_at: dt.datetime
+
+
+class InboxEntry(_NoticeFields):
+    """One notice in the caller's inbox."""
+
+    id: int
+    notice: int
+    item: str
+    number: str
+    title: str
+    read: bool
+    read_at: dt.datetime | None
+
+
+class Inbox(BaseModel):
+    """A page of the caller's inbox, unread first; ``unread`` counts all unread entries."""
+
+    data: list[InboxEntry]
+    next_cursor: str | None
+    unread: int
+
+
+class ReadReceipt(BaseModel):
+    """An inbox entry marked read."""
+
+    id: int
+    read: bool
+    read_at: dt.datetime
+
+
+class ItemNotice(_NoticeFields):
+    """A notice issued for an item: issued, or superseded by a higher escalation level due at the same time."""
+
+    id: int
+    rule: str
+    status: Literal["issued", "superseded"]
+    recipients: list[str]
+
+
+class ItemNotices(BaseModel):
+    """Every notice of an item, oldest first."""
+
+    data: list[ItemNotice]

@@ -1,0 +1,129 @@
+"""How much a reminder sweep costs at a province's scale, on SQLite as `closeloop serve` runs it.
+
+Prints, from one run on this machine:
+  nothing due   a sweep over N items of which none is due (the one indexed range read), median of runs
+  10,000 due    a sweep that claims 10,000 overdue items among N, issues their notices (inbox rows and
+                outbox rows) and reschedules them, in items per second
+  the same 10,000 due among N/10 items, and the ratio of the two: the cost follows the due items, not all
+Targets (issue 6): nothing due < 10 ms; 10,000 due at >= 10,000 items/s; a ratio near 1.
+Run: make bench-sweep   (or .venv/bin/python bench/sweep.py [--items N] [--due N])
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+# bench/transitions.py shares its name with the `transitions` library: keep this folder off the import path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import sqlalchemy as sa  # noqa: E402
+
+from engine import accounts  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.reminders.sweep import sweep  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+from engine.store import Store, migrate  # noqa: E402
+
+UNITS = [("CITY", "市", None), ("DEPT-A", "市教委", "CITY"), ("DEPT-B", "市民政局", "CITY")]
+USERS = [("sup", ["supervisor"], "CITY"), ("sup_a", ["supervisor"], "DEPT-A"), ("asg_a", ["assignee"], "DEPT-A"),
+         ("aud", ["auditor"], "CITY")]
+
+
+def _open(folder: Path) -> Runtime:
+    url = f"sqlite:///{folder / 'sweep.db'}"
+    store = Store(url)
+    migrate(store)
+    store.dispose()
+    rt = Runtime.open(Settings(database_url=url))
+    with rt.store.write() as conn:
+        for code, name, parent in UNITS:
+            accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+        for username, roles, unit in USERS:
+            accounts.add_user(conn, clock=rt.clock, username=username, roles=roles, unit=unit)
+    return rt
+
+
+def _seed(rt: Runtime, count: int, now: dt.datetime) -> None:
+    """``count`` items in 'rectifying' whose next notice is a month away (bulk inserts, not the API)."""
+    wf_hash = rt.registry.current("standard").hash
+    with rt.store.write() as conn:
+        unit_id = conn.execute(sa.text("SELECT id FROM units WHERE code = 'DEPT-A'")).scalar_one()
+    later = (now + dt.timedelta(days=30)).replace(tzinfo=None).isoformat(" ")
+    entered = (now - dt.timedelta(days=60)).replace(tzinfo=None).isoformat(" ")
+    deadline = (now + dt.timedelta(days=33)).date().isoformat()
+    sql = ("INSERT INTO items (id, number, workflow, workflow_hash, state, version, title, description, source, "
+           "severity, unit_id, assignee, due_date, deadline, state_entered_at, measures, tags, created_by, "
+           "reopened_count, history_seq, history_hash, next_reminder_at, created_at, updated_at) VALUES "
+           "(?, ?, 'standard', ?, 'rectifying', 3, '学校食堂食品安全隐患整改', '', 'inspection', 'medium', ?, "
+           "'asg_a', ?, ?, ?, '', '[]', 'reg', 0, 3, '', ?, ?, ?)")
+    with rt.store.write() as conn:
+        driver = conn.connection.driver_connection
+        for start in range(0, count, 50_000):
+            driver.executemany(sql, [(str(uuid.uuid4()), f"B-{n:08d}", wf_hash, unit_id, deadline, deadline, entered,
+                                      later, entered, entered) for n in range(start, min(start + 50_000, count))])
+    with rt.store.write() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
+def _make_due(rt: Runtime, count: int, now: dt.datetime) -> None:
+    """Turn ``count`` items overdue by 40 days, their next notice already come."""
+    past = (now - dt.timedelta(minutes=5)).replace(tzinfo=None).isoformat(" ")
+    deadline = (now - dt.timedelta(days=40)).date().isoformat()
+    with rt.store.write() as conn:
+        conn.execute(sa.text("UPDATE items SET next_reminder_at = :past, deadline = :d, due_date = :d WHERE id IN "
+                             "(SELECT id FROM items WHERE next_reminder_at > :past ORDER BY id LIMIT :n)"),
+                     {"past": past, "d": deadline, "n": count})
+
+
+def _timed_sweep(rt: Runtime, now: dt.datetime) -> tuple[float, int]:
+    started = time.perf_counter()
+    result = sweep(rt, now=now)
+    return time.perf_counter() - started, result.claimed
+
+
+def measure(items: int, due: int) -> dict:
+    """Nothing due, then ``due`` due, over ``items`` items in a fresh database."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with tempfile.TemporaryDirectory() as folder:
+        rt = _open(Path(folder))
+        seeded = time.perf_counter()
+        _seed(rt, items, now)
+        seed_s = time.perf_counter() - seeded
+        idle = [_timed_sweep(rt, now)[0] for _ in range(7)]
+        _make_due(rt, due, now)
+        busy_s, claimed = _timed_sweep(rt, now)
+        assert claimed == due, (claimed, due)
+        with rt.store.read() as conn:
+            notices = conn.execute(sa.text("SELECT COUNT(*) FROM notices")).scalar_one()
+        rt.store.dispose()
+    return {"items": items, "seed_s": seed_s, "idle_ms": statistics.median(idle) * 1000, "due": due,
+            "due_s": busy_s, "due_per_s": due / busy_s, "notices": notices}
+
+
+def main() -> None:
+    """Run both sizes and print the figures against their targets."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=10_000)
+    args = parser.parse_args()
+    big = measure(args.items, args.due)
+    small = measure(max(args.items // 10, args.due * 2), args.due)
+    print(f"sweep over {big['items']:,} items (seeded in {big['seed_s']:.0f} s), SQLite, production settings")
+    print(f"  nothing due:        {big['idle_ms']:8.2f} ms   (target < 10 ms)")
+    print(f"  {big['due']:,} due:        {big['due_per_s']:8,.0f} items/s  ({big['due_s']:.2f} s, {big['notices']:,} "
+          f"notices incl. superseded; target >= 10,000 items/s)")
+    print(f"  {small['due']:,} due among {small['items']:,}: {small['due_per_s']:8,.0f} items/s  "
+          f"(nothing due: {small['idle_ms']:.2f} ms)")
+    print(f"  cost ratio, {big['items']:,} vs {small['items']:,} items for the same due work: "
+          f"{big['due_s'] / small['due_s']:.2f} (1.0 = the cost follows the due items only)")
+
+
+if __name__ == "__main__":
+    main()
