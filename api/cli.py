@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from api import cli_jobs
+from api import cli_audit, cli_jobs
 from engine.config import Settings
 from engine.errors import DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url
@@ -18,7 +18,7 @@ app = typer.Typer(help="closeloop: rectification (整改) closed-loop workflow e
                   add_completion=False)
 unit_app = typer.Typer(help="Units (责任单位), which form a tree.", no_args_is_help=True)
 user_app = typer.Typer(help="Users, their roles and tokens.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the hash-chained history.", no_args_is_help=True)
+audit_app = typer.Typer(help="The trusted history: verify it, sign checkpoints, export bundles.", no_args_is_help=True)
 wf_app = typer.Typer(help="Workflow files: check them, draw them.", no_args_is_help=True)
 app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
@@ -152,33 +152,6 @@ def user_token(username: str) -> None:
     typer.echo(token)
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every history chain in the database; name the first broken record."""
-    from engine.audit.verify import verify_database
-    from engine.store import require_schema_at_head
-
-    settings = Settings()
-    store = Store(settings.database_url)
-    try:
-        require_schema_at_head(store)  # a clear message instead of a traceback about missing tables
-    except SchemaNotReady as exc:
-        _fail(str(exc))
-    with store.read() as conn:
-        result = verify_database(conn)
-    if result.ok:
-        typer.echo(f"ok: {result.records} records, head {result.head}")
-        return
-    for problem in result.workflow_problems:
-        typer.echo(f"workflow version {problem['hash']} ({problem['name']}): {problem['reason']}", err=True)
-    bad = result.first_bad
-    if bad is not None:
-        where = f"item {bad['item']} seq {bad['seq']}" if bad["seq"] is not None else f"item {bad['item']}"
-        typer.echo(f"error: chain broken at {where}: {bad['reason']} (the oldest broken item; "
-                   f"{result.records} records intact)", err=True)
-    raise typer.Exit(2)
-
-
 @wf_app.command("check")
 def workflows_check(path: Path) -> None:
     """Check a workflow file or folder; exit 1 listing every problem (file:line: key: problem)."""
@@ -215,6 +188,7 @@ def workflows_graph(name: str,
 
 
 cli_jobs.register(app, lambda: _runtime())
+cli_audit.register(audit_app, lambda: _runtime())
 
 
 def main() -> None:

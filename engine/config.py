@@ -34,12 +34,27 @@ class Settings(BaseSettings):
     # How often each process's sweep looks for due notices, and how many items one sweep transaction takes.
     sweep_interval_seconds: int = Field(default=60, ge=1)
     sweep_batch: int = Field(default=500, ge=1, le=10000)
+    # Where the checkpoint signing keys live (private keys mode 0600); unset: beside the SQLite file, or
+    # ./closeloop-data/audit-keys for a server database. Each process making checkpoints must see the same folder.
+    audit_key_dir: Path | None = None
+    # Local hour at which the scheduler makes the day's signed checkpoint (once a day, whichever process is first).
+    audit_checkpoint_hour: int = Field(default=1, ge=0, le=23)
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @property
+    def audit_keys_path(self) -> Path:
+        """The folder of checkpoint signing keys: the setting, or a default beside the data."""
+        if self.audit_key_dir is not None:
+            return self.audit_key_dir
+        url = self.database_url
+        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///")).resolve().parent / "audit-keys"
+        return Path("closeloop-data") / "audit-keys"
 
     @property
     def tz(self) -> ZoneInfo:

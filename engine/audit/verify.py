@@ -41,6 +41,8 @@ class VerifyResult:
     head: str | None = None
     first_bad: dict | None = None
     workflow_problems: list[dict] = field(default_factory=list)
+    # Every broken item's first bad record, oldest item first (first_bad is the first of them).
+    findings: list[dict] = field(default_factory=list)
 
 
 def check_workflow_row(content_hash: object, text: object) -> tuple[WorkflowDef | None, str | None]:
@@ -72,6 +74,14 @@ def _workflows(conn: sa.Connection) -> tuple[dict[str, WorkflowDef], dict[str, s
 def _order_key(created_at: object) -> str:
     """Sorts items by creation whatever a tampered created_at holds."""
     return created_at.isoformat(" ") if isinstance(created_at, dt.datetime) else str(created_at)
+
+
+def finding_key(row: dict | None, item_id: str) -> tuple:
+    """Where a broken item sorts among the findings: oldest first, then by number; items without a row last."""
+    if row is None:
+        return (1, "", "", str(item_id))
+    # Items registered in the same microsecond by their number, which is handed out in order.
+    return (0, _order_key(row.get("created_at")), str(row.get("number")), str(item_id))
 
 
 def _item_ids(conn: sa.Connection) -> list[str]:
@@ -122,16 +132,17 @@ def verify_database(conn: sa.Connection) -> VerifyResult:
             heads.append([item_id, head])
             continue
         number = row["number"] if row is not None else item_id
-        # Oldest first; items registered in the same microsecond by their number, which is handed out in order.
-        key = (0, _order_key(row["created_at"]), str(number), item_id) if row is not None else (1, "", "", item_id)
-        problems.append((key, {"item": number, "item_id": item_id, "seq": finding.seq, "reason": finding.reason}))
+        problems.append((finding_key(row, item_id),
+                         {"item": number, "item_id": item_id, "seq": finding.seq, "reason": finding.reason}))
     for problem in workflow_problems:
         log.error("workflow version %s (%s) fails verification: %s", problem["hash"], problem["name"],
                   problem["reason"])
     if problems or workflow_problems:
-        first = min(problems, key=lambda p: p[0])[1] if problems else None
+        problems.sort(key=lambda p: p[0])
+        first = problems[0][1] if problems else None
         if first is not None:
             log.error("history verification failed at item %s seq %s: %s", first["item"], first["seq"],
                       first["reason"])
-        return VerifyResult(False, intact, first_bad=first, workflow_problems=workflow_problems)
+        return VerifyResult(False, intact, first_bad=first, workflow_problems=workflow_problems,
+                            findings=[p[1] for p in problems])
     return VerifyResult(True, intact, head=sha256_hex(canonical_bytes(sorted(heads))))

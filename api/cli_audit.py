@@ -1,0 +1,158 @@
+"""The ``closeloop audit`` commands: verify (the database, or a bundle offline), checkpoint, rotate-key, export."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _report_broken(bad: dict | None, workflow_problems: list[dict], tail: str) -> None:
+    """Print each bad workflow version and the first bad record to stderr, then exit 2."""
+    for problem in workflow_problems:
+        typer.echo(f"workflow version {problem['hash']} ({problem['name']}): {problem['reason']}", err=True)
+    if bad is not None:
+        where = f"item {bad['item']} seq {bad['seq']}" if bad["seq"] is not None else f"item {bad['item']}"
+        typer.echo(f"error: chain broken at {where}: {bad['reason']} ({tail})", err=True)
+    raise typer.Exit(2)
+
+
+def _verify_database() -> None:
+    from engine.audit.verify import verify_database
+    from engine.config import Settings
+    from engine.store import SchemaNotReady, Store, require_schema_at_head
+
+    store = Store(Settings().database_url)
+    try:
+        require_schema_at_head(store)  # a clear message instead of a traceback about missing tables
+    except SchemaNotReady as exc:
+        _fail(str(exc), 1)
+    with store.read() as conn:
+        result = verify_database(conn)
+    if result.ok:
+        typer.echo(f"ok: {result.records} records, head {result.head}")
+        return
+    _report_broken(result.first_bad, result.workflow_problems,
+                   f"the oldest broken item; {result.records} records intact")
+
+
+def _read_key(value: str) -> bytes:
+    from engine.audit.bundle_verify import parse_public_key
+
+    path = Path(value)
+    text = path.read_text(encoding="utf-8") if len(value) < 4096 and path.is_file() else value
+    return parse_public_key(text)
+
+
+def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_json: bool) -> None:
+    from engine.audit.bundle_verify import BundleError, verify_bundle
+
+    try:
+        document = None
+        if trusted is not None:
+            try:
+                document = json.loads(trusted.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise BundleError(f"--trusted-checkpoint {trusted}: not a readable JSON document ({exc})") from None
+        public = [_read_key(k) for k in keys] or None
+        report = verify_bundle(bundle, trusted_checkpoint=document, public_keys=public)
+    except BundleError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({"ok": report.ok, "items": report.items, "records": report.records,
+                               "checkpoints": report.checkpoints, "findings": report.findings,
+                               "problems": report.problems, "workflow_problems": report.workflow_problems,
+                               "notes": report.notes}, ensure_ascii=False))
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    if report.ok:
+        if not as_json:
+            typer.echo(f"ok: {report.items} items, {report.records} records, {report.checkpoints} checkpoints "
+                       f"verified")
+        return
+    for problem in report.problems:
+        typer.echo(f"error: {problem}", err=True)
+    _report_broken(report.first_bad, report.workflow_problems, f"the oldest of {len(report.findings)} broken items")
+
+
+def register(audit_app: typer.Typer, runtime) -> None:
+    """Add the audit commands; ``runtime()`` opens the deployment (verify BUNDLE never does)."""
+
+    @audit_app.command("verify")
+    def verify(bundle: Annotated[Optional[Path], typer.Argument(
+                   help="A bundle from `closeloop audit export`, checked offline; without it, the database.")] = None,
+               trusted_checkpoint: Annotated[Optional[Path], typer.Option(
+                   "--trusted-checkpoint", help="A checkpoint document you kept (`closeloop audit checkpoint -o`).")
+               ] = None,
+               public_key: Annotated[Optional[list[str]], typer.Option(
+                   "--public-key", help="A signing key you trust (hex, base64 or PEM, or a file); repeat for "
+                                        "several. Without it, the keys inside the bundle are used.")] = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False
+               ) -> None:
+        """Check the history: the database's chains, or a bundle offline; name the first broken record."""
+        if bundle is None:
+            if trusted_checkpoint is not None or public_key:
+                _fail("--trusted-checkpoint and --public-key apply to a bundle: give its file")
+            _verify_database()
+            return
+        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json)
+
+    @audit_app.command("checkpoint")
+    def checkpoint(output: Annotated[Optional[Path], typer.Option(
+                       "-o", "--output", help="Also write the checkpoint document to this file.")] = None) -> None:
+        """Make a signed checkpoint now and print it (the document --trusted-checkpoint takes)."""
+        from engine.audit.checkpoint import checkpoint_now
+        from engine.errors import DomainError
+
+        try:
+            doc = checkpoint_now(runtime())
+        except DomainError as exc:
+            _fail(exc.detail)
+        text = json.dumps(doc, ensure_ascii=False, indent=2)
+        if output is not None:
+            output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(text)
+
+    @audit_app.command("rotate-key")
+    def rotate_key() -> None:
+        """Make a new signing key for future checkpoints; old checkpoints keep verifying with their keys."""
+        from engine.audit.keys import KeyRing
+        from engine.audit.keys import register as register_key
+
+        rt = runtime()
+        key = KeyRing(rt.settings.audit_keys_path).rotate()
+        with rt.store.write() as conn:
+            register_key(conn, key, rt.clock.now())
+        typer.echo(f"new signing key {key.key_id} (public key {key.public_hex})")
+
+    @audit_app.command("export")
+    def export(file: Annotated[Path, typer.Argument(help="Where to write the bundle (a zip); '-' for stdout.")],
+               unit: Annotated[Optional[str], typer.Option(help="Only this unit's subtree.")] = None,
+               campaign: Annotated[Optional[str], typer.Option(help="Only this campaign.")] = None,
+               date_from: Annotated[Optional[dt.datetime], typer.Option(
+                   "--from", formats=["%Y-%m-%d"], help="Items registered on or after this date.")] = None,
+               date_to: Annotated[Optional[dt.datetime], typer.Option(
+                   "--to", formats=["%Y-%m-%d"], help="Items registered on or before this date.")] = None) -> None:
+        """Write the audit bundle: items, full histories, workflow versions, checkpoints and public keys."""
+        from engine.audit.bundle import Filters, stream_bundle
+
+        filters = Filters(unit=unit, campaign=campaign, date_from=date_from.date() if date_from else None,
+                          date_to=date_to.date() if date_to else None)
+        rt = runtime()
+        out = sys.stdout.buffer if str(file) == "-" else open(file, "wb")
+        try:
+            for chunk in stream_bundle(rt, filters):
+                out.write(chunk)
+        finally:
+            if out is not sys.stdout.buffer:
+                out.close()
+        if str(file) != "-":
+            typer.echo(f"bundle written to {file}", err=True)

@@ -1,0 +1,324 @@
+"""Verifying a bundle offline, with no database and no server: the same item checks as the database verifier
+(engine.audit.verify.check_item, so the two cannot disagree), plus the signed checkpoints and what they covered.
+
+A bundle is untrusted input. Structure that makes it unreadable (not a zip, a missing entry, a manifest of
+another format) is a BundleError naming what and where; everything else is a finding or a problem in the
+report, and the check goes on to the end.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from engine.audit.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from engine.audit.keys import key_id_of
+from engine.audit.verify import check_item, check_workflow_row, finding_key
+from engine.canonical import canonical_bytes, sha256_hex
+from engine.history import GENESIS
+
+BUNDLE_FORMAT = "closeloop-bundle/1"
+_BODY_TYPES = {"format": str, "number": int, "time": str, "items": int, "records": int, "heads_digest": str,
+               "prev": str, "key_id": str}
+_ROW_KEYS = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
+
+
+class BundleError(ValueError):
+    """The bundle (or a trusted file given with it) cannot be read at all; the message says what and where."""
+
+
+@dataclass
+class BundleReport:
+    """The outcome: ok, or every broken item's first bad record (oldest first) and every bundle-level problem."""
+
+    ok: bool = True
+    items: int = 0
+    records: int = 0
+    checkpoints: int = 0
+    findings: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    workflow_problems: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def first_bad(self) -> dict | None:
+        """The first bad record of the oldest broken item."""
+        return self.findings[0] if self.findings else None
+
+
+def parse_public_key(text: str) -> bytes:
+    """A raw Ed25519 public key from 64 hex digits, base64 of the 32 bytes, or a PEM public key."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        try:
+            key = serialization.load_pem_public_key(text.encode("ascii"))
+        except ValueError as exc:
+            raise BundleError(f"the public key is not a valid PEM key: {exc}") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise BundleError("the public key is not an Ed25519 key")
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    try:
+        raw = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != 32:
+        raise BundleError("the public key must be 64 hex digits, base64 of 32 bytes, or a PEM Ed25519 key")
+    return raw
+
+
+def _signature_ok(public: bytes, signature: object, data: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(bytes.fromhex(str(signature)), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _lines(bundle: zipfile.ZipFile, name: str) -> Iterator[tuple[int, object]]:
+    """(line number, parsed JSON or None when the line is not JSON) of a JSON-lines entry."""
+    try:
+        raw = bundle.open(name)
+    except KeyError:
+        raise BundleError(f"the bundle has no {name}") from None
+    with raw, io.BufferedReader(raw, 1 << 20) as stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                yield number, orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield number, None
+
+
+def _body_problem(body: object) -> str | None:
+    if not isinstance(body, dict) or set(body) != set(_BODY_TYPES):
+        return "its body does not have exactly the checkpoint fields"
+    for key, kind in _BODY_TYPES.items():
+        if type(body[key]) is not kind:
+            return f"its {key} is not a {kind.__name__}"
+    if body["format"] != CHECKPOINT_FORMAT:
+        return f"its format is {body['format']!r}, not {CHECKPOINT_FORMAT!r}"
+    return None
+
+
+class _Checkpoints:
+    """The chain of checkpoints, their signatures, the heads each covered and the digest over them."""
+
+    def __init__(self, report: BundleReport, keys: dict[str, bytes], trusted_keys: bool) -> None:
+        self.report, self.keys, self.trusted_keys = report, keys, trusted_keys
+        self.bodies: dict[int, dict] = {}
+        self.hashes: dict[int, str] = {}
+        self.leaves: dict[str, tuple[int, str]] = {}
+        self.claims: dict[str, list[tuple[int, str, int]]] = {}
+
+    def read(self, lines: Iterator[tuple[int, object]]) -> None:
+        prev = GENESIS
+        for line, doc in lines:
+            body = doc.get("checkpoint") if isinstance(doc, dict) else None
+            problem = _body_problem(body)
+            if problem is not None:
+                self.report.problems.append(f"checkpoints.jsonl line {line}: {problem}")
+                continue
+            number, data = body["number"], canonical_bytes(body)
+            digest = sha256_hex(data)
+            if number != len(self.bodies) + 1:
+                self.report.problems.append(f"checkpoint {number} (line {line}) is out of place: expected "
+                                            f"checkpoint {len(self.bodies) + 1}; one was removed or inserted")
+            if body["prev"] != prev:
+                self.report.problems.append(f"checkpoint {number}: prev does not match the hash of the checkpoint "
+                                            f"before it: the chain of checkpoints is broken")
+            key = self.keys.get(body["key_id"])
+            if key is None:
+                whose = "you did not trust" if self.trusted_keys else "the bundle does not hold"
+                self.report.problems.append(f"checkpoint {number} is signed by key {body['key_id']}, which {whose}")
+            elif not _signature_ok(key, doc.get("signature"), data):
+                self.report.problems.append(f"checkpoint {number}: the signature does not verify with key "
+                                            f"{body['key_id']}: it is forged or the checkpoint was altered")
+            self.bodies[number], self.hashes[number], prev = body, digest, digest
+        self.report.checkpoints = len(self.bodies)
+
+    def _settle(self, number: int) -> None:
+        """Compare checkpoint ``number`` with the leaves as they stand after its heads."""
+        body = self.bodies.get(number)
+        if body is None:
+            return
+        digest = hashlib.sha256(b"[")
+        records = 0
+        for n, item_id in enumerate(sorted(self.leaves)):
+            seq, head = self.leaves[item_id]
+            digest.update((b"," if n else b"") + canonical_bytes([item_id, seq, head]))
+            records += seq
+        digest.update(b"]")
+        if digest.hexdigest() != body["heads_digest"]:
+            self.report.problems.append(f"checkpoint {number}: the heads the bundle lists for it do not match its "
+                                        f"signed heads_digest")
+        elif (len(self.leaves), records) != (body["items"], body["records"]):
+            self.report.problems.append(f"checkpoint {number}: its items or records count does not match its heads")
+
+    def read_heads(self, lines: Iterator[tuple[int, object]]) -> None:
+        settled = 0
+        for line, row in lines:
+            if not (isinstance(row, list) and len(row) == 4 and type(row[0]) is int and isinstance(row[1], str)
+                    and type(row[2]) is int and isinstance(row[3], str)):
+                self.report.problems.append(f"checkpoint_heads.jsonl line {line}: not [checkpoint, item, seq, hash]")
+                continue
+            number, item_id, seq, head = row
+            if number <= settled:
+                self.report.problems.append(f"checkpoint_heads.jsonl line {line}: out of order")
+                continue
+            while settled + 1 < number:
+                settled += 1
+                self._settle(settled)
+            self.leaves[item_id] = (seq, head)
+            self.claims.setdefault(item_id, []).append((seq, head, number))
+        while settled < len(self.bodies):
+            settled += 1
+            self._settle(settled)
+
+    def trust(self, document: dict, trusted: dict[str, bytes] | None) -> None:
+        """Anchor the chain at a checkpoint the auditor kept: the bundle must hold exactly it."""
+        body = document.get("checkpoint") if isinstance(document, dict) else None
+        problem = _body_problem(body)
+        if problem is not None:
+            raise BundleError(f"the trusted checkpoint is not a checkpoint document: {problem}")
+        data = canonical_bytes(body)
+        if "hash" in document and document["hash"] != sha256_hex(data):
+            raise BundleError("the trusted checkpoint's hash does not match its body: the file was altered")
+        keys = trusted if trusted is not None else self.keys
+        key = keys.get(body["key_id"])
+        if key is not None and not _signature_ok(key, document.get("signature"), data):
+            raise BundleError("the trusted checkpoint's signature does not verify: the file was altered")
+        number = body["number"]
+        if number not in self.hashes:
+            self.report.problems.append(f"the bundle has no checkpoint {number}, the one you trusted: the "
+                                        f"checkpoints were cut off or rewritten")
+        elif self.hashes[number] != sha256_hex(data):
+            self.report.problems.append(f"checkpoint {number} in the bundle is not the one you trusted: the "
+                                        f"checkpoints were rewritten")
+
+
+def _covered(claims: list[tuple[int, str, int]], records: list[dict]):
+    """The first record a checkpoint covered that the history no longer holds as it was."""
+    from engine.audit.replay import Finding
+
+    for seq, head, number in sorted(claims):
+        if seq > len(records):
+            return Finding(len(records) + 1, f"checkpoint {number} covered this item up to seq {seq}, but its "
+                                             f"history ends at seq {len(records)}: records were removed")
+        if records[seq - 1].get("hash") != head:
+            return Finding(seq, f"the record differs from the one checkpoint {number} covered: the chain was "
+                                f"rewritten")
+    return None
+
+
+def _entry_problem(entry: object) -> str | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        return "the line is not an item entry"
+    row, history = entry.get("item"), entry.get("history")
+    if row is not None and (not isinstance(row, dict) or any(k not in row for k in _ROW_KEYS)):
+        return "the item row lacks columns"
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        return "the item's history is not a list of records"
+    return None
+
+
+def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
+                  public_keys: list[bytes] | None = None) -> BundleReport:
+    """Check a bundle file offline; ``public_keys`` (raw) replace the bundle's own keys as the trusted signers."""
+    from engine.audit.replay import Finding
+
+    try:
+        bundle = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BundleError(f"{path} is not a readable bundle (a zip file): {exc}") from None
+    report = BundleReport()
+    with bundle:
+        try:
+            manifest = orjson.loads(bundle.read("manifest.json"))
+        except KeyError:
+            raise BundleError("the bundle has no manifest.json") from None
+        except orjson.JSONDecodeError as exc:
+            raise BundleError(f"manifest.json is not valid JSON: {exc}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"manifest.json does not name the format {BUNDLE_FORMAT!r}")
+        bundle_keys = {}
+        for line, key in _lines(bundle, "keys.jsonl"):
+            try:
+                raw = parse_public_key(str(key.get("public_key"))) if isinstance(key, dict) else b""
+            except BundleError:
+                raw = b""
+            if not raw or key.get("key_id") != key_id_of(raw):
+                report.problems.append(f"keys.jsonl line {line}: not a public key with its key id")
+                continue
+            bundle_keys[key["key_id"]] = raw
+        trusted = {key_id_of(k): k for k in public_keys} if public_keys else None
+        chain = _Checkpoints(report, trusted if trusted is not None else bundle_keys, trusted is not None)
+        chain.read(_lines(bundle, "checkpoints.jsonl"))
+        chain.read_heads(_lines(bundle, "checkpoint_heads.jsonl"))
+        if trusted_checkpoint is not None:
+            chain.trust(trusted_checkpoint, trusted)
+        workflows, bad_workflows = {}, {}
+        for line, row in _lines(bundle, "workflows.jsonl"):
+            if not isinstance(row, dict) or not isinstance(row.get("hash"), str):
+                report.problems.append(f"workflows.jsonl line {line}: not a workflow version")
+                continue
+            definition, reason = check_workflow_row(row["hash"], row.get("definition"))
+            if definition is None:
+                bad_workflows[row["hash"]] = reason
+                report.workflow_problems.append({"hash": row["hash"], "name": str(row.get("name")), "reason": reason})
+            else:
+                workflows[row["hash"]] = definition
+        found, seen = [], set()
+        for line, entry in _lines(bundle, "items.jsonl"):
+            problem = _entry_problem(entry)
+            if problem is not None:
+                report.problems.append(f"items.jsonl line {line}: {problem}")
+                continue
+            item_id, row, history = entry["id"], entry["item"], entry["history"]
+            report.items += 1
+            report.records += len(history)
+            if item_id in seen:
+                finding = Finding(None, "the item appears twice in the bundle")
+            else:
+                seen.add(item_id)
+                stray = next((r for r in history if r.get("item_id") != item_id), None)
+                if stray is not None:
+                    finding = Finding(stray.get("seq") if type(stray.get("seq")) is int else None,
+                                      "the record belongs to another item")
+                else:
+                    _count, finding, _head = check_item(row, history, workflows, bad_workflows)
+                    if finding is None and item_id in chain.claims:
+                        finding = _covered(chain.claims[item_id], history)
+            if finding is not None:
+                number = row.get("number") if isinstance(row, dict) else item_id
+                found.append((finding_key(row, item_id), {"item": str(number), "item_id": item_id,
+                                                          "seq": finding.seq, "reason": finding.reason}))
+        missing = [i for i in chain.claims if i not in seen]
+        if manifest.get("complete") is True:
+            for item_id in missing:
+                seq, _head, number = max(chain.claims[item_id])
+                found.append((finding_key(None, item_id), {
+                    "item": item_id, "item_id": item_id, "seq": seq,
+                    "reason": f"checkpoint {number} covered this item (seq {seq}) but the bundle does not hold it: "
+                              f"the item was removed"}))
+        elif missing:
+            report.notes.append(f"{len(missing)} items covered by checkpoints are outside this filtered bundle; "
+                                f"only an unfiltered bundle shows that no item was removed")
+        counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+        if counts.get("items") != report.items or counts.get("records") != report.records:
+            report.problems.append("manifest.json's item or record count does not match items.jsonl")
+    found.sort(key=lambda f: f[0])
+    report.findings = [f[1] for f in found]
+    report.ok = not (report.findings or report.problems or report.workflow_problems)
+    if trusted is None:
+        report.notes.append("signatures were checked with the keys inside the bundle; pass --public-key with a "
+                            "key you kept to check them against a key the server cannot replace")
+    return report
