@@ -100,11 +100,17 @@ def document(body_text: str, signature: str, public_key: str | None = None) -> d
     return doc
 
 
-def make_checkpoint(conn: sa.Connection, *, key: SigningKey, now: dt.datetime) -> dict:
-    """Compute, sign and store the next checkpoint in ``conn``'s transaction; announce it through the outbox."""
+def make_checkpoint(conn: sa.Connection, *, key: SigningKey, now: dt.datetime,
+                    unless_since: dt.datetime | None = None) -> dict | None:
+    """Compute, sign and store the next checkpoint in ``conn``'s transaction; announce it through the outbox.
+
+    With ``unless_since``, nothing is made (None) when a checkpoint was made at or after that time.
+    """
     if conn.dialect.name == "postgresql":
         # One checkpoint at a time: two would both take the same number and the same previous hash.
         conn.execute(sa.text("LOCK TABLE audit_checkpoints IN EXCLUSIVE MODE"))
+    if unless_since is not None and made_since(conn, unless_since):
+        return None
     register(conn, key, now)
     last = conn.execute(sa.select(_checkpoints.c.number, _checkpoints.c.hash)
                         .order_by(_checkpoints.c.number.desc()).limit(1)).first()
@@ -128,6 +134,15 @@ def checkpoint_now(rt) -> dict:
     key = KeyRing(rt.settings.audit_keys_path).current()
     with rt.store.write() as conn:
         return make_checkpoint(conn, key=key, now=rt.clock.now())
+
+
+def daily_checkpoint(rt) -> dict | None:
+    """Today's checkpoint, unless one was made since local midnight (by another process, or on demand)."""
+    now = rt.clock.now()
+    midnight = dt.datetime.combine(rt.local_date(now), dt.time(), tzinfo=rt.settings.tz)
+    key = KeyRing(rt.settings.audit_keys_path).current()
+    with rt.store.write() as conn:
+        return make_checkpoint(conn, key=key, now=now, unless_since=midnight)
 
 
 def made_since(conn: sa.Connection, since: dt.datetime) -> bool:

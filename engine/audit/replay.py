@@ -104,7 +104,7 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
         fields = record["fields"]
         if seq == 1:
             workflow_hash = fields.get("workflow_hash")
-            if workflow_hash in bad_workflows:
+            if isinstance(workflow_hash, str) and workflow_hash in bad_workflows:
                 return 0, Finding(1, f"the item's workflow version {str(workflow_hash)[:12]}: "
                                      f"{bad_workflows[workflow_hash]}"), None
             definition = workflows.get(workflow_hash) if isinstance(workflow_hash, str) else None

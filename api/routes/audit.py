@@ -1,0 +1,94 @@
+"""Audit: signed checkpoints, their public keys and the offline bundle (the chain check is in admin.py)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from starlette.responses import Response, StreamingResponse
+
+from api import dbcalls, respond
+from api.deps import CallerDep, require_role
+from api.models_audit import CheckpointList, CheckpointOut, SigningKeyList
+from api.problem_shapes import errors, write_errors
+from engine import cursor as page_cursor
+from engine.audit.bundle import Filters, stream_bundle
+from engine.audit.checkpoint import checkpoint_now, list_checkpoints
+from engine.audit.keys import list_keys
+from engine.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+AUDIT_ROLES = ("auditor", "admin")
+
+
+@router.get("/keys", response_model=SigningKeyList, summary="Checkpoint signing keys (auditor, admin)",
+            operation_id="list_audit_keys", responses=errors(401, 403))
+async def keys(caller: CallerDep) -> Response:
+    """Every public key that signs or signed checkpoints; keep a copy outside the server to trust them later."""
+    require_role(caller.actor, *AUDIT_ROLES)
+
+    def read() -> Response:
+        with caller.rt.store.read() as conn:
+            return respond.json_response({"data": list_keys(conn)})
+
+    return await dbcalls.in_reader(caller.rt, read)
+
+
+@router.get("/checkpoints", response_model=CheckpointList, summary="Signed checkpoints, newest first (auditor, admin)",
+            operation_id="list_audit_checkpoints", responses=errors(400, 401, 403, 422))
+async def checkpoints(caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                      cursor: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    """Each checkpoint as the document ``closeloop audit verify --trusted-checkpoint`` takes."""
+    require_role(caller.actor, *AUDIT_ROLES)
+    fingerprint = page_cursor.query_fingerprint({"list": "checkpoints"})
+    before = page_cursor.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None
+
+    def read() -> Response:
+        with caller.rt.store.read() as conn:
+            page = list_checkpoints(conn, limit=limit + 1, before=before)
+        more = len(page) > limit
+        page = page[:limit]
+        following = page_cursor.encode([page[-1]["checkpoint"]["number"]], fingerprint) if more else None
+        return respond.json_response({"data": page, "next_cursor": following})
+
+    return await dbcalls.in_reader(caller.rt, read)
+
+
+@router.post("/checkpoints", status_code=201, response_model=CheckpointOut,
+             summary="Make a signed checkpoint now (auditor, admin)", operation_id="make_audit_checkpoint",
+             responses=write_errors(401, 403))
+async def make_checkpoint(caller: CallerDep) -> Response:
+    """Sign every item's chain head now; also sent as an ``audit.checkpoint`` event through the outbox."""
+    require_role(caller.actor, *AUDIT_ROLES)
+    doc = await dbcalls.in_writer(caller.rt, lambda: checkpoint_now(caller.rt))
+    return respond.json_response(doc, 201)
+
+
+@router.get("/export", summary="The audit bundle, streamed (auditor, admin)", operation_id="export_audit_bundle",
+            response_class=StreamingResponse, responses={
+                200: {"description": "A zip: manifest, items with their full histories, workflow versions, "
+                                     "checkpoints and public keys (docs/AUDIT.md)",
+                      "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                **errors(401, 403, 422)})
+async def export(caller: CallerDep, unit: Annotated[str | None, Query(max_length=64)] = None,
+                 campaign: Annotated[str | None, Query(max_length=100)] = None,
+                 date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+                 date_to: Annotated[dt.date | None, Query(alias="to")] = None) -> Response:
+    """Items (a unit's subtree, a campaign, registered from/to these local dates) for `closeloop audit verify`."""
+    require_role(caller.actor, *AUDIT_ROLES)
+    rt = caller.rt
+    for name, value in (("unit", unit), ("campaign", campaign)):
+        if value is not None and "\x00" in value:
+            raise InvalidInput(f"{name} must not contain NUL", field=name)
+    if unit is not None:
+        def known() -> bool:
+            with rt.store.read() as conn:
+                return conn.execute(sa.text("SELECT 1 FROM units WHERE code = :c"), {"c": unit}).first() is not None
+
+        if not await dbcalls.in_reader(rt, known):
+            raise InvalidInput(f"unit {unit!r} does not exist", field="unit")
+    filters = Filters(unit=unit, campaign=campaign, date_from=date_from, date_to=date_to)
+    name = f"closeloop-audit-{rt.today().isoformat()}.zip"
+    return StreamingResponse(stream_bundle(rt, filters), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
