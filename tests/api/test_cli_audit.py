@@ -1,0 +1,106 @@
+"""The `closeloop audit` commands as an operator runs them, and a verifier that meets broken bundles."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import zipfile
+
+import orjson
+import pytest
+
+from engine.audit.bundle_verify import BundleError, verify_bundle
+from tests.audit_helpers import read_bundle, standalone, templates, write_bundle
+from tests.engine.test_history_chain import CLOSELOOP
+
+
+def _run(db_url, tmp_path, *args):
+    env = {**os.environ, "CLOSELOOP_DATABASE_URL": db_url, "CLOSELOOP_AUDIT_KEY_DIR": str(tmp_path / "keys")}
+    return subprocess.run([str(CLOSELOOP), "audit", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def exported(client, world, rt, db_url, tmp_path):
+    """Three items, a checkpoint written with -o, and a bundle exported by the command."""
+    templates(client, world, rt)
+    made = _run(db_url, tmp_path, "checkpoint", "-o", str(tmp_path / "cp.json"))
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout) == json.loads((tmp_path / "cp.json").read_text(encoding="utf-8"))
+    done = _run(db_url, tmp_path, "export", str(tmp_path / "b.zip"))
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "b.zip"
+
+
+def test_checkpoint_export_verify_and_rotate_from_the_command_line(db_url, tmp_path, exported):
+    kept = json.loads((tmp_path / "cp.json").read_text(encoding="utf-8"))
+    done = _run(db_url, tmp_path, "verify", str(exported), "--trusted-checkpoint", str(tmp_path / "cp.json"),
+                "--public-key", kept["public_key"])
+    assert done.returncode == 0 and done.stdout.startswith("ok: 3 items, 16 records, 1 checkpoints"), done.stderr
+    assert "keys inside the bundle" not in done.stderr
+    rotated = _run(db_url, tmp_path, "rotate-key")
+    assert rotated.returncode == 0 and "new signing key" in rotated.stdout
+    assert _run(db_url, tmp_path, "checkpoint").returncode == 0
+    assert _run(db_url, tmp_path, "export", str(tmp_path / "b2.zip")).returncode == 0
+    only_old = _run(db_url, tmp_path, "verify", str(tmp_path / "b2.zip"), "--public-key", kept["public_key"])
+    assert only_old.returncode == 2 and "checkpoint 2 is signed by key" in only_old.stderr
+    assert _run(db_url, tmp_path, "verify", str(tmp_path / "b2.zip"), "--trusted-checkpoint",
+                str(tmp_path / "cp.json")).returncode == 0
+    assert _run(db_url, tmp_path, "verify").returncode == 0  # no argument: the database, as before
+
+
+@pytest.mark.parametrize("content, phrase", [(b"not a zip", "not a readable bundle"),
+                                             (None, "has no manifest.json"), (b"{}", "does not name the format")])
+def test_an_unreadable_bundle_is_a_clear_error(db_url, tmp_path, content, phrase):
+    path = tmp_path / "bad.zip"
+    if content == b"not a zip":
+        path.write_bytes(content)
+    else:
+        with zipfile.ZipFile(path, "w") as bundle:
+            if content is not None:
+                bundle.writestr("manifest.json", content)
+    done = _run(db_url, tmp_path, "verify", str(path))
+    assert done.returncode == 2 and phrase in done.stderr and "Traceback" not in done.stderr, done.stderr
+    with pytest.raises(BundleError, match=phrase):
+        verify_bundle(path)
+    assert standalone(path)[0] == 1
+
+
+def test_bad_trusted_inputs_are_clear_errors(db_url, tmp_path, exported):
+    (tmp_path / "junk.json").write_text("[1, 2", encoding="utf-8")
+    for args, phrase in ((["--trusted-checkpoint", str(tmp_path / "junk.json")], "not a readable JSON document"),
+                         (["--public-key", "abc"], "the public key must be"),
+                         (["--trusted-checkpoint", str(tmp_path / "cp.json"), "--public-key", "00" * 32], "")):
+        done = _run(db_url, tmp_path, "verify", str(exported), *args)
+        assert done.returncode == 2 and phrase in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+_ODD_VALUES = [None, 1, -1, 2.5, True, "", "x" * 70, [], {}, [1, "a"], {"a": None}, "\ud800"[:0] + "é"]
+
+
+def _mangle(value, rng):
+    """One random value somewhere inside ``value`` replaced by an odd one."""
+    if isinstance(value, dict) and value and rng.random() < 0.7:
+        key = rng.choice(sorted(value))
+        return {**value, key: _mangle(value[key], rng)}
+    if isinstance(value, list) and value and rng.random() < 0.7:
+        index = rng.randrange(len(value))
+        return value[:index] + [_mangle(value[index], rng)] + value[index + 1:]
+    return rng.choice(_ODD_VALUES)
+
+
+def test_a_verifier_meets_broken_data_and_names_it_without_crashing(tmp_path, exported):
+    entries = read_bundle(exported)
+    rng = random.Random(5)
+    for trial in range(80):
+        name = rng.choice(["items.jsonl", "checkpoints.jsonl", "checkpoint_heads.jsonl", "keys.jsonl",
+                           "workflows.jsonl"])
+        lines = entries[name].splitlines()
+        index = rng.randrange(len(lines))
+        lines[index] = orjson.dumps(_mangle(orjson.loads(lines[index]), rng)) if rng.random() < 0.9 else b"{not json"
+        bundle = write_bundle(tmp_path / "m.zip", {**entries, name: b"\n".join(lines) + b"\n"})
+        report = verify_bundle(bundle)  # never raises on what it exists to catch
+        if trial % 10 == 0:
+            code, alone, stderr = standalone(bundle)
+            assert code in (0, 2) and "Traceback" not in stderr, stderr
+            assert alone["ok"] == report.ok, (name, report.findings, report.problems, alone)
