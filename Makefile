@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep clean check-workflows lint fuzz
+.PHONY: run test setup bench bench-sweep bench-audit clean check-workflows lint fuzz
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ bench: setup
 # The reminder sweep at 1,000,000 items (a few minutes, most of it seeding the database).
 bench-sweep: setup
 	$(BIN)/python bench/sweep.py
+
+# Offline verification of a 1,000,000-record bundle and its export's peak memory (a few minutes, most of it seeding).
+bench-audit: setup
+	$(BIN)/python bench/audit_verify.py
 
 # Bounded schemathesis run against a served demo (FUZZ_ARGS='--max-time 600 --seed 1' changes the bounds);
 # exits non-zero when any schemathesis check but positive-data acceptance fails (5xx, answers unlike the document...).

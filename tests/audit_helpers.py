@@ -55,19 +55,23 @@ def clone_history(rt, sources: list[dict], *, records: int) -> int:
         source = sources[made % len(sources)]["id"]
         item_id = str(uuid.uuid4())
         chain = rehash(chains[source], item_id)
-        row = {**rows[source], "id": item_id, "number": f"ZG-2026-{900000 + made:06d}", "history_hash": chain[-1]["hash"]}
+        row = {**rows[source], "id": item_id, "number": f"ZG-2026-{900000 + made:07d}", "history_hash": chain[-1]["hash"]}
         item_rows.append(row)
         history_rows.extend(chain)
         total += len(chain)
         made += 1
+        if len(history_rows) >= 20_000 or total >= records:  # in batches: a million records need not fit in memory
+            _insert(rt, item_rows, history_rows)
+            item_rows, history_rows = [], []
+    return made
+
+
+def _insert(rt, item_rows: list[dict], history_rows: list[dict]) -> None:
     items_table = sa.table("items", *[sa.column(c) for c in item_rows[0]])
     history_table = sa.table("history", *[sa.column(c) for c in _HISTORY_COLUMNS])
     with rt.store.write() as conn:
-        for start in range(0, len(item_rows), 500):
-            conn.execute(items_table.insert(), item_rows[start:start + 500])
-        for start in range(0, len(history_rows), 2000):
-            conn.execute(history_table.insert(), history_rows[start:start + 2000])
-    return made
+        conn.execute(items_table.insert(), item_rows)
+        conn.execute(history_table.insert(), history_rows)
 
 
 def export(rt, path: Path, filters: Filters | None = None) -> Path:

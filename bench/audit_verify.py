@@ -1,0 +1,103 @@
+"""How fast an auditor's bundle verifies offline, and how much memory its export takes, at a million records.
+
+Prints, from one run on this machine (SQLite, as `make run` uses it):
+  build     the history: three items driven through the API, then copied (real hashes, bulk inserts)
+  export    `closeloop audit export` as a separate process: seconds and its peak resident memory, at the full
+            size and at a tenth of it (constant memory: the two peaks are close)
+  verify    `closeloop audit verify BUNDLE`'s check in this process, in records per second (target >= 100,000)
+  verify    tools/verify_bundle.py, the standalone verifier, as a separate process, in records per second
+Run: make bench-audit   (or .venv/bin/python bench/audit_verify.py [--records N])
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# bench/transitions.py shares its name with the `transitions` library: keep this folder off the import path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from engine.audit.bundle_verify import verify_bundle  # noqa: E402
+from engine.audit.checkpoint import checkpoint_now  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+from engine.store import Store, migrate  # noqa: E402
+from tests.audit_helpers import STANDALONE, clone_history, templates  # noqa: E402
+from tests.helpers import build_world  # noqa: E402
+
+CLOSELOOP = Path(sys.executable).parent / "closeloop"
+
+
+def _child(args: list[str], env: dict) -> tuple[float, float]:
+    """Run a command to completion: (seconds, its peak resident memory in MB)."""
+    started = time.perf_counter()
+    code = os.fork()
+    if code == 0:  # the child becomes the command, so its peak is its own
+        os.execve(args[0], args, env)
+    _pid, status, usage = os.wait4(code, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def _build(folder: Path, records: int) -> tuple[Runtime, str]:
+    url = f"sqlite:///{folder / 'audit.db'}"
+    store = Store(url)
+    migrate(store)
+    store.dispose()
+    rt = Runtime.open(Settings(database_url=url, audit_key_dir=folder / "keys"))
+    world = build_world(rt)
+    with TestClient(create_app(rt)) as client:
+        sources = templates(client, world, rt)
+    clone_history(rt, sources, records=records)
+    checkpoint_now(rt)
+    return rt, url
+
+
+def measure(records: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        rt, url = _build(folder, records)
+        print(f"build     {records:,} records in {time.perf_counter() - started:.1f} s")
+        env = {**os.environ, "CLOSELOOP_DATABASE_URL": url, "CLOSELOOP_AUDIT_KEY_DIR": str(folder / "keys")}
+        small_rt, small_url = _build(folder / "small", records // 10) if (folder / "small").mkdir() is None else None
+        small_env = {**env, "CLOSELOOP_DATABASE_URL": small_url,
+                     "CLOSELOOP_AUDIT_KEY_DIR": str(folder / "small" / "keys")}
+        bundle, small = folder / "bundle.zip", folder / "small.zip"
+        seconds, peak = _child([str(CLOSELOOP), "audit", "export", str(bundle)], env)
+        _small_seconds, small_peak = _child([str(CLOSELOOP), "audit", "export", str(small)], small_env)
+        print(f"export    {records:,} records in {seconds:.1f} s ({records / seconds:,.0f} records/s), "
+              f"{bundle.stat().st_size / 1e6:.0f} MB; peak memory {peak:.0f} MB "
+              f"(at {records // 10:,} records: {small_peak:.0f} MB)")
+        started = time.perf_counter()
+        report = verify_bundle(bundle)
+        seconds = time.perf_counter() - started
+        assert report.ok and report.records >= records, (report.problems, report.findings[:3])
+        print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
+              f"(closeloop audit verify BUNDLE; target >= 100,000)")
+        seconds, peak = _child([sys.executable, str(STANDALONE), str(bundle)], env)
+        print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
+              f"(tools/verify_bundle.py, peak memory {peak:.0f} MB)")
+        rt.store.dispose()
+        small_rt.store.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    measure(parser.parse_args().records)
+    print(f"(this process's own peak: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
