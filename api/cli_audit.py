@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -52,7 +53,7 @@ def _read_key(value: str) -> bytes:
     return parse_public_key(text)
 
 
-def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_json: bool) -> None:
+def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_json: bool, workers: int) -> None:
     from engine.audit.bundle_verify import BundleError, verify_bundle
 
     try:
@@ -63,7 +64,7 @@ def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_js
             except (OSError, ValueError) as exc:
                 raise BundleError(f"--trusted-checkpoint {trusted}: not a readable JSON document ({exc})") from None
         public = [_read_key(k) for k in keys] or None
-        report = verify_bundle(bundle, trusted_checkpoint=document, public_keys=public)
+        report = verify_bundle(bundle, trusted_checkpoint=document, public_keys=public, workers=workers)
     except BundleError as exc:
         _fail(str(exc))
     if as_json:
@@ -95,15 +96,17 @@ def register(audit_app: typer.Typer, runtime) -> None:
                public_key: Annotated[Optional[list[str]], typer.Option(
                    "--public-key", help="A signing key you trust (hex, base64 or PEM, or a file); repeat for "
                                         "several. Without it, the keys inside the bundle are used.")] = None,
-               as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False
-               ) -> None:
+               as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+               workers: Annotated[int, typer.Option(
+                   "--workers", min=1, max=64, help="Processes checking the items of a bundle (default: the CPUs).")
+               ] = min(os.cpu_count() or 1, 8)) -> None:
         """Check the history: the database's chains, or a bundle offline; name the first broken record."""
         if bundle is None:
             if trusted_checkpoint is not None or public_key:
                 _fail("--trusted-checkpoint and --public-key apply to a bundle: give its file")
             _verify_database()
             return
-        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json)
+        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json, workers)
 
     @audit_app.command("checkpoint")
     def checkpoint(output: Annotated[Optional[Path], typer.Option(

@@ -4,7 +4,8 @@ Prints, from one run on this machine (SQLite, as `make run` uses it):
   build     the history: three items driven through the API, then copied (real hashes, bulk inserts)
   export    `closeloop audit export` as a separate process: seconds and its peak resident memory, at the full
             size and at a tenth of it (constant memory: the two peaks are close)
-  verify    `closeloop audit verify BUNDLE`'s check in this process, in records per second (target >= 100,000)
+  verify    `closeloop audit verify BUNDLE`'s check, in one process and in one per CPU, in records per second
+            (target >= 100,000)
   verify    tools/verify_bundle.py, the standalone verifier, as a separate process, in records per second
 Run: make bench-audit   (or .venv/bin/python bench/audit_verify.py [--records N])
 """
@@ -79,12 +80,14 @@ def measure(records: int) -> None:
         print(f"export    {records:,} records in {seconds:.1f} s ({records / seconds:,.0f} records/s), "
               f"{bundle.stat().st_size / 1e6:.0f} MB; peak memory {peak:.0f} MB "
               f"(at {records // 10:,} records: {small_peak:.0f} MB)")
-        started = time.perf_counter()
-        report = verify_bundle(bundle)
-        seconds = time.perf_counter() - started
-        assert report.ok and report.records >= records, (report.problems, report.findings[:3])
-        print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
-              f"(closeloop audit verify BUNDLE; target >= 100,000)")
+        for workers in (1, os.cpu_count() or 1):
+            started = time.perf_counter()
+            report = verify_bundle(bundle, workers=workers)
+            seconds = time.perf_counter() - started
+            assert report.ok and report.records >= records, (report.problems, report.findings[:3])
+            print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
+                  f"(closeloop audit verify BUNDLE, {workers} process{'es' if workers > 1 else ''}; "
+                  f"target >= 100,000)")
         seconds, peak = _child([sys.executable, str(STANDALONE), str(bundle)], env)
         print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
               f"(tools/verify_bundle.py, peak memory {peak:.0f} MB)")

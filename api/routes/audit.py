@@ -11,11 +11,13 @@ from starlette.responses import Response, StreamingResponse
 from api import dbcalls, respond
 from api.deps import CallerDep, require_role
 from api.models_audit import CheckpointList, CheckpointOut, SigningKeyList
+from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import cursor as page_cursor
 from engine.audit.bundle import Filters, stream_bundle
-from engine.audit.checkpoint import checkpoint_now, list_checkpoints
-from engine.audit.keys import list_keys
+from engine.audit.checkpoint import list_checkpoints
+from engine.audit.checkpoint import make_checkpoint as make_checkpoint_in
+from engine.audit.keys import KeyRing, list_keys
 from engine.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -57,12 +59,19 @@ async def checkpoints(caller: CallerDep, limit: Annotated[int, Query(ge=1, le=50
 
 @router.post("/checkpoints", status_code=201, response_model=CheckpointOut,
              summary="Make a signed checkpoint now (auditor, admin)", operation_id="make_audit_checkpoint",
-             responses=write_errors(401, 403))
+             responses=write_errors(401, 403), openapi_extra=headers_doc(IDEMPOTENCY_KEY))
 async def make_checkpoint(caller: CallerDep) -> Response:
     """Sign every item's chain head now; also sent as an ``audit.checkpoint`` event through the outbox."""
     require_role(caller.actor, *AUDIT_ROLES)
-    doc = await dbcalls.in_writer(caller.rt, lambda: checkpoint_now(caller.rt))
-    return respond.json_response(doc, 201)
+    rt = caller.rt
+    key = KeyRing(rt.settings.audit_keys_path).current()
+
+    def work(conn):
+        return respond.stored_json(make_checkpoint_in(conn, key=key, now=rt.clock.now()), 201)
+
+    return await dbcalls.in_writer(rt, lambda: respond.write(
+        rt, caller.actor, key=caller.header("idempotency-key"), method="POST", path="/api/v1/audit/checkpoints",
+        body={}, work=work))
 
 
 @router.get("/export", summary="The audit bundle, streamed (auditor, admin)", operation_id="export_audit_bundle",

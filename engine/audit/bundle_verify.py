@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import hashlib
 import io
+import itertools
+import multiprocessing
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from engine.audit.keys import key_id_of
+from engine.audit.replay import Finding
 from engine.audit.verify import check_item, check_workflow_row, finding_key
 from engine.canonical import canonical_bytes, sha256_hex
 from engine.history import GENESIS
@@ -30,6 +34,7 @@ from engine.history import GENESIS
 BUNDLE_FORMAT = "closeloop-bundle/1"
 _BODY_TYPES = {"format": str, "number": int, "time": str, "items": int, "records": int, "heads_digest": str,
                "prev": str, "key_id": str}
+CHUNK = 2000
 _ROW_KEYS = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
 
 
@@ -207,8 +212,6 @@ class _Checkpoints:
 
 def _covered(claims: list[tuple[int, str, int]], records: list[dict]):
     """The first record a checkpoint covered that the history no longer holds as it was."""
-    from engine.audit.replay import Finding
-
     for seq, head, number in sorted(claims):
         if seq > len(records):
             return Finding(len(records) + 1, f"checkpoint {number} covered this item up to seq {seq}, but its "
@@ -230,11 +233,70 @@ def _entry_problem(entry: object) -> str | None:
     return None
 
 
-def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
-                  public_keys: list[bytes] | None = None) -> BundleReport:
-    """Check a bundle file offline; ``public_keys`` (raw) replace the bundle's own keys as the trusted signers."""
-    from engine.audit.replay import Finding
+def _check_entry(line: int, raw: bytes, workflows: dict, bad_workflows: dict, claims: dict) -> tuple[int, object]:
+    """One line of items.jsonl: (line, a problem) or (line, (item id, order key, number, records, finding))."""
+    try:
+        entry = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        entry = None
+    problem = _entry_problem(entry)
+    if problem is not None:
+        return line, problem
+    item_id, row, history = entry["id"], entry["item"], entry["history"]
+    stray = next((r for r in history if r.get("item_id") != item_id), None)
+    if stray is not None:
+        finding = Finding(stray.get("seq") if type(stray.get("seq")) is int else None,
+                          "the record belongs to another item")
+    else:
+        _count, finding, _head = check_item(row, history, workflows, bad_workflows)
+        if finding is None and item_id in claims:
+            finding = _covered(claims[item_id], history)
+    number = str(row.get("number")) if isinstance(row, dict) else item_id
+    found = None if finding is None else {"seq": finding.seq, "reason": finding.reason}
+    return line, (item_id, finding_key(row, item_id), number, len(history), found)
 
+
+# What the forked workers read (inherited, never pickled): set just before the pool starts.
+_SHARED: dict = {}
+
+
+def _check_chunk(chunk: list[tuple[int, bytes]]) -> list[tuple[int, object]]:
+    return [_check_entry(line, raw, *_SHARED["args"]) for line, raw in chunk]
+
+
+def _item_results(bundle: zipfile.ZipFile, workers: int, *args) -> Iterator[tuple[int, object]]:
+    """Each line of items.jsonl checked, in order: here, or by ``workers`` forked processes a chunk at a time."""
+    try:
+        raw = bundle.open("items.jsonl")
+    except KeyError:
+        raise BundleError("the bundle has no items.jsonl") from None
+    with raw, io.BufferedReader(raw, 1 << 20) as stream:
+        lines = enumerate(stream, start=1)
+        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            for line, text in lines:
+                yield _check_entry(line, text, *args)
+            return
+        _SHARED["args"] = args
+        pending: collections.deque = collections.deque()
+        # At most two chunks per worker in flight: memory stays bounded whatever the bundle's size.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            while True:
+                chunk = list(itertools.islice(lines, CHUNK))
+                if chunk:
+                    pending.append(pool.apply_async(_check_chunk, (chunk,)))
+                if pending and (len(pending) >= 2 * workers or not chunk):
+                    yield from pending.popleft().get()
+                if not chunk and not pending:
+                    break
+        _SHARED.clear()
+
+
+def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
+                  public_keys: list[bytes] | None = None, workers: int = 1) -> BundleReport:
+    """Check a bundle file offline; ``public_keys`` (raw) replace the bundle's own keys as the trusted signers.
+
+    ``workers`` above 1 checks the items in that many forked processes (the same checks, the same answer).
+    """
     try:
         bundle = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -277,30 +339,18 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
             else:
                 workflows[row["hash"]] = definition
         found, seen = [], set()
-        for line, entry in _lines(bundle, "items.jsonl"):
-            problem = _entry_problem(entry)
-            if problem is not None:
-                report.problems.append(f"items.jsonl line {line}: {problem}")
+        for line, result in _item_results(bundle, workers, workflows, bad_workflows, chain.claims):
+            if isinstance(result, str):
+                report.problems.append(f"items.jsonl line {line}: {result}")
                 continue
-            item_id, row, history = entry["id"], entry["item"], entry["history"]
+            item_id, key, number, records, finding = result
             report.items += 1
-            report.records += len(history)
+            report.records += records
             if item_id in seen:
-                finding = Finding(None, "the item appears twice in the bundle")
-            else:
-                seen.add(item_id)
-                stray = next((r for r in history if r.get("item_id") != item_id), None)
-                if stray is not None:
-                    finding = Finding(stray.get("seq") if type(stray.get("seq")) is int else None,
-                                      "the record belongs to another item")
-                else:
-                    _count, finding, _head = check_item(row, history, workflows, bad_workflows)
-                    if finding is None and item_id in chain.claims:
-                        finding = _covered(chain.claims[item_id], history)
+                finding = {"seq": None, "reason": "the item appears twice in the bundle"}
+            seen.add(item_id)
             if finding is not None:
-                number = row.get("number") if isinstance(row, dict) else item_id
-                found.append((finding_key(row, item_id), {"item": str(number), "item_id": item_id,
-                                                          "seq": finding.seq, "reason": finding.reason}))
+                found.append((key, {"item": number, "item_id": item_id, **finding}))
         missing = [i for i in chain.claims if i not in seen]
         if manifest.get("complete") is True:
             for item_id in missing:

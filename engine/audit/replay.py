@@ -66,7 +66,7 @@ def decode_record(row: dict) -> tuple[dict | None, str | None]:
         try:
             value = _parse(text) if isinstance(text, str) else None
         except _FloatFound as exc:
-            return None, f"{key} holds the number {exc}, and canonical JSON has no floats"
+            return None, f"the record cannot be hashed: its {key} holds the number {exc} (canonical JSON has no floats)"
         except ValueError:
             return None, f"{key} is not valid JSON"
         if not isinstance(value, kind):

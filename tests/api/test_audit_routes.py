@@ -96,3 +96,11 @@ def test_bad_filters_are_problems_not_errors(client, world, audited, params, fie
 
 def test_bad_cursor_is_a_problem(client, world, audited):
     assert_problem(client.get("/api/v1/audit/checkpoints", params={"cursor": "forged"}, headers=world.h("aud")), 422)
+
+
+def test_a_retried_checkpoint_request_makes_one_checkpoint(client, world, audited):
+    first = client.post("/api/v1/audit/checkpoints", headers=world.h("aud", **{"Idempotency-Key": "cp-1"}))
+    again = client.post("/api/v1/audit/checkpoints", headers=world.h("aud", **{"Idempotency-Key": "cp-1"}))
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    listed = client.get("/api/v1/audit/checkpoints", headers=world.h("aud")).json()["data"]
+    assert [d["hash"] for d in listed] == [first.json()["hash"]]
