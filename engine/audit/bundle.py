@@ -90,10 +90,13 @@ def _line(value: object) -> bytes:
 def _item_ids(conn: sa.Connection, filters: Filters, tz, after: str) -> list[str]:
     c = ' COLLATE "C"' if conn.dialect.name == "postgresql" else ""
     if filters.complete:
-        # Items and any history whose item row is gone: the verifier must see both.
-        query = (f"SELECT x.id FROM (SELECT id FROM items UNION SELECT item_id AS id FROM history) x "
-                 f"WHERE x.id{c} > :after ORDER BY x.id{c} LIMIT :n")
-        return [r[0] for r in conn.execute(sa.text(query), {"after": after, "n": BATCH})]
+        # Items and any history whose item row is gone: the verifier must see both. Two ordered index reads
+        # merged here (a UNION would be built whole again for every batch).
+        params = {"after": after, "n": BATCH}
+        rows = conn.execute(sa.text(f"SELECT id FROM items WHERE id{c} > :after ORDER BY id{c} LIMIT :n"), params)
+        chained = conn.execute(sa.text(f"SELECT DISTINCT item_id{c} AS id FROM history WHERE item_id{c} > :after "
+                                       f"ORDER BY id LIMIT :n"), params)
+        return sorted({r[0] for r in rows} | {r[0] for r in chained})[:BATCH]
     where, params = [f"i.id{c} > :after"], {"after": after, "n": BATCH}
     if filters.unit is not None:
         where.append("u.path LIKE (SELECT path FROM units WHERE code = :unit) || '%'")
