@@ -68,7 +68,8 @@ def _digest_and_delta(conn: sa.Connection, number: int) -> tuple[str, int, int]:
     digest, items, records, after, first = hashlib.sha256(b"["), 0, 0, "", True
     while True:
         chunk = _current_heads(conn, after, CHUNK)
-        upto = chunk[-1][0] if chunk else None
+        # The last chunk reaches to the end: an item covered before whose id sorts after every item left is gone too.
+        upto = chunk[-1][0] if len(chunk) == CHUNK else None
         covered = _covered_heads(conn, after, upto)
         delta = []
         for item_id, seq, head in chunk:
