@@ -60,8 +60,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the newest migration."""
-    settings = Settings()
-    store = Store(settings.database_url)
+    store = Store.for_settings(Settings())
     run_migrations(store)
     typer.echo(f"database {safe_url(store.url)} is at the newest schema")
 

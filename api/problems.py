@@ -26,6 +26,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.IdempotencyMismatch: 422,
     errors.IdempotencyInFlight: 409,
+    errors.Busy: 503,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
@@ -62,7 +63,8 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> Respo
 
 async def _on_domain(request: Request, exc: errors.DomainError) -> Response:
     status = STATUS_BY_ERROR.get(type(exc), 400)
-    return problem(status, exc.detail, code=exc.code, **exc.extra)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.Busy) else None
+    return problem(status, exc.detail, code=exc.code, headers=headers, **exc.extra)
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -4,11 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
+# A default shared with engine.store.Store, which is also opened without settings (migrations, tests).
+WRITE_LOCK_TIMEOUT_S = 5.0
 
 
 class Settings(BaseSettings):
@@ -24,6 +26,9 @@ class Settings(BaseSettings):
     yellow_days: int = 3
     number_prefix: str = "ZG"
     max_body_bytes: int = 1024 * 1024
+    # Seconds a write waits for SQLite's write lock (or, on PostgreSQL, a row lock or a pooled connection)
+    # before it is refused with 503 and Retry-After.
+    write_lock_timeout: float = Field(default=WRITE_LOCK_TIMEOUT_S, gt=0, le=600)
 
     @field_validator("timezone")
     @classmethod
