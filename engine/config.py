@@ -9,8 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
-# A default shared with engine.store.Store, which is also opened without settings (migrations, tests).
+# Defaults shared with engine.store.Store, which is also opened without settings (migrations, tests).
 WRITE_LOCK_TIMEOUT_S = 5.0
+SQLITE_WAL_LIMIT_MB = 64.0
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     # Seconds a write waits for SQLite's write lock (or, on PostgreSQL, a row lock or a pooled connection)
     # before it is refused with 503 and Retry-After.
     write_lock_timeout: float = Field(default=WRITE_LOCK_TIMEOUT_S, gt=0, le=600)
+    # Size of SQLite's -wal file past which a background checkpoint restarts the log (and the file is
+    # truncated back to it): the bound on the WAL under sustained load.
+    sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -20,16 +20,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from engine.config import PROJECT_ROOT, WRITE_LOCK_TIMEOUT_S, Settings
+from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
+from engine.sqlite import WalCheckpoints, is_busy, sqlite_engine
 
 T = TypeVar("T")
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
-# Write transactions between two background WAL checkpoints on SQLite (about 1-4 MB of WAL).
-CHECKPOINT_EVERY = 500
-# Readers wait this long on the rare lock a reader can meet in WAL mode (recovery by another connection).
-READ_BUSY_MS = 10_000
 
 
 def normalize_url(url: str) -> str:
@@ -39,38 +36,6 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
-
-
-def _sqlite_engine(url: str, begin: str, pool_size: int) -> sa.Engine:
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size * 4, pool_pre_ping=False)
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
-        # Let SQLAlchemy's "begin" event below decide how transactions start.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        # The writer waits on its own terms (Store.write sets it per transaction); readers rarely wait at all.
-        cur.execute(f"PRAGMA busy_timeout={READ_BUSY_MS if begin == 'BEGIN' else 0}")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        if begin != "BEGIN":
-            # Writers never checkpoint: a checkpoint (and its fsync) inside a commit is a latency spike every
-            # few hundred transitions. Store.write() hands checkpoints to a reader thread instead.
-            cur.execute("PRAGMA wal_autocheckpoint=0")
-        cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
-        # Straight to the driver: this runs once per transaction, and SQLAlchemy's execute costs ~40 us.
-        conn.connection.driver_connection.execute(begin)
-
-    return engine
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY (or one of its extended codes): another connection holds the lock."""
-    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
 class WriteBusy(Exception):
@@ -87,18 +52,20 @@ def _postgres_busy(exc: Exception) -> bool:
 class Store:
     """The database behind one process: a reader engine, a writer engine and the write discipline."""
 
-    def __init__(self, url: str, *, lock_timeout: float = WRITE_LOCK_TIMEOUT_S) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+                 wal_limit_mb: float = SQLITE_WAL_LIMIT_MB) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.lock_timeout = lock_timeout
         self.retry_after = max(1, math.ceil(lock_timeout))
+        self.wal_limit = int(wal_limit_mb * 1024 * 1024)
         if self.is_sqlite:
             if self.url in ("sqlite://", "sqlite:///:memory:"):
                 raise ValueError("an in-memory SQLite database cannot be shared; use a file")
-            self.reader = _sqlite_engine(self.url, "BEGIN", pool_size=8)
-            self.writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1)
+            self.reader = sqlite_engine(self.url, "BEGIN", pool_size=8, wal_limit=self.wal_limit)
+            self.writer = sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1, wal_limit=self.wal_limit)
             self._write_lock: threading.Lock | None = threading.Lock()
-            self._commits = 0
+            self._checkpoints: WalCheckpoints | None = WalCheckpoints(self.reader, self.wal_limit, self._locked)
             # One writer at a time, first come first served: threads racing for SQLite's lock (an unfair one)
             # are where one-second tails come from. Off the loop, writes would queue on this one thread.
             write_threads, read_threads = 1, 8
@@ -114,6 +81,7 @@ class Store:
                 self.url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_timeout=lock_timeout,
                 connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
             self._write_lock = None
+            self._checkpoints = None
             write_threads = read_threads = 20
             self.inline_lookups = False  # a network round trip must not block the event loop
             self.inline_writes = False
@@ -130,7 +98,8 @@ class Store:
     @classmethod
     def for_settings(cls, settings: Settings) -> "Store":
         """The store a deployment's settings describe."""
-        return cls(settings.database_url, lock_timeout=settings.write_lock_timeout)
+        return cls(settings.database_url, lock_timeout=settings.write_lock_timeout,
+                   wal_limit_mb=settings.sqlite_wal_limit_mb)
 
     def _executor(self, kind: str) -> ThreadPoolExecutor:
         executor = self._executors.get(kind)
@@ -265,15 +234,16 @@ class Store:
                 raise
         finally:
             self._write_lock.release()
-        self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0:
-            self.read_executor.submit(self.checkpoint)
+        self._checkpoints.committed()
 
-    def checkpoint(self) -> None:
-        """Copy committed WAL pages into the SQLite file without blocking writers (a PASSIVE checkpoint)."""
-        if self.is_sqlite:
-            with self.reader.connect() as conn:
-                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the process's write lock (waiting at most lock_timeout, then Busy), without a transaction."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def single(self) -> Iterator[sa.Connection]:
@@ -304,6 +274,8 @@ class Store:
             executors, self._executors = self._executors, {}
         for executor in executors.values():
             executor.shutdown(wait=False)
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         if self._write_lock is not None:
             with self._write_lock:
                 if self._writer_conn is not None:
