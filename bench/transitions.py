@@ -92,9 +92,10 @@ def raw_sqlite_schema(db: Path, ids: list[str], count: int) -> float:
 
 def prepare(db: Path, n_items: int) -> tuple[Runtime, accounts.Actor, str, list[str]]:
     """A migrated database with one unit tree, an assignee and ``n_items`` items in 'rectifying'."""
-    store = Store(f"sqlite:///{db}")
+    settings = Settings(database_url=f"sqlite:///{db}")  # the rest from CLOSELOOP_*, as the server reads them
+    store = Store.for_settings(settings)
     migrate(store)
-    rt = Runtime.open(Settings(database_url=f"sqlite:///{db}"), store=store)
+    rt = Runtime.open(settings, store=store)
     with rt.store.write() as conn:
         accounts.add_unit(conn, clock=rt.clock, code="CITY", name="市")
         accounts.add_unit(conn, clock=rt.clock, code="EDU", name="市教委", parent="CITY")

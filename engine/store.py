@@ -3,6 +3,8 @@
 How writes are serialized is decided here and nowhere else. SQLite allows one writer: threads that race
 for its lock sleep in the busy handler and p99 jumps to a second, so each process takes a lock before
 ``BEGIN IMMEDIATE``. PostgreSQL wants real concurrency with row locks, so there is no lock at all.
+On both, a write waits at most ``lock_timeout`` for the locks it needs and then raises errors.Busy (503)
+having changed nothing; SQLite's WAL checkpoints live in engine.sqlite.
 """
 from __future__ import annotations
 
