@@ -39,6 +39,8 @@ def _runtime():
         _fail(str(exc))
     except WorkflowError as exc:
         _fail("workflow files are invalid:\n" + str(exc))
+    except DomainError as exc:  # opening records workflow versions: a write that can find the lock taken
+        _fail(exc.detail)
 
 
 @app.command()

@@ -8,6 +8,7 @@ next commit writes from the start of the file again, and ``journal_size_limit`` 
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from typing import Callable, ContextManager
 import sqlalchemy as sa
 
 from engine.errors import Busy
+
+log = logging.getLogger("closeloop.store")
 
 # Readers wait this long on the rare lock a reader can meet in WAL mode (recovery by another connection).
 READ_BUSY_MS = 10_000
@@ -98,6 +101,8 @@ class WalCheckpoints:
                     self._frame_bytes = driver.execute("PRAGMA page_size").fetchone()[0] + FRAME_HEADER
                 if frames * self._frame_bytes > self.wal_limit:
                     self._restart(driver)
+        except Exception:  # noqa: BLE001 - nobody awaits this thread: say so, and try again later
+            log.exception("WAL checkpoint failed")
         finally:
             self._pending = False
 
@@ -110,7 +115,7 @@ class WalCheckpoints:
                 finally:
                     driver.execute(f"PRAGMA busy_timeout={READ_BUSY_MS}")
         except Busy:
-            pass  # another process has held SQLite's lock this long: try again after the next commits
+            pass  # a writer here has waited that long for another process's lock: try after the next commits
 
     def close(self) -> None:
         """Wait for a running checkpoint (it holds a connection) and stop the thread."""

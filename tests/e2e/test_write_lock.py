@@ -190,3 +190,22 @@ def test_admin_write_waiting_for_the_lock_answers_503(live_server, rt, world):
             assert_prompt(lambda: http.get("/api/v1/units"))
         assert table_counts(rt) == before
         assert http.post("/api/v1/units", json={"code": "DEPT-C", "name": "市卫健委", "parent": "CITY"}).status_code == 201
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_cli_write_waiting_for_the_lock_fails_with_a_message(rt, world):
+    """An admin command behind a held lock stops after the timeout with a one-line error, not a traceback."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    env = {"CLOSELOOP_DATABASE_URL": rt.store.url, "CLOSELOOP_WRITE_LOCK_TIMEOUT": str(LOCK_TIMEOUT_S)}
+    before = table_counts(rt)
+    with sqlite_writer_elsewhere(rt.store.url):
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["unit", "add", "DEPT-C", "--name", "市卫健委", "--parent", "CITY"], env=env)
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "busy" in result.output and "Traceback" not in result.output, result.output
+    assert elapsed < LOCK_TIMEOUT_S + 2, elapsed
+    assert table_counts(rt) == before
