@@ -21,9 +21,9 @@ from engine.config import Settings
 from engine.store import sqlite_path
 from tests.helpers import drive, new_item, table_counts
 
-LOCK_TIMEOUT_S = 1.0
+LOCK_TIMEOUT_S = 1.5
 # Far below the lock timeout: what "served at once" means on a loaded two-core machine.
-PROMPT_S = 0.5
+PROMPT_S = 0.75
 CLIENT_TIMEOUT_S = 6.0
 HOLDER = """
 import sqlite3, sys
