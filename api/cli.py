@@ -40,6 +40,8 @@ def _runtime():
         _fail(str(exc))
     except WorkflowError as exc:
         _fail("workflow files are invalid:\n" + str(exc))
+    except DomainError as exc:  # opening records workflow versions: a write that can find the lock taken
+        _fail(exc.detail)
 
 
 @app.command()
@@ -72,8 +74,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the newest migration."""
-    settings = Settings()
-    store = Store(settings.database_url)
+    store = Store.for_settings(Settings())
     run_migrations(store)
     typer.echo(f"database {safe_url(store.url)} is at the newest schema")
 

@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
+# Defaults shared with engine.store.Store, which is also opened without settings (migrations, tests).
+WRITE_LOCK_TIMEOUT_S = 5.0
+SQLITE_WAL_LIMIT_MB = 64.0
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,12 @@ class Settings(BaseSettings):
     # How often each process's sweep looks for due notices, and how many items one sweep transaction takes.
     sweep_interval_seconds: int = Field(default=60, ge=1)
     sweep_batch: int = Field(default=500, ge=1, le=10000)
+    # Seconds a write waits for SQLite's write lock (or, on PostgreSQL, a row lock or a pooled connection)
+    # before it is refused with 503 and Retry-After.
+    write_lock_timeout: float = Field(default=WRITE_LOCK_TIMEOUT_S, gt=0, le=600)
+    # Size of SQLite's -wal file past which a background checkpoint restarts the log (and the file is
+    # truncated back to it): the bound on the WAL under sustained load.
+    sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
 
     @field_validator("timezone")
     @classmethod

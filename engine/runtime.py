@@ -25,7 +25,7 @@ class Runtime:
         """Connect, refuse an unmigrated database, then load and check the workflows."""
         settings = settings or Settings()
         clock = clock or SystemClock()
-        store = store or Store(settings.database_url)
+        store = store or Store.for_settings(settings)
         require_schema_at_head(store)
         registry = sync_workflows(store, clock, settings.workflows_dir)
         if settings.default_workflow not in registry.names():
