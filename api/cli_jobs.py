@@ -20,7 +20,13 @@ def register(app: typer.Typer, runtime) -> None:
         if not once:
             typer.echo("error: say --once (for a process that keeps sweeping, run `closeloop worker`)", err=True)
             raise typer.Exit(2)
-        result = run_pass(runtime())
+        from engine.errors import DomainError
+
+        try:
+            result = run_pass(runtime())
+        except DomainError as exc:  # the database is busy with another writer: say so, change nothing
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"sweep {result.sweep.batch}: {result.sweep.claimed} items due, {result.sweep.issued} notices "
                    f"issued, {result.sweep.superseded} superseded")
 

@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.sqlite import WalCheckpoints, is_busy, sqlite_engine
+from engine.walsync import WalSync
 
 T = TypeVar("T")
 
@@ -38,6 +39,12 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
+
+
+class PendingSync:
+    """The newest commit a block made whose trip to disk the caller still has to await."""
+
+    seq = 0
 
 
 class WriteBusy(Exception):
@@ -68,6 +75,8 @@ class Store:
             self.writer = sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1, wal_limit=self.wal_limit)
             self._write_lock: threading.Lock | None = threading.Lock()
             self._checkpoints: WalCheckpoints | None = WalCheckpoints(self.reader, self.wal_limit, self._locked)
+            # Group commit: a commit is acknowledged once an fsync of the log covers it (engine.walsync).
+            self._walsync: WalSync | None = WalSync(Path(f"{sqlite_path(self.url)}-wal"))
             # One writer at a time, first come first served: threads racing for SQLite's lock (an unfair one)
             # are where one-second tails come from. Off the loop, writes would queue on this one thread.
             write_threads, read_threads = 1, 8
@@ -84,6 +93,7 @@ class Store:
                 connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
             self._write_lock = None
             self._checkpoints = None
+            self._walsync = None  # PostgreSQL syncs its own log at each commit (and groups them itself)
             write_threads = read_threads = 20
             self.inline_lookups = False  # a network round trip must not block the event loop
             self.inline_writes = False
@@ -142,17 +152,35 @@ class Store:
         finally:
             self._local.nowait = False
 
-    def submit_write(self, fn: Callable[[], T]) -> Future[T]:
-        """Run ``fn`` on the write thread(s); its wait for the lock counts from now and ends in Busy."""
+    @contextmanager
+    def deferred_sync(self) -> Iterator["PendingSync"]:
+        """In this block (this thread), write() returns at commit without waiting for the disk; the caller
+        awaits ``durable_async(pending.seq)`` before it acknowledges anything."""
+        pending = PendingSync()
+        self._local.pending = pending
+        try:
+            yield pending
+        finally:
+            self._local.pending = None
+
+    async def durable_async(self, seq: int) -> None:
+        """Wait, without blocking the event loop, until commit ``seq`` of this process is on disk."""
+        if seq and self._walsync is not None:
+            await self._walsync.wait_async(seq)
+
+    def submit_write(self, fn: Callable[[], T]) -> Future[tuple[T, int]]:
+        """Run ``fn`` on the write thread(s): its wait for the lock counts from now and ends in Busy; the
+        future holds (``fn``'s result, the commit to await with ``durable_async``)."""
         if self._write_lock is None:
-            return self.write_executor.submit(fn)
+            return self.write_executor.submit(lambda: (fn(), 0))
         deadline = time.monotonic() + self.lock_timeout
         self._count_waiting(1)
 
-        def run() -> T:
+        def run() -> tuple[T, int]:
             self._local.deadline = deadline
             try:
-                return fn()
+                with self.deferred_sync() as pending:
+                    return fn(), pending.seq
             finally:
                 self._local.deadline = None
                 self._count_waiting(-1)
@@ -237,6 +265,12 @@ class Store:
         finally:
             self._write_lock.release()
         self._checkpoints.committed()
+        seq = self._walsync.committed()
+        pending = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.seq = max(pending.seq, seq)
+        else:
+            self._walsync.wait(seq)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -278,6 +312,8 @@ class Store:
             executor.shutdown(wait=False)
         if self._checkpoints is not None:
             self._checkpoints.close()
+        if self._walsync is not None:
+            self._walsync.close()
         if self._write_lock is not None:
             with self._write_lock:
                 if self._writer_conn is not None:
