@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from engine.config import Settings
-from engine.errors import DomainError, WorkflowError
+from engine.errors import CalendarError, DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url
 from engine.store import migrate as run_migrations
 
@@ -19,10 +19,13 @@ unit_app = typer.Typer(help="Units (责任单位), which form a tree.", no_args_
 user_app = typer.Typer(help="Users, their roles and tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the hash-chained history.", no_args_is_help=True)
 wf_app = typer.Typer(help="Workflow files: check them, draw them.", no_args_is_help=True)
+calendar_app = typer.Typer(help="The working-day calendar (holidays and 调休) and where each year comes from.",
+                           no_args_is_help=True)
 app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(wf_app, name="workflows")
+app.add_typer(calendar_app, name="calendar")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -39,6 +42,8 @@ def _runtime():
         _fail(str(exc))
     except WorkflowError as exc:
         _fail("workflow files are invalid:\n" + str(exc))
+    except CalendarError as exc:
+        _fail("the calendar file is invalid:\n" + str(exc))
 
 
 @app.command()
@@ -202,6 +207,20 @@ def workflows_graph(name: str,
     if name not in found:
         _fail(f"no workflow named {name!r} (known: {', '.join(sorted(found))})")
     typer.echo(mermaid(found[name], lang), nl=False)
+
+
+@calendar_app.command("show")
+def calendar_show(year: Annotated[int, typer.Argument(help="The year, e.g. 2027.", min=1950, max=2199)]) -> None:
+    """Print what is known of a year's days off and make-up working days, and from where."""
+    from engine import workdays
+    from engine.calendars.report import describe
+
+    try:
+        workdays.configure(Settings().calendar_file)
+    except CalendarError as exc:
+        _fail("the calendar file is invalid:\n" + str(exc))
+    for line in describe(workdays.year_schedule(year)):
+        typer.echo(line)
 
 
 def main() -> None:

@@ -143,9 +143,12 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """The database answers and is at the code's schema."""
+    """The database answers and is at the code's schema; warnings (still ready) name what needs an operator."""
 
     model_config = ConfigDict(populate_by_name=True)
     status: str
     schema_revision: str | None = Field(default=None, alias="schema")
     workflows: list[str]
+    # Years in which open deadlines fall and whose official holiday schedule is not known.
+    calendar_unofficial_years: list[int] = []
+    warnings: list[str] = []

@@ -34,12 +34,20 @@ class Settings(BaseSettings):
     # How often each process's sweep looks for due notices, and how many items one sweep transaction takes.
     sweep_interval_seconds: int = Field(default=60, ge=1)
     sweep_batch: int = Field(default=500, ge=1, le=10000)
+    # A YAML file with years' official holiday schedules (调休 included), read before the packages' calendars.
+    calendar_file: Path | None = None
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @field_validator("calendar_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # CLOSELOOP_CALENDAR_FILE= (empty) means no file, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def tz(self) -> ZoneInfo:
