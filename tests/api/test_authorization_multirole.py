@@ -60,7 +60,8 @@ def multi(rt, world):
 
 def _try(client, world, rt, caller: str, unit: str, trigger: str) -> str:
     tdef = next(t for t in rt.registry.current("standard").definition.transitions if t.trigger == trigger)
-    item = item_at(client, world, rt, unit, SOURCE_STATE[trigger])
+    # An item with no named assignee, so that accepting it is open to any assignee of its unit.
+    item = item_at(client, world, rt, unit, SOURCE_STATE[trigger], **({"assignee": None} if trigger == "accept" else {}))
     before = footprint(client, world, item)
     seen_allowed = trigger in client.get(f"/api/v1/items/{item['id']}", headers=world.h(caller)).json()[
         "allowed_triggers"]
