@@ -23,6 +23,8 @@ calendar_app = typer.Typer(help="The working-day calendar (holidays and 调休) 
                            no_args_is_help=True)
 app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(wf_app, name="workflows")
 app.add_typer(calendar_app, name="calendar")
@@ -117,7 +119,8 @@ def user_add(username: str,
              role: Annotated[list[str], typer.Option("--role", help="registrar, supervisor, assignee, verifier, "
                                                      "auditor or admin; repeat for several.")],
              unit: Annotated[str, typer.Option("--unit", help="The user's unit code.")],
-             name: Annotated[str, typer.Option("--name", help="Display name.")] = "") -> None:
+             name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
+             email: Annotated[Optional[str], typer.Option("--email", help="Where e-mail reminders go.")] = None) -> None:
     """Add a user; the new token is printed alone on the last line."""
     from engine import accounts
 
@@ -125,7 +128,7 @@ def user_add(username: str,
     try:
         with rt.store.write() as conn:
             _user, token = accounts.add_user(conn, clock=rt.clock, username=username, roles=role, unit=unit,
-                                             display_name=name)
+                                             display_name=name, email=email)
     except DomainError as exc:
         _fail(exc.detail)
     typer.echo(f"user {username} added with roles {', '.join(sorted(set(role)))} in {unit}; token (shown once):")
@@ -145,6 +148,67 @@ def user_token(username: str) -> None:
         _fail(exc.detail)
     typer.echo(f"new token for {username} (shown once):")
     typer.echo(token)
+
+
+@user_app.command("set")
+def user_set(username: str,
+             role: Annotated[Optional[list[str]], typer.Option("--role", help="Replace the roles; repeat for several.")] = None,
+             unit: Annotated[Optional[str], typer.Option("--unit", help="Move to this unit.")] = None,
+             email: Annotated[Optional[str], typer.Option("--email", help="New e-mail address; '' removes it.")] = None,
+             name: Annotated[Optional[str], typer.Option("--name", help="New display name.")] = None,
+             active: Annotated[Optional[bool], typer.Option("--active/--inactive",
+                                                            help="--inactive: their tokens stop working at once and "
+                                                                 "they receive no reminders.")] = None) -> None:
+    """Change a user's roles, unit, e-mail, display name or active flag."""
+    from engine.people.users import update_user
+
+    given = {"roles": role, "unit": unit, "display_name": name, "active": active}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if email is not None:
+        changes["email"] = email.strip() or None
+    if not changes:
+        _fail("give at least one of --role, --unit, --email, --name, --active/--inactive")
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            user = update_user(conn, username, changes)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"user {username}: roles {', '.join(user['roles'])}; unit {user['unit']}; "
+               f"e-mail {user['email'] or 'none'}; {'active' if user['active'] else 'INACTIVE'}")
+    if user["assigned_open_items"]:
+        typer.echo(f"{user['assigned_open_items']} open item(s) name {username} as assignee; a supervisor hands them "
+                   f"on with the 'transfer' trigger if {username} no longer does that work")
+
+
+@user_app.command("tokens")
+def user_tokens(username: str) -> None:
+    """List a user's tokens: id, label, dates, revoked or not (never the tokens themselves)."""
+    from engine.people.tokens import list_tokens
+
+    rt = _runtime()
+    try:
+        with rt.store.read() as conn:
+            tokens = list_tokens(conn, username)
+    except DomainError as exc:
+        _fail(exc.detail)
+    for token in tokens:
+        state = f"revoked {token['revoked_at']}" if token["revoked"] else "active"
+        typer.echo(f"{token['id']:>6}  {token['created_at']}  {state:<38} {token['label']}")
+
+
+@token_app.command("revoke")
+def token_revoke(username: str, token_id: Annotated[int, typer.Argument(help="The id `user tokens` lists.")]) -> None:
+    """Revoke one of a user's tokens: it stops working at once."""
+    from engine.people.tokens import revoke_token
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            token = revoke_token(conn, clock=rt.clock, username=username, token_id=token_id)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"token {token_id} of {username} revoked at {token['revoked_at']}")
 
 
 @audit_app.command("verify")

@@ -106,12 +106,16 @@ def has_assignee(ctx: GuardContext) -> str | None:
     return None
 
 
-@guard("other_unit")
-def other_unit(ctx: GuardContext) -> str | None:
-    """A transfer (转办) hands the item to a different unit, named in the request; the same unit is no transfer."""
+@guard("changes_hands")
+def changes_hands(ctx: GuardContext) -> str | None:
+    """A transfer (转办) hands the item to another unit, or within its unit to another named assignee (改派:
+    the way out when the one named has left or moved); the same hands again is no transfer."""
     target = ctx.fields.get("unit")
     if target is None:
         return "name the unit to transfer the item to in fields.unit"
     if target == ctx.item.get("unit_code"):
-        return f"the item is already with {target}; a transfer names another unit"
+        new = ctx.fields.get("assignee")
+        if new is None or new == ctx.item.get("assignee"):
+            return (f"the item is already with {target}; a transfer names another unit, or another assignee "
+                    f"within it in fields.assignee")
     return None

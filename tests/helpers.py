@@ -82,7 +82,7 @@ def payload(tdef: TransitionDef, today: dt.date, item: dict | None = None) -> di
         fields["new_due_date"] = (current + dt.timedelta(days=30)).isoformat()
     if "measures" in tdef.requires:
         fields["measures"] = "制定整改方案"
-    if "other_unit" in tdef.guards:  # a transfer (转办) names another unit
+    if "changes_hands" in tdef.guards:  # a transfer (转办) names another unit
         fields["unit"] = "DEPT-A" if item and item.get("unit") == "DEPT-B" else "DEPT-B"
     if fields:
         body["fields"] = fields

@@ -75,10 +75,16 @@ ROUTE_MATRIX = {
     ("GET", "/api/v1/users"): ADMIN_ONLY_READ,
     ("POST", "/api/v1/users"): ADMIN_ONLY_WRITE,
     ("POST", "/api/v1/users/asg_a/tokens"): ADMIN_ONLY_WRITE,
+    ("PATCH", "/api/v1/users/asg_a"): ADMIN_ONLY_READ,
+    ("GET", "/api/v1/users/asg_a/tokens"): ADMIN_ONLY_READ,
+    # No such token: only an admin gets as far as finding that out.
+    ("DELETE", "/api/v1/users/asg_a/tokens/999999"): (R403,) * 5 + ("404",),
 }
 BODIES = {"/api/v1/units": {"code": "DEPT-C", "name": "市住建委", "parent": "CITY"},
           "/api/v1/users": {"username": "wang.fang", "roles": ["assignee"], "unit": "DEPT-A"},
-          "/api/v1/items": {"title": "家庭养老床位建设进度滞后", "source": "supervision", "unit": "DEPT-A"}}
+          "/api/v1/items": {"title": "家庭养老床位建设进度滞后", "source": "supervision", "unit": "DEPT-A"},
+          "/api/v1/users/asg_a": {"email": "asg_a@jyj.example.gov.cn"}}
+WITH_BODY = ("POST", "PATCH")
 
 
 @pytest.fixture
@@ -193,7 +199,7 @@ def test_routes_without_an_item(client, callers, role):
     world, caller, column = callers, CALLER[role], ROLES.index(role)
     actual, expected = {}, {}
     for (method, path), answers in ROUTE_MATRIX.items():
-        response = client.request(method, path, json=BODIES.get(path) if method == "POST" else None,
+        response = client.request(method, path, json=BODIES.get(path) if method in WITH_BODY else None,
                                   headers=world.h(caller))
         actual[method, path], expected[method, path] = outcome(response), answers[column]
     assert actual == expected
@@ -249,7 +255,7 @@ def test_every_route_answers_401_to_bad_credentials(client, callers, rt, kind):
               ("POST", f"{url}/transitions")]
     bodies = {**BODIES, f"{url}/transitions": {"trigger": "cancel", "comment": "重复登记"}}
     for method, path in routes:
-        body = bodies.get(path) if method == "POST" else None
+        body = bodies.get(path) if method in WITH_BODY else None
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code == 401, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"

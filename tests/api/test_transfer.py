@@ -59,8 +59,8 @@ def test_a_transfer_needs_a_reason_and_another_unit(client, world, rt):
     for body, status, what in (
             (transfer("DEPT-B", comment=None), 422, "requires"),
             (transfer("DEPT-B", comment="  "), 422, "requires"),
-            ({"trigger": "transfer", "comment": REASON}, 422, "other_unit"),
-            (transfer("DEPT-A"), 422, "other_unit"),
+            ({"trigger": "transfer", "comment": REASON}, 422, "changes_hands"),
+            (transfer("DEPT-A"), 422, "changes_hands"),
             (transfer("NO-SUCH"), 422, "fields.unit"),
             (transfer("DEPT-B", assignee="asg_a"), 422, "fields.assignee"),
             (transfer("DEPT-B"), 403, "role")):
@@ -84,3 +84,12 @@ def test_an_immediate_items_transfer_keeps_within_its_maximum(client, world, rt)
     moved = fire(client, world, item, transfer("DEPT-B", due_date="2026-03-13"), "sup")
     assert moved.status_code == 200 and moved.json()["due_date"] == "2026-03-13", moved.text
 
+
+def test_within_its_unit_an_item_moves_to_another_named_assignee(client, world, rt):
+    item = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    moved = fire(client, world, item, transfer("DEPT-A", comment="原责任人调离", assignee="doer_a"), "sup_a")
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["state"], moved.json()["unit"], moved.json()["assignee"]) == ("assigned", "DEPT-A", "doer_a")
+    assert moved.json()["transition"]["fields"] == {"assignee": "doer_a"}
+    assert fire(client, world, item, {"trigger": "accept"}, "asg_a").json()["reason"] == "not_assignee"
+    assert fire(client, world, item, {"trigger": "accept"}, "doer_a").status_code == 200
