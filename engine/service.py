@@ -156,10 +156,10 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
         after["state_entered_at"] = now
     entered = rt.local_date(after["state_entered_at"])
     after["deadline"] = state_deadline(wf.definition, dest, entered=entered, due_date=after["due_date"])
+    after["state"] = dest  # before the reminder clock, which reads the rules of the state the item is now in
     if (dest, after["state_entered_at"], after["deadline"]) != (source, item["state_entered_at"], item["deadline"]):
         # A new state entry or a new deadline: what was pending is dropped, the new rules take over.
         after["next_reminder_at"] = reminder_clock(rt, wf.definition, after)
-    after["state"] = dest
     after["version"] = item["version"] + 1
     after["updated_at"] = now
     after["closed_at"] = now if wf.definition.state(dest).final else None

@@ -3,9 +3,11 @@ stores. The new unit must accept it again; the assignee is released unless one i
 the new state's; everything is in the history, and `closeloop audit verify` still says ok."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from api.cli import app
+from engine.models import Item
 from tests.api.test_authorization import footprint
 from tests.helpers import assert_problem, drive, fire, new_item
 
@@ -19,6 +21,7 @@ def transfer(unit: str, comment: str | None = REASON, **fields) -> dict:
 
 def test_a_transferred_item_goes_to_the_new_unit_which_accepts_it_again(client, world, rt, db_url):
     item = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    before_reminder = _next_reminder(rt, item["id"])
     assert "transfer" in client.get(f"/api/v1/items/{item['id']}", headers=world.h("sup")).json()["allowed_triggers"]
     moved = fire(client, world, item, transfer("DEPT-B"), "sup")
     assert moved.status_code == 200, moved.text
@@ -30,13 +33,22 @@ def test_a_transferred_item_goes_to_the_new_unit_which_accepts_it_again(client, 
     assert (record["trigger"], record["from_state"], record["to_state"], record["comment"]) == (
         "transfer", "rectifying", "assigned", REASON)
     assert record["fields"] == {"unit": "DEPT-B", "assignee": None}
+    # The old unit's pending reminders go with the old state entry: `assigned` has no reminder rules.
+    assert (before_reminder is not None, _next_reminder(rt, item["id"])) == (True, None)
     # The old unit no longer sees it; the new one accepts it, and whoever accepts is now responsible.
     assert client.get(f"/api/v1/items/{item['id']}", headers=world.h("asg_a")).status_code == 404
     accepted = fire(client, world, body, {"trigger": "accept"}, "asg_b")
     assert accepted.status_code == 200 and accepted.json()["assignee"] == "asg_b", accepted.text
     assert accepted.json()["transition"]["fields"] == {"assignee": "asg_b"}
+    assert _next_reminder(rt, item["id"]) == before_reminder  # the same due date, the same first reminder
     verified = CliRunner().invoke(app, ["audit", "verify"], env={"CLOSELOOP_DATABASE_URL": db_url})
     assert verified.exit_code == 0 and verified.stdout.startswith("ok: "), verified.output
+
+
+def _next_reminder(rt, item_id: str):
+    items = Item.__table__
+    with rt.store.read() as conn:
+        return conn.execute(sa.select(items.c.next_reminder_at).where(items.c.id == item_id)).scalar_one()
 
 
 def test_a_transfer_may_name_the_new_assignee_and_due_date(client, world, rt):
