@@ -43,12 +43,20 @@ class Settings(BaseSettings):
     # Size of SQLite's -wal file past which a background checkpoint restarts the log (and the file is
     # truncated back to it): the bound on the WAL under sustained load.
     sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
+    # A YAML file with years' official holiday schedules (调休 included), read before the packages' calendars.
+    calendar_file: Path | None = None
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @field_validator("calendar_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # CLOSELOOP_CALENDAR_FILE= (empty) means no file, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def tz(self) -> ZoneInfo:

@@ -112,6 +112,14 @@ class Busy(DomainError):
         self.retry_after = retry_after
 
 
+class CalendarError(Exception):
+    """The calendar file is invalid; the message names the file, the line, the key and the problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class WorkflowError(Exception):
     """A workflow file is invalid; the message names the file, the key and the problem."""
 

@@ -126,6 +126,8 @@ def test_a_405_allows_every_method_of_the_path(client, world):
     for path, operations in spec["paths"].items():
         url = path.replace("{item_id}", item["id"]).replace("{name}", "standard").replace("{username}", "asg_a")
         for method in ("OPTIONS", "PUT", "DELETE", "PATCH"):
+            if method.lower() in operations:
+                continue  # the path answers it: only the methods it does not answer give 405
             response = client.request(method, url, headers=world.h("adm"))
             assert_problem(response, 405)
             allowed = {m.strip().lower() for m in response.headers["allow"].split(",")}
