@@ -5,7 +5,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.limits import BodyLimit, HeaderLimit
-from api.routes import admin, health, items, workflows
+from api.routes import admin, health, items, webhooks, workflows
 from api.throttle import AuthThrottle
 from engine.runtime import Runtime
 
@@ -21,7 +21,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
-    for module in (items, workflows, admin, health):
+    for module in (items, workflows, admin, webhooks, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first

@@ -47,6 +47,12 @@ def redact_url(url: str, kind: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
+def _printable(text: str, field: str) -> None:
+    """Refuse control characters and lone surrogates: no store keeps them faithfully, no URL needs them."""
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise InvalidInput(f"{field} must not contain control characters or lone surrogates", field=field)
+
+
 def _view(row: sa.RowMapping, unit_code: str | None) -> dict:
     return {"id": row["id"], "url": redact_url(row["url"], row["kind"]), "kind": row["kind"],
             "events": orjson.loads(row["events"]), "unit": unit_code, "active": row["active"],
@@ -61,6 +67,9 @@ def add_endpoint(conn: sa.Connection, *, clock: Clock, settings: Settings, new: 
         raise InvalidInput(f"kind must be one of {', '.join(WEBHOOK_KINDS)}", field="kind")
     if len(new.url) > MAX_URL or is_blank(new.url):
         raise InvalidInput(f"url must be 1-{MAX_URL} characters", field="url")
+    _printable(new.url, "url")
+    if new.secret is not None:
+        _printable(new.secret, "secret")
     try:
         check_url(new.url, allow_private=settings.allow_private_webhooks)
     except UnsafeURL as exc:
@@ -105,21 +114,24 @@ def list_endpoints(conn: sa.Connection) -> list[dict]:
 
 def get_endpoint(conn: sa.Connection, endpoint_id: int) -> dict:
     """One endpoint as listed; NotFound if missing or deleted."""
+    if not 1 <= endpoint_id <= 2**31 - 1:  # beyond PostgreSQL's integer: cannot exist
+        raise NotFound(f"webhook {endpoint_id} not found")
     row = conn.execute(_LIST.where(_endpoints.c.id == endpoint_id)).mappings().first()
     if row is None:
         raise NotFound(f"webhook {endpoint_id} not found")
     return _view(row, row["unit_code"])
 
 
-def delete_endpoint(conn: sa.Connection, *, clock: Clock, endpoint_id: int) -> None:
+def delete_endpoint(conn: sa.Connection, *, clock: Clock, endpoint_id: int) -> dict:
     """Delete an endpoint: it stops hearing events; what it had pending is marked failed. Its log stays."""
-    get_endpoint(conn, endpoint_id)
+    view = get_endpoint(conn, endpoint_id)
     now = clock.now()
     conn.execute(_endpoints.update().where(_endpoints.c.id == endpoint_id).values(
         active=False, deleted_at=now, disabled_reason="deleted"))
     conn.execute(_deliveries.update().where(_deliveries.c.endpoint_id == endpoint_id,
                                             _deliveries.c.status == "pending").values(
         status="failed", next_attempt_at=None, last_error="the endpoint was deleted"))
+    return {**view, "active": False, "disabled_reason": "deleted"}
 
 
 def _delivery_of(conn: sa.Connection, endpoint_id: int, delivery_id: int) -> sa.RowMapping:

@@ -36,7 +36,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:
         raise UnsafeURL(f"the host {parts.hostname!r} does not resolve: {exc}") from None
     for info in infos:
         address = info[4][0]

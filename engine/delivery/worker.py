@@ -252,8 +252,7 @@ def record(rt: Runtime, owner: str, item: Claimed, outcome: Outcome, latency_ms:
                 active=False, disabled_reason=reason, disabled_at=now))
             conn.execute(_deliveries.update().where(_deliveries.c.endpoint_id == item.endpoint_id,
                                                     _deliveries.c.status == "pending").values(
-                status="failed", next_attempt_at=None, lease_until=None, lease_owner=None,
-                last_error=f"endpoint {reason}"))
+                status="failed", next_attempt_at=None, last_error=f"endpoint {reason}"))
             log.warning("webhook endpoint %s answered 410 Gone and is disabled", item.endpoint_id)
             return "failed"
         later = retry.next_attempt(now, item.attempts, item.retry_until, retry_after=outcome.retry_after)
@@ -267,6 +266,16 @@ def record(rt: Runtime, owner: str, item: Claimed, outcome: Outcome, latency_ms:
         done = conn.execute(mine.values(next_attempt_at=later, lease_until=None, lease_owner=None,
                                         last_error=outcome.error)).rowcount
         return "retry" if done else "lost"
+
+
+def unclaim(rt: Runtime, owner: str, item: Claimed) -> None:
+    """Give back a claimed delivery that was not sent (its endpoint was disabled meanwhile): no attempt is logged."""
+    with rt.store.write() as conn:
+        released = conn.execute(_deliveries.update().where(
+            _deliveries.c.id == item.delivery_id, _deliveries.c.lease_owner == owner).values(
+            lease_until=None, lease_owner=None, attempts=_deliveries.c.attempts - 1)).rowcount
+        if released:
+            conn.execute(_attempts.delete().where(_attempts.c.id == item.attempt_id))
 
 
 def deliver(rt: Runtime, *, now: dt.datetime | None = None) -> DeliveryReport:
@@ -290,8 +299,14 @@ def deliver(rt: Runtime, *, now: dt.datetime | None = None) -> DeliveryReport:
             report.deferred += settled
             if not claimed and not settled:
                 return report
+            gone: set[int] = set()
             for item in claimed:
+                if item.endpoint_id in gone:
+                    unclaim(rt, owner, item)
+                    continue
                 outcome, latency = send(rt, channels, item)
+                if outcome.gone and item.endpoint_id is not None:
+                    gone.add(item.endpoint_id)
                 result = record(rt, owner, item, outcome, latency, now=now)
                 report.attempts += 1
                 report.delivered += result == "delivered"
