@@ -58,7 +58,9 @@ def post(client: httpx.Client, url: str, content: bytes, *, headers: dict[str, s
          params: dict[str, str] | None = None, check: Callable[[httpx.Response], str | None] | None = None) -> Outcome:
     """POST JSON bytes; 2xx is success unless ``check`` finds an error in the answer (robots answer 200 + errcode)."""
     try:
-        response = client.post(url, content=content, params=params,
+        # Merged, not passed as params=, which would replace the URL's own query (DingTalk's access_token).
+        target = httpx.URL(url).copy_merge_params(params) if params else url
+        response = client.post(target, content=content,
                                headers={"content-type": "application/json; charset=utf-8", **(headers or {})})
     except httpx.HTTPError as exc:
         return Outcome(False, None, excerpt(f"{type(exc).__name__}: {exc}"))
