@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from engine.config import Settings
 from engine.delivery.status import notice_delivery_status
-from engine.delivery.worker import deliver
+from engine.delivery.worker import deliver, next_due_at
 from engine.models import Item, User
 from engine.reminders.sweep import sweep
 from tests.delivery_support import insert_events, reminder
@@ -94,7 +94,15 @@ def test_a_swept_reminder_arrives_by_email_in_chinese_one_digest_per_recipient(r
     assert result.issued >= 2
     with rt.store.read() as conn:
         assert {s["status"] for s in notice_delivery_status(conn, result.notices).values()} == {"queued"}
+    # The mail server is down at first: the attempts fail and are retried later.
+    assert deliver(rt).failed_attempts == 2
+    with rt.store.read() as conn:
+        waiting = notice_delivery_status(conn, result.notices)
+    assert {s["status"] for s in waiting.values()} == {"sending"}
+    assert all(d["attempts"] == 1 and d["last_error"] for s in waiting.values() for d in s["deliveries"])
     with smtp_server(smtp_port) as inbox:
+        assert next_due_at(rt) > clock.now()
+        clock.advance(seconds=40)  # past the first retry of both (30 s with up to 25% jitter)
         report = deliver(rt)
     assert report.delivered == len(inbox.messages) == 2
     by_rcpt = {rcpts[0]: email.message_from_bytes(raw, policy=email.policy.default) for rcpts, raw in inbox.messages}
@@ -120,6 +128,9 @@ def test_a_swept_reminder_arrives_by_email_in_chinese_one_digest_per_recipient(r
         statuses = notice_delivery_status(conn, result.notices)
     assert {s["status"] for s in statuses.values()} == {"delivered"}
     assert all(d["channel"] == "email" for s in statuses.values() for d in s["deliveries"])
+    with rt.store.read() as conn:
+        assert notice_delivery_status(conn, [max(result.notices) + 1000]) == {
+            max(result.notices) + 1000: {"status": "none", "deliveries": []}}
 
 
 def test_no_email_for_inactive_users_or_users_without_an_address(rt, world, smtp_port):
