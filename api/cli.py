@@ -1,4 +1,4 @@
-"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows."""
+"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows, webhooks."""
 from __future__ import annotations
 
 import gc
@@ -29,6 +29,9 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(wf_app, name="workflows")
 app.add_typer(calendar_app, name="calendar")
+webhook_app = typer.Typer(help="Webhooks and group robots (DingTalk, WeCom, Feishu) that hear events.",
+                          no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -282,6 +285,68 @@ def workflows_graph(name: str,
     if name not in found:
         _fail(f"no workflow named {name!r} (known: {', '.join(sorted(found))})")
     typer.echo(mermaid(found[name], lang), nl=False)
+
+
+@webhook_app.command("add")
+def webhook_add(url: str,
+                event: Annotated[list[str], typer.Option("--event", help="item.created, item.transitioned, "
+                                                         "reminder.due_soon, reminder.overdue, escalation.issued or "
+                                                         "audit.checkpoint; repeat for several.")],
+                kind: Annotated[str, typer.Option("--kind", help="generic, dingtalk, wecom or feishu.")] = "generic",
+                unit: Annotated[Optional[str], typer.Option("--unit", help="Only this unit's subtree.")] = None,
+                secret: Annotated[Optional[str], typer.Option("--secret", help="The DingTalk or Feishu robot's "
+                                                              "signing secret (加签).")] = None) -> None:
+    """Add an endpoint; a generic one's whsec_ signing secret is printed once, alone on the last line."""
+    from engine.delivery import endpoints
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            view, made = endpoints.add_endpoint(conn, clock=rt.clock, settings=rt.settings, created_by="cli",
+                                                new=endpoints.NewEndpoint(url=url, kind=kind, events=event, unit=unit,
+                                                                          secret=secret))
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"webhook {view['id']} added: {view['kind']} {view['url']} hears {', '.join(view['events'])}"
+               + (f" in {view['unit']}" if view["unit"] else ""))
+    if made:
+        typer.echo("signing secret (shown once):")
+        typer.echo(made)
+
+
+@webhook_app.command("list")
+def webhook_list() -> None:
+    """List endpoints (robot tokens in URLs hidden)."""
+    from engine.delivery import endpoints
+
+    rt = _runtime()
+    with rt.store.read() as conn:
+        for view in endpoints.list_endpoints(conn):
+            state = "active" if view["active"] else f"disabled: {view['disabled_reason']}"
+            typer.echo(f"{view['id']:>4}  {view['kind']:<8} {state:<10} {view['url']}  "
+                       f"[{', '.join(view['events'])}]" + (f" unit {view['unit']}" if view["unit"] else ""))
+
+
+@webhook_app.command("test")
+def webhook_test(webhook_id: int) -> None:
+    """Send a test message to an endpoint now; exit 1 if it did not arrive."""
+    from engine.delivery import endpoints, status, worker
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            delivery_id = endpoints.queue_test(conn, clock=rt.clock, endpoint_id=webhook_id)
+    except DomainError as exc:
+        _fail(exc.detail)
+    worker.send_now(rt, delivery_id)
+    with rt.store.read() as conn:
+        sent = status.delivery(conn, delivery_id)
+    if sent["status"] == "delivered":
+        typer.echo(f"delivered ({sent['log'][-1]['status_code']}, {sent['log'][-1]['latency_ms']} ms), "
+                   f"webhook-id {sent['message_id']}")
+        return
+    reason = sent["last_error"] or "not sent yet: the robot's rate limit is full, it goes with the next delivery pass"
+    _fail(f"not delivered: {reason}")
 
 
 @calendar_app.command("show")

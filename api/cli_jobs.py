@@ -27,8 +27,11 @@ def register(app: typer.Typer, runtime) -> None:
         except DomainError as exc:  # the database is busy with another writer: say so, change nothing
             typer.echo(f"error: {exc.detail}", err=True)
             raise typer.Exit(1) from None
-        typer.echo(f"sweep {result.sweep.batch}: {result.sweep.claimed} items due, {result.sweep.issued} notices "
-                   f"issued, {result.sweep.superseded} superseded")
+        swept, sent = result.sweep, result.delivery
+        typer.echo(f"sweep {swept.batch}: {swept.claimed} items due, {swept.issued} notices issued, "
+                   f"{swept.superseded} superseded")
+        typer.echo(f"delivery: {sent.outbox_rows} events fanned out, {sent.attempts} attempts, {sent.delivered} "
+                   f"delivered, {sent.failed_attempts} failed (to be retried), {sent.given_up} given up")
 
     @app.command()
     def worker() -> None:

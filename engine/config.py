@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,22 @@ class Settings(BaseSettings):
     sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
     # A YAML file with years' official holiday schedules (调休 included), read before the packages' calendars.
     calendar_file: Path | None = None
+    # Delivery of the outbox. Webhook URLs that resolve to loopback or private addresses are refused unless
+    # this is set: an admin's URL must not become a way to reach the deployment's own network.
+    allow_private_webhooks: bool = False
+    delivery_interval_seconds: int = Field(default=10, ge=1)
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A failing delivery is retried with exponential backoff and jitter for this long, then given up.
+    delivery_retry_hours: int = Field(default=72, ge=1)
+    # Group robots throttle senders past about 20 messages a minute (DingTalk for ten minutes).
+    robot_messages_per_minute: int = Field(default=20, ge=1, le=100)
+    # E-mail reminders go out only when a host is set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "closeloop@localhost"
 
     @field_validator("timezone")
     @classmethod

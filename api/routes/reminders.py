@@ -12,6 +12,7 @@ from api.models_reminders import Inbox, ItemNotices, ReadReceipt
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import queries
+from engine.delivery.status import notice_delivery_status
 from engine.reminders import inbox
 
 router = APIRouter(prefix="/api/v1", tags=["reminders"])
@@ -53,13 +54,17 @@ async def mark_read(entry_id: int, caller: CallerDep) -> Response:
 @router.get("/items/{item_id}/reminders", response_model=ItemNotices, summary="An item's reminders and escalations",
             operation_id="list_item_reminders", responses=errors(401, 404))
 async def item_reminders(item_id: str, caller: CallerDep) -> Response:
-    """Every notice issued for the item (within the caller's read scope), with its recipients."""
+    """Every notice issued for the item (within the caller's read scope), with its recipients and how its
+    delivery over webhooks, group robots and e-mail stands."""
     rt, actor = caller.rt, caller.actor
 
     def read() -> Response:
         with rt.store.read() as conn:
             item = queries.get_visible(conn, actor, item_id)
             notices = inbox.item_notices(conn, item["id"], tz=rt.settings.tz)
+            delivery = notice_delivery_status(conn, [n["id"] for n in notices])
+        for notice in notices:
+            notice["delivery"] = delivery[notice["id"]]
         return respond.json_response({"data": notices})
 
     return await dbcalls.in_reader(rt, read)
