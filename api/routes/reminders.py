@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from api import dbcalls, respond
@@ -39,7 +39,7 @@ async def my_reminders(caller: CallerDep, unread: bool = False,
 @router.post("/me/reminders/{entry_id}/read", response_model=ReadReceipt, summary="Mark one of the caller's "
              "reminders read", operation_id="mark_reminder_read", responses=write_errors(401, 404),
              openapi_extra=headers_doc(IDEMPOTENCY_KEY))
-async def mark_read(entry_id: int, caller: CallerDep) -> Response:
+async def mark_read(entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)], caller: CallerDep) -> Response:
     """Marking read again changes nothing; another person's entry answers 404."""
     rt, actor = caller.rt, caller.actor
 

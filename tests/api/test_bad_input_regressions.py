@@ -144,3 +144,10 @@ def test_if_match_that_is_not_a_quoted_etag_is_400(client, world, rt, etag):
                            headers={**world.h("sup"), "If-Match": etag})
     assert "If-Match" in assert_problem(response, 400)["detail"]
     assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize("entry", ["9223372036854775808", "36893488147419103233", "0", "-1"])
+def test_an_inbox_entry_id_out_of_range_is_422_not_a_crash(client, world, entry):
+    # Was a 500: an id past SQLite's 64-bit integers reached the database (found by make fuzz).
+    response = client.post(f"/api/v1/me/reminders/{entry}/read", headers=world.h("sup"))
+    assert_problem(response, 422)
