@@ -1,4 +1,4 @@
-"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows."""
+"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows, webhooks."""
 from __future__ import annotations
 
 import gc
@@ -10,7 +10,7 @@ import typer
 
 from api import cli_audit, cli_jobs
 from engine.config import Settings
-from engine.errors import DomainError, WorkflowError
+from engine.errors import CalendarError, DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url
 from engine.store import migrate as run_migrations
 
@@ -20,10 +20,18 @@ unit_app = typer.Typer(help="Units (责任单位), which form a tree.", no_args_
 user_app = typer.Typer(help="Users, their roles and tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The trusted history: verify it, sign checkpoints, export bundles.", no_args_is_help=True)
 wf_app = typer.Typer(help="Workflow files: check them, draw them.", no_args_is_help=True)
+calendar_app = typer.Typer(help="The working-day calendar (holidays and 调休) and where each year comes from.",
+                           no_args_is_help=True)
 app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(wf_app, name="workflows")
+app.add_typer(calendar_app, name="calendar")
+webhook_app = typer.Typer(help="Webhooks and group robots (DingTalk, WeCom, Feishu) that hear events.",
+                          no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -40,6 +48,10 @@ def _runtime():
         _fail(str(exc))
     except WorkflowError as exc:
         _fail("workflow files are invalid:\n" + str(exc))
+    except DomainError as exc:  # opening records workflow versions: a write that can find the lock taken
+        _fail(exc.detail)
+    except CalendarError as exc:
+        _fail("the calendar file is invalid:\n" + str(exc))
 
 
 @app.command()
@@ -72,8 +84,7 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the newest migration."""
-    settings = Settings()
-    store = Store(settings.database_url)
+    store = Store.for_settings(Settings())
     run_migrations(store)
     typer.echo(f"database {safe_url(store.url)} is at the newest schema")
 
@@ -122,7 +133,8 @@ def user_add(username: str,
              role: Annotated[list[str], typer.Option("--role", help="registrar, supervisor, assignee, verifier, "
                                                      "auditor or admin; repeat for several.")],
              unit: Annotated[str, typer.Option("--unit", help="The user's unit code.")],
-             name: Annotated[str, typer.Option("--name", help="Display name.")] = "") -> None:
+             name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
+             email: Annotated[Optional[str], typer.Option("--email", help="Where e-mail reminders go.")] = None) -> None:
     """Add a user; the new token is printed alone on the last line."""
     from engine import accounts
 
@@ -130,7 +142,7 @@ def user_add(username: str,
     try:
         with rt.store.write() as conn:
             _user, token = accounts.add_user(conn, clock=rt.clock, username=username, roles=role, unit=unit,
-                                             display_name=name)
+                                             display_name=name, email=email)
     except DomainError as exc:
         _fail(exc.detail)
     typer.echo(f"user {username} added with roles {', '.join(sorted(set(role)))} in {unit}; token (shown once):")
@@ -150,6 +162,67 @@ def user_token(username: str) -> None:
         _fail(exc.detail)
     typer.echo(f"new token for {username} (shown once):")
     typer.echo(token)
+
+
+@user_app.command("set")
+def user_set(username: str,
+             role: Annotated[Optional[list[str]], typer.Option("--role", help="Replace the roles; repeat for several.")] = None,
+             unit: Annotated[Optional[str], typer.Option("--unit", help="Move to this unit.")] = None,
+             email: Annotated[Optional[str], typer.Option("--email", help="New e-mail address; '' removes it.")] = None,
+             name: Annotated[Optional[str], typer.Option("--name", help="New display name.")] = None,
+             active: Annotated[Optional[bool], typer.Option("--active/--inactive",
+                                                            help="--inactive: their tokens stop working at once and "
+                                                                 "they receive no reminders.")] = None) -> None:
+    """Change a user's roles, unit, e-mail, display name or active flag."""
+    from engine.people.users import update_user
+
+    given = {"roles": role, "unit": unit, "display_name": name, "active": active}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if email is not None:
+        changes["email"] = email.strip() or None
+    if not changes:
+        _fail("give at least one of --role, --unit, --email, --name, --active/--inactive")
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            user = update_user(conn, username, changes)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"user {username}: roles {', '.join(user['roles'])}; unit {user['unit']}; "
+               f"e-mail {user['email'] or 'none'}; {'active' if user['active'] else 'INACTIVE'}")
+    if user["assigned_open_items"]:
+        typer.echo(f"{user['assigned_open_items']} open item(s) name {username} as assignee; a supervisor hands them "
+                   f"on with the 'transfer' trigger if {username} no longer does that work")
+
+
+@user_app.command("tokens")
+def user_tokens(username: str) -> None:
+    """List a user's tokens: id, label, dates, revoked or not (never the tokens themselves)."""
+    from engine.people.tokens import list_tokens
+
+    rt = _runtime()
+    try:
+        with rt.store.read() as conn:
+            tokens = list_tokens(conn, username)
+    except DomainError as exc:
+        _fail(exc.detail)
+    for token in tokens:
+        state = f"revoked {token['revoked_at']}" if token["revoked"] else "active"
+        typer.echo(f"{token['id']:>6}  {token['created_at']}  {state:<38} {token['label']}")
+
+
+@token_app.command("revoke")
+def token_revoke(username: str, token_id: Annotated[int, typer.Argument(help="The id `user tokens` lists.")]) -> None:
+    """Revoke one of a user's tokens: it stops working at once."""
+    from engine.people.tokens import revoke_token
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            token = revoke_token(conn, clock=rt.clock, username=username, token_id=token_id)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"token {token_id} of {username} revoked at {token['revoked_at']}")
 
 
 @wf_app.command("check")
@@ -185,6 +258,82 @@ def workflows_graph(name: str,
     if name not in found:
         _fail(f"no workflow named {name!r} (known: {', '.join(sorted(found))})")
     typer.echo(mermaid(found[name], lang), nl=False)
+
+
+@webhook_app.command("add")
+def webhook_add(url: str,
+                event: Annotated[list[str], typer.Option("--event", help="item.created, item.transitioned, "
+                                                         "reminder.due_soon, reminder.overdue, escalation.issued or "
+                                                         "audit.checkpoint; repeat for several.")],
+                kind: Annotated[str, typer.Option("--kind", help="generic, dingtalk, wecom or feishu.")] = "generic",
+                unit: Annotated[Optional[str], typer.Option("--unit", help="Only this unit's subtree.")] = None,
+                secret: Annotated[Optional[str], typer.Option("--secret", help="The DingTalk or Feishu robot's "
+                                                              "signing secret (加签).")] = None) -> None:
+    """Add an endpoint; a generic one's whsec_ signing secret is printed once, alone on the last line."""
+    from engine.delivery import endpoints
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            view, made = endpoints.add_endpoint(conn, clock=rt.clock, settings=rt.settings, created_by="cli",
+                                                new=endpoints.NewEndpoint(url=url, kind=kind, events=event, unit=unit,
+                                                                          secret=secret))
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"webhook {view['id']} added: {view['kind']} {view['url']} hears {', '.join(view['events'])}"
+               + (f" in {view['unit']}" if view["unit"] else ""))
+    if made:
+        typer.echo("signing secret (shown once):")
+        typer.echo(made)
+
+
+@webhook_app.command("list")
+def webhook_list() -> None:
+    """List endpoints (robot tokens in URLs hidden)."""
+    from engine.delivery import endpoints
+
+    rt = _runtime()
+    with rt.store.read() as conn:
+        for view in endpoints.list_endpoints(conn):
+            state = "active" if view["active"] else f"disabled: {view['disabled_reason']}"
+            typer.echo(f"{view['id']:>4}  {view['kind']:<8} {state:<10} {view['url']}  "
+                       f"[{', '.join(view['events'])}]" + (f" unit {view['unit']}" if view["unit"] else ""))
+
+
+@webhook_app.command("test")
+def webhook_test(webhook_id: int) -> None:
+    """Send a test message to an endpoint now; exit 1 if it did not arrive."""
+    from engine.delivery import endpoints, status, worker
+
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            delivery_id = endpoints.queue_test(conn, clock=rt.clock, endpoint_id=webhook_id)
+    except DomainError as exc:
+        _fail(exc.detail)
+    worker.send_now(rt, delivery_id)
+    with rt.store.read() as conn:
+        sent = status.delivery(conn, delivery_id)
+    if sent["status"] == "delivered":
+        typer.echo(f"delivered ({sent['log'][-1]['status_code']}, {sent['log'][-1]['latency_ms']} ms), "
+                   f"webhook-id {sent['message_id']}")
+        return
+    reason = sent["last_error"] or "not sent yet: the robot's rate limit is full, it goes with the next delivery pass"
+    _fail(f"not delivered: {reason}")
+
+
+@calendar_app.command("show")
+def calendar_show(year: Annotated[int, typer.Argument(help="The year, e.g. 2027.", min=1950, max=2199)]) -> None:
+    """Print what is known of a year's days off and make-up working days, and from where."""
+    from engine import workdays
+    from engine.calendars.report import describe
+
+    try:
+        workdays.configure(Settings().calendar_file)
+    except CalendarError as exc:
+        _fail("the calendar file is invalid:\n" + str(exc))
+    for line in describe(workdays.year_schedule(year)):
+        typer.echo(line)
 
 
 cli_jobs.register(app, lambda: _runtime())

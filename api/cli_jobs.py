@@ -20,9 +20,18 @@ def register(app: typer.Typer, runtime) -> None:
         if not once:
             typer.echo("error: say --once (for a process that keeps sweeping, run `closeloop worker`)", err=True)
             raise typer.Exit(2)
-        result = run_pass(runtime())
-        typer.echo(f"sweep {result.sweep.batch}: {result.sweep.claimed} items due, {result.sweep.issued} notices "
-                   f"issued, {result.sweep.superseded} superseded")
+        from engine.errors import DomainError
+
+        try:
+            result = run_pass(runtime())
+        except DomainError as exc:  # the database is busy with another writer: say so, change nothing
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(1) from None
+        swept, sent = result.sweep, result.delivery
+        typer.echo(f"sweep {swept.batch}: {swept.claimed} items due, {swept.issued} notices issued, "
+                   f"{swept.superseded} superseded")
+        typer.echo(f"delivery: {sent.outbox_rows} events fanned out, {sent.attempts} attempts, {sent.delivered} "
+                   f"delivered, {sent.failed_attempts} failed (to be retried), {sent.given_up} given up")
 
     @app.command()
     def worker() -> None:

@@ -56,5 +56,10 @@ REQUESTS: dict[str, dict] = {
     "fire_transition": {"trigger": "submit", "comment": "已完成整改，附验收报告",
                         "evidence": [{"name": "验收报告.pdf", "sha256": SHA}], "fields": {}},
     "add_unit": {"code": "CITY-EDU", "name": "市教育局", "parent": "CITY"},
-    "add_user": {"username": "li.ming", "roles": ["assignee"], "unit": "CITY-EDU", "display_name": "李明"},
+    "add_user": {"username": "li.ming", "roles": ["assignee"], "unit": "CITY-EDU", "display_name": "李明",
+                 "email": "li.ming@edu.example.cn"},
+    "create_webhook": {"url": "https://oapi.dingtalk.com/robot/send?access_token=TOKEN", "kind": "dingtalk",
+                       "events": ["reminder.overdue", "escalation.issued"], "unit": "CITY-EDU",
+                       "secret": "SEC0123456789abcdef"},
+    "update_user": {"email": "li.ming@edu.example.cn", "display_name": "李明（市教委）"},
 }

@@ -41,6 +41,7 @@ class UserListed(BaseModel):
     display_name: str
     roles: list[Role]
     unit: str
+    email: str | None
     active: bool
 
 
@@ -57,6 +58,7 @@ class NewUserOut(BaseModel):
     display_name: str
     roles: list[Role]
     unit: str
+    email: str | None
     token: str | None
     token_note: str | None = None
 
@@ -67,6 +69,32 @@ class TokenOut(BaseModel):
     username: str
     token: str | None
     token_note: str | None = None
+
+
+class UserOut(UserListed):
+    """A user after a change, with the open items that still name them as assignee (责任人).
+
+    A user who moved, lost the assignee role or was deactivated still holds those items until a supervisor
+    transfers them (转办), within the unit to another assignee or to another unit.
+    """
+
+    assigned_open_items: int
+
+
+class TokenListed(BaseModel):
+    """One of a user's tokens: its label and dates, never the token or its hash."""
+
+    id: int
+    label: str
+    created_at: str
+    revoked_at: str | None
+    revoked: bool
+
+
+class TokenList(BaseModel):
+    """A user's tokens, oldest first."""
+
+    data: list[TokenListed]
 
 
 class BadRecord(BaseModel):
@@ -136,9 +164,12 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """The database answers and is at the code's schema."""
+    """The database answers and is at the code's schema; warnings (still ready) name what needs an operator."""
 
     model_config = ConfigDict(populate_by_name=True)
     status: str
     schema_revision: str | None = Field(default=None, alias="schema")
     workflows: list[str]
+    # Years in which open deadlines fall and whose official holiday schedule is not known.
+    calendar_unofficial_years: list[int] = []
+    warnings: list[str] = []

@@ -50,6 +50,27 @@ class ReadReceipt(BaseModel):
     read_at: dt.datetime
 
 
+class NoticeDelivery(BaseModel):
+    """One message that carries the notice: to a webhook or robot, or by e-mail to a recipient."""
+
+    channel: str
+    webhook: int | None
+    recipient: str | None
+    message_id: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    delivered_at: dt.datetime | None
+    last_error: str | None
+
+
+class DeliveryStatus(BaseModel):
+    """Where the notice's delivery stands: queued (not fanned out yet), none (no channel takes it; superseded
+    notices are never sent), sending, failed (given up), delivered."""
+
+    status: Literal["queued", "none", "sending", "failed", "delivered"]
+    deliveries: list[NoticeDelivery]
+
+
 class ItemNotice(_NoticeFields):
     """A notice issued for an item: issued, or superseded by a higher escalation level due at the same time."""
 
@@ -57,6 +78,7 @@ class ItemNotice(_NoticeFields):
     rule: str
     status: Literal["issued", "superseded"]
     recipients: list[str]
+    delivery: DeliveryStatus
 
 
 class ItemNotices(BaseModel):

@@ -30,6 +30,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.IntegrityViolation: 423,
     errors.IdempotencyMismatch: 422,
     errors.IdempotencyInFlight: 409,
+    errors.Busy: 503,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
@@ -67,7 +68,8 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> Respo
 
 async def _on_domain(request: Request, exc: errors.DomainError) -> Response:
     status = next((STATUS_BY_ERROR[kind] for kind in type(exc).__mro__ if kind in STATUS_BY_ERROR), 400)
-    return problem(status, exc.detail, code=exc.code, **exc.extra)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.Busy) else None
+    return problem(status, exc.detail, code=exc.code, headers=headers, **exc.extra)
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

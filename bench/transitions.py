@@ -6,7 +6,9 @@ Prints, from one run on this machine:
   fire()        the engine's whole transition in-process on a SQLite file, and its ratio to raw sqlite3
   hello-world   GET /healthz through uvicorn (the framework's ceiling)
   HTTP          POST /transitions (report_progress, a self-loop) from 32 concurrent clients, with p50/p99
-Targets (issue 2): fire() >= 25% of raw sqlite3; HTTP >= 1,000 transitions/s with p99 < 50 ms.
+  WAL           the largest size of the -wal file during the HTTP run, and after it
+Targets (issue 2): fire() >= 25% of raw sqlite3; HTTP >= 1,000 transitions/s with p99 < 50 ms; the WAL
+stays bounded (issue 5) by CLOSELOOP_SQLITE_WAL_LIMIT_MB plus what arrives between two checkpoints.
 Run: make bench   (or .venv/bin/python bench/transitions.py [--items N] [--requests N])
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,9 +92,10 @@ def raw_sqlite_schema(db: Path, ids: list[str], count: int) -> float:
 
 def prepare(db: Path, n_items: int) -> tuple[Runtime, accounts.Actor, str, list[str]]:
     """A migrated database with one unit tree, an assignee and ``n_items`` items in 'rectifying'."""
-    store = Store(f"sqlite:///{db}")
+    settings = Settings(database_url=f"sqlite:///{db}")  # the rest from CLOSELOOP_*, as the server reads them
+    store = Store.for_settings(settings)
     migrate(store)
-    rt = Runtime.open(Settings(database_url=f"sqlite:///{db}"), store=store)
+    rt = Runtime.open(settings, store=store)
     with rt.store.write() as conn:
         accounts.add_unit(conn, clock=rt.clock, code="CITY", name="市")
         accounts.add_unit(conn, clock=rt.clock, code="EDU", name="市教委", parent="CITY")
@@ -142,6 +146,32 @@ def serve(db: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("closeloop serve did not start: " + proc.stderr.read().decode()[-2000:])
 
 
+class FileWatch:
+    """Samples a file's size on a thread (the SQLite -wal while the server is loaded); keeps the largest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.largest, self._stop = path, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def size(self) -> int:
+        """The file's size now (0 if it does not exist)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.largest = max(self.largest, self.size())
+
+    def stop(self) -> int:
+        """Stop sampling; the largest size seen."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.largest, self.size())
+
+
 def main() -> None:
     """Run every measurement and print the figures with their targets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -168,8 +198,11 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             requests = [http_request("POST", f"/api/v1/items/{i}/transitions", headers, body) for i in ids]
             run_load("127.0.0.1", port, lambda n: requests[n % len(requests)], total=500, concurrency=args.concurrency)
+            wal = FileWatch(folder / "bench.db-wal")
             http = run_load("127.0.0.1", port, lambda n: requests[n % len(requests)], total=args.requests,
                             concurrency=args.concurrency)
+            wal_largest, wal_after = wal.stop(), wal.size()
+            db_size = (folder / "bench.db").stat().st_size
         finally:
             proc.terminate()
             try:
@@ -186,6 +219,9 @@ def main() -> None:
     print(f"HTTP transitions, {args.concurrency} clients:               {http.rate:9,.0f} transitions/s  "
           f"p50 {http.percentile(50):.1f} ms  p99 {http.percentile(99):.1f} ms  (target >= 1,000/s, p99 < 50 ms)")
     print(f"  statuses: {dict(sorted(http.statuses.items()))}; HTTP/hello-world ratio {http.rate / hello.rate:.0%}")
+    mb = 1024 * 1024
+    print(f"  SQLite file {db_size / mb:.1f} MB; -wal at most {wal_largest / mb:.1f} MB during the run, "
+          f"{wal_after / mb:.1f} MB after (CLOSELOOP_SQLITE_WAL_LIMIT_MB={Settings().sqlite_wal_limit_mb:g})")
     if ok != args.requests:
         print(f"  WARNING: only {ok} of {args.requests} transitions answered 200")
 

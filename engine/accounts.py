@@ -13,6 +13,7 @@ from engine.definitions.schema import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.fastpath import Prebuilt
 from engine.models import Token, Unit, User
+from engine.people.email import check_email
 from engine.text import is_blank
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
@@ -134,7 +135,8 @@ def list_units(conn: sa.Connection) -> list[dict]:
     return [{"code": r.code, "name": r.name, "parent": r.parent, "depth": unit_depth(r.path) - 1} for r in rows]
 
 
-def _check_roles(roles: list[str]) -> list[str]:
+def check_roles(roles: list[str]) -> list[str]:
+    """The roles, sorted and once each; InvalidInput for none or an unknown one."""
     if not roles:
         raise InvalidInput("give at least one role", field="roles")
     unknown = [r for r in roles if r not in ROLES]
@@ -144,11 +146,12 @@ def _check_roles(roles: list[str]) -> list[str]:
 
 
 def add_user(conn: sa.Connection, *, clock: Clock, username: str, roles: list[str], unit: str,
-             display_name: str = "") -> tuple[dict, str]:
+             display_name: str = "", email: str | None = None) -> tuple[dict, str]:
     """Create a user and a first token; return the user and the token (shown once, stored as a hash)."""
     if not USERNAME.fullmatch(username):
         raise InvalidInput("username must be 1-64 lower-case letters, digits, '_', '.' or '-'", field="username")
-    role_list = _check_roles(roles)
+    role_list = check_roles(roles)
+    address = check_email(email) if email is not None else None
     unit_row = unit_by_code(conn, unit)
     if unit_row is None:
         raise InvalidInput(f"unit {unit!r} does not exist", field="unit")
@@ -156,9 +159,10 @@ def add_user(conn: sa.Connection, *, clock: Clock, username: str, roles: list[st
         raise Conflict(f"user {username!r} already exists")
     user_id = conn.execute(_users.insert().values(
         username=username, display_name=display_name[:200], unit_id=unit_row.id, roles=",".join(role_list),
-        active=True, created_at=clock.now())).inserted_primary_key[0]
+        email=address, active=True, created_at=clock.now())).inserted_primary_key[0]
     token = issue_token(conn, clock=clock, user_id=user_id, label="created with the user")
-    return {"username": username, "display_name": display_name, "roles": role_list, "unit": unit}, token
+    return {"username": username, "display_name": display_name, "roles": role_list, "unit": unit,
+            "email": address}, token
 
 
 def issue_token(conn: sa.Connection, *, clock: Clock, user_id: int, label: str = "") -> str:
@@ -188,9 +192,10 @@ def new_token_for(conn: sa.Connection, *, clock: Clock, username: str) -> str:
 
 
 def list_users(conn: sa.Connection) -> list[dict]:
-    """All users with their roles and unit."""
+    """All users with their roles, unit, e-mail and whether they are active."""
     rows = conn.execute(sa.select(_users.c.username, _users.c.display_name, _users.c.roles, _users.c.active,
-                                  _units.c.code).select_from(_users.join(_units, _units.c.id == _users.c.unit_id))
+                                  _users.c.email, _units.c.code)
+                        .select_from(_users.join(_units, _units.c.id == _users.c.unit_id))
                         .order_by(_users.c.username)).all()
     return [{"username": r.username, "display_name": r.display_name, "roles": r.roles.split(","),
-             "unit": r.code, "active": r.active} for r in rows]
+             "unit": r.code, "email": r.email, "active": r.active} for r in rows]

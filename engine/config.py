@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
+# Defaults shared with engine.store.Store, which is also opened without settings (migrations, tests).
+WRITE_LOCK_TIMEOUT_S = 5.0
+SQLITE_WAL_LIMIT_MB = 64.0
 
 
 class Settings(BaseSettings):
@@ -39,12 +43,42 @@ class Settings(BaseSettings):
     audit_key_dir: Path | None = None
     # Local hour at which the scheduler makes the day's signed checkpoint (once a day, whichever process is first).
     audit_checkpoint_hour: int = Field(default=1, ge=0, le=23)
+    # Seconds a write waits for SQLite's write lock (or, on PostgreSQL, a row lock or a pooled connection)
+    # before it is refused with 503 and Retry-After.
+    write_lock_timeout: float = Field(default=WRITE_LOCK_TIMEOUT_S, gt=0, le=600)
+    # Size of SQLite's -wal file past which a background checkpoint restarts the log (and the file is
+    # truncated back to it): the bound on the WAL under sustained load.
+    sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
+    # A YAML file with years' official holiday schedules (调休 included), read before the packages' calendars.
+    calendar_file: Path | None = None
+    # Delivery of the outbox. Webhook URLs that resolve to loopback or private addresses are refused unless
+    # this is set: an admin's URL must not become a way to reach the deployment's own network.
+    allow_private_webhooks: bool = False
+    delivery_interval_seconds: int = Field(default=10, ge=1)
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A failing delivery is retried with exponential backoff and jitter for this long, then given up.
+    delivery_retry_hours: int = Field(default=72, ge=1)
+    # Group robots throttle senders past about 20 messages a minute (DingTalk for ten minutes).
+    robot_messages_per_minute: int = Field(default=20, ge=1, le=100)
+    # E-mail reminders go out only when a host is set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "closeloop@localhost"
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @field_validator("calendar_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # CLOSELOOP_CALENDAR_FILE= (empty) means no file, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def audit_keys_path(self) -> Path:

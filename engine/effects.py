@@ -9,6 +9,9 @@ from typing import Callable
 
 Effect = Callable[[dict, dict, str], dict]
 REGISTRY: dict[str, Effect] = {}
+# Effects after which the item has no assignee unless the request names one (engine.service reads this
+# before the effects run, so that the old assignee is not checked against the new unit).
+RELEASE_ASSIGNEE = frozenset({"hand_over"})
 
 
 def effect(name: str) -> Callable[[Effect], Effect]:
@@ -49,3 +52,9 @@ def clear_extension(item: dict, fields: dict, actor: str) -> dict:
 def count_reopen(item: dict, fields: dict, actor: str) -> dict:
     """Reopened items are counted: a closure that did not hold is something auditors look for."""
     return {"reopened_count": (item.get("reopened_count") or 0) + 1, "submitted_by": None}
+
+
+@effect("hand_over")
+def hand_over(item: dict, fields: dict, actor: str) -> dict:
+    """A transfer (转办) leaves the old unit's pending extension request behind; the new unit starts afresh."""
+    return {"requested_due_date": None} if item.get("requested_due_date") else {}

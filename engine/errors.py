@@ -101,6 +101,25 @@ class IdempotencyInFlight(DomainError):
     code = "idempotency-key-in-flight"
 
 
+class Busy(DomainError):
+    """The database's write lock, a row lock or a connection could not be had in time; nothing was changed."""
+
+    code = "database-busy"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        # Seconds a client should wait before retrying: sent as Retry-After, not in the body.
+        self.retry_after = retry_after
+
+
+class CalendarError(Exception):
+    """The calendar file is invalid; the message names the file, the line, the key and the problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class WorkflowError(Exception):
     """A workflow file is invalid; the message names the file, the key and the problem."""
 

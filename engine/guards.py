@@ -85,12 +85,16 @@ def later_due_date(ctx: GuardContext) -> str | None:
 @guard("within_max_due")
 def within_max_due(ctx: GuardContext) -> str | None:
     """Immediate fixes (立行立改) are due within days: a far-off deadline defeats the point of the workflow."""
-    due = ctx.fields.get("due_date", ctx.item.get("due_date"))
-    if ctx.max_due is None or due is None:
+    return past_max_due(ctx.fields.get("due_date", ctx.item.get("due_date")), ctx.max_due, ctx.today)
+
+
+def past_max_due(due: dt.date | None, max_due: Duration | None, today: dt.date) -> str | None:
+    """Why ``due`` is later than a workflow's maximum allows from ``today``, or None (registration shares it)."""
+    if max_due is None or due is None:
         return None
-    limit = add_duration(ctx.today, ctx.max_due)
+    limit = add_duration(today, max_due)
     if due > limit:
-        return f"due_date {due.isoformat()} is later than this workflow allows ({ctx.max_due} from today: {limit})"
+        return f"due_date {due.isoformat()} is later than this workflow allows ({max_due} from today: {limit})"
     return None
 
 
@@ -99,4 +103,19 @@ def has_assignee(ctx: GuardContext) -> str | None:
     """Work handed to a unit needs a named person responsible (责任人) before it can be accepted."""
     if not (ctx.fields.get("assignee") or ctx.item.get("assignee")):
         return "the item has no assignee; name one in fields.assignee"
+    return None
+
+
+@guard("changes_hands")
+def changes_hands(ctx: GuardContext) -> str | None:
+    """A transfer (转办) hands the item to another unit, or within its unit to another named assignee (改派:
+    the way out when the one named has left or moved); the same hands again is no transfer."""
+    target = ctx.fields.get("unit")
+    if target is None:
+        return "name the unit to transfer the item to in fields.unit"
+    if target == ctx.item.get("unit_code"):
+        new = ctx.fields.get("assignee")
+        if new is None or new == ctx.item.get("assignee"):
+            return (f"the item is already with {target}; a transfer names another unit, or another assignee "
+                    f"within it in fields.assignee")
     return None

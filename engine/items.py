@@ -12,6 +12,7 @@ from engine.accounts import Actor
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.errors import Forbidden, InvalidInput
+from engine.guards import past_max_due
 from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
@@ -67,6 +68,11 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         check_assignee(conn, data.assignee, unit.path)
     now = rt.clock.now()
     today = rt.local_date(now)
+    # Checked here as well as at `assign`: an item must not sit registered with a due date its workflow forbids.
+    # A due date already past is allowed: the problem is late from the start, and shows red at once.
+    too_late = past_max_due(data.due_date, wf.definition.due_date.max, today)
+    if too_late is not None:
+        raise InvalidInput(f"{too_late} (workflow {name!r})", field="due_date")
     number = f"{rt.settings.number_prefix}-{today.year}-{itemrows.next_number(conn, today.year):06d}"
     initial = wf.definition.initial
     item_id = str(uuid.uuid4())

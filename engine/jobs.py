@@ -1,43 +1,50 @@
-"""The background work of a process: one APScheduler interval job that sweeps for due notices and
-delivers the outbox, and a daily job that makes the signed audit checkpoint. Business deadlines never live in APScheduler (its job store is per process and
-its timers die with it): they live in ``items.next_reminder_at``, and this job only looks at it.
+"""The background work of a process: APScheduler interval jobs that sweep for due notices and deliver
+the outbox, and a daily job that makes the signed audit checkpoint. Business deadlines never live in
+APScheduler (its job store is per process and its timers die with it): they live in ``items.next_reminder_at``, and this job only looks at it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine.audit.checkpoint import daily_checkpoint
+from engine.delivery.worker import DeliveryReport, deliver
 from engine.reminders.sweep import SweepResult, sweep
 from engine.runtime import Runtime
 
 log = logging.getLogger("closeloop.jobs")
-JOB_ID = "closeloop-sweep-and-deliver"
+SWEEP_JOB, DELIVERY_JOB = "closeloop-sweep", "closeloop-deliver"
 CHECKPOINT_JOB_ID = "closeloop-audit-checkpoint"
 
 
 @dataclass
 class PassResult:
-    """What one pass of the background job did."""
+    """What one pass of the background work did."""
 
     sweep: SweepResult
+    delivery: DeliveryReport
 
 
 def run_pass(rt: Runtime) -> PassResult:
-    """One sweep, then one delivery pass; errors are logged and the next interval tries again."""
-    return PassResult(sweep=sweep(rt))
+    """One sweep, then delivery until nothing more is due now (what the sweep issued included)."""
+    swept = sweep(rt)
+    return PassResult(sweep=swept, delivery=deliver(rt))
 
 
-def _job(rt: Runtime) -> None:
-    try:
-        run_pass(rt)
-    except Exception:  # noqa: BLE001 - a failed pass must not end the scheduler; the next one retries
-        log.exception("background pass failed; it runs again at the next interval")
+def _logged(job: Callable[[Runtime], object]) -> Callable[[Runtime], None]:
+    def run(rt: Runtime) -> None:
+        try:
+            job(rt)
+        except Exception:  # noqa: BLE001 - a failed pass must not end the scheduler; the next one retries
+            log.exception("background %s failed; it runs again at the next interval", job.__name__)
+
+    return run
 
 
 def _checkpoint_job(rt: Runtime) -> None:
@@ -51,14 +58,16 @@ def _checkpoint_job(rt: Runtime) -> None:
 
 
 def scheduler(rt: Runtime, *, blocking: bool = False) -> BaseScheduler:
-    """A scheduler with the interval job and the daily checkpoint (not started): at most one instance of each at a
-    time, missed runs coalesced."""
+    """A scheduler (not started) with two interval jobs, the sweep and delivery, and the daily checkpoint: at
+    most one instance of each at a time, missed runs coalesced; the sweep and delivery run once at start-up
+    (what fell due while the process was down goes out at once)."""
     chosen = BlockingScheduler if blocking else BackgroundScheduler
     made = chosen(timezone=rt.settings.timezone)
-    made.add_job(_job, "interval", args=[rt], id=JOB_ID, seconds=rt.settings.sweep_interval_seconds,
-                 max_instances=1, coalesce=True,
-                 # The first pass at start-up: what fell due while the process was down goes out at once.
-                 next_run_time=dt.datetime.now(dt.timezone.utc))
+    now = dt.datetime.now(dt.timezone.utc)
+    made.add_job(_logged(sweep), "interval", args=[rt], id=SWEEP_JOB, seconds=rt.settings.sweep_interval_seconds,
+                 max_instances=1, coalesce=True, next_run_time=now)
+    made.add_job(_logged(deliver), "interval", args=[rt], id=DELIVERY_JOB,
+                 seconds=rt.settings.delivery_interval_seconds, max_instances=1, coalesce=True, next_run_time=now)
     # Once a day at the configured local hour; a process down at that hour makes it when it starts again
     # (misfire grace of a day), and daily_checkpoint makes only one a day whichever process runs first.
     made.add_job(_checkpoint_job, "cron", args=[rt], id=CHECKPOINT_JOB_ID, hour=rt.settings.audit_checkpoint_hour,

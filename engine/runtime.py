@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
+from engine import workdays
+from engine.calendars.coverage import warning_for, years_without_official_schedule
 from engine.clock import Clock, SystemClock, local_today
 from engine.config import Settings
 from engine.errors import WorkflowError
 from engine.registry import WorkflowRegistry, sync_workflows
 from engine.store import Store, require_schema_at_head
+
+log = logging.getLogger("closeloop.calendar")
 
 
 @dataclass
@@ -22,15 +27,20 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None) -> "Runtime":
-        """Connect, refuse an unmigrated database, then load and check the workflows."""
+        """Connect, refuse an unmigrated database, load the calendar, then load and check the workflows."""
         settings = settings or Settings()
+        workdays.configure(settings.calendar_file)  # a bad calendar file stops start-up (CalendarError)
         clock = clock or SystemClock()
-        store = store or Store(settings.database_url)
+        store = store or Store.for_settings(settings)
         require_schema_at_head(store)
         registry = sync_workflows(store, clock, settings.workflows_dir)
         if settings.default_workflow not in registry.names():
             raise WorkflowError([f"CLOSELOOP_DEFAULT_WORKFLOW: no workflow named {settings.default_workflow!r} "
                                  f"(known: {', '.join(registry.names())})"])
+        with store.read() as conn:
+            warning = warning_for(years_without_official_schedule(conn))
+        if warning:
+            log.warning(warning)
         return cls(store, registry, clock, settings)
 
     def today(self) -> dt.date:

@@ -31,6 +31,7 @@ from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow
 from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
+from engine.responsibility import assignee_refusal, takes_on
 from engine.runtime import Runtime
 from engine.schemas import TransitionRequest
 from engine.views import allowed_triggers
@@ -79,6 +80,9 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
     if not actor.can_act(tdef.role_set, item["unit_path"]):
         raise Forbidden(f"item {item['number']} is outside the unit scope in which {actor.username} may "
                         f"'{trigger}'", reason="unit_scope")
+    not_theirs = assignee_refusal(actor, tdef, item)
+    if not_theirs is not None:
+        raise Forbidden(not_theirs, reason="not_assignee")
     fields = request.fields.model_dump(exclude_none=True)
     ctx = GuardContext(actor=actor.username, roles=actor.roles, item=item, comment=request.comment,
                        evidence=[e.model_dump(exclude_none=True) for e in request.evidence], fields=fields,
@@ -88,6 +92,8 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
         if reason is not None:
             raise Forbidden(reason, reason="separation_of_duties" if spec.name == "not_submitter" else spec.name)
     changes = _field_changes(conn, rt, actor, wf, tdef, item, fields, today)
+    if "assignee" not in changes and takes_on(actor, tdef, item):
+        changes["assignee"] = actor.username  # 签收 by a unit member: they are now the one responsible
     dest, refusal = wf.fire(item["state"], trigger, ctx)
     if refusal is not None:
         raise GuardFailed(refusal[1], guard=refusal[0])
@@ -110,10 +116,14 @@ def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict
         unit = resolve_unit(conn, actor, fields["unit"], tdef.role_set, field="fields.unit")
         changes.update(unit_id=unit.id, unit_code=unit.code, unit_path=unit.path)
         unit_path = unit.path
-    assignee = fields.get("assignee", item["assignee"])
+    # A transfer releases the assignee: the new unit names its own, or takes the item on when it accepts.
+    kept = None if effects.RELEASE_ASSIGNEE.intersection(tdef.effects) else item["assignee"]
+    assignee = fields.get("assignee", kept)
     if assignee is not None and (assignee != item["assignee"] or "unit_id" in changes):
         check_assignee(conn, assignee, unit_path, field="fields.assignee")
         changes["assignee"] = assignee
+    elif assignee is None and item["assignee"] is not None:
+        changes["assignee"] = None
     if "due_date" not in fields and "due_date" in accepted and item["due_date"] is None and wf.definition.due_date.default:
         fields["due_date"] = add_duration(today, wf.definition.due_date.default)
     for name in ("due_date", "measures"):
@@ -146,7 +156,7 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
         after["state_entered_at"] = now
     entered = rt.local_date(after["state_entered_at"])
     after["deadline"] = state_deadline(wf.definition, dest, entered=entered, due_date=after["due_date"])
-    after["state"] = dest
+    after["state"] = dest  # before the reminder clock, which reads the rules of the state the item is now in
     if (dest, after["state_entered_at"], after["deadline"]) != (source, item["state_entered_at"], item["deadline"]):
         # A new state entry or a new deadline: what was pending is dropped, the new rules take over.
         after["next_reminder_at"] = reminder_clock(rt, wf.definition, after)

@@ -3,25 +3,33 @@
 How writes are serialized is decided here and nowhere else. SQLite allows one writer: threads that race
 for its lock sleep in the busy handler and p99 jumps to a second, so each process takes a lock before
 ``BEGIN IMMEDIATE``. PostgreSQL wants real concurrency with row locks, so there is no lock at all.
+On both, a write waits at most ``lock_timeout`` for the locks it needs and then raises errors.Busy (503)
+having changed nothing; SQLite's WAL checkpoints live in engine.sqlite.
 """
 from __future__ import annotations
 
+import math
+import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from engine.config import PROJECT_ROOT
+from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
+from engine.errors import Busy
+from engine.sqlite import WalCheckpoints, is_busy, sqlite_engine
+from engine.walsync import WalSync
+
+T = TypeVar("T")
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
-# Write transactions between two background WAL checkpoints on SQLite (about 1-4 MB of WAL).
-CHECKPOINT_EVERY = 500
 
 
 def normalize_url(url: str) -> str:
@@ -33,66 +41,77 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_engine(url: str, begin: str, pool_size: int) -> sa.Engine:
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size * 4, pool_pre_ping=False)
+class PendingSync:
+    """The newest commit a block made whose trip to disk the caller still has to await."""
 
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
-        # Let SQLAlchemy's "begin" event below decide how transactions start.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        if begin != "BEGIN":
-            # Writers never checkpoint: a checkpoint (and its fsync) inside a commit is a latency spike every
-            # few hundred transitions. Store.write() hands checkpoints to a reader thread instead.
-            cur.execute("PRAGMA wal_autocheckpoint=0")
-        cur.close()
+    seq = 0
 
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
-        # Straight to the driver: this runs once per transaction, and SQLAlchemy's execute costs ~40 us.
-        conn.connection.driver_connection.execute(begin)
 
-    return engine
+class WriteBusy(Exception):
+    """The write lock is taken and the caller asked not to wait (see Store.without_waiting)."""
+
+
+def _postgres_busy(exc: Exception) -> bool:
+    """A pool checkout that timed out, or a lock_timeout (SQLSTATE 55P03), wrapped or straight from the driver."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "55P03"
 
 
 class Store:
     """The database behind one process: a reader engine, a writer engine and the write discipline."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
+                 wal_limit_mb: float = SQLITE_WAL_LIMIT_MB) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.lock_timeout = lock_timeout
+        self.retry_after = max(1, math.ceil(lock_timeout))
+        self.wal_limit = int(wal_limit_mb * 1024 * 1024)
         if self.is_sqlite:
             if self.url in ("sqlite://", "sqlite:///:memory:"):
                 raise ValueError("an in-memory SQLite database cannot be shared; use a file")
-            self.reader = _sqlite_engine(self.url, "BEGIN", pool_size=8)
-            self.writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1)
+            self.reader = sqlite_engine(self.url, "BEGIN", pool_size=8, wal_limit=self.wal_limit)
+            self.writer = sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1, wal_limit=self.wal_limit)
             self._write_lock: threading.Lock | None = threading.Lock()
-            self._commits = 0
+            self._checkpoints: WalCheckpoints | None = WalCheckpoints(self.reader, self.wal_limit, self._locked)
+            # Group commit: a commit is acknowledged once an fsync of the log covers it (engine.walsync).
+            self._walsync: WalSync | None = WalSync(Path(f"{sqlite_path(self.url)}-wal"))
             # One writer at a time, first come first served: threads racing for SQLite's lock (an unfair one)
             # are where one-second tails come from. Off the loop, writes would queue on this one thread.
             write_threads, read_threads = 1, 8
             # A single indexed read of a local file (~20 us) is cheaper inline than a hop to a thread.
             self.inline_lookups = True
             # A server runs SQLite writes on its event loop: they are a few hundred microseconds of mostly
-            # GIL-holding work, so a thread hop only adds contention. The cost: while another process (a CLI
-            # command) holds the write lock, the loop waits for it (at most busy_timeout, 10 s).
+            # GIL-holding work, so a thread hop only adds contention. They never wait there: when the lock is
+            # taken (another process, a checkpoint, writes already queued) the write goes to the write thread.
             self.inline_writes = True
         else:
-            self.reader = self.writer = sa.create_engine(self.url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            # lock_timeout and pool_timeout turn "waits forever for a row lock or a connection" into a 503.
+            self.reader = self.writer = sa.create_engine(
+                self.url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_timeout=lock_timeout,
+                connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
             self._write_lock = None
+            self._checkpoints = None
+            self._walsync = None  # PostgreSQL syncs its own log at each commit (and groups them itself)
             write_threads = read_threads = 20
             self.inline_lookups = False  # a network round trip must not block the event loop
             self.inline_writes = False
         self._writer_conn: sa.Connection | None = None
+        # Writers blocked on (or queued for) the lock: while any wait, inline writes queue behind them.
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
         self._local = threading.local()
         self._thread_conns: list[sa.Connection] = []
         self._threads = {"write": write_threads, "read": read_threads}
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._executors_lock = threading.Lock()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "Store":
+        """The store a deployment's settings describe."""
+        return cls(settings.database_url, lock_timeout=settings.write_lock_timeout,
+                   wal_limit_mb=settings.sqlite_wal_limit_mb)
 
     def _executor(self, kind: str) -> ThreadPoolExecutor:
         executor = self._executors.get(kind)
@@ -119,36 +138,148 @@ class Store:
         """'sqlite' or 'postgresql'."""
         return self.writer.dialect.name
 
+    def busy(self) -> Busy:
+        """The refusal for a write that could not get its lock in time."""
+        return Busy(f"the database is busy with another writer; nothing was changed, retry in {self.retry_after} s",
+                    retry_after=self.retry_after)
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """In this block (this thread), write() raises WriteBusy at once rather than wait for the lock."""
+        self._local.nowait = True
+        try:
+            yield
+        finally:
+            self._local.nowait = False
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator["PendingSync"]:
+        """In this block (this thread), write() returns at commit without waiting for the disk; the caller
+        awaits ``durable_async(pending.seq)`` before it acknowledges anything."""
+        pending = PendingSync()
+        self._local.pending = pending
+        try:
+            yield pending
+        finally:
+            self._local.pending = None
+
+    async def durable_async(self, seq: int) -> None:
+        """Wait, without blocking the event loop, until commit ``seq`` of this process is on disk."""
+        if seq and self._walsync is not None:
+            await self._walsync.wait_async(seq)
+
+    def submit_write(self, fn: Callable[[], T]) -> Future[tuple[T, int]]:
+        """Run ``fn`` on the write thread(s): its wait for the lock counts from now and ends in Busy; the
+        future holds (``fn``'s result, the commit to await with ``durable_async``)."""
+        if self._write_lock is None:
+            return self.write_executor.submit(lambda: (fn(), 0))
+        deadline = time.monotonic() + self.lock_timeout
+        self._count_waiting(1)
+
+        def run() -> tuple[T, int]:
+            self._local.deadline = deadline
+            try:
+                with self.deferred_sync() as pending:
+                    return fn(), pending.seq
+            finally:
+                self._local.deadline = None
+                self._count_waiting(-1)
+
+        return self.write_executor.submit(run)
+
+    def _count_waiting(self, delta: int) -> None:
+        with self._waiting_lock:
+            self._waiting += delta
+
+    def _acquire(self) -> float:
+        """Take the process's write lock; return the deadline for SQLite's lock too (0.0: do not wait)."""
+        if getattr(self._local, "nowait", False):
+            # Writers already queued go first, and the event loop never blocks on a lock.
+            if self._waiting or not self._write_lock.acquire(blocking=False):
+                raise WriteBusy
+            return 0.0
+        deadline = getattr(self._local, "deadline", None) or time.monotonic() + self.lock_timeout
+        if self._write_lock.acquire(blocking=False):
+            return deadline
+        self._count_waiting(1)
+        try:
+            if not self._write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise self.busy()
+        finally:
+            self._count_waiting(-1)
+        return deadline
+
+    def _begin(self, conn: sa.Connection, deadline: float) -> sa.RootTransaction:
+        """BEGIN IMMEDIATE without waiting; if another connection holds the lock, wait until ``deadline``."""
+        try:
+            return conn.begin()
+        except sqlite3.OperationalError as exc:  # from BEGIN IMMEDIATE itself, before anything was written
+            if not is_busy(exc):
+                raise
+            if not deadline:
+                raise WriteBusy from exc
+        # SQLite's own busy handler waits for the lock, bounded by what is left of the deadline. The writer
+        # connection keeps busy_timeout=0 otherwise, so an uncontended write never sets it.
+        driver = conn.connection.driver_connection
+        driver.execute(f"PRAGMA busy_timeout={max(0, int((deadline - time.monotonic()) * 1000))}")
+        try:
+            return conn.begin()
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise self.busy() from exc
+            raise
+        finally:
+            driver.execute("PRAGMA busy_timeout=0")
+
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
-        """One write transaction: commits when the block ends, rolls back on any exception."""
+        """One write transaction: commits when the block ends, rolls back on any exception.
+
+        Waits at most ``lock_timeout`` for the lock, then raises Busy, having changed nothing.
+        """
         if self._write_lock is None:
-            with self.writer.begin() as conn:
-                yield conn
+            try:
+                with self.writer.begin() as conn:
+                    yield conn
+            except Exception as exc:  # engine.fastpath raises the driver's own errors, unwrapped
+                if _postgres_busy(exc):
+                    raise self.busy() from exc
+                raise
             return
-        with self._write_lock:
+        deadline = self._acquire()
+        try:
             # One long-lived connection for the one writer: checking a connection out of the pool and
             # building a Connection object for each transaction costs more than the transaction's SQL.
             conn = self._writer_conn
             if conn is None or conn.closed or conn.invalidated:
                 conn = self._writer_conn = self.writer.connect()
+            transaction = self._begin(conn, deadline)
             try:
-                with conn.begin():
+                with transaction:
                     yield conn
             except BaseException:
                 if conn.invalidated:
                     conn.close()
                     self._writer_conn = None
                 raise
-            self._commits += 1
-            if self._commits % CHECKPOINT_EVERY == 0:
-                self.read_executor.submit(self.checkpoint)
+        finally:
+            self._write_lock.release()
+        self._checkpoints.committed()
+        seq = self._walsync.committed()
+        pending = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.seq = max(pending.seq, seq)
+        else:
+            self._walsync.wait(seq)
 
-    def checkpoint(self) -> None:
-        """Copy committed WAL pages into the SQLite file without blocking writers (a PASSIVE checkpoint)."""
-        if self.is_sqlite:
-            with self.reader.connect() as conn:
-                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the process's write lock (waiting at most lock_timeout, then Busy), without a transaction."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def single(self) -> Iterator[sa.Connection]:
@@ -179,6 +310,10 @@ class Store:
             executors, self._executors = self._executors, {}
         for executor in executors.values():
             executor.shutdown(wait=False)
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+        if self._walsync is not None:
+            self._walsync.close()
         if self._write_lock is not None:
             with self._write_lock:
                 if self._writer_conn is not None:

@@ -9,14 +9,20 @@ from engine.clock import rfc3339
 from engine.deadlines import light
 from engine.guards import GuardContext
 from engine.machine import CompiledWorkflow
+from engine.responsibility import assignee_refusal
 
 
 def allowed_triggers(wf: CompiledWorkflow, item: dict, actor: Actor, today: dt.date) -> list[str]:
-    """Triggers from the item's state that the actor's roles permit and no access guard forbids."""
+    """Triggers from the item's state that the actor may fire: what fire() checks before the request's content.
+
+    Roles, unit scope, the named assignee and the access guards: the same checks, in the same order.
+    """
     out = []
     ctx = None
     for tdef in wf.triggers_by_state.get(item["state"], ()):
         if not (actor.roles & tdef.role_set) or not actor.can_act(tdef.role_set, item["unit_path"]):
+            continue
+        if assignee_refusal(actor, tdef, item) is not None:
             continue
         access = wf.access_guards(tdef)
         if access:

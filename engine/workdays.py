@@ -1,41 +1,50 @@
-"""Working days on the official Chinese holiday calendar, make-up working days (调休) included."""
+"""Working days on the official Chinese holiday calendar, make-up working days (调休) included.
+
+The calendar is one per process, set when the runtime opens (``configure``); the functions below are on
+the transition path and the sweep's, so a day's answer is cached and the cache is dropped on ``configure``.
+Where each year's schedule comes from, and in what order, is engine.calendars' business.
+"""
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from functools import lru_cache
+from pathlib import Path
 
-import chinese_calendar
-
+from engine.calendars.file import load_calendar_file
+from engine.calendars.schedule import Calendar, YearSchedule
 from engine.durations import Duration, add_months
 
-log = logging.getLogger(__name__)
-_warned_years: set[int] = set()
+_calendar = Calendar()
+
+
+def configure(calendar_file: Path | None = None) -> Calendar:
+    """Use the official schedules of ``calendar_file`` (if any) before the packages'; raise CalendarError if bad."""
+    global _calendar
+    calendar = Calendar(load_calendar_file(calendar_file) if calendar_file is not None else {})
+    _calendar = calendar
+    is_working_day.cache_clear()
+    return calendar
+
+
+def current() -> Calendar:
+    """The calendar in use."""
+    return _calendar
+
+
+def year_schedule(year: int) -> YearSchedule:
+    """What is known of ``year`` and where from."""
+    return _calendar.year(year)
 
 
 @lru_cache(maxsize=8192)
 def is_working_day(day: dt.date) -> bool:
-    """True on official working days; past the calendar's last known year, Monday to Friday, with a warning."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        if day.year not in _warned_years:
-            _warned_years.add(day.year)
-            log.warning(
-                "holiday calendar has no data for %s: counting Monday to Friday only for that year; "
-                "update the 'chinesecalendar' package once the State Council publishes the schedule",
-                day.year,
-            )
-        return day.weekday() < 5
+    """True on official working days; for a year with no official schedule, the best guess (with a warning)."""
+    return _calendar.is_working_day(day)
 
 
 def calendar_covers(year: int) -> bool:
-    """Whether the official calendar for ``year`` is known (False means weekdays are only a guess)."""
-    try:
-        chinese_calendar.is_workday(dt.date(year, 6, 1))
-        return True
-    except NotImplementedError:
-        return False
+    """Whether the official calendar for ``year`` is known (False means the working days are only a guess)."""
+    return _calendar.covers(year)
 
 
 def add_working_days(start: dt.date, count: int) -> dt.date:

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shutil
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
 
 from engine import accounts
 from engine.definitions.schema import TransitionDef, WorkflowDef
@@ -77,6 +82,8 @@ def payload(tdef: TransitionDef, today: dt.date, item: dict | None = None) -> di
         fields["new_due_date"] = (current + dt.timedelta(days=30)).isoformat()
     if "measures" in tdef.requires:
         fields["measures"] = "制定整改方案"
+    if "changes_hands" in tdef.guards:  # a transfer (转办) names another unit
+        fields["unit"] = "DEPT-A" if item and item.get("unit") == "DEPT-B" else "DEPT-B"
     if fields:
         body["fields"] = fields
     return body
@@ -103,10 +110,16 @@ def fire(client, world: World, item: dict, body: dict, as_user: str, **headers) 
 
 
 def drive(client, world: World, rt: Runtime, item: dict, target: str) -> dict:
-    """Fire the shortest path to ``target`` with the default actors; return the item (asserting each 200)."""
+    """Fire the shortest path to ``target`` with the default actors; return the item (asserting each 200).
+
+    The assignee's steps are fired by the item's named assignee when it has one (only they may).
+    """
     wf = rt.registry.current(item["workflow"]).definition
     for tdef in path_to(wf, target):
-        response = fire(client, world, item, payload(tdef, rt.today(), item), DRIVER[tdef.roles[0]])
+        actor = DRIVER[tdef.roles[0]]
+        if tdef.roles[0] == "assignee" and item.get("assignee"):
+            actor = item["assignee"]
+        response = fire(client, world, item, payload(tdef, rt.today(), item), actor)
         assert response.status_code == 200, (tdef.trigger, response.text)
         item = response.json()
     return item
@@ -135,3 +148,13 @@ def assert_problem(response, status: int | None = None) -> dict:
     assert body["status"] == response.status_code
     assert "Traceback" not in response.text and 'File "' not in response.text
     return body
+
+
+def edited_workflows(source: Path, folder: Path, name: str, edit: Callable[[dict], None]) -> Path:
+    """A copy of the workflow folder ``source`` at ``folder`` with workflow ``name``'s data changed by ``edit``."""
+    shutil.copytree(source, folder)
+    path = folder / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder

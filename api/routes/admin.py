@@ -1,20 +1,36 @@
-"""Admin: units, users and tokens; the caller's own identity; the audit chain check."""
+"""Admin: units, users (e-mail, changes, deactivation) and their tokens; the caller's identity; the chain check."""
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Header
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api import respond
 from api.deps import AdminActor, CurrentActor, RuntimeDep, require_role
-from api.models_admin import MeOut, NewUserOut, TokenOut, UnitList, UnitOut, UserList, VerifyOut
+from api.models_admin import (
+    MeOut,
+    NewUserOut,
+    TokenList,
+    TokenListed,
+    TokenOut,
+    UnitList,
+    UnitOut,
+    UserList,
+    UserOut,
+    VerifyOut,
+)
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import accounts
 from engine.audit.verify import verify_database
 from engine.definitions.schema import Role
+from engine.errors import InvalidInput
+from engine.people import tokens as people_tokens
+from engine.people import users as people_users
+from engine.people.users import CHANGEABLE
 from engine.schemas import Name
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -37,6 +53,29 @@ class NewUser(BaseModel):
     roles: list[Role] = Field(min_length=1, max_length=6)
     unit: Name = Field(max_length=64)
     display_name: Name | None = Field(default=None, max_length=200)
+    email: Name | None = Field(default=None, max_length=254, description="Where e-mail reminders go.")
+
+
+class UserChange(BaseModel):
+    """What to change about a user; fields left out stay as they are, ``email: null`` removes the address."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=6)
+    unit: Name | None = Field(default=None, max_length=64)
+    email: Name | None = Field(default=None, max_length=254)
+    display_name: str | None = Field(default=None, max_length=200)
+    active: bool | None = Field(default=None, description="false: their tokens stop working at once and they "
+                                                          "receive no reminders")
+
+    def changes(self) -> dict:
+        """The fields the request gave, as engine.people.users.update_user takes them."""
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        for name in ("roles", "unit", "active"):
+            if name in given and given[name] is None:
+                raise InvalidInput(f"{name} cannot be null; leave it out to keep it", field=name)
+        if not given:
+            raise InvalidInput(f"give at least one of {', '.join(CHANGEABLE)}", field="body")
+        return given
 
 
 @router.get("/me", response_model=MeOut, summary="Who the token belongs to", operation_id="get_me",
@@ -86,7 +125,7 @@ def add_user(body: NewUser, actor: AdminActor, rt: RuntimeDep,
 
     def work(conn):
         user, token = accounts.add_user(conn, clock=rt.clock, username=body.username, roles=list(body.roles),
-                                        unit=body.unit, display_name=body.display_name or "")
+                                        unit=body.unit, display_name=body.display_name or "", email=body.email)
         return respond.stored_json({**user, "token": token}, 201)
 
     return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/users",
@@ -106,6 +145,42 @@ def add_token(username: str, actor: AdminActor, rt: RuntimeDep,
 
     return respond.write(rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/users/{username}/tokens",
                          body={}, work=work, redact=respond.without_token)
+
+
+@router.patch("/users/{username}", response_model=UserOut, operation_id="update_user",
+              summary="Change a user's roles, unit, e-mail, display name or active flag (admin)",
+              responses=write_errors(401, 403, 404, 409, 422))
+def update_user(username: str, body: UserChange, actor: AdminActor, rt: RuntimeDep) -> Response:
+    """Change a user; deactivating stops their tokens at once (the last active admin stays one: 409)."""
+    changes = body.changes()
+
+    def work(conn):
+        return respond.stored_json(people_users.update_user(conn, username, changes))
+
+    return respond.write(rt, actor, key=None, method="PATCH", path=f"/api/v1/users/{username}",
+                         body=body.model_dump(mode="json", exclude_unset=True), work=work)
+
+
+@router.get("/users/{username}/tokens", response_model=TokenList, operation_id="list_tokens",
+            summary="List a user's tokens: labels and dates, never the tokens (admin)", responses=errors(401, 403, 404))
+def list_tokens(username: str, actor: AdminActor, rt: RuntimeDep) -> Response:
+    """The user's tokens, oldest first, each with whether and when it was revoked."""
+    with rt.store.read() as conn:
+        return respond.json_response({"data": people_tokens.list_tokens(conn, username)})
+
+
+@router.delete("/users/{username}/tokens/{token_id}", response_model=TokenListed, operation_id="revoke_token",
+               summary="Revoke one of a user's tokens (admin)", responses=write_errors(401, 403, 404, 422))
+def revoke_token(username: str, token_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], actor: AdminActor,
+                 rt: RuntimeDep) -> Response:
+    """The token stops working at once; revoking it again answers the same and changes nothing."""
+
+    def work(conn):
+        return respond.stored_json(people_tokens.revoke_token(conn, clock=rt.clock, username=username,
+                                                              token_id=token_id))
+
+    return respond.write(rt, actor, key=None, method="DELETE", path=f"/api/v1/users/{username}/tokens/{token_id}",
+                         body={}, work=work)
 
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="Check every history chain (auditor, admin)",

@@ -11,6 +11,7 @@ from api.openapi import PUBLIC
 from api.problem_shapes import problem_response
 from api.problems import problem
 from api.respond import json_response
+from engine.calendars.coverage import warning_for, years_without_official_schedule
 from engine.store import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
@@ -27,13 +28,21 @@ async def healthz() -> Response:
             operation_id="get_readiness", openapi_extra=PUBLIC,
             responses={503: problem_response(503, "not-ready", description="Not ready", retry_after=False)})
 def readyz(rt: RuntimeDep) -> Response:
-    """200 when the database answers and its schema is at the code's migration head; 503 otherwise."""
+    """200 when the database answers and its schema is at the code's migration head; 503 otherwise.
+
+    While open deadlines fall in a year without an official holiday schedule it stays ready and says so in
+    ``warnings`` and ``calendar_unofficial_years``.
+    """
     try:
         with rt.store.read() as conn:
             conn.execute(sa.text("SELECT 1"))
+            unofficial = years_without_official_schedule(conn)
         current, head = current_revision(rt.store), head_revision()
     except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
         return problem(503, f"database unreachable: {type(exc).__name__}")
     if current != head:
         return problem(503, f"database schema is at {current}, the code needs {head}: run `closeloop migrate`")
-    return json_response({"status": "ready", "schema": current, "workflows": rt.registry.names()})
+    # Still ready: deadlines are counted on a guess for those years, which an operator should fix, not a router.
+    warning = warning_for(unofficial)
+    return json_response({"status": "ready", "schema": current, "workflows": rt.registry.names(),
+                          "calendar_unofficial_years": unofficial, "warnings": [warning] if warning else []})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from api import dbcalls, respond
@@ -12,6 +12,7 @@ from api.models_reminders import Inbox, ItemNotices, ReadReceipt
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import queries
+from engine.delivery.status import notice_delivery_status
 from engine.reminders import inbox
 
 router = APIRouter(prefix="/api/v1", tags=["reminders"])
@@ -38,7 +39,7 @@ async def my_reminders(caller: CallerDep, unread: bool = False,
 @router.post("/me/reminders/{entry_id}/read", response_model=ReadReceipt, summary="Mark one of the caller's "
              "reminders read", operation_id="mark_reminder_read", responses=write_errors(401, 404),
              openapi_extra=headers_doc(IDEMPOTENCY_KEY))
-async def mark_read(entry_id: int, caller: CallerDep) -> Response:
+async def mark_read(entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)], caller: CallerDep) -> Response:
     """Marking read again changes nothing; another person's entry answers 404."""
     rt, actor = caller.rt, caller.actor
 
@@ -53,13 +54,17 @@ async def mark_read(entry_id: int, caller: CallerDep) -> Response:
 @router.get("/items/{item_id}/reminders", response_model=ItemNotices, summary="An item's reminders and escalations",
             operation_id="list_item_reminders", responses=errors(401, 404))
 async def item_reminders(item_id: str, caller: CallerDep) -> Response:
-    """Every notice issued for the item (within the caller's read scope), with its recipients."""
+    """Every notice issued for the item (within the caller's read scope), with its recipients and how its
+    delivery over webhooks, group robots and e-mail stands."""
     rt, actor = caller.rt, caller.actor
 
     def read() -> Response:
         with rt.store.read() as conn:
             item = queries.get_visible(conn, actor, item_id)
             notices = inbox.item_notices(conn, item["id"], tz=rt.settings.tz)
+            delivery = notice_delivery_status(conn, [n["id"] for n in notices])
+        for notice in notices:
+            notice["delivery"] = delivery[notice["id"]]
         return respond.json_response({"data": notices})
 
     return await dbcalls.in_reader(rt, read)

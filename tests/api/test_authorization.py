@@ -13,7 +13,7 @@ import pytest
 
 from engine import accounts
 from engine.models import Token, User
-from tests.helpers import fire, new_item, path_to, payload
+from tests.helpers import drive, fire, new_item, path_to, payload
 
 ROLES = ("registrar", "supervisor", "assignee", "verifier", "auditor", "admin")
 RELATIONS = ("own", "sub", "other")
@@ -32,6 +32,7 @@ MOVERS = {unit: {"supervisor": "sup", "assignee": asg, "verifier": "ver"}
 
 R403 = "403 role"
 S403 = "403 unit_scope"
+A403 = "403 not_assignee"
 # (role, relation of the item's unit to the caller's): (GET item, by number and history; POST /items in
 # that unit; POST the role's own trigger; POST a trigger the role lacks). None: the role holds no trigger.
 ITEM_MATRIX = {
@@ -42,7 +43,8 @@ ITEM_MATRIX = {
     ("supervisor", "sub"):   ("200", "201", "200", R403),
     ("supervisor", "other"): ("404", S403,  "404", "404"),
     ("assignee", "own"):     ("200", R403,  "200", R403),
-    ("assignee", "sub"):     ("200", R403,  "200", R403),
+    # The sub-unit's item names its own assignee (asg_a1): only they accept it, whoever else sees it.
+    ("assignee", "sub"):     ("200", R403,  A403,  R403),
     ("assignee", "other"):   ("404", R403,  "404", "404"),
     ("verifier", "own"):     ("200", R403,  "200", R403),
     ("verifier", "sub"):     ("200", R403,  "200", R403),
@@ -73,10 +75,16 @@ ROUTE_MATRIX = {
     ("GET", "/api/v1/users"): ADMIN_ONLY_READ,
     ("POST", "/api/v1/users"): ADMIN_ONLY_WRITE,
     ("POST", "/api/v1/users/asg_a/tokens"): ADMIN_ONLY_WRITE,
+    ("PATCH", "/api/v1/users/asg_a"): ADMIN_ONLY_READ,
+    ("GET", "/api/v1/users/asg_a/tokens"): ADMIN_ONLY_READ,
+    # No such token: only an admin gets as far as finding that out.
+    ("DELETE", "/api/v1/users/asg_a/tokens/999999"): (R403,) * 5 + ("404",),
 }
 BODIES = {"/api/v1/units": {"code": "DEPT-C", "name": "市住建委", "parent": "CITY"},
           "/api/v1/users": {"username": "wang.fang", "roles": ["assignee"], "unit": "DEPT-A"},
-          "/api/v1/items": {"title": "家庭养老床位建设进度滞后", "source": "supervision", "unit": "DEPT-A"}}
+          "/api/v1/items": {"title": "家庭养老床位建设进度滞后", "source": "supervision", "unit": "DEPT-A"},
+          "/api/v1/users/asg_a": {"email": "asg_a@jyj.example.gov.cn"}}
+WITH_BODY = ("POST", "PATCH")
 
 
 @pytest.fixture
@@ -99,9 +107,9 @@ def outcome(response) -> str:
     return str(response.status_code)
 
 
-def item_at(client, world, rt, unit: str, state: str) -> dict:
+def item_at(client, world, rt, unit: str, state: str, **registered) -> dict:
     """A new item of ``unit`` moved to ``state`` by people who can see that unit."""
-    item = new_item(client, world, unit=unit)
+    item = new_item(client, world, unit=unit, **registered)
     for tdef in path_to(rt.registry.current("standard").definition, state):
         response = fire(client, world, item, payload(tdef, rt.today(), item), MOVERS[unit][tdef.roles[0]])
         assert response.status_code == 200, (tdef.trigger, response.text)
@@ -191,7 +199,7 @@ def test_routes_without_an_item(client, callers, role):
     world, caller, column = callers, CALLER[role], ROLES.index(role)
     actual, expected = {}, {}
     for (method, path), answers in ROUTE_MATRIX.items():
-        response = client.request(method, path, json=BODIES.get(path) if method == "POST" else None,
+        response = client.request(method, path, json=BODIES.get(path) if method in WITH_BODY else None,
                                   headers=world.h(caller))
         actual[method, path], expected[method, path] = outcome(response), answers[column]
     assert actual == expected
@@ -247,7 +255,7 @@ def test_every_route_answers_401_to_bad_credentials(client, callers, rt, kind):
               ("POST", f"{url}/transitions")]
     bodies = {**BODIES, f"{url}/transitions": {"trigger": "cancel", "comment": "重复登记"}}
     for method, path in routes:
-        body = bodies.get(path) if method == "POST" else None
+        body = bodies.get(path) if method in WITH_BODY else None
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code == 401, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
@@ -295,7 +303,7 @@ def test_moving_an_item_out_of_scope_is_refused(client, world, rt):
 
 
 def test_verifier_who_submitted_the_fix_may_not_verify_it(client, world, rt):
-    item = item_at(client, world, rt, "DEPT-A", "rectifying")
+    item = drive(client, world, rt, new_item(client, world, assignee="doer_a"), "rectifying")
     submitted = fire(client, world, item, {"trigger": "submit", "evidence": [
         {"name": "整改报告.pdf", "sha256": "ab" * 32}]}, "doer_a")
     assert submitted.status_code == 200 and submitted.json()["submitted_by"] == "doer_a", submitted.text
@@ -307,9 +315,39 @@ def test_verifier_who_submitted_the_fix_may_not_verify_it(client, world, rt):
     assert footprint(client, world, item) == before
     seen_by_other = client.get(f"/api/v1/items/{item['id']}", headers=world.h("ver_a")).json()
     assert {"approve", "reject"} <= set(seen_by_other["allowed_triggers"])
-    # The bar follows the latest submitter: once someone else resubmits, doer_a may verify.
+    # The bar follows the latest submitter: once someone else resubmits, doer_a may verify. Only the named
+    # assignee submits, so the someone else is in the unit the item is transferred to (转办).
     assert fire(client, world, item, {"trigger": "reject", "comment": "材料不全"}, "ver_a").status_code == 200
+    moved = fire(client, world, item, {"trigger": "transfer", "comment": "由区教育局整改",
+                                       "fields": {"unit": "SUB-A1", "assignee": "asg_a1"}}, "sup_a")
+    assert moved.status_code == 200, moved.text
+    assert fire(client, world, item, {"trigger": "accept"}, "asg_a1").status_code == 200
     evidence = [{"name": "补充.pdf", "sha256": "cd" * 32}]
-    resubmit = fire(client, world, item, {"trigger": "submit", "evidence": evidence}, "asg_a")
-    assert resubmit.json()["submitted_by"] == "asg_a"
+    resubmit = fire(client, world, item, {"trigger": "submit", "evidence": evidence}, "asg_a1")
+    assert resubmit.json()["submitted_by"] == "asg_a1"
     assert fire(client, world, item, {"trigger": "approve"}, "doer_a").status_code == 200
+
+
+# 转办 (transfer): the supervisor role, with the item's unit AND the target unit both in its write scope.
+# (caller, item's unit, target unit): the answer. Items stand in `rectifying`, named to their unit's assignee.
+TRANSFER_MATRIX = {
+    ("sup", "DEPT-A", "DEPT-B"): "200", ("sup", "SUB-A1", "DEPT-B"): "200",
+    ("sup_a", "DEPT-A", "SUB-A1"): "200", ("sup_a", "SUB-A1", "DEPT-A"): "200",
+    ("sup_a", "DEPT-A", "DEPT-B"): S403, ("sup_a", "DEPT-B", "DEPT-A"): "404",
+    ("sup_b", "DEPT-B", "DEPT-A"): S403, ("sup_b", "DEPT-A", "DEPT-B"): "404",
+    ("aud_a", "DEPT-A", "SUB-A1"): R403, ("adm_a", "DEPT-A", "SUB-A1"): R403, ("asg_a", "DEPT-A", "SUB-A1"): R403,
+}
+
+
+def test_transfer_needs_both_units_in_the_supervisors_scope(client, callers, rt):
+    world, actual = callers, {}
+    for caller, unit, target in TRANSFER_MATRIX:
+        item = item_at(client, world, rt, unit, "rectifying")
+        before = footprint(client, world, item)
+        result = outcome(fire(client, world, item, {"trigger": "transfer", "comment": "职责调整",
+                                                    "fields": {"unit": target}}, caller))
+        bump = 1 if result == "200" else 0
+        assert footprint(client, world, item) == (before[0] + bump, before[1] + bump), (caller, unit, target)
+        actual[caller, unit, target] = result
+    assert actual == TRANSFER_MATRIX
+    assert client.get("/api/v1/audit/verify", headers=world.h("aud")).json()["ok"] is True

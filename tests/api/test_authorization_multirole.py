@@ -60,7 +60,8 @@ def multi(rt, world):
 
 def _try(client, world, rt, caller: str, unit: str, trigger: str) -> str:
     tdef = next(t for t in rt.registry.current("standard").definition.transitions if t.trigger == trigger)
-    item = item_at(client, world, rt, unit, SOURCE_STATE[trigger])
+    # An item with no named assignee, so that accepting it is open to any assignee of its unit.
+    item = item_at(client, world, rt, unit, SOURCE_STATE[trigger], **({"assignee": None} if trigger == "accept" else {}))
     before = footprint(client, world, item)
     seen_allowed = trigger in client.get(f"/api/v1/items/{item['id']}", headers=world.h(caller)).json()[
         "allowed_triggers"]
@@ -94,3 +95,15 @@ def test_a_supervisor_who_audits_cannot_move_an_item_into_another_units_hands(cl
     # Within the home subtree the same request goes through.
     kept = fire(client, world, item, {"trigger": "assign", "fields": {"due_date": "2026-04-30"}}, "aud_sup")
     assert kept.status_code == 200, kept.text
+
+
+def test_a_supervisor_who_audits_transfers_only_within_their_supervising_scope(client, multi, rt):
+    world = multi
+    for unit, target in (("DEPT-A", "DEPT-B"), ("DEPT-B", "DEPT-A")):
+        item = item_at(client, world, rt, unit, "rectifying")
+        offered = client.get(f"/api/v1/items/{item['id']}", headers=world.h("aud_sup")).json()["allowed_triggers"]
+        # Offered where the item's unit is theirs to supervise; the target must be theirs as well.
+        assert ("transfer" in offered) == (unit == "DEPT-B"), (unit, offered)
+        body = {"trigger": "transfer", "comment": "职责调整", "fields": {"unit": target}}
+        assert outcome(fire(client, world, item, body, "aud_sup")) == S403, (unit, target)
+        assert footprint(client, world, item) == (item["version"], item["version"])

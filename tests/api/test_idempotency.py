@@ -133,15 +133,22 @@ REFUSALS = {
     "409 state": ([], ("ver", APPROVE, None), [("asg_a", SUBMIT)], ("ver", APPROVE, None)),
     "412 stale": ([], ("asg_a", SUBMIT, -1), [], ("asg_a", SUBMIT, 0)),
     "422 guard": ([], ("asg_a", {"trigger": "submit"}, None), [], ("asg_a", SUBMIT, None)),
+    # doer_a is the named assignee and submits; once the item has gone to SUB-A1 (转办) and been submitted
+    # there by someone else, doer_a may verify it.
     "403 duties": ([("doer_a", SUBMIT)], ("doer_a", APPROVE, None),
-                   [("ver", {"trigger": "reject", "comment": "材料不全"}), ("asg_a", SUBMIT)],
+                   [("ver", {"trigger": "reject", "comment": "材料不全"}),
+                    ("sup", {"trigger": "transfer", "comment": "由区教育局整改", "fields": {"unit": "SUB-A1"}}),
+                    ("asg_a1", {"trigger": "accept"}), ("asg_a1", SUBMIT)],
                    ("doer_a", APPROVE, None)),
 }
+# The named assignee of each case's item (the default is the unit's asg_a).
+NAMED = {"403 duties": "doer_a"}
 
 
 @pytest.mark.parametrize("refusal", list(REFUSALS))
 def test_refused_request_does_not_use_up_its_key(client, world, rt, refusal):
-    item = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    named = {"assignee": NAMED[refusal]} if refusal in NAMED else {}
+    item = drive(client, world, rt, new_item(client, world, due_date="2026-04-30", **named), "rectifying")
     first, refused_call, between, again = REFUSALS[refusal]
     key = {"Idempotency-Key": "retry-me"}
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from engine import accounts
 from engine.models import HistoryRecord
 from tests.helpers import DRIVER, SHA, path_to, payload
 
@@ -22,8 +23,9 @@ ROUNDS = 50
 SUBMIT_ROUNDS = 10
 BARRIER_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 30.0
-# Both are assignees in DEPT-A: the racers alternate between them.
-RACERS = ("asg_a", "doer_a")
+# The items' named assignee: only they act on its rectification steps, here from two tokens (two devices)
+# that the racers alternate between.
+RACER = "asg_a"
 
 
 class Race:
@@ -82,9 +84,11 @@ class Race:
 
 
 @pytest.fixture
-def race(live_server, world):
-    """A Race against the live server, the racers alternating between the two DEPT-A assignees."""
-    tokens = [world.tokens[RACERS[i % len(RACERS)]] for i in range(THREADS)]
+def race(live_server, world, rt):
+    """A Race against the live server, the racers alternating between two tokens of the named assignee."""
+    with rt.store.write() as conn:
+        pair = (world.tokens[RACER], accounts.new_token_for(conn, clock=rt.clock, username=RACER))
+    tokens = [pair[i % len(pair)] for i in range(THREADS)]
     contest = Race(live_server, tokens)
     yield contest
     contest.close()
@@ -103,7 +107,7 @@ def auth(world, username: str, **extra) -> dict:
 
 def rectifying_item(http: httpx.Client, world, rt) -> dict:
     """A new DEPT-A item, assigned and accepted through the server."""
-    body = {"title": "婴幼儿托位供给不足", "source": "supervision", "unit": "DEPT-A", "assignee": "asg_a",
+    body = {"title": "婴幼儿托位供给不足", "source": "supervision", "unit": "DEPT-A", "assignee": RACER,
             "due_date": "2026-06-30"}
     created = http.post("/api/v1/items", json=body, headers=auth(world, "reg"))
     assert created.status_code == 201, created.text

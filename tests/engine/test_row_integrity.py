@@ -19,6 +19,7 @@ from engine.audit.verify import verify_database
 from engine.config import Settings
 from engine.runtime import Runtime
 from tests.engine.test_history_chain import CLOSELOOP, _drop_protection
+from tests.engine.test_workflow_versions import NEW, OLD
 from tests.helpers import assert_problem, drive, fire, new_item, table_counts
 
 
@@ -208,7 +209,7 @@ def test_items_on_a_tampered_version_no_file_vouches_for_are_refused(client, wor
     folder = tmp_path / "workflows_v2"
     shutil.copytree(workflows_dir, folder)
     path = folder / "standard.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("version: 1", "version: 2", 1), encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace(f"version: {OLD}", f"version: {NEW}", 1), encoding="utf-8")
     restarted = Runtime.open(Settings(database_url=db_url, workflows_dir=folder), clock=clock)
     try:
         assert restarted.registry.current("standard").hash != content_hash
@@ -218,7 +219,7 @@ def test_items_on_a_tampered_version_no_file_vouches_for_are_refused(client, wor
             refused = fire(client2, world, item, {"trigger": "report_progress", "comment": "推进中"}, "asg_a")
             assert "altered" in assert_problem(refused, 423)["detail"]
             # New items on the current version are unaffected.
-            assert new_item(client2, world)["workflow_version"] == "2"
+            assert new_item(client2, world)["workflow_version"] == NEW
         assert table_counts(restarted)["history"] == before["history"] + 1
     finally:
         restarted.store.dispose()

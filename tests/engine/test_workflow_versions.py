@@ -7,32 +7,32 @@ both versions.
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from engine.config import Settings
+from engine.config import BUNDLED_WORKFLOWS, Settings
+from engine.definitions import load_path
 from engine.runtime import Runtime
-from tests.helpers import drive, fire, new_item
+from tests.helpers import drive, edited_workflows, fire, new_item
 
 PROGRESS = {"trigger": "report_progress", "comment": "已完成阶段性工作"}
+# The bundled standard workflow's version, and the one the changed copy below bumps it to.
+OLD = load_path(BUNDLED_WORKFLOWS)["standard"].version
+NEW = str(int(OLD) + 1)
 
 
 @pytest.fixture
 def changed_workflows(tmp_path, workflows_dir):
-    """A copy of the bundled folder where standard v2 drops report_progress and lets only supervisors accept."""
-    folder = tmp_path / "workflows_v2"
-    shutil.copytree(workflows_dir, folder)
-    path = folder / "standard.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["version"] = 2
-    data["transitions"] = [t for t in data["transitions"] if t["trigger"] != "report_progress"]
-    next(t for t in data["transitions"] if t["trigger"] == "accept")["roles"] = ["supervisor"]
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return folder
+    """A copy of the bundled folder where the next standard version drops report_progress and lets only
+    supervisors accept."""
+
+    def edit(data: dict) -> None:
+        data["version"] = int(NEW)
+        data["transitions"] = [t for t in data["transitions"] if t["trigger"] != "report_progress"]
+        next(t for t in data["transitions"] if t["trigger"] == "accept")["roles"] = ["supervisor"]
+
+    return edited_workflows(workflows_dir, tmp_path / "workflows_v2", "standard", edit)
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_in_flight_items_keep_old_rules_and_new_items_follow_new_ones(client, wo
 
     # Old items, through the new process: the old rules still hold.
     seen = client2.get(f"/api/v1/items/{old_rectifying['id']}", headers=world.h("asg_a")).json()
-    assert seen["workflow_version"] == "1" and seen["workflow_hash"] == old_hash
+    assert seen["workflow_version"] == OLD and seen["workflow_hash"] == old_hash
     assert "report_progress" in seen["allowed_triggers"]
     progressed = fire(client2, world, old_rectifying, PROGRESS, "asg_a")
     assert progressed.status_code == 200, progressed.text
@@ -66,7 +66,7 @@ def test_in_flight_items_keep_old_rules_and_new_items_follow_new_ones(client, wo
 
     # New items: the new rules.
     fresh = new_item(client2, world, due_date="2026-04-30")
-    assert fresh["workflow_version"] == "2" and fresh["workflow_hash"] == new_hash
+    assert fresh["workflow_version"] == NEW and fresh["workflow_hash"] == new_hash
     assigned = fire(client2, world, fresh, {"trigger": "assign", "fields": {"due_date": "2026-04-30"}}, "sup")
     assert assigned.status_code == 200, assigned.text
     refused = fire(client2, world, fresh, {"trigger": "accept"}, "asg_a")
@@ -79,7 +79,7 @@ def test_in_flight_items_keep_old_rules_and_new_items_follow_new_ones(client, wo
 
     # Both versions are listed; the current one is the new file.
     body = client2.get("/api/v1/workflows/standard", headers=world.h("aud")).json()
-    assert body["hash"] == new_hash and str(body["version"]) == "2"
+    assert body["hash"] == new_hash and str(body["version"]) == NEW
     assert set(body["versions"]) == {old_hash, new_hash}
     assert "report_progress" not in body["mermaid"]
 
@@ -94,13 +94,13 @@ def test_a_process_started_before_the_change_serves_both_versions(client, world,
     _rt2, client2 = restarted
     assert fire(client, world, item, PROGRESS, "asg_a").status_code == 200
     fresh = new_item(client2, world, due_date="2026-04-30")
-    assert fresh["workflow_version"] == "2"
+    assert fresh["workflow_version"] == NEW
 
     seen = client.get(f"/api/v1/items/{fresh['id']}", headers=world.h("aud"))
     assert seen.status_code == 200, seen.text
-    assert seen.json()["workflow_version"] == "2"
+    assert seen.json()["workflow_version"] == NEW
     listed = client.get("/api/v1/items", headers=world.h("aud"))
-    assert listed.status_code == 200 and {i["workflow_version"] for i in listed.json()["data"]} == {"1", "2"}
+    assert listed.status_code == 200 and {i["workflow_version"] for i in listed.json()["data"]} == {OLD, NEW}
     assigned = fire(client, world, fresh, {"trigger": "assign", "fields": {"due_date": "2026-04-30"}}, "sup")
     assert assigned.status_code == 200, assigned.text
     refused = fire(client, world, fresh, {"trigger": "accept"}, "asg_a")  # v2: only supervisors accept

@@ -1,0 +1,45 @@
+"""Refusing webhook URLs that lead into the deployment's own network (SSRF), when added and at each send."""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+class UnsafeURL(ValueError):
+    """The URL is malformed, not http(s), or resolves to an address closeloop must not call."""
+
+
+def _forbidden(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    return not ip.is_global or ip.is_multicast
+
+
+def check_url(url: str, *, allow_private: bool) -> None:
+    """Raise UnsafeURL unless ``url`` is http(s) with a host whose every address is public (or private is allowed).
+
+    Every address the name resolves to is checked, not only the first: a name with one public and one
+    private record would otherwise reach the private one on some attempts.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeURL(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeURL("the URL must be http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise UnsafeURL("the URL must not carry a user name or password")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise UnsafeURL(f"the host {parts.hostname!r} does not resolve: {exc}") from None
+    for info in infos:
+        address = info[4][0]
+        if _forbidden(address):
+            raise UnsafeURL(f"the host {parts.hostname!r} resolves to {address}, a loopback, private or reserved "
+                            "address (set CLOSELOOP_ALLOW_PRIVATE_WEBHOOKS=1 to allow it)")

@@ -1,0 +1,1 @@
+"""People after they are added: e-mail addresses, changes to roles and units, deactivation, their tokens."""
