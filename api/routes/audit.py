@@ -1,7 +1,6 @@
 """Audit: signed checkpoints, their public keys and the offline bundle (the chain check is in admin.py)."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ from engine.audit.checkpoint import list_checkpoints
 from engine.audit.checkpoint import make_checkpoint as make_checkpoint_in
 from engine.audit.keys import KeyRing, list_keys
 from engine.errors import InvalidInput
+from engine.schemas import IsoDate
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 AUDIT_ROLES = ("auditor", "admin")
@@ -82,8 +82,8 @@ async def make_checkpoint(caller: CallerDep) -> Response:
                 **errors(401, 403, 422)})
 async def export(caller: CallerDep, unit: Annotated[str | None, Query(max_length=64)] = None,
                  campaign: Annotated[str | None, Query(max_length=100)] = None,
-                 date_from: Annotated[dt.date | None, Query(alias="from")] = None,
-                 date_to: Annotated[dt.date | None, Query(alias="to")] = None) -> Response:
+                 date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
+                 date_to: Annotated[IsoDate | None, Query(alias="to")] = None) -> Response:
     """Items (a unit's subtree, a campaign, registered from/to these local dates) for `closeloop audit verify`."""
     require_role(caller.actor, *AUDIT_ROLES)
     rt = caller.rt

@@ -151,3 +151,9 @@ def test_an_inbox_entry_id_out_of_range_is_422_not_a_crash(client, world, entry)
     # Was a 500: an id past SQLite's 64-bit integers reached the database (found by make fuzz).
     response = client.post(f"/api/v1/me/reminders/{entry}/read", headers=world.h("sup"))
     assert_problem(response, 422)
+
+
+@pytest.mark.parametrize("query", ["to=0", "from=1", "to=2027-02-30", "from=20270101"])
+def test_audit_export_dates_must_be_written_yyyy_mm_dd(client, world, query):
+    # Was accepted: "0" passed as a date (a Unix time, 1970-01-01) where the document says YYYY-MM-DD (make fuzz).
+    assert_problem(client.get(f"/api/v1/audit/export?{query}", headers=world.h("aud")), 422)
