@@ -293,8 +293,8 @@ def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
             continue
         iid, row, history = e["id"], e["item"], e["history"]
         items, records = items + 1, records + len(history)
-        for sha, name, seq in stored_files(history):
-            referred.setdefault(sha, (name, str(row["number"]) if row else iid, seq))
+        for file_sha, name, seq in stored_files(history):
+            referred.setdefault(file_sha, (name, str(row["number"]) if row else iid, seq))
         stray = next((r for r in history if r.get("item_id") != iid), None)
         if iid in seen:
             bad_at = (None, "the item appears twice")
