@@ -72,5 +72,7 @@ REQUESTS: dict[str, dict] = {
     "create_webhook": {"url": "https://oapi.dingtalk.com/robot/send?access_token=TOKEN", "kind": "dingtalk",
                        "events": ["reminder.overdue", "escalation.issued"], "unit": "CITY-EDU",
                        "secret": "SEC0123456789abcdef"},
+    # A multipart form: the part "file" carries the file's bytes and its name (filename="验收报告.pdf").
+    "upload_evidence": {"file": "%PDF-1.7 ... (the bytes of 验收报告.pdf)"},
     "update_user": {"email": "li.ming@edu.example.cn", "display_name": "李明（市教委）"},
 }

@@ -35,8 +35,7 @@ UPLOAD_BODY = {
         "schema": {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary",
                      "description": "The file; its name is kept, its type is judged by its content"}}},
-        "encoding": {"file": {"contentType": "application/octet-stream"}},
-        "example": {"file": "(the bytes of 验收报告.pdf)"}}},
+        "encoding": {"file": {"contentType": "application/octet-stream"}}}},
 }
 
 
