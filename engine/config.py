@@ -107,25 +107,28 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None for a server database (beside it go the default data folders)."""
+        url = self.database_url
+        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///")).resolve()
+        return None
+
+    @property
     def evidence_path(self) -> Path:
         """The folder of stored evidence files: the setting, or a default beside the data."""
         if self.evidence_dir is not None:
             return self.evidence_dir
-        url = self.database_url
-        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-            db = Path(url.removeprefix("sqlite:///")).resolve()
-            return db.with_name(db.name + ".evidence")
-        return Path("closeloop-data") / "evidence"
+        db = self.sqlite_file
+        return db.with_name(db.name + ".evidence") if db else Path("closeloop-data") / "evidence"
 
     @property
     def audit_keys_path(self) -> Path:
         """The folder of checkpoint signing keys: the setting, or a default beside the data."""
         if self.audit_key_dir is not None:
             return self.audit_key_dir
-        url = self.database_url
-        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-            return Path(url.removeprefix("sqlite:///")).resolve().parent / "audit-keys"
-        return Path("closeloop-data") / "audit-keys"
+        db = self.sqlite_file
+        return db.parent / "audit-keys" if db else Path("closeloop-data") / "audit-keys"
 
     @property
     def tz(self) -> ZoneInfo:
