@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit clean check-workflows lint fuzz
+.PHONY: run test setup bench bench-sweep bench-audit bench-evidence clean check-workflows lint fuzz
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ bench-sweep: setup
 # Offline verification of a 1,000,000-record bundle and its export's peak memory (a few minutes, most of it seeding).
 bench-audit: setup
 	$(BIN)/python bench/audit_verify.py
+
+# Evidence files: upload MB/s, the peak memory of an export carrying 200 MB of them, offline check MB/s.
+bench-evidence: setup
+	$(BIN)/python bench/evidence.py
 
 # Bounded schemathesis run against a served demo (FUZZ_ARGS='--max-time 600 --seed 1' changes the bounds);
 # exits non-zero when any schemathesis check but positive-data acceptance fails (5xx, answers unlike the document...).

@@ -26,23 +26,40 @@ def _report_broken(bad: dict | None, workflow_problems: list[dict], tail: str) -
     raise typer.Exit(2)
 
 
-def _verify_database() -> None:
+def _verify_database(with_evidence: bool) -> None:
     from engine.audit.verify import verify_database
     from engine.config import Settings
     from engine.store import SchemaNotReady, Store, require_schema_at_head
 
-    store = Store(Settings().database_url)
+    settings = Settings()
+    store = Store(settings.database_url)
     try:
         require_schema_at_head(store)  # a clear message instead of a traceback about missing tables
     except SchemaNotReady as exc:
         _fail(str(exc), 1)
     with store.read() as conn:
         result = verify_database(conn)
-    if result.ok:
+    evidence_problems = _verify_stored_evidence(store, settings) if with_evidence else []
+    if result.ok and not evidence_problems:
         typer.echo(f"ok: {result.records} records, head {result.head}")
         return
+    for problem in evidence_problems:
+        typer.echo(f"error: {problem}", err=True)
+    if result.ok:
+        raise typer.Exit(2)
     _report_broken(result.first_bad, result.workflow_problems,
                    f"the oldest broken item; {result.records} records intact")
+
+
+def _verify_stored_evidence(store, settings) -> list[str]:
+    """Every stored evidence file checked against its SHA-256; the count is printed, the problems returned."""
+    from engine.audit.evidence import verify_stored_files
+    from engine.evidence.storage import store_for
+
+    with store.read() as conn:
+        checked, problems = verify_stored_files(conn, store_for(settings))
+    typer.echo(f"evidence: {checked} stored files checked, {len(problems)} missing or changed", err=True)
+    return problems
 
 
 def _read_key(value: str) -> bytes:
@@ -53,7 +70,8 @@ def _read_key(value: str) -> bytes:
     return parse_public_key(text)
 
 
-def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_json: bool, workers: int) -> None:
+def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_json: bool, workers: int,
+                   with_evidence: bool) -> None:
     from engine.audit.bundle_verify import BundleError, verify_bundle
 
     try:
@@ -64,7 +82,8 @@ def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_js
             except (OSError, ValueError) as exc:
                 raise BundleError(f"--trusted-checkpoint {trusted}: not a readable JSON document ({exc})") from None
         public = [_read_key(k) for k in keys] or None
-        report = verify_bundle(bundle, trusted_checkpoint=document, public_keys=public, workers=workers)
+        report = verify_bundle(bundle, trusted_checkpoint=document, public_keys=public, workers=workers,
+                               with_evidence=with_evidence)
     except BundleError as exc:
         _fail(str(exc))
     if as_json:
@@ -97,6 +116,9 @@ def register(audit_app: typer.Typer, runtime) -> None:
                    "--public-key", help="A signing key you trust (hex, base64 or PEM, or a file); repeat for "
                                         "several. Without it, the keys inside the bundle are used.")] = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+               with_evidence: Annotated[bool, typer.Option(
+                   "--with-evidence", help="Also check the evidence files against their SHA-256: those in the "
+                                           "store (database check), or those a bundle must carry.")] = False,
                workers: Annotated[int, typer.Option(
                    "--workers", min=1, max=64, help="Processes checking the items of a bundle (default: the CPUs).")
                ] = min(os.cpu_count() or 1, 8)) -> None:
@@ -104,9 +126,9 @@ def register(audit_app: typer.Typer, runtime) -> None:
         if bundle is None:
             if trusted_checkpoint is not None or public_key:
                 _fail("--trusted-checkpoint and --public-key apply to a bundle: give its file")
-            _verify_database()
+            _verify_database(with_evidence)
             return
-        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json, workers)
+        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json, workers, with_evidence)
 
     @audit_app.command("checkpoint")
     def checkpoint(output: Annotated[Optional[Path], typer.Option(
@@ -143,7 +165,9 @@ def register(audit_app: typer.Typer, runtime) -> None:
                date_from: Annotated[Optional[dt.datetime], typer.Option(
                    "--from", formats=["%Y-%m-%d"], help="Items registered on or after this date.")] = None,
                date_to: Annotated[Optional[dt.datetime], typer.Option(
-                   "--to", formats=["%Y-%m-%d"], help="Items registered on or before this date.")] = None) -> None:
+                   "--to", formats=["%Y-%m-%d"], help="Items registered on or before this date.")] = None,
+               with_evidence: Annotated[bool, typer.Option(
+                   "--with-evidence", help="Also carry the stored evidence files the items refer to.")] = False) -> None:
         """Write the audit bundle: items, full histories, workflow versions, checkpoints and public keys."""
         from engine.audit.bundle import Filters, stream_bundle
 
@@ -152,7 +176,7 @@ def register(audit_app: typer.Typer, runtime) -> None:
         rt = runtime()
         out = sys.stdout.buffer if str(file) == "-" else open(file, "wb")
         try:
-            for chunk in stream_bundle(rt, filters):
+            for chunk in stream_bundle(rt, filters, with_evidence=with_evidence):
                 out.write(chunk)
         finally:
             if out is not sys.stdout.buffer:

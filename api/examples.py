@@ -4,6 +4,7 @@ from __future__ import annotations
 from api.problems import TITLES, TYPE_BASE
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+PHOTO_SHA = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 
 
 def _problem(code: str, status: int, detail: str, *, title: str | None = None, **extra) -> dict:
@@ -22,15 +23,23 @@ PROBLEMS: dict[int, dict[str, dict]] = {
           "invalid-transition": _problem("invalid-transition", 409, "'approve' is not allowed from state 'rectifying'",
                                          state="rectifying", allowed_triggers=["submit", "request_extension"])},
     412: {"version-conflict": _problem("version-conflict", 412, "item is at version 4, not 3", current_version=4)},
-    413: {"body-too-large": _problem("body-too-large", 413, "request bodies are limited to 1048576 bytes")},
+    413: {"body-too-large": _problem("body-too-large", 413, "request bodies are limited to 1048576 bytes"),
+          "evidence-too-large": _problem("evidence-too-large", 413, "evidence files are limited to 20971520 bytes; "
+                                         "nothing was stored")},
     415: {"unsupported-media-type": _problem("unsupported-media-type", 415,
-                                             "send the body as JSON with 'Content-Type: application/json'")},
+                                             "send the body as JSON with 'Content-Type: application/json'"),
+          "evidence-type-refused": _problem("evidence-type-refused", 415,
+                                            "the file's content is application/x-msdownload, which is not accepted as "
+                                            "evidence (accepted: application/pdf, image/png, ...); nothing was stored",
+                                            detected_type="application/x-msdownload")},
     422: {"validation-error": _problem("validation-error", 422, "title: Field required",
                                        errors=[{"loc": ["body", "title"], "msg": "Field required", "type": "missing"}]),
           "invalid-input": _problem("invalid-input", 422, "unit 'CITY-EDU' does not exist", field="unit"),
           "guard-failed": _problem("guard-failed", 422, "'submit' requires evidence", guard="requires"),
           "unknown-trigger": _problem("unknown-trigger", 422, "'aprove' is not a trigger of workflow 'standard'",
                                       triggers=["assign", "accept", "submit", "approve", "reject", "close"])},
+    423: {"integrity-violation": _problem("integrity-violation", 423, "the evidence file 9f86d081... is recorded but "
+                                          "missing from the store; run `closeloop audit verify --with-evidence`")},
     429: {"too-many-requests": _problem("too-many-requests", 429, "too many bad tokens from this address; retry in 30 s",
                                         title="Too many requests")},
     431: {"headers-too-large": _problem("headers-too-large", 431, "request headers are limited to 16384 bytes",
@@ -54,12 +63,16 @@ REQUESTS: dict[str, dict] = {
                     "workflow": "standard", "measures": "新建两所公办园，扩班12个", "assignee": "li.ming",
                     "external_ref": "XS-2026-017", "campaign": "2026-XC-R1", "tags": ["学前教育"]},
     "fire_transition": {"trigger": "submit", "comment": "已完成整改，附验收报告",
-                        "evidence": [{"name": "验收报告.pdf", "sha256": SHA}], "fields": {}},
+                        "evidence": [{"sha256": SHA, "stored": True},
+                                     {"name": "现场照片.jpg", "sha256": PHOTO_SHA, "url": "https://pan.example.cn/s/1"}],
+                        "fields": {}},
     "add_unit": {"code": "CITY-EDU", "name": "市教育局", "parent": "CITY"},
     "add_user": {"username": "li.ming", "roles": ["assignee"], "unit": "CITY-EDU", "display_name": "李明",
                  "email": "li.ming@edu.example.cn"},
     "create_webhook": {"url": "https://oapi.dingtalk.com/robot/send?access_token=TOKEN", "kind": "dingtalk",
                        "events": ["reminder.overdue", "escalation.issued"], "unit": "CITY-EDU",
                        "secret": "SEC0123456789abcdef"},
+    # A multipart form: the part "file" carries the file's bytes and its name (filename="验收报告.pdf").
+    "upload_evidence": {"file": "%PDF-1.7 ... (the bytes of 验收报告.pdf)"},
     "update_user": {"email": "li.ming@edu.example.cn", "display_name": "李明（市教委）"},
 }

@@ -1,6 +1,8 @@
 """ASGI guards that refuse oversized requests before the app reads them: bodies (413), headers (431)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import orjson
 from starlette.exceptions import HTTPException
 
@@ -15,29 +17,35 @@ REQUEST_LINE_ALLOWANCE = 16 * 1024
 class BodyTooLarge(HTTPException):
     """Raised inside ``receive`` when the streamed body passes the limit; the app answers it as 413."""
 
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request bodies are limited to {max_bytes} bytes")
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
 
 
 class BodyLimit:
-    """Refuse bodies larger than ``max_bytes``: by Content-Length at once, or while streaming."""
+    """Refuse bodies larger than ``max_bytes``: by Content-Length at once, or while streaming.
 
-    def __init__(self, app, max_bytes: int) -> None:
+    ``wider(scope)`` may name another limit (and the refusal's detail) for a route that takes files.
+    """
+
+    def __init__(self, app, max_bytes: int, wider: Callable[[dict], tuple[int, str] | None] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.wider = wider
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        special = self.wider(scope) if self.wider is not None else None
+        max_bytes, detail = special or (self.max_bytes, f"request bodies are limited to {self.max_bytes} bytes")
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._refuse(send)
+                    await self._refuse(send, detail)
                     return
         seen = 0
         started = False
@@ -47,8 +55,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise BodyTooLarge(detail)
             return message
 
         async def tracking_send(message):
@@ -61,11 +69,12 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, detail)
 
-    async def _refuse(self, send) -> None:
+    @staticmethod
+    async def _refuse(send, detail: str) -> None:
         body = orjson.dumps({"type": TYPE_BASE + "body-too-large", "title": "Request body too large", "status": 413,
-                             "detail": f"request bodies are limited to {self.max_bytes} bytes"})
+                             "detail": detail})
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -57,6 +57,10 @@ class EvidenceOut(BaseModel):
     name: str
     sha256: str = Field(pattern="^[0-9a-f]{64}$")
     url: str | None = None
+    stored: bool | None = Field(default=None, description="True for a file uploaded to closeloop (downloadable "
+                                                          "from /items/{id}/evidence/{sha256}); absent otherwise")
+    size: int | None = Field(default=None, description="Bytes, for a stored file")
+    media_type: str | None = Field(default=None, description="The stored file's type, judged by its content")
 
 
 class HistoryOut(BaseModel):

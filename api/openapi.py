@@ -80,9 +80,9 @@ def _add_request_examples(spec: dict) -> None:
     for ops in spec["paths"].values():
         for op in ops.values():
             example = examples.REQUESTS.get(op.get("operationId", ""))
-            content = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if example is not None and content is not None:
-                content["example"] = example
+            for content in op.get("requestBody", {}).get("content", {}).values():  # JSON, or a multipart form
+                if example is not None:
+                    content["example"] = example
 
 
 def build(app: FastAPI, rt: Runtime) -> dict:

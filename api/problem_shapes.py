@@ -43,6 +43,8 @@ class Problem(BaseModel):
     guard: str | None = Field(default=None, description="422 guard-failed: the requirement or guard that refused")
     field: str | None = Field(default=None, description="422 invalid-input: the request field at fault")
     errors: list[ProblemError] | None = Field(default=None, description="422 validation-error: every invalid field")
+    detected_type: str | None = Field(
+        default=None, description="415 evidence-type-refused: the media type the file's content was found to be")
 
 
 def _absent_not_null(schema: dict) -> dict:
@@ -65,6 +67,7 @@ _DESCRIPTIONS = {400: "Malformed request (bad JSON, a bad header)", 401: "No tok
                  403: "The caller is known but not allowed", 404: "Not found, or outside the caller's scope",
                  409: "Conflicts with the current state", 412: "If-Match names a stale version",
                  413: "Request body too large", 415: "Unsupported media type", 422: "Invalid request",
+                 423: "Stored data disagrees with what vouches for it (edited outside closeloop)",
                  429: "Too many requests: retry after Retry-After seconds",
                  431: "Request headers too large",
                  503: "The database is busy: nothing was changed; retry after Retry-After seconds"}

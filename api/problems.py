@@ -29,6 +29,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     # The item is held until its row and history agree again: not the caller's conflict, not a crash.
     errors.IntegrityViolation: 423,
     errors.IdempotencyMismatch: 422,
+    errors.EvidenceTooLarge: 413,
+    errors.EvidenceTypeRefused: 415,
     errors.IdempotencyInFlight: 409,
     errors.Busy: 503,
 }

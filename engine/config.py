@@ -1,18 +1,26 @@
 """Deployment settings, read from CLOSELOOP_* environment variables."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
 # Defaults shared with engine.store.Store, which is also opened without settings (migrations, tests).
 WRITE_LOCK_TIMEOUT_S = 5.0
 SQLITE_WAL_LIMIT_MB = 64.0
+# PDF, the usual images and Office documents (OOXML and the legacy OLE formats).
+DEFAULT_EVIDENCE_TYPES = (
+    "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint")
 
 
 class Settings(BaseSettings):
@@ -41,6 +49,14 @@ class Settings(BaseSettings):
     # Where the checkpoint signing keys live (private keys mode 0600); unset: beside the SQLite file, or
     # ./closeloop-data/audit-keys for a server database. Each process making checkpoints must see the same folder.
     audit_key_dir: Path | None = None
+    # Evidence files (POST /items/{id}/evidence): where they are kept, content-addressed; unset: beside the SQLite
+    # file (<db>.evidence/), or ./closeloop-data/evidence for a server database. Every API process must see the
+    # same folder (a shared volume) until an S3-compatible store is added behind engine.evidence.storage.
+    evidence_dir: Path | None = None
+    # The largest evidence file accepted (larger answers 413 and stores nothing).
+    evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # The media types accepted, judged by the file's content (engine.evidence.detect); others answer 415.
+    evidence_types: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EVIDENCE_TYPES), min_length=1)
     # Local hour at which the scheduler makes the day's signed checkpoint (once a day, whichever process is first).
     audit_checkpoint_hour: int = Field(default=1, ge=0, le=23)
     # Seconds a write waits for SQLite's write lock (or, on PostgreSQL, a row lock or a pooled connection)
@@ -80,15 +96,39 @@ class Settings(BaseSettings):
         # CLOSELOOP_CALENDAR_FILE= (empty) means no file, not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("evidence_types", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # CLOSELOOP_EVIDENCE_TYPES=application/pdf,image/png as well as a JSON list.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None for a server database (beside it go the default data folders)."""
+        url = self.database_url
+        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///")).resolve()
+        return None
+
+    @property
+    def evidence_path(self) -> Path:
+        """The folder of stored evidence files: the setting, or a default beside the data."""
+        if self.evidence_dir is not None:
+            return self.evidence_dir
+        db = self.sqlite_file
+        return db.with_name(db.name + ".evidence") if db else Path("closeloop-data") / "evidence"
+
     @property
     def audit_keys_path(self) -> Path:
         """The folder of checkpoint signing keys: the setting, or a default beside the data."""
         if self.audit_key_dir is not None:
             return self.audit_key_dir
-        url = self.database_url
-        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-            return Path(url.removeprefix("sqlite:///")).resolve().parent / "audit-keys"
-        return Path("closeloop-data") / "audit-keys"
+        db = self.sqlite_file
+        return db.parent / "audit-keys" if db else Path("closeloop-data") / "audit-keys"
 
     @property
     def tz(self) -> ZoneInfo:

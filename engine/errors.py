@@ -73,6 +73,21 @@ class InvalidInput(DomainError):
         super().__init__(detail, field=field, **extra)
 
 
+class EvidenceTooLarge(DomainError):
+    """An uploaded evidence file passed the size limit; nothing was stored."""
+
+    code = "evidence-too-large"
+
+
+class EvidenceTypeRefused(DomainError):
+    """An uploaded evidence file's content is not of an accepted type; nothing was stored."""
+
+    code = "evidence-type-refused"
+
+    def __init__(self, detail: str, *, detected_type: str) -> None:
+        super().__init__(detail, detected_type=detected_type)
+
+
 class IntegrityViolation(DomainError):
     """Stored data disagrees with the history that vouches for it (an edit outside closeloop).
 

@@ -179,4 +179,5 @@ class IdempotencyKey(SQLModel, table=True):
 # migrations and the schema check see every table.
 from engine.audit import models as _audit_models  # noqa: E402,F401
 from engine.delivery import models as _delivery_models  # noqa: E402,F401
+from engine.evidence import models as _evidence_models  # noqa: E402,F401
 from engine.reminders import models as _reminder_models  # noqa: E402,F401

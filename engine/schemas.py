@@ -5,7 +5,7 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from engine.text import is_blank
 
@@ -76,11 +76,28 @@ class NewItem(_Request):
 
 
 class Evidence(_Request):
-    """A file or link proving the fix, identified by its SHA-256."""
+    """A file or link proving the fix, identified by its SHA-256: declared by name (kept elsewhere), or a file
+    uploaded for the item (``stored``: the server fills in its name, size and media type)."""
 
-    name: Name = Field(min_length=1, max_length=255)
+    name: Name | None = Field(default=None, min_length=1, max_length=255)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
     url: Text | None = Field(default=None, max_length=2000)
+    stored: bool = Field(default=False, description="The file was uploaded for this item "
+                                                    "(POST /items/{id}/evidence); 422 if it was not")
+    size: int | None = Field(default=None, ge=0, description="Only with stored: must be the stored file's size")
+    media_type: Text | None = Field(default=None, max_length=127,
+                                    description="Only with stored: must be the stored file's media type")
+
+    @model_validator(mode="after")
+    def _declared_or_stored(self) -> "Evidence":
+        if self.stored:
+            if self.url is not None:
+                raise ValueError("a stored file is downloaded from closeloop: give no url with stored")
+        elif self.name is None:
+            raise ValueError("name is required for a file declared by name and hash (or set stored: true)")
+        elif self.size is not None or self.media_type is not None:
+            raise ValueError("size and media_type are filled in by the server, for stored files only")
+        return self
 
 
 class TransitionFields(_Request):

@@ -25,6 +25,7 @@ from engine.errors import (
     UnknownTrigger,
     VersionConflict,
 )
+from engine.evidence.references import recorded_evidence
 from engine.fastpath import Prebuilt
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
@@ -85,7 +86,7 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
         raise Forbidden(not_theirs, reason="not_assignee")
     fields = request.fields.model_dump(exclude_none=True)
     ctx = GuardContext(actor=actor.username, roles=actor.roles, item=item, comment=request.comment,
-                       evidence=[e.model_dump(exclude_none=True) for e in request.evidence], fields=fields,
+                       evidence=recorded_evidence(conn, item["id"], request.evidence), fields=fields,
                        today=today, max_due=wf.definition.due_date.max)
     for spec in wf.access_guards(tdef):
         reason = spec.check(ctx)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify a closeloop audit bundle offline, from docs/AUDIT.md alone: the standard library and `cryptography`.
 
-    python verify_bundle.py BUNDLE.zip [--trusted-checkpoint FILE] [--public-key HEX]... [--json]
+    python verify_bundle.py BUNDLE.zip [--trusted-checkpoint FILE] [--public-key HEX]... [--json] [--with-evidence]
 
 Exit status 0 when everything verifies, 2 when anything does not (each broken item's first bad record is
 named), 1 when the bundle cannot be read at all.
@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import re
 import sys
 import zipfile
 
@@ -165,7 +166,48 @@ def check_item(row, history, workflows, bad_workflows):
     return None
 
 
-def verify(path, trusted_doc=None, trusted_keys=None):
+def stored_files(history):
+    """(sha256, name, seq) of each stored file ({"stored": true, "sha256": ...}) the records refer to."""
+    for rec in history:
+        try:
+            entries = json.loads(rec.get("evidence"))
+        except (TypeError, ValueError):
+            continue
+        for e in entries if isinstance(entries, list) else []:
+            if isinstance(e, dict) and e.get("stored") is True and isinstance(e.get("sha256"), str) \
+                    and re.fullmatch(r"[0-9a-f]{64}", e["sha256"]):
+                yield e["sha256"], str(e.get("name")), rec.get("seq")
+
+
+def check_evidence(bundle, manifest, referred, required):
+    """Problems with the evidence files (section 6): each hashes to its name; none referred to is missing."""
+    problems, present = [], set()
+    for name in bundle.namelist():
+        if not name.startswith("evidence/") or name == "evidence/":
+            continue
+        sha = name[len("evidence/"):]
+        if not re.fullmatch(r"[0-9a-f]{64}", sha):
+            problems.append(f"{name}: not named by a SHA-256")
+            continue
+        digest = hashlib.sha256()
+        with bundle.open(name) as stream:
+            for chunk in iter(lambda: stream.read(1 << 16), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != sha:
+            problems.append(f"evidence file {sha}: its content hashes to {digest.hexdigest()}: changed")
+        present.add(sha)
+    section = manifest.get("evidence") if isinstance(manifest.get("evidence"), dict) else {}
+    if section.get("included") is not True:
+        return problems + (["the bundle carries no evidence files"] if required else [])
+    for sha in sorted(set(referred) - present):
+        name, item, seq = referred[sha]
+        problems.append(f"evidence file {sha} ({name}, item {item} seq {seq}) is missing from the bundle")
+    if (manifest.get("counts") or {}).get("evidence") != len(present):
+        problems.append("the manifest's evidence count does not match the evidence files")
+    return problems
+
+
+def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
     """Return the report: {"ok", "items", "records", "checkpoints", "findings", "problems"}."""
     problems, findings = [], []
     bundle = zipfile.ZipFile(path)
@@ -240,7 +282,7 @@ def verify(path, trusted_doc=None, trusted_keys=None):
             problems.append(f"workflows.jsonl line {n}: the definition does not match its hash")
         else:
             workflows[w["hash"]] = json.loads(text)
-    seen, items, records = set(), 0, 0
+    seen, items, records, referred = set(), 0, 0, {}
     needed = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
     for n, e in lines(bundle, "items.jsonl"):
         ok = isinstance(e, dict) and isinstance(e.get("id"), str) and isinstance(e.get("history"), list) \
@@ -251,6 +293,8 @@ def verify(path, trusted_doc=None, trusted_keys=None):
             continue
         iid, row, history = e["id"], e["item"], e["history"]
         items, records = items + 1, records + len(history)
+        for file_sha, name, seq in stored_files(history):
+            referred.setdefault(file_sha, (name, str(row["number"]) if row else iid, seq))
         stray = next((r for r in history if r.get("item_id") != iid), None)
         if iid in seen:
             bad_at = (None, "the item appears twice")
@@ -278,6 +322,7 @@ def verify(path, trusted_doc=None, trusted_keys=None):
     counts = manifest.get("counts") or {}
     if (counts.get("items"), counts.get("records")) != (items, records):
         problems.append("the manifest's counts do not match items.jsonl")
+    problems += check_evidence(bundle, manifest, referred, with_evidence)
     findings = [f[1] for f in sorted(findings, key=lambda f: f[0])]
     return {"ok": not findings and not problems, "items": items, "records": records,
             "checkpoints": len(bodies), "findings": findings, "problems": problems}
@@ -289,11 +334,12 @@ def main():
     parser.add_argument("--trusted-checkpoint")
     parser.add_argument("--public-key", action="append", default=[], help="64 hex digits; repeat for several")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--with-evidence", action="store_true", help="a bundle without evidence files fails")
     args = parser.parse_args()
     try:
         doc = json.load(open(args.trusted_checkpoint, encoding="utf-8")) if args.trusted_checkpoint else None
         keys = [bytes.fromhex(k.strip()) for k in args.public_key]
-        report = verify(args.bundle, doc, keys or None)
+        report = verify(args.bundle, doc, keys or None, args.with_evidence)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         print(f"error: cannot read the bundle: {exc}", file=sys.stderr)
         return 1

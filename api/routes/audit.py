@@ -83,7 +83,9 @@ async def make_checkpoint(caller: CallerDep) -> Response:
 async def export(caller: CallerDep, unit: Annotated[str | None, Query(max_length=64)] = None,
                  campaign: Annotated[str | None, Query(max_length=100)] = None,
                  date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
-                 date_to: Annotated[IsoDate | None, Query(alias="to")] = None) -> Response:
+                 date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
+                 with_evidence: Annotated[bool, Query(description="Also carry the stored evidence files the items "
+                                                                  "refer to (evidence/<sha256>)")] = False) -> Response:
     """Items (a unit's subtree, a campaign, registered from/to these local dates) for `closeloop audit verify`."""
     require_role(caller.actor, *AUDIT_ROLES)
     rt = caller.rt
@@ -99,5 +101,5 @@ async def export(caller: CallerDep, unit: Annotated[str | None, Query(max_length
             raise InvalidInput(f"unit {unit!r} does not exist", field="unit")
     filters = Filters(unit=unit, campaign=campaign, date_from=date_from, date_to=date_to)
     name = f"closeloop-audit-{rt.today().isoformat()}.zip"
-    return StreamingResponse(stream_bundle(rt, filters), media_type="application/zip",
+    return StreamingResponse(stream_bundle(rt, filters, with_evidence=with_evidence), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -2,9 +2,9 @@
 
 Entries (docs/AUDIT.md is the full description): ``keys.jsonl``, ``checkpoints.jsonl``,
 ``checkpoint_heads.jsonl``, ``items.jsonl`` (each item's row and its full history, one item a line),
-``workflows.jsonl`` (the stored workflow versions those items use), ``admin_log.jsonl`` and ``evidence/``
-(both empty in format 1: reserved so that later sections slot in without a new format), and
-``manifest.json`` last, when the counts are known.
+``workflows.jsonl`` (the stored workflow versions those items use), ``admin_log.jsonl`` (empty in format 1:
+reserved so that a later section slots in without a new format), ``evidence/<sha256>`` (the stored files the
+items refer to, when asked for: engine.audit.evidence), and ``manifest.json`` last, when the counts are known.
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from typing import Iterator
 import orjson
 import sqlalchemy as sa
 
+from engine.audit.evidence import EvidenceExport
 from engine.audit.keys import list_keys
 from engine.clock import UTC, rfc3339
+from engine.evidence.storage import store_for
 from engine.models import UTCDateTime
 
 FORMAT = "closeloop-bundle/1"
@@ -136,9 +138,11 @@ def _snapshot(store) -> sa.Connection:
     return conn
 
 
-def stream_bundle(rt, filters: Filters) -> Iterator[bytes]:
-    """The bundle as a stream of zip bytes, read from one database snapshot a batch of items at a time."""
+def stream_bundle(rt, filters: Filters, *, with_evidence: bool = False) -> Iterator[bytes]:
+    """The bundle as a stream of zip bytes, read from one database snapshot a batch of items at a time;
+    ``with_evidence`` adds the stored files the items refer to (``evidence/<sha256>``)."""
     sink = _Sink()
+    evidence = EvidenceExport(store_for(rt.settings) if with_evidence else None)
     counts = {"items": 0, "records": 0, "workflows": 0, "checkpoints": 0, "checkpoint_heads": 0, "keys": 0,
               "admin_log": 0, "evidence": 0}
     with _snapshot(rt.store) as conn, conn.begin(), \
@@ -175,6 +179,7 @@ def stream_bundle(rt, filters: Filters) -> Iterator[bytes]:
                 for item_id in ids:
                     row, records = rows.get(item_id), history.get(item_id, [])
                     used |= _workflow_hashes(row, records)
+                    evidence.note(records)
                     out.write(_line({"id": item_id, "item": row, "history": records}))
                     counts["items"] += 1
                     counts["records"] += len(records)
@@ -187,6 +192,8 @@ def stream_bundle(rt, filters: Filters) -> Iterator[bytes]:
                     out.write(_line(dict(row)))
                     counts["workflows"] += 1
         bundle.writestr("admin_log.jsonl", b"")
+        yield from evidence.write(bundle, sink)
+        counts["evidence"] = evidence.files
         manifest = {
             "format": FORMAT, "created_at": rfc3339(rt.clock.now()), "filters": filters.as_json(),
             "complete": filters.complete, "counts": counts,
@@ -195,7 +202,7 @@ def stream_bundle(rt, filters: Filters) -> Iterator[bytes]:
                       "workflows": "workflows.jsonl", "admin_log": "admin_log.jsonl", "evidence": "evidence/"},
             # Reserved sections: present and empty, so that a verifier written today reads later bundles.
             "admin_log": {"chained": True, "entries": 0, "note": "no admin log is recorded yet: the section is empty"},
-            "evidence": {"addressed_by": "sha256", "files": 0, "note": "no evidence files are stored yet: none"},
+            "evidence": evidence.manifest(),
         }
         bundle.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     yield sink.take()

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from engine.audit.evidence import check_bundle_evidence
 from engine.audit.keys import key_id_of
 from engine.audit.replay import Finding
 from engine.audit.verify import check_item, check_workflow_row, finding_key
@@ -292,10 +293,13 @@ def _item_results(bundle: zipfile.ZipFile, workers: int, *args) -> Iterator[tupl
 
 
 def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
-                  public_keys: list[bytes] | None = None, workers: int = 1) -> BundleReport:
+                  public_keys: list[bytes] | None = None, workers: int = 1,
+                  with_evidence: bool = False) -> BundleReport:
     """Check a bundle file offline; ``public_keys`` (raw) replace the bundle's own keys as the trusted signers.
 
     ``workers`` above 1 checks the items in that many forked processes (the same checks, the same answer).
+    Evidence files in the bundle are always checked against their names; ``with_evidence`` makes a bundle
+    that carries none a problem.
     """
     try:
         bundle = zipfile.ZipFile(path)
@@ -365,6 +369,9 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
         counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
         if counts.get("items") != report.items or counts.get("records") != report.records:
             report.problems.append("manifest.json's item or record count does not match items.jsonl")
+        evidence_problems, evidence_notes = check_bundle_evidence(bundle, manifest, required=with_evidence)
+        report.problems.extend(evidence_problems)
+        report.notes.extend(evidence_notes)
     found.sort(key=lambda f: f[0])
     report.findings = [f[1] for f in found]
     report.ok = not (report.findings or report.problems or report.workflow_problems)

@@ -61,8 +61,10 @@ OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "ge
                  "get_health", "get_readiness", "list_my_reminders", "mark_reminder_read", "list_item_reminders",
                  "list_audit_keys", "list_audit_checkpoints", "make_audit_checkpoint", "export_audit_bundle",
                  "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks", "delete_webhook",
-                 "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook"}
-PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers"}
+                 "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook", "upload_evidence",
+                 "list_item_evidence", "download_evidence"}
+PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers",
+                  "detected_type"}
 
 
 @pytest.fixture
@@ -185,8 +187,7 @@ def test_every_request_body_and_error_status_has_an_example(spec):
     from api.problem_shapes import Problem
 
     for where, op in _operations(spec):
-        body = op.get("requestBody", {}).get("content", {}).get("application/json")
-        if body is not None:
+        for body in op.get("requestBody", {}).get("content", {}).values():  # JSON and multipart forms alike
             assert body.get("example"), where
         for status, response in op["responses"].items():
             if status.isdigit() and int(status) >= 400:

@@ -1,0 +1,87 @@
+"""Evidence files: upload speed, and the memory and speed of a bundle that carries them.
+
+Prints, from one run on this machine (SQLite, as `make run` uses it):
+  upload    POST /items/{id}/evidence of files at the size limit (20 MB), in-process: MB/s
+  export    `closeloop audit export --with-evidence` as a separate process: seconds and peak resident memory,
+            beside the same export without the files (constant memory: the two peaks are close)
+  verify    `closeloop audit verify BUNDLE --with-evidence` and tools/verify_bundle.py: MB/s of evidence
+Run: make bench-evidence   (or .venv/bin/python bench/evidence.py [--files N] [--mb M])
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# bench/transitions.py shares its name with the `transitions` library: keep this folder off the import path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+from engine.store import Store, migrate  # noqa: E402
+from tests.audit_helpers import STANDALONE  # noqa: E402
+from tests.helpers import build_world, drive, fire, new_item  # noqa: E402
+
+CLOSELOOP = Path(sys.executable).parent / "closeloop"
+TIME = ["/usr/bin/time", "-f", "%e %M"]  # seconds, peak resident KB
+
+
+def _timed(args: list[str], env: dict) -> tuple[float, int]:
+    """(seconds, peak resident MB) of a command run as its own process."""
+    done = subprocess.run(TIME + args, capture_output=True, text=True, env=env)
+    if done.returncode not in (0,):
+        raise SystemExit(f"{' '.join(args)} failed: {done.stderr[-2000:]}")
+    seconds, kb = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kb) // 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--mb", type=int, default=20)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="closeloop-bench-evidence-"))
+    db = folder / "closeloop.db"
+    migrate(Store(f"sqlite:///{db}"))
+    settings = Settings(database_url=f"sqlite:///{db}", evidence_max_bytes=args.mb * 1024 * 1024)
+    rt = Runtime.open(settings)
+    world = build_world(rt)
+    size = args.mb * 1024 * 1024
+    uploaded, seconds = 0, 0.0
+    with TestClient(create_app(rt)) as client:
+        for n in range(args.files):
+            item = drive(client, world, rt, new_item(client, world, due_date="2099-12-31"), "rectifying")
+            content = b"%PDF-1.7\n" + os.urandom(size - 9)
+            started = time.perf_counter()
+            response = client.post(f"/api/v1/items/{item['id']}/evidence", files={"file": (f"报告{n}.pdf", content)},
+                                   headers=world.h("asg_a"))
+            seconds += time.perf_counter() - started
+            assert response.status_code == 201, response.text
+            uploaded += size
+            body = {"trigger": "submit", "evidence": [{"sha256": response.json()["sha256"], "stored": True}]}
+            assert fire(client, world, item, body, "asg_a").status_code == 200
+    rt.store.dispose()
+    mb = uploaded / 1024 / 1024
+    print(f"upload    {args.files} files of {args.mb} MB: {mb / seconds:.0f} MB/s ({seconds:.1f} s)")
+    env = {**os.environ, "CLOSELOOP_DATABASE_URL": f"sqlite:///{db}", "CLOSELOOP_AUDIT_KEY_DIR": str(folder / "k")}
+    plain_s, plain_mb = _timed([str(CLOSELOOP), "audit", "export", str(folder / "plain.zip")], env)
+    with_s, with_mb = _timed([str(CLOSELOOP), "audit", "export", str(folder / "b.zip"), "--with-evidence"], env)
+    print(f"export    with {mb:.0f} MB of evidence: {with_s:.1f} s, peak {with_mb} MB resident "
+          f"(without the files: {plain_s:.1f} s, peak {plain_mb} MB)")
+    ours_s, _ = _timed([str(CLOSELOOP), "audit", "verify", str(folder / "b.zip"), "--with-evidence"], env)
+    theirs_s, _ = _timed([sys.executable, str(STANDALONE), str(folder / "b.zip"), "--with-evidence"], env)
+    print(f"verify    closeloop audit verify: {mb / ours_s:.0f} MB/s; tools/verify_bundle.py: {mb / theirs_s:.0f} MB/s")
+    print(f"(data in {folder}; delete it when done)")
+
+
+if __name__ == "__main__":
+    main()
