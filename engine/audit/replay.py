@@ -9,18 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+
+import orjson
 
 from engine import effects
 from engine.clock import UTC, rfc3339
 from engine.definitions import WorkflowDef
-from engine.history import GENESIS, HASHED_KEYS
+from engine.definitions.schema import TransitionDef
+from engine.history import GENESIS
 
 # Item columns whose current value the history fixes: the creation record registers them all, and each
 # later record names those its transition changed ("unit" is the unit's code).
 REPLAYED = ("title", "description", "source", "severity", "unit", "assignee", "due_date", "requested_due_date",
             "measures", "external_ref", "campaign", "tags", "workflow", "workflow_hash", "submitted_by",
             "reopened_count")
+_REPLAYED_SET = frozenset(REPLAYED)
 _STRINGS = ("trigger", "to_state", "actor", "at", "prev_hash", "hash")
 _OPTIONAL_STRINGS = ("from_state", "comment")
 
@@ -48,19 +53,104 @@ class Finding:
     reason: str
 
 
-def decode_record(row: dict) -> tuple[dict | None, str | None]:
-    """A stored history row as the record that was hashed, or (None, what is malformed about it)."""
+def _has_float(value: object) -> bool:
+    """Whether a parsed JSON value holds a float anywhere (orjson also reads integers past 64 bits as floats)."""
+    kind = type(value)
+    if kind is dict:
+        values = value.values()
+    elif kind is list:
+        values = value
+    else:
+        return kind is float
+    kinds = set(map(type, values))  # one pass in C: most records hold only text, numbers and null
+    if float in kinds:
+        return True
+    if dict in kinds or list in kinds:
+        return any(_has_float(v) for v in values if type(v) is dict or type(v) is list)
+    return False
+
+
+_MAYBE_FLOAT = re.compile(r"\d[.eE]|\d{19}").search
+
+
+def _loads_fast(text: object, kind: type) -> object:
+    """``text`` read by orjson as a ``kind`` holding no float, or None when the reference parser must decide."""
+    if type(text) is not str:
+        return None
+    if text == "[]" and kind is list:  # most records carry no evidence
+        return []
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is not kind:
+        return None
+    # A float token has a digit followed by "." or an exponent, and orjson reads integers from 19 digits up
+    # as floats past 64 bits: text with neither holds no float, so the walk is needed only when it has one.
+    if _MAYBE_FLOAT(text) is not None and _has_float(value):
+        return None
+    return value
+
+
+def _hash_fast(record: dict, evidence: object, fields: object) -> str | None:
+    """The record's hash by orjson, or None when only the reference encoder can answer for it.
+
+    orjson writes the same bytes as the canonical encoder for text, booleans, null, 64-bit integers, lists and
+    objects with sorted text keys (checked against every code point in the tests), and refuses what it cannot
+    encode that way (lone surrogates, larger integers). What it would read differently (floats, integers past
+    64 bits, lone surrogates, NaN) is sent to the reference path, so the two paths never disagree.
+    """
+    evidence_value = _loads_fast(evidence, list)
+    fields_value = _loads_fast(fields, dict) if evidence_value is not None else None
+    if fields_value is None:
+        return None
+    record["evidence"], record["fields"] = evidence_value, fields_value
+    try:
+        return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except TypeError:
+        return None
+
+
+def _malformed(row: dict) -> str:
+    """What makes a row's plain columns unusable (it has already failed the quick type check)."""
     seq = row.get("seq")
     if type(seq) is not int:
-        return None, f"seq {seq!r} is not a whole number"
+        return f"seq {seq!r} is not a whole number"
     for key in _STRINGS:
         if not isinstance(row.get(key), str):
-            return None, f"{key} is not text"
+            return f"{key} is not text"
     for key in _OPTIONAL_STRINGS:
         if row.get(key) is not None and not isinstance(row[key], str):
-            return None, f"{key} is not text"
-    record = {k: row.get(k) for k in HASHED_KEYS if k not in ("item", "evidence", "fields")}
-    record["item"] = row.get("item_id")
+            return f"{key} is not text"
+    return "the record's columns are not of the right types"
+
+
+def decode_record(row: dict) -> tuple[dict | None, str | None]:
+    """A stored history row as the record that was hashed, or (None, what is malformed about it)."""
+    get = row.get
+    seq, from_state, comment = get("seq"), get("from_state"), get("comment")
+    record = {"item": get("item_id"), "seq": seq, "trigger": get("trigger"), "from_state": from_state,
+              "to_state": get("to_state"), "actor": get("actor"), "at": get("at"), "comment": comment,
+              "prev_hash": get("prev_hash")}
+    if not (type(seq) is int and type(record["trigger"]) is str and type(record["to_state"]) is str
+            and type(record["actor"]) is str and type(record["at"]) is str and type(record["prev_hash"]) is str
+            and type(get("hash")) is str and (from_state is None or type(from_state) is str)
+            and (comment is None or type(comment) is str)):
+        problem = _malformed(row)
+        if problem != "the record's columns are not of the right types":
+            return None, problem
+    computed = _hash_fast(record, get("evidence"), get("fields"))
+    if computed is None:
+        computed, problem = _hash_reference(record, row)
+        if computed is None:
+            return None, problem
+    record["hash"] = row["hash"]
+    record["_computed"] = computed
+    return record, None
+
+
+def _hash_reference(record: dict, row: dict) -> tuple[str | None, str | None]:
+    """The record's hash by the standard library's encoder (the documented formula), or (None, why not)."""
     for key, kind in (("evidence", list), ("fields", dict)):
         text = row.get(key)
         try:
@@ -73,12 +163,9 @@ def decode_record(row: dict) -> tuple[dict | None, str | None]:
             return None, f"{key} is not a JSON {'list' if kind is list else 'object'}"
         record[key] = value
     try:
-        computed = hashlib.sha256(_canonical(record).encode("utf-8")).hexdigest()
+        return hashlib.sha256(_canonical(record).encode("utf-8")).hexdigest(), None
     except (TypeError, ValueError) as exc:  # text canonical JSON cannot hold (a lone surrogate)
         return None, f"the record cannot be hashed: {exc}"
-    record["hash"] = row["hash"]
-    record["_computed"] = computed
-    return record, None
 
 
 def _initial_state(fields: dict) -> dict:
@@ -87,9 +174,8 @@ def _initial_state(fields: dict) -> dict:
     return state
 
 
-def _apply_effects(definition: WorkflowDef, record: dict, state: dict) -> None:
+def _apply_effects(tdef: TransitionDef, record: dict, state: dict) -> None:
     """Columns a transition's effects set that its record does not name (who submitted, how often reopened)."""
-    tdef = definition.transition(record["trigger"], record["from_state"])
     recorded = record["fields"]
     for name in tdef.effects:
         try:
@@ -138,8 +224,10 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
                 return expected - 1, Finding(seq, f"'{record['trigger']}' from {record['from_state']!r} to "
                                                   f"{record['to_state']!r} is not a transition of the item's "
                                                   f"workflow"), None
-            _apply_effects(definition, record, state)
-            state.update({k: v for k, v in fields.items() if k in REPLAYED})
+            if tdef.effects:
+                _apply_effects(tdef, record, state)
+            if fields:
+                state.update({k: v for k, v in fields.items() if k in _REPLAYED_SET})
         prev_hash, prev_to = record["hash"], record["to_state"]
     if state is None:
         return 0, Finding(None, "item has no history records"), None
@@ -185,9 +273,10 @@ def check_row(row: dict, replayed: dict) -> Finding | None:
             except (TypeError, ValueError):
                 return Finding(head, "item's tags are not valid JSON")
         expected = replayed[column]
-        if column in ("description", "measures") and expected is None:
+        if expected is None and column in ("description", "measures"):
             expected = ""
-        if _as_text(stored) != expected:
+        # Equal as read means equal as text too: a date or time never equals a JSON value.
+        if stored != expected and _as_text(stored) != expected:
             return Finding(head, f"item's {column} is {_as_text(stored)!r} but its history says {expected!r}")
     created = _instant(row.get("created_at"))
     if created is None:
