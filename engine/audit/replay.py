@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 
 import orjson
@@ -26,8 +25,12 @@ REPLAYED = ("title", "description", "source", "severity", "unit", "assignee", "d
             "measures", "external_ref", "campaign", "tags", "workflow", "workflow_hash", "submitted_by",
             "reopened_count")
 _REPLAYED_SET = frozenset(REPLAYED)
+# A history row as the database and the bundle give it: the hashed columns (``item_id`` for ``item``) and ``hash``.
+_ROW_KEYS = frozenset({"item_id", "seq", "trigger", "from_state", "to_state", "actor", "at", "comment", "evidence",
+                       "fields", "prev_hash", "hash"})
 _STRINGS = ("trigger", "to_state", "actor", "at", "prev_hash", "hash")
 _OPTIONAL_STRINGS = ("from_state", "comment")
+_TEXT_KEYS = _STRINGS + _OPTIONAL_STRINGS
 
 
 class _FloatFound(ValueError):
@@ -70,9 +73,6 @@ def _has_float(value: object) -> bool:
     return False
 
 
-_MAYBE_FLOAT = re.compile(r"\d[.eE]|\d{19}").search
-
-
 def _loads_fast(text: object, kind: type) -> object:
     """``text`` read by orjson as a ``kind`` holding no float, or None when the reference parser must decide."""
     if type(text) is not str:
@@ -83,13 +83,7 @@ def _loads_fast(text: object, kind: type) -> object:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    if type(value) is not kind:
-        return None
-    # A float token has a digit followed by "." or an exponent, and orjson reads integers from 19 digits up
-    # as floats past 64 bits: text with neither holds no float, so the walk is needed only when it has one.
-    if _MAYBE_FLOAT(text) is not None and _has_float(value):
-        return None
-    return value
+    return value if type(value) is kind and not _has_float(value) else None
 
 
 def _hash_fast(record: dict, evidence: object, fields: object) -> str | None:
@@ -111,7 +105,7 @@ def _hash_fast(record: dict, evidence: object, fields: object) -> str | None:
         return None
 
 
-def _malformed(row: dict) -> str:
+def _malformed(row: dict) -> str | None:
     """What makes a row's plain columns unusable (it has already failed the quick type check)."""
     seq = row.get("seq")
     if type(seq) is not int:
@@ -122,24 +116,39 @@ def _malformed(row: dict) -> str:
     for key in _OPTIONAL_STRINGS:
         if row.get(key) is not None and not isinstance(row[key], str):
             return f"{key} is not text"
-    return "the record's columns are not of the right types"
+    return None  # only subclasses of str, which are text too
+
+
+def _columns(row: dict) -> dict | None:
+    """The hashed columns of a well-typed row as a record (``item`` for ``item_id``), else None."""
+    if row.keys() == _ROW_KEYS:  # a row as read: copied in one step
+        record = dict(row)
+        record["item"] = record.pop("item_id")
+        del record["hash"]
+    else:
+        get = row.get
+        record = {"item": get("item_id"), "seq": get("seq"), "trigger": get("trigger"),
+                  "from_state": get("from_state"), "to_state": get("to_state"), "actor": get("actor"),
+                  "at": get("at"), "comment": get("comment"), "prev_hash": get("prev_hash"),
+                  "evidence": get("evidence"), "fields": get("fields")}
+    from_state, comment = record["from_state"], record["comment"]
+    if (type(record["seq"]) is int and type(record["trigger"]) is str and type(record["to_state"]) is str
+            and type(record["actor"]) is str and type(record["at"]) is str and type(record["prev_hash"]) is str
+            and type(row.get("hash")) is str and (from_state is None or type(from_state) is str)
+            and (comment is None or type(comment) is str)):
+        return record
+    return None
 
 
 def decode_record(row: dict) -> tuple[dict | None, str | None]:
     """A stored history row as the record that was hashed, or (None, what is malformed about it)."""
-    get = row.get
-    seq, from_state, comment = get("seq"), get("from_state"), get("comment")
-    record = {"item": get("item_id"), "seq": seq, "trigger": get("trigger"), "from_state": from_state,
-              "to_state": get("to_state"), "actor": get("actor"), "at": get("at"), "comment": comment,
-              "prev_hash": get("prev_hash")}
-    if not (type(seq) is int and type(record["trigger"]) is str and type(record["to_state"]) is str
-            and type(record["actor"]) is str and type(record["at"]) is str and type(record["prev_hash"]) is str
-            and type(get("hash")) is str and (from_state is None or type(from_state) is str)
-            and (comment is None or type(comment) is str)):
+    record = _columns(row)
+    if record is None:
         problem = _malformed(row)
-        if problem != "the record's columns are not of the right types":
+        if problem is not None:
             return None, problem
-    computed = _hash_fast(record, get("evidence"), get("fields"))
+        record = _columns(dict(row, **{k: str(row[k]) for k in _TEXT_KEYS if isinstance(row.get(k), str)}))
+    computed = _hash_fast(record, record["evidence"], record["fields"])
     if computed is None:
         computed, problem = _hash_reference(record, row)
         if computed is None:
