@@ -8,6 +8,7 @@ having changed nothing; SQLite's WAL checkpoints live in engine.sqlite.
 """
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 import threading
@@ -336,8 +337,9 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The newest migration's revision id."""
+    """The newest migration's revision id (read once: the migration files do not change while we run)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

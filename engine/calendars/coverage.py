@@ -11,32 +11,35 @@ from engine.models import Item
 _items = Item.__table__
 
 
-def _span(conn: sa.Connection) -> tuple[int, int] | None:
-    """The first and last year any deadline or due date names (index-only reads of min and max)."""
-    bounds = [v for column in (_items.c.deadline, _items.c.due_date)
-              for v in conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one() if v is not None]
-    if not bounds:
-        return None
-    years = [(v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))).year for v in bounds]
-    return min(years), max(years)
+def _year(value: object) -> int:
+    return (value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))).year
 
 
-def _open_deadline_in(conn: sa.Connection, year: int) -> bool:
-    first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    # Final states have no deadline, so any deadline is an open one; a due date counts while the item is open.
-    query = sa.select(sa.literal(1)).where(sa.or_(
-        _items.c.deadline.between(first, last),
-        sa.and_(_items.c.due_date.between(first, last), _items.c.closed_at.is_(None)))).limit(1)
-    return conn.execute(query).first() is not None
+def _years_holding(conn: sa.Connection, column: sa.Column, open_only: bool) -> set[int]:
+    """The years ``column`` names, found by jumping from one to the next (one indexed read per year found)."""
+    years: set[int] = set()
+    start = dt.date.min
+    while True:
+        query = sa.select(sa.func.min(column)).where(column >= start)
+        if open_only:
+            query = query.where(_items.c.closed_at.is_(None))
+        first = conn.execute(query).scalar()
+        if first is None:
+            return years
+        year = _year(first)
+        years.add(year)
+        if year >= dt.MAXYEAR:
+            return years
+        start = dt.date(year + 1, 1, 1)
 
 
 def years_without_official_schedule(conn: sa.Connection) -> list[int]:
-    """Years in which an open item's deadline or due date falls and whose official schedule is not known."""
-    span = _span(conn)
-    if span is None:
-        return []
-    return [year for year in range(span[0], span[1] + 1)
-            if not workdays.calendar_covers(year) and _open_deadline_in(conn, year)]
+    """Years in which an open item's deadline or due date falls and whose official schedule is not known.
+
+    Final states have no deadline, so any deadline is an open one; a due date counts while the item is open.
+    """
+    years = _years_holding(conn, _items.c.deadline, False) | _years_holding(conn, _items.c.due_date, True)
+    return sorted(year for year in years if not workdays.calendar_covers(year))
 
 
 def warning_for(years: list[int]) -> str | None:

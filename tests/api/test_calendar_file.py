@@ -104,3 +104,24 @@ def test_a_bad_calendar_file_stops_start_up_naming_it(tmp_path, db_url):
         assert result.exit_code == 1, result.output
         assert f"{bad}:3: 2027.holidays.春节: '2027-02-31' is not a date" in result.stderr, result.stderr
         assert "Traceback" not in result.output
+
+
+def test_readyz_reads_only_the_years_that_hold_deadlines_no_file(client, world, rt):
+    """Deadlines 8,000 years apart cost a few indexed reads, not one per year between (found by make fuzz)."""
+    import sqlalchemy as sa
+
+    new_item(client, world, due_date="2027-03-31")
+    new_item(client, world, due_date="9999-12-31")
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    engine = rt.store.reader
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        body = client.get("/readyz").json()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert body["calendar_unofficial_years"] == [2027, 9999], body
+    assert len(statements) < 20, len(statements)
