@@ -90,6 +90,7 @@ class ItemPage(BaseModel):
 
     data: list[ItemOut]
     next_cursor: str | None
+    total: int | None = Field(None, description="Items matching the filters on every page (with count=true).")
 
 
 class HistoryList(BaseModel):

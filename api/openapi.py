@@ -15,6 +15,7 @@ from api import examples
 from api.problem_shapes import problem_schemas
 from api.respond import ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from engine.definitions.schema import ROLES
+from engine.queries import MULTI_VALUED
 from engine.runtime import Runtime
 from engine.schemas import LIGHTS, SEVERITIES, SOURCES
 
@@ -108,13 +109,19 @@ def build(app: FastAPI, rt: Runtime) -> dict:
 
 
 def _name_list_filters(spec: dict, rt: Runtime) -> None:
-    """The item list's ``state`` and ``workflow`` filters take only known values (others answer 422)."""
-    workflows = rt.registry.known_names()
+    """The item list's enumerated filters list their values (others answer 422); several values mean any of them."""
+    items_of = {"state": {"$ref": "#/components/schemas/State"},
+                "workflow": {"type": "string", "enum": rt.registry.known_names()},
+                "source": {"$ref": "#/components/schemas/Source"},
+                "severity": {"$ref": "#/components/schemas/Severity"},
+                "light": {"$ref": "#/components/schemas/Light"}}
     for parameter in spec["paths"].get("/api/v1/items", {}).get("get", {}).get("parameters", []):
-        if parameter.get("name") == "state":
-            parameter["schema"] = {"$ref": "#/components/schemas/State"}
-        elif parameter.get("name") == "workflow":
-            parameter["schema"] = {"type": "string", "enum": workflows}
+        name = parameter.get("name")
+        if name in items_of:
+            parameter["schema"] = {"type": "array", "items": items_of[name]}
+        if name in MULTI_VALUED:
+            parameter["description"] = ("Any of these values: give the parameter several times, or the values "
+                                        "as one comma-separated list.")
 
 
 def install(app: FastAPI, rt: Runtime) -> None:

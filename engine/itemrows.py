@@ -65,7 +65,11 @@ def load_item(conn: sa.Connection, ref: str, *, lock: bool = False) -> dict | No
         return None
     by_number = "-" in ref and len(ref) != 36
     try:
-        return _LOADERS[(lock, by_number)].first(conn, {"ref": ref})
+        found = _LOADERS[(lock, by_number)].first(conn, {"ref": ref})
+        if found is None and by_number and ref.upper() != ref:
+            # Numbers are written in capitals (engine.items); zg-2026-000001 is the same item.
+            found = _LOADERS[(lock, by_number)].first(conn, {"ref": ref.upper()})
+        return found
     except ValueError:  # a date or time column holding text that is not one: edited outside closeloop
         raise IntegrityViolation(f"item {ref} has a malformed date or time column; run `closeloop audit verify`"
                                  ) from None

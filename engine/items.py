@@ -73,7 +73,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     too_late = past_max_due(data.due_date, wf.definition.due_date.max, today)
     if too_late is not None:
         raise InvalidInput(f"{too_late} (workflow {name!r})", field="due_date")
-    number = f"{rt.settings.number_prefix}-{today.year}-{itemrows.next_number(conn, today.year):06d}"
+    number = f"{rt.settings.number_prefix.upper()}-{today.year}-{itemrows.next_number(conn, today.year):06d}"
     initial = wf.definition.initial
     item_id = str(uuid.uuid4())
     registered = data.model_dump(mode="json", exclude_none=True)

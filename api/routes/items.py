@@ -1,7 +1,7 @@
 """Items: register, list, read, fire transitions, read history."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -13,12 +13,12 @@ from api.openapi import ETAG, IDEMPOTENCY_KEY, IF_MATCH, LOCATION, headers_doc, 
 from api.problem_shapes import errors, write_errors
 from engine import history, items, queries, service
 from engine.errors import InvalidInput
-from engine.schemas import SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
+from engine.schemas import LIGHTS, SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
 from engine.views import item_view
 
 router = APIRouter(prefix="/api/v1/items", tags=["items"])
 LIST_PARAMS = {"state", "unit", "source", "severity", "light", "overdue", "assignee", "campaign", "due_before",
-               "due_after", "q", "workflow", "limit", "cursor"}
+               "due_after", "q", "workflow", "limit", "cursor", "count"}
 
 
 def _etag(version: int) -> dict:
@@ -51,20 +51,26 @@ async def create(body: NewItem, caller: CallerDep) -> Response:
         work=work))
 
 
+Values = Annotated[list[str] | None, Query()]
+# Enumerated filters: their values are checked (422 naming the known ones) and listed in the OpenAPI document.
+ENUMS = {"source": SOURCES, "severity": SEVERITIES, "light": LIGHTS}
+
+
 @router.get("", response_model=ItemPage, summary="List items in the caller's scope", operation_id="list_items",
             responses=errors(400, 401, 422, _422="invalid-input"))
 async def list_items(
     caller: CallerDep,
-    state: str | None = None, unit: str | None = None,
-    source: Literal[SOURCES] | None = None,  # type: ignore[valid-type]
-    severity: Literal[SEVERITIES] | None = None,  # type: ignore[valid-type]
-    light: Literal["green", "yellow", "red", "none"] | None = None, overdue: bool | None = None,
-    assignee: str | None = None, campaign: str | None = None,
+    state: Values = None, unit: Values = None, source: Values = None, severity: Values = None, light: Values = None,
+    overdue: bool | None = None, assignee: Values = None, campaign: Values = None,
     due_before: Annotated[IsoDate | None, Query()] = None, due_after: Annotated[IsoDate | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None, workflow: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None, workflow: Values = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query(max_length=512)] = None,
+    count: bool = False,
 ) -> Response:
-    """Items of the caller's unit and sub-units (all units for auditors and admins), newest first."""
+    """Items of the caller's unit and sub-units (all units for auditors and admins), newest first.
+
+    A filter given several times, or as a comma list, means any of its values; ``count=true`` adds ``total``,
+    the number of items matching the filters on every page together."""
     rt, actor, request = caller.rt, caller.actor, caller.request
     unknown = sorted(set(request.query_params) - LIST_PARAMS)
     if unknown:
@@ -73,17 +79,23 @@ async def list_items(
     for name, value in request.query_params.multi_items():
         if "\x00" in value:  # PostgreSQL cannot compare text holding NUL; refuse it on every store alike
             raise InvalidInput(f"query parameter {name!r} must not contain NUL characters", field=name)
-    filters = queries.ItemFilters(state=state, unit=unit, source=source, severity=severity, light=light,
-                                  overdue=overdue, assignee=assignee, campaign=campaign, due_before=due_before,
-                                  due_after=due_after, q=q, workflow=workflow)
-    queries.check_known_values(filters, rt.registry)
+    given = {"state": state, "unit": unit, "source": source, "severity": severity, "light": light,
+             "assignee": assignee, "campaign": campaign, "workflow": workflow}
+    filters = queries.ItemFilters(overdue=overdue, due_before=due_before, due_after=due_after, q=q,
+                                  **{name: queries.split_values(name, values) for name, values in given.items()})
+    queries.check_known_values(filters, rt.registry, ENUMS)
     today = rt.today()
 
     def page() -> Response:
         with rt.store.read() as conn:
             rows, next_cursor = queries.list_items(conn, actor, filters, limit=limit, cursor=cursor, today=today,
                                                    yellow_days=rt.settings.yellow_days)
-        return respond.json_response({"data": [_view(rt, r, actor) for r in rows], "next_cursor": next_cursor})
+            total = (queries.count_items(conn, actor, filters, today=today, yellow_days=rt.settings.yellow_days)
+                     if count else None)
+        body = {"data": [_view(rt, r, actor) for r in rows], "next_cursor": next_cursor}
+        if count:
+            body["total"] = total
+        return respond.json_response(body)
 
     return await dbcalls.in_reader(rt, page)
 

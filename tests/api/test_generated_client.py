@@ -108,7 +108,7 @@ def test_a_generated_client_drives_a_whole_life_with_typed_refusals(client, worl
     assert [r.trigger for r in history.data] == ["create", "assign", "accept", "submit", "approve", "close"]
     submitted = history.data[3]
     assert submitted.evidence[0].sha256 == SHA and submitted.from_state == models.State.RECTIFYING
-    page = api.list_items.sync(client=as_user("sup"), severity=models.Severity.HIGH)
+    page = api.list_items.sync(client=as_user("sup"), severity=[models.Severity.HIGH])
     assert [i.id for i in page.data] == [item.id]
     missing = api.get_item.sync_detailed(item_id="ZG-1999-000001", client=as_user("sup"))
     assert missing.status_code == 404 and isinstance(missing.parsed, models.Problem)
