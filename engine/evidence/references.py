@@ -13,12 +13,20 @@ def recorded_evidence(conn: sa.Connection, item_id: str, entries: list[Evidence]
     one whose given name, size or media type is not the stored one's."""
     out = []
     for n, entry in enumerate(entries):
-        if not entry.stored:
-            # Exactly today's form ({name, sha256, url?}): records written before stored files hash the same.
+        if not entry.stored and not _uploaded_as_named(conn, item_id, entry):
+            # A file kept elsewhere, exactly as given ({name, sha256, url?}), as records always held it.
             out.append(entry.model_dump(exclude_none=True, exclude={"stored"}))
             continue
         out.append(_stored_entry(conn, item_id, entry, f"evidence[{n}]"))
     return out
+
+
+def _uploaded_as_named(conn: sa.Connection, item_id: str, entry: Evidence) -> bool:
+    """Whether a plain {name, sha256} names a file uploaded for this item under that name: API.md's short form
+    of a reference, recorded as one (with size and media type) so the bundle carries the file."""
+    if entry.url is not None:
+        return False
+    return any(f["name"] == entry.name for f in uploads(conn, item_id, entry.sha256))
 
 
 def _stored_entry(conn: sa.Connection, item_id: str, entry: Evidence, where: str) -> dict:

@@ -116,6 +116,21 @@ def test_a_transition_references_a_stored_file_by_hash(client, world, rt, eviden
     assert client.get("/api/v1/audit/verify", headers=world.h("aud")).json()["ok"] is True
 
 
+def test_name_and_hash_of_a_file_uploaded_for_the_item_is_a_reference_to_it(client, world, rt, evidence_dir):
+    """API.md: after the upload, a transition's evidence entry may carry just name and sha256."""
+    item = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    sha = upload(client, world, item, "验收报告.docx", ACCEPTED[DOCX]).json()["sha256"]
+    done = fire(client, world, item, {"trigger": "submit", "evidence": [
+        {"name": "验收报告.docx", "sha256": sha},
+        {"name": "另存为.docx", "sha256": sha},  # another name: a file declared as kept elsewhere
+        {"name": "验收报告.docx", "sha256": sha, "url": "https://pan.example.cn/s/2"}]}, "asg_a")
+    assert done.status_code == 200, done.text
+    assert done.json()["transition"]["evidence"] == [
+        {"name": "验收报告.docx", "sha256": sha, "size": len(ACCEPTED[DOCX]), "media_type": DOCX, "stored": True},
+        {"name": "另存为.docx", "sha256": sha},
+        {"name": "验收报告.docx", "sha256": sha, "url": "https://pan.example.cn/s/2"}]
+
+
 @pytest.mark.parametrize("entry, field", [
     ({"sha256": hashlib.sha256(b"never uploaded").hexdigest(), "stored": True}, "evidence[0].sha256"),
     ({"sha256": "OTHER", "stored": True}, "evidence[0].sha256"),  # uploaded, but for another item
