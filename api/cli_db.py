@@ -19,6 +19,8 @@ def roles(owner: Annotated[str, typer.Option(help="The role that owns the schema
               help="The owner's password; unset, the script takes it from psql: -v owner_password=...")] = None,
           app_password: Annotated[Optional[str], typer.Option(
               help="The application role's password; unset: psql -v app_password=...")] = None,
+          existing: Annotated[bool, typer.Option("--existing", help="The database exists (migrated by another "
+                                                   "role): hand it and its tables over to the owner role.")] = False,
           grants: Annotated[bool, typer.Option("--grants", help="Print only the table grants that every "
                                                "`closeloop migrate` applies, for the owner to run by hand.")] = False,
           ) -> None:
@@ -27,7 +29,8 @@ def roles(owner: Annotated[str, typer.Option(help="The role that owns the schema
 
     try:
         plan = RolePlan(owner=owner, app=app, database=database)
-        typer.echo(grants_script(plan) if grants else setup_script(plan, owner_password, app_password), nl=False)
+        typer.echo(grants_script(plan) if grants else setup_script(plan, owner_password, app_password,
+                                                                      existing=existing), nl=False)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

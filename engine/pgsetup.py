@@ -55,6 +55,23 @@ def schema_statements(plan: RolePlan) -> list[str]:
             f"GRANT USAGE ON SCHEMA {SCHEMA} TO {plan.app}"]
 
 
+def handover_statements(plan: RolePlan) -> list[str]:
+    """Inside an existing database: give the owner role every table (with its sequences and indexes) and
+    function in the schema, whoever made them."""
+    return [f"""DO $$
+DECLARE
+  name text;
+BEGIN
+  FOR name IN SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = '{SCHEMA}' LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO {plan.owner}', name);
+  END LOOP;
+  FOR name IN SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname = '{SCHEMA}' LOOP
+    EXECUTE format('ALTER FUNCTION %s OWNER TO {plan.owner}', name);
+  END LOOP;
+END $$"""]
+
+
 def _password(given: str | None, variable: str) -> tuple[str, list[str]]:
     """The password expression, and the psql lines that stop the script when it must come from a variable."""
     if given is not None:
@@ -67,10 +84,13 @@ def _password(given: str | None, variable: str) -> tuple[str, list[str]]:
         "\\endif"]
 
 
-def setup_script(plan: RolePlan, owner_password: str | None = None, app_password: str | None = None) -> str:
-    """The psql script a superuser runs once, then the grants the migrations apply, as comments."""
+def setup_script(plan: RolePlan, owner_password: str | None = None, app_password: str | None = None, *,
+                 existing: bool = False) -> str:
+    """The psql script a superuser runs once, then the grants the migrations apply, as comments. ``existing``:
+    the database is there already (migrated by another role), and is handed over to the owner role."""
     owner_expr, owner_check = _password(owner_password, "owner_password")
     app_expr, app_check = _password(app_password, "app_password")
+    made = [f"ALTER DATABASE {plan.database} OWNER TO {plan.owner}"] if existing else []
     lines = [
         "-- closeloop on PostgreSQL: the owner role owns the schema and runs the migrations; the application",
         "-- role may not UPDATE, DELETE or TRUNCATE the history tables and may not change the schema.",
@@ -78,9 +98,9 @@ def setup_script(plan: RolePlan, owner_password: str | None = None, app_password
         "\\set ON_ERROR_STOP on",
         *owner_check, *app_check,
         *(s + ";" for s in role_statements(plan, owner_expr, app_expr)),
-        *(s + ";" for s in database_statements(plan)),
+        *(s + ";" for s in made + database_statements(plan, create=not existing)),
         f"\\connect {plan.database}",
-        *(s + ";" for s in schema_statements(plan)),
+        *(s + ";" for s in schema_statements(plan) + (handover_statements(plan) if existing else [])),
         "",
         "-- Then migrate as the owner, naming the application role; every migration run re-applies the grants:",
         f"--   CLOSELOOP_MIGRATION_DATABASE_URL=postgresql://{plan.owner}:...@HOST/{plan.database} \\",
