@@ -32,7 +32,8 @@ def _unavailable(reason: str):
 
 @pytest.fixture(scope="session")
 def pg_server_url():
-    """URL of a PostgreSQL server: CLOSELOOP_TEST_PG_URL, or one started here from the installed binaries."""
+    """URL of a PostgreSQL server: CLOSELOOP_TEST_PG_URL (as a superuser: the suite makes roles and databases),
+    or one started here from the installed binaries."""
     given = os.environ.get("CLOSELOOP_TEST_PG_URL")
     if given:
         yield given
