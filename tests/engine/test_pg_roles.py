@@ -236,3 +236,31 @@ def test_the_owner_is_warned_at_start_up_that_only_triggers_guard_the_history(rt
     with caplog.at_level(logging.WARNING, logger="closeloop.database"):
         Runtime.open(Settings(database_url=db_owner_url), clock=clock).store.dispose()
     assert "may UPDATE, DELETE or TRUNCATE" in caplog.text and "docs/POSTGRES.md" in caplog.text
+
+
+@POSTGRES
+def test_checkpoints_made_at_once_wait_for_each_other_under_the_lock_the_application_role_may_take(filled):
+    # LOCK TABLE ... IN EXCLUSIVE MODE needs UPDATE on the table; the advisory lock needs no privilege.
+    import threading
+
+    from engine.audit.checkpoint import make_checkpoint
+    from engine.audit.keys import KeyRing
+
+    rt = filled  # holds checkpoint 1
+    key = KeyRing(rt.settings.audit_keys_path).current()
+    second: dict = {}
+    with rt.store.write() as conn:
+        first = make_checkpoint(conn, key=key, now=rt.clock.now())  # holds the lock until this block commits
+        other = threading.Thread(target=lambda: second.update(checkpoint_now(rt)))
+        other.start()
+        with rt.store.read() as watcher:
+            for _ in range(500):  # until the other checkpoint waits for the lock (bounded: ~10 s)
+                waiting = watcher.execute(sa.text("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                                  "AND NOT granted")).scalar_one()
+                if waiting or not other.is_alive():
+                    break
+                other.join(0.02)
+        assert waiting == 1 and not second
+    other.join(30)
+    assert first["checkpoint"]["number"] == 2
+    assert second["checkpoint"]["number"] == 3 and second["checkpoint"]["prev"] == first["hash"]
