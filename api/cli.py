@@ -1,4 +1,4 @@
-"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows, webhooks."""
+"""The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows, webhooks, db."""
 from __future__ import annotations
 
 import gc
@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from api import cli_audit, cli_jobs
+from api import cli_audit, cli_db, cli_jobs
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url
@@ -83,10 +83,29 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema to the newest migration."""
-    store = Store.for_settings(Settings())
-    run_migrations(store)
+    """Create or upgrade the database schema to the newest migration (as CLOSELOOP_MIGRATION_DATABASE_URL's role)."""
+    import sqlalchemy as sa
+
+    settings = Settings()
+    store = Store(settings.migration_url, lock_timeout=settings.write_lock_timeout)
+    role = settings.db_app_role if not store.is_sqlite else None
+    try:
+        run_migrations(store, app_role=role)
+    except SchemaNotReady as exc:  # the application role is missing or would hold other privileges
+        _fail(str(exc))
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        _fail(f"the database refused a schema change ({str(exc.orig).splitlines()[0]}): run the migrations as the "
+              f"role that owns the schema, CLOSELOOP_MIGRATION_DATABASE_URL (docs/POSTGRES.md)")
+    finally:
+        store.dispose()
     typer.echo(f"database {safe_url(store.url)} is at the newest schema")
+    if role:
+        typer.echo(f"role {role} holds exactly the privileges closeloop needs (no UPDATE, DELETE or TRUNCATE "
+                   f"on the append-only tables)")
+    elif settings.db_app_role:
+        typer.echo("CLOSELOOP_DB_APP_ROLE is ignored: SQLite has no roles (docs/POSTGRES.md)")
 
 
 @app.command()
@@ -338,6 +357,7 @@ def calendar_show(year: Annotated[int, typer.Argument(help="The year, e.g. 2027.
 
 cli_jobs.register(app, lambda: _runtime())
 cli_audit.register(audit_app, lambda: _runtime())
+cli_db.register(app)
 
 
 def main() -> None:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLOSELOOP_", extra="ignore")
 
     database_url: str = "sqlite:///closeloop.db"
+    # PostgreSQL with two roles (docs/POSTGRES.md): `closeloop migrate` connects with this URL (the owner
+    # role) and then grants the application role named below exactly what it needs; unset: database_url.
+    migration_database_url: str | None = None
+    db_app_role: str | None = None
     workflows_dir: Path = BUNDLED_WORKFLOWS
     default_workflow: str = "standard"
     timezone: str = "Asia/Shanghai"
@@ -90,6 +94,18 @@ class Settings(BaseSettings):
         ZoneInfo(value)
         return value
 
+    @field_validator("migration_database_url", "db_app_role", mode="before")
+    @classmethod
+    def _none_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("db_app_role")
+    @classmethod
+    def _plain_role_name(cls, value: str | None) -> str | None:
+        from engine.pgroles import check_role_name
+
+        return None if value is None else check_role_name(value)
+
     @field_validator("calendar_file", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
@@ -121,6 +137,11 @@ class Settings(BaseSettings):
             return self.evidence_dir
         db = self.sqlite_file
         return db.with_name(db.name + ".evidence") if db else Path("closeloop-data") / "evidence"
+
+    @property
+    def migration_url(self) -> str:
+        """The URL `closeloop migrate` connects with: the owner's, else the application's own."""
+        return self.migration_database_url or self.database_url
 
     @property
     def audit_keys_path(self) -> Path:

@@ -10,6 +10,7 @@ from engine.calendars.coverage import warning_for, years_without_official_schedu
 from engine.clock import Clock, SystemClock, local_today
 from engine.config import Settings
 from engine.errors import WorkflowError
+from engine.pgroles import require_app_privileges
 from engine.registry import WorkflowRegistry, sync_workflows
 from engine.store import Store, require_schema_at_head
 
@@ -27,12 +28,16 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None) -> "Runtime":
-        """Connect, refuse an unmigrated database, load the calendar, then load and check the workflows."""
+        """Connect, refuse an unmigrated database or a role lacking privileges, load the calendar, then load and
+        check the workflows."""
         settings = settings or Settings()
         workdays.configure(settings.calendar_file)  # a bad calendar file stops start-up (CalendarError)
         clock = clock or SystemClock()
         store = store or Store.for_settings(settings)
         require_schema_at_head(store)
+        if not store.is_sqlite:
+            with store.read() as conn:
+                require_app_privileges(conn)  # a clear refusal now, not "permission denied" mid-request
         registry = sync_workflows(store, clock, settings.workflows_dir)
         if settings.default_workflow not in registry.names():
             raise WorkflowError([f"CLOSELOOP_DEFAULT_WORKFLOW: no workflow named {settings.default_workflow!r} "

@@ -349,11 +349,13 @@ def current_revision(store: Store) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def migrate(store: Store, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` in one transaction (on SQLite too)."""
+def migrate(store: Store, revision: str = "head", *, app_role: str | None = None) -> None:
+    """Bring the schema up to ``revision`` in one transaction (on SQLite too); on PostgreSQL, then grant
+    ``app_role`` exactly what the application needs (engine.pgroles), in the same transaction."""
     from alembic import command
 
     cfg = alembic_config()
+    cfg.attributes["app_role"] = app_role
     with store.write() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -365,7 +367,15 @@ class SchemaNotReady(RuntimeError):
 
 def require_schema_at_head(store: Store) -> None:
     """Refuse to go on with an unmigrated or older database, saying which command fixes it."""
-    current, head = current_revision(store), head_revision()
+    try:
+        current, head = current_revision(store), head_revision()
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise SchemaNotReady(f"the database {safe_url(store.url)} refuses to show its schema revision to this role "
+                             f"({str(exc.orig).splitlines()[0]}): run `closeloop migrate` as the owner with "
+                             f"CLOSELOOP_DB_APP_ROLE naming this role, which grants what it needs "
+                             f"(docs/POSTGRES.md)") from None
     if current != head:
         state = "has never been migrated" if current is None else f"is at revision {current}, the code needs {head}"
         raise SchemaNotReady(f"the database {safe_url(store.url)} {state}: run `closeloop migrate` first")

@@ -1,4 +1,5 @@
-"""Alembic environment: the database URL comes from the caller's config or CLOSELOOP_DATABASE_URL."""
+"""Alembic environment: the database URL comes from the caller's config or CLOSELOOP_MIGRATION_DATABASE_URL
+(else CLOSELOOP_DATABASE_URL); on PostgreSQL every run ends by granting the application role its privileges."""
 from __future__ import annotations
 
 from alembic import context
@@ -7,6 +8,7 @@ from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables for autogenerate)
 from engine.config import Settings
+from engine.pgroles import apply_grants
 from engine.store import normalize_url
 
 config = context.config
@@ -15,9 +17,16 @@ target_metadata = SQLModel.metadata
 
 def _url() -> str:
     # `closeloop migrate` passes the URL in; the plain `alembic` command (configured by [tool.alembic] in
-    # pyproject.toml, no alembic.ini) takes it from CLOSELOOP_DATABASE_URL like the application does.
+    # pyproject.toml, no alembic.ini) takes it from the settings like `closeloop migrate` does.
     given = config.get_main_option("sqlalchemy.url") if config.file_config.has_section("alembic") else None
-    return normalize_url(given or Settings().database_url)
+    return normalize_url(given or Settings().migration_url)
+
+
+def _app_role() -> str | None:
+    # `closeloop migrate` says which role (None: none); the plain `alembic` command reads the setting.
+    if "app_role" in config.attributes:
+        return config.attributes["app_role"]
+    return Settings().db_app_role
 
 
 def run_migrations_offline() -> None:
@@ -44,6 +53,10 @@ def _run(connection) -> None:
                       render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
+        app_role = _app_role()
+        # After every run, in its transaction: a table a migration just made is covered before anyone uses it.
+        if app_role and connection.dialect.name == "postgresql":
+            apply_grants(connection, app_role)
 
 
 if context.is_offline_mode():

@@ -1,6 +1,7 @@
 """Shared fixtures: every database test runs on a real SQLite file and on a real PostgreSQL server."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -12,8 +13,10 @@ import sqlalchemy as sa
 
 from engine.clock import ManualClock
 from engine.config import Settings
+from engine.pgsetup import RolePlan, database_statements, role_statements, schema_statements, sql_literal
 from engine.runtime import Runtime
 from engine.store import Store, migrate
+from tests.db_roles import OWNER_OF, owner_url
 from tests.pg_server import PostgresServer, find_bindir
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -29,7 +32,8 @@ def _unavailable(reason: str):
 
 @pytest.fixture(scope="session")
 def pg_server_url():
-    """URL of a PostgreSQL server: CLOSELOOP_TEST_PG_URL, or one started here from the installed binaries."""
+    """URL of a PostgreSQL server: CLOSELOOP_TEST_PG_URL (as a superuser: the suite makes roles and databases),
+    or one started here from the installed binaries."""
     given = os.environ.get("CLOSELOOP_TEST_PG_URL")
     if given:
         yield given
@@ -51,16 +55,47 @@ def _admin_engine(url: str) -> sa.Engine:
     return sa.create_engine(Store(url).url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
+def _as(url: str, *, user: str | None = None, database: str | None = None) -> str:
+    """``url`` with another user or database."""
+    parsed = sa.make_url(Store(url).url)
+    changes = {k: v for k, v in {"username": user, "database": database}.items() if v is not None}
+    return parsed.set(**changes).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def pg_template(pg_server_url):
-    """A migrated template database; each test gets a fresh copy of it."""
-    name = f"cl_template_{uuid.uuid4().hex[:8]}"
+def pg_roles(pg_server_url):
+    """The two roles of docs/POSTGRES.md on the test server, made by the statements `closeloop db roles` prints:
+    the owner (migrates, owns the tables) and the application role every PostgreSQL test connects as."""
+    suffix = uuid.uuid4().hex[:8]  # roles are server-wide: a shared CLOSELOOP_TEST_PG_URL may serve several runs
+    plan = RolePlan(owner=f"cl_owner_{suffix}", app=f"cl_app_{suffix}", database=f"cl_template_{suffix}")
+    OWNER_OF[plan.app] = plan.owner
     admin = _admin_engine(pg_server_url)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = sa.make_url(Store(pg_server_url).url).set(database=name).render_as_string(hide_password=False)
-    store = Store(url)
-    migrate(store)
+        for statement in role_statements(plan, sql_literal("unused"), sql_literal("unused")):  # trust auth
+            conn.exec_driver_sql(statement)
+    yield plan
+    with admin.connect() as conn:
+        for role in (plan.app, plan.owner):
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server_url, pg_roles):
+    """A template database set up as docs/POSTGRES.md says and migrated by the owner role, which grants the
+    application role its privileges; each test gets a fresh copy of it."""
+    name = pg_roles.database
+    admin = _admin_engine(pg_server_url)
+    with admin.connect() as conn:
+        for statement in database_statements(pg_roles):
+            conn.exec_driver_sql(statement)
+    inside = _admin_engine(_as(pg_server_url, database=name))
+    with inside.connect() as conn:
+        for statement in schema_statements(pg_roles):
+            conn.exec_driver_sql(statement)
+    inside.dispose()
+    store = Store(_as(pg_server_url, user=pg_roles.owner, database=name))
+    migrate(store, app_role=pg_roles.app)
     store.dispose()
     yield name
     with admin.connect() as conn:
@@ -80,7 +115,7 @@ def sqlite_template(tmp_path_factory):
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path):
-    """A fresh, migrated database of each kind."""
+    """A fresh, migrated database of each kind; on PostgreSQL, connected to as the restricted application role."""
     if request.param == "sqlite":
         path = tmp_path / "closeloop.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -88,14 +123,24 @@ def db_url(request, tmp_path):
         return
     template = request.getfixturevalue("pg_template")
     server = request.getfixturevalue("pg_server_url")
+    roles = request.getfixturevalue("pg_roles")
     name = f"cl_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine(server)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template}")
-    yield sa.make_url(Store(server).url).set(database=name).render_as_string(hide_password=False)
+        # The copy keeps the schema's and the tables' grants; those on the database itself are made again.
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {roles.owner}")
+        for statement in database_statements(dataclasses.replace(roles, database=name), create=False):
+            conn.exec_driver_sql(statement)
+    yield _as(server, user=roles.app, database=name)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture
+def db_owner_url(db_url) -> str:
+    """The same database as its owner role, who may drop triggers and rewrite rows (SQLite: the same file)."""
+    return owner_url(db_url)
 
 
 @pytest.fixture

@@ -29,8 +29,11 @@ def _free_port() -> int:
 class PostgresServer:
     """initdb into a temp folder, start on a free loopback port, stop by the postmaster's process id."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, host_auth: str = "trust") -> None:
         self.bindir = bindir
+        # Over TCP; the socket in the server's folder always trusts (that is how a superuser gets in when
+        # host_auth asks the roles for passwords).
+        self.host_auth = host_auth
         self.root = Path(tempfile.mkdtemp(prefix="closeloop-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -48,7 +51,7 @@ class PostgresServer:
             os.chmod(self.root, 0o755)
             os.chown(self.root, user.pw_uid, user.pw_gid)
         subprocess.run(self._cmd(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "closeloop",
-                                 "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
+                                 "--auth-local=trust", f"--auth-host={self.host_auth}", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
                        check=True, capture_output=True)
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
@@ -56,6 +59,11 @@ class PostgresServer:
                                  "-l", str(self.root / "server.log"), "start"), check=True, capture_output=True)
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         return f"postgresql+psycopg://closeloop@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def socket_dir(self) -> Path:
+        """The folder of the server's Unix socket (psql -h takes it)."""
+        return self.root
 
     def stop(self) -> None:
         """Stop the server by its process id and remove its files."""

@@ -25,6 +25,8 @@ from engine.models import Outbox
 FORMAT = "closeloop-checkpoint/1"
 EVENT = "audit.checkpoint"
 CHUNK = 2000
+# The PostgreSQL advisory lock that makes checkpoints one at a time (any fixed number nothing else uses).
+CHECKPOINT_LOCK = 0x636C6370  # "clcp"
 _checkpoints = AuditCheckpoint.__table__
 _heads = AuditCheckpointHead.__table__
 _outbox = Outbox.__table__
@@ -108,8 +110,10 @@ def make_checkpoint(conn: sa.Connection, *, key: SigningKey, now: dt.datetime,
     With ``unless_since``, nothing is made (None) when a checkpoint was made at or after that time.
     """
     if conn.dialect.name == "postgresql":
-        # One checkpoint at a time: two would both take the same number and the same previous hash.
-        conn.execute(sa.text("LOCK TABLE audit_checkpoints IN EXCLUSIVE MODE"))
+        # One checkpoint at a time: two would both take the same number and the same previous hash. An
+        # advisory lock, not LOCK TABLE: the application role may only INSERT into the table, which allows no
+        # stronger table lock than ROW EXCLUSIVE (docs/POSTGRES.md).
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHECKPOINT_LOCK})
     if unless_since is not None and made_since(conn, unless_since):
         return None
     register(conn, key, now)

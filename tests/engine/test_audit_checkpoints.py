@@ -20,6 +20,7 @@ from engine.audit.replay import REPLAYED, check_records, decode_record
 from engine.audit.verify import verify_database
 from engine.errors import IntegrityViolation
 from tests.audit_helpers import export, read_bundle, rehash, standalone, templates, write_bundle
+from tests.db_roles import owner_write
 from tests.engine.test_history_chain import CLOSELOOP, _drop_protection
 
 _COLUMNS = "item_id, seq, trigger, from_state, to_state, actor, at, comment, evidence, fields, prev_hash, hash"
@@ -103,7 +104,7 @@ SCENARIOS = [
 def test_tampering_is_caught_against_a_checkpoint_taken_before(rt, signed, tmp_path, kind, tamper, target, seq,
                                                                reason, database_sees):
     item = signed[target]
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # an attacker holding the database
         _drop_protection(conn)
         tamper(rt, conn, item["id"])
     with rt.store.read() as conn:
@@ -124,7 +125,7 @@ def test_tampering_is_caught_against_a_checkpoint_taken_before(rt, signed, tmp_p
 
 def test_a_checkpoint_chain_rebuilt_by_the_server_is_not_the_one_the_auditor_kept(rt, signed, tmp_path, db_url):
     # The adversary holds the database and the signing key: rewrites a chain, drops the old checkpoints, signs anew.
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:
         _drop_protection(conn)
         _rewrite_chain(rt, conn, signed["closed"]["id"])
         conn.execute(sa.text("DELETE FROM audit_checkpoint_heads"))

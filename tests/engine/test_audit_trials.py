@@ -20,6 +20,7 @@ from engine.audit.bundle_verify import verify_bundle
 from engine.audit.verify import verify_database
 from engine.history import GENESIS, record_hash
 from tests.audit_helpers import clone_history, export, named, read_bundle, standalone, templates, write_bundle
+from tests.db_roles import owner_write
 from tests.engine.test_history_chain import CLOSELOOP, _drop_protection
 
 TRIALS = 1000
@@ -140,7 +141,7 @@ def test_every_tampering_of_a_10000_record_history_is_named_by_every_verifier(cl
         sizes = dict(conn.execute(sa.text("SELECT item_id, MAX(seq) FROM history GROUP BY item_id")).all())
     chosen = rng.sample(sorted(sizes), 4 * DB_SAMPLE)
     expected = {}
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # an attacker holding the database
         _drop_protection(conn)
         for n, item_id in enumerate(chosen):
             kind = ("edit", "delete", "insert", "swap")[n // DB_SAMPLE]

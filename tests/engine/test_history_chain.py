@@ -22,6 +22,7 @@ import sqlalchemy as sa
 import engine.canonical
 import engine.history
 from engine.canonical import canonical_bytes, canonical_text
+from tests.db_roles import owner_write
 from tests.helpers import drive, new_item
 
 CLOSELOOP = Path(sys.executable).parent / "closeloop"
@@ -114,8 +115,10 @@ def _stored_head(rt, item_id: str) -> str:
                                        "DELETE FROM history WHERE seq = 2",
                                        "DELETE FROM history"])
 def test_database_refuses_to_change_history(rt, chained, statement):
+    # As the database owner, who holds every privilege: the triggers refuse even them. (The application's
+    # own role on PostgreSQL is refused before the triggers: tests/engine/test_pg_roles.py.)
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-        with rt.store.write() as conn:
+        with owner_write(rt) as conn:
             conn.execute(sa.text(statement))
     with rt.store.read() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM history")).scalar_one() == 9
@@ -126,7 +129,7 @@ def test_database_refuses_to_empty_history(rt, chained):
     # TRUNCATE, and its whole-table DELETE (the "truncate optimization") must fire the trigger too.
     statement = "TRUNCATE history" if rt.store.dialect == "postgresql" else "DELETE FROM history"
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
-        with rt.store.write() as conn:
+        with owner_write(rt) as conn:  # the owner: the application's role may not even try (test_pg_roles.py)
             conn.execute(sa.text(statement))
     with rt.store.read() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM history")).scalar_one() == 9
@@ -169,9 +172,10 @@ def _cli_verify(db_url: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("kind, tamper, seq, reason", TAMPERING, ids=[t[0] for t in TAMPERING])
-def test_tampering_is_found_by_the_cli_and_the_api(client, world, rt, db_url, chained, kind, tamper, seq, reason):
+def test_tampering_is_found_by_the_cli_and_the_api(client, world, rt, db_url, chained, kind, tamper, seq,
+                                                   reason):
     target = chained["a"]
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # an attacker holding the database owner's password (or the SQLite file)
         _drop_protection(conn)
         tamper(conn, target["id"])
 
@@ -206,7 +210,7 @@ def test_with_several_broken_chains_the_oldest_item_is_named(client, world, rt, 
     for _ in range(4):
         items.append(new_item(client, world))
         clock.advance(minutes=5)
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # an attacker with the owner's power
         _drop_protection(conn)
         # Break the newest first and the oldest last: the answer must not depend on the order of ids.
         for item in (items[3], items[1], items[0]):

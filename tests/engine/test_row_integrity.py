@@ -18,13 +18,15 @@ import sqlalchemy as sa
 from engine.audit.verify import verify_database
 from engine.config import Settings
 from engine.runtime import Runtime
+from tests.db_roles import owner_write
 from tests.engine.test_history_chain import CLOSELOOP, _drop_protection
 from tests.engine.test_workflow_versions import NEW, OLD
 from tests.helpers import assert_problem, drive, fire, new_item, table_counts
 
 
 def _sql(rt, statement: str, **params) -> None:
-    with rt.store.write() as conn:
+    """Edit rows outside closeloop, as whoever holds the database (the owner role on PostgreSQL)."""
+    with owner_write(rt) as conn:
         conn.execute(sa.text(statement), params)
 
 
@@ -115,7 +117,7 @@ def _rewrite_chain(rt, item_id: str, seq: int, **changes) -> None:
     """Change record ``seq`` and re-hash it and every later record and the item's head, as a careful forger would."""
     from engine.history import record_hash
 
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # an attacker holding the database
         _drop_protection(conn)
         rows = conn.execute(sa.text("SELECT * FROM history WHERE item_id = :i ORDER BY seq"), {"i": item_id}
                             ).mappings().all()
@@ -241,7 +243,7 @@ MALFORMED = [
 def test_malformed_rows_are_named_and_the_check_goes_on(client, world, rt, db_url, verified_item, kind, statement,
                                                          seq, reason):
     a, b = verified_item
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # an attacker holding the database
         _drop_protection(conn)
         conn.execute(sa.text(statement), {"i": a["id"]})
     # A second broken item, newer than A: the check reaches it and still names the oldest.

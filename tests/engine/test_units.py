@@ -8,6 +8,7 @@ from engine import accounts
 from engine.accounts import MAX_UNIT_DEPTH
 from engine.errors import Conflict, InvalidInput
 from engine.models import Unit
+from tests.db_roles import owner_write
 from tests.helpers import assert_problem, table_counts
 
 LARGEST_ID = {"sqlite": 2**63 - 1, "postgresql": 2**31 - 1}  # the key column's range on each store
@@ -21,7 +22,7 @@ def test_the_deepest_path_fits_its_column_whatever_the_ids():
 def _start_ids_near_the_top(rt) -> None:
     """Make the next unit ids the largest the store allows, so paths are as long as they can get."""
     start = LARGEST_ID[rt.store.writer.dialect.name] - 2 * MAX_UNIT_DEPTH
-    with rt.store.write() as conn:
+    with owner_write(rt) as conn:  # moving a sequence is the owner's (the application's role may only draw from it)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"ALTER SEQUENCE units_id_seq RESTART WITH {start}")
         else:  # SQLite takes max(id) + 1: a placeholder root just below the new ids

@@ -1,0 +1,14 @@
+"""The tables the application only ever appends to: the one list the database protections are made from.
+
+On PostgreSQL the application role gets SELECT and INSERT on these and nothing more (engine.pgroles);
+the history table also carries triggers refusing UPDATE, DELETE and TRUNCATE (migration 0001), which are
+SQLite's only protection. A table added here is covered the next time the migrations run.
+"""
+from __future__ import annotations
+
+APPEND_ONLY_TABLES: tuple[str, ...] = (
+    "history",                 # every accepted step of every item, hash-chained (migration 0001)
+    "audit_keys",              # the checkpoint signing keys' public halves (migration 0005)
+    "audit_checkpoints",       # the signed checkpoints, a chain of their own (migration 0005)
+    "audit_checkpoint_heads",  # the chain heads each checkpoint covered (migration 0005)
+)
