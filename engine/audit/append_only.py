@@ -11,4 +11,5 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "audit_keys",              # the checkpoint signing keys' public halves (migration 0005)
     "audit_checkpoints",       # the signed checkpoints, a chain of their own (migration 0005)
     "audit_checkpoint_heads",  # the chain heads each checkpoint covered (migration 0005)
+    "evidence_files",          # who uploaded which stored file for which item, when (migration 0007)
 )
