@@ -19,8 +19,8 @@ SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def slow_fsync(monkeypatch):
-    """Every fsync of the log takes 0.2 s more; records when each one started and finished."""
-    real = engine.walsync.os.fsync
+    """Every sync of the log (an fdatasync) takes 0.2 s more; records when each one started and finished."""
+    real = engine.walsync.os.fdatasync
     calls: list[tuple[float, float]] = []
 
     def fsync(fd: int) -> None:
@@ -29,7 +29,7 @@ def slow_fsync(monkeypatch):
         real(fd)
         calls.append((started, time.monotonic()))
 
-    monkeypatch.setattr(engine.walsync.os, "fsync", fsync)
+    monkeypatch.setattr(engine.walsync.os, "fdatasync", fsync)
     return calls
 
 
