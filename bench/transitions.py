@@ -135,15 +135,22 @@ def serve(db: Path, port: int) -> subprocess.Popen:
     closeloop = Path(sys.executable).with_name("closeloop")
     proc = subprocess.Popen([str(closeloop), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_port(proc, port)
+    return proc
+
+
+def wait_for_port(proc: subprocess.Popen, port: int) -> None:
+    """Return once the server ``proc`` accepts connections on ``port``; kill it if it never does."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
+                return
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("closeloop serve did not start: " + proc.stderr.read().decode()[-2000:])
+    stderr = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    raise RuntimeError("the server did not start: " + stderr)
 
 
 class FileWatch:

@@ -19,8 +19,8 @@ SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 @pytest.fixture
 def slow_fsync(monkeypatch):
-    """Every fsync of the log takes 0.2 s more; records when each one started and finished."""
-    real = engine.walsync.os.fsync
+    """Every sync of the log (an fdatasync) takes 0.2 s more; records when each one started and finished."""
+    real = engine.walsync.os.fdatasync
     calls: list[tuple[float, float]] = []
 
     def fsync(fd: int) -> None:
@@ -29,7 +29,7 @@ def slow_fsync(monkeypatch):
         real(fd)
         calls.append((started, time.monotonic()))
 
-    monkeypatch.setattr(engine.walsync.os, "fsync", fsync)
+    monkeypatch.setattr(engine.walsync.os, "fdatasync", fsync)
     return calls
 
 
@@ -97,3 +97,30 @@ def test_concurrent_writes_share_their_syncs_and_wait_for_them(rt, world, slow_f
     assert 1 <= len(syncs) < 32
     first_sync_end = min(end for _, end in syncs)
     assert min(done) >= first_sync_end
+
+
+def test_a_log_replaced_on_disk_is_synced_through_a_new_descriptor(tmp_path, monkeypatch):
+    """SQLite deletes the -wal when its last connection closes and makes a new one later: a sync of the old
+    descriptor would cover nothing written since, so each sync goes to the file now at the path."""
+    real = engine.walsync.os.fdatasync
+    synced: list[int] = []
+
+    def fdatasync(fd: int) -> None:
+        synced.append(engine.walsync.os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(engine.walsync.os, "fdatasync", fdatasync)
+    wal = tmp_path / "x.db-wal"
+    wal.write_bytes(b"frames")
+    sync = WalSync(wal)
+    try:
+        sync.wait(sync.committed())
+        first = wal.stat().st_ino
+        wal.unlink()
+        (tmp_path / "other").write_bytes(b"keeps the old inode number from being reused at once")
+        wal.write_bytes(b"new frames")
+        assert wal.stat().st_ino != first
+        sync.wait(sync.committed())
+        assert synced[0] == first and synced[-1] == wal.stat().st_ino
+    finally:
+        sync.close()
