@@ -110,6 +110,7 @@ def _admin_log_claim(conn: sa.Connection, last_body: str | None) -> tuple[int, s
         before = orjson.loads(last_body) if last_body is not None else {}
     except orjson.JSONDecodeError:
         before = {}
+    before = before if isinstance(before, dict) else {}
     covered, covered_head = before.get("admin_log_entries"), before.get("admin_log_head")
     if type(covered) is int and isinstance(covered_head, str) and (
             entries < covered or admin_log.hash_at(conn, covered) != covered_head):
