@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from api import cli_audit, cli_jobs
-from engine.audit.admin_log import cli_actor
+from engine.audit.actors import cli_actor
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url

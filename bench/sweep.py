@@ -26,7 +26,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 import sqlalchemy as sa  # noqa: E402
 
 from engine import accounts  # noqa: E402
-from engine.audit.admin_log import cli_actor  # noqa: E402
+from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.reminders.sweep import sweep  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402

@@ -36,7 +36,7 @@ _spec.loader.exec_module(loadgen)
 http_request, run_load = loadgen.http_request, loadgen.run_load
 
 from engine import accounts, items, service  # noqa: E402
-from engine.audit.admin_log import cli_actor  # noqa: E402
+from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.schemas import NewItem, TransitionRequest  # noqa: E402

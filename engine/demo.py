@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 
 from engine import accounts, items, service
-from engine.audit.admin_log import cli_actor
+from engine.audit.actors import cli_actor
 from engine.clock import ManualClock
 from engine.reminders.sweep import sweep
 from engine.runtime import Runtime

@@ -8,6 +8,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from engine.audit import admin_log
+from engine.audit.actors import system_actor
 from engine.audit.verify import check_workflow_row
 from engine.clock import Clock
 from engine.definitions import WorkflowDef, load_path
@@ -102,7 +103,7 @@ def sync_workflows(store: Store, clock: Clock, path: Path, *, actor: str | None 
     A bad file raises WorkflowError (naming file, key and problem) before anything is written. Each new
     version goes into the admin log (``workflow.load``) under ``actor``, by default ``system:<os user>``.
     """
-    actor = actor or admin_log.system_actor()
+    actor = actor or system_actor()
     definitions = load_path(path)
     with store.write() as conn:
         known = {r.hash for r in conn.execute(sa.select(_versions.c.hash))}

@@ -7,13 +7,12 @@ canonical JSON as in engine/canonical.py); entry 1 has ``prev_hash`` = 64 zeros 
 
 Who acted (``actor``): an API user's username (as in item history); ``cli:<os user>`` for a ``closeloop``
 command an operator ran; ``system:<os user>`` for what a process does by itself as it starts (recording a
-workflow version found in the workflow folder). Usernames hold no ``:``, so the forms cannot be confused.
+workflow version found in the workflow folder); engine/audit/actors.py makes the last two.
 Secrets never enter an entry: a token appears as its id and a fingerprint, a webhook secret as "set".
 """
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 
 import sqlalchemy as sa
 
@@ -31,24 +30,6 @@ _log = AdminLogEntry.__table__
 def entry_hash(entry: dict) -> str:
     """The hash of an entry given as a dict with the hashed keys (``before``/``after`` as values)."""
     return sha256_hex(canonical_bytes({k: entry[k] for k in HASHED_KEYS}))
-
-
-def os_user() -> str:
-    """The operating-system user running this process (``unknown`` when it has no name)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return "unknown"
-
-
-def cli_actor() -> str:
-    """The actor of a ``closeloop`` command: ``cli:<os user>``."""
-    return f"cli:{os_user()}"
-
-
-def system_actor() -> str:
-    """The actor of what a process does by itself at start: ``system:<os user>``."""
-    return f"system:{os_user()}"
 
 
 def fingerprint(token_hash: str) -> str:

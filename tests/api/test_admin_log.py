@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from engine import accounts
-from engine.audit.admin_log import os_user
+from engine.audit.actors import os_user
 from engine.audit.verify import verify_admin_log
 from engine.history import GENESIS
 from tests.delivery_support import add_webhook
