@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from api import cli_audit, cli_db, cli_jobs
+from engine.audit.actors import cli_actor
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
 from engine.store import SchemaNotReady, Store, safe_url
@@ -130,7 +131,7 @@ def unit_add(code: str, name: Annotated[str, typer.Option("--name", help="Displa
     rt = _runtime()
     try:
         with rt.store.write() as conn:
-            accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+            accounts.add_unit(conn, clock=rt.clock, actor=cli_actor(), code=code, name=name, parent=parent)
     except DomainError as exc:
         _fail(exc.detail)
     typer.echo(f"unit {code} added")
@@ -160,7 +161,7 @@ def user_add(username: str,
     rt = _runtime()
     try:
         with rt.store.write() as conn:
-            _user, token = accounts.add_user(conn, clock=rt.clock, username=username, roles=role, unit=unit,
+            _user, token = accounts.add_user(conn, clock=rt.clock, actor=cli_actor(), username=username, roles=role, unit=unit,
                                              display_name=name, email=email)
     except DomainError as exc:
         _fail(exc.detail)
@@ -176,7 +177,7 @@ def user_token(username: str) -> None:
     rt = _runtime()
     try:
         with rt.store.write() as conn:
-            token = accounts.new_token_for(conn, clock=rt.clock, username=username)
+            token = accounts.new_token_for(conn, clock=rt.clock, actor=cli_actor(), username=username)
     except DomainError as exc:
         _fail(exc.detail)
     typer.echo(f"new token for {username} (shown once):")
@@ -204,7 +205,7 @@ def user_set(username: str,
     rt = _runtime()
     try:
         with rt.store.write() as conn:
-            user = update_user(conn, username, changes)
+            user = update_user(conn, username, changes, clock=rt.clock, actor=cli_actor())
     except DomainError as exc:
         _fail(exc.detail)
     typer.echo(f"user {username}: roles {', '.join(user['roles'])}; unit {user['unit']}; "
@@ -238,7 +239,7 @@ def token_revoke(username: str, token_id: Annotated[int, typer.Argument(help="Th
     rt = _runtime()
     try:
         with rt.store.write() as conn:
-            token = revoke_token(conn, clock=rt.clock, username=username, token_id=token_id)
+            token = revoke_token(conn, clock=rt.clock, actor=cli_actor(), username=username, token_id=token_id)
     except DomainError as exc:
         _fail(exc.detail)
     typer.echo(f"token {token_id} of {username} revoked at {token['revoked_at']}")
@@ -294,7 +295,7 @@ def webhook_add(url: str,
     rt = _runtime()
     try:
         with rt.store.write() as conn:
-            view, made = endpoints.add_endpoint(conn, clock=rt.clock, settings=rt.settings, created_by="cli",
+            view, made = endpoints.add_endpoint(conn, clock=rt.clock, settings=rt.settings, created_by=cli_actor(),
                                                 new=endpoints.NewEndpoint(url=url, kind=kind, events=event, unit=unit,
                                                                           secret=secret))
     except DomainError as exc:

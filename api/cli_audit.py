@@ -16,6 +16,14 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _report_admin_log(check: dict | None) -> None:
+    """Print the admin log's first bad entry to stderr, when there is one."""
+    bad = (check or {}).get("first_bad")
+    if bad is not None:
+        where = f"entry {bad['seq']}" if bad["seq"] is not None else "the log as a whole"
+        typer.echo(f"error: admin log broken at {where}: {bad['reason']}", err=True)
+
+
 def _report_broken(bad: dict | None, workflow_problems: list[dict], tail: str) -> None:
     """Print each bad workflow version and the first bad record to stderr, then exit 2."""
     for problem in workflow_problems:
@@ -41,12 +49,14 @@ def _verify_database(with_evidence: bool) -> None:
         result = verify_database(conn)
     evidence_problems = _verify_stored_evidence(store, settings) if with_evidence else []
     if result.ok and not evidence_problems:
-        typer.echo(f"ok: {result.records} records, head {result.head}")
+        typer.echo(f"ok: {result.records} records, head {result.head}; admin log {result.admin_log['entries']} "
+                   f"entries, head {result.admin_log['head']}")
         return
     for problem in evidence_problems:
         typer.echo(f"error: {problem}", err=True)
     if result.ok:
         raise typer.Exit(2)
+    _report_admin_log(result.admin_log)
     _report_broken(result.first_bad, result.workflow_problems,
                    f"the oldest broken item; {result.records} records intact")
 
@@ -90,16 +100,17 @@ def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_js
         typer.echo(json.dumps({"ok": report.ok, "items": report.items, "records": report.records,
                                "checkpoints": report.checkpoints, "findings": report.findings,
                                "problems": report.problems, "workflow_problems": report.workflow_problems,
-                               "notes": report.notes}, ensure_ascii=False))
+                               "notes": report.notes, "admin_log": report.admin_log}, ensure_ascii=False))
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)
     if report.ok:
         if not as_json:
-            typer.echo(f"ok: {report.items} items, {report.records} records, {report.checkpoints} checkpoints "
-                       f"verified")
+            typer.echo(f"ok: {report.items} items, {report.records} records, {report.checkpoints} checkpoints, "
+                       f"{report.admin_log['entries']} admin log entries verified")
         return
     for problem in report.problems:
         typer.echo(f"error: {problem}", err=True)
+    _report_admin_log(report.admin_log)
     _report_broken(report.first_bad, report.workflow_problems, f"the oldest of {len(report.findings)} broken items")
 
 

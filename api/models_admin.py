@@ -114,6 +114,22 @@ class BadWorkflowVersion(BaseModel):
     reason: str
 
 
+class BadAdminLogEntry(BaseModel):
+    """The first broken admin-log entry (``seq`` null: the log as a whole, e.g. a checkpoint's claim)."""
+
+    seq: int | None
+    reason: str
+
+
+class AdminLogCheck(BaseModel):
+    """The admin log's chain, checked entry by entry and against every stored checkpoint's claim about it."""
+
+    ok: bool
+    entries: int = Field(description="Entries read")
+    head: str | None = Field(description="The last entry's hash (64 zeros: empty); null when broken")
+    first_bad: BadAdminLogEntry | None = None
+
+
 class VerifyOut(BaseModel):
     """The check: ok with the intact record count and ledger head, or the first bad record and bad versions."""
 
@@ -122,6 +138,7 @@ class VerifyOut(BaseModel):
     head: str | None = None
     first_bad: BadRecord | None = None
     workflow_problems: list[BadWorkflowVersion] = []
+    admin_log: AdminLogCheck
 
 
 class WorkflowSummary(BaseModel):

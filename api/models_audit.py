@@ -46,3 +46,28 @@ class SigningKeyList(BaseModel):
     """Every checkpoint signing key, oldest first (rotated keys stay listed)."""
 
     data: list[SigningKeyOut]
+
+
+class AdminLogEntryOut(BaseModel):
+    """One administrative action in the admin log's hash chain (docs/AUDIT.md section 8)."""
+
+    seq: int = Field(description="Position in the one global chain: 1, 2, 3, ... with no gap")
+    at: str = Field(description="RFC 3339 UTC time of the action")
+    actor: str = Field(description="Who acted: a username (API), `cli:<os user>` (a command) or `system:<os user>` "
+                                   "(the process at start)", examples=["adm", "cli:root"])
+    action: str = Field(examples=["user.add", "role.grant", "role.revoke", "user.deactivate", "token.issue",
+                                  "token.revoke", "webhook.add", "webhook.remove", "unit.add", "workflow.load"])
+    target: str = Field(description="What was acted on: `unit:<code>`, `user:<username>`, `webhook:<id>` or "
+                                    "`workflow:<name>`", examples=["user:li.ming"])
+    before: dict | None = Field(description="The target's relevant state before (null: it did not exist); never a "
+                                            "secret (tokens by fingerprint, webhook secrets as \"set\")")
+    after: dict | None = Field(description="The target's relevant state after (null: it was removed)")
+    prev_hash: str = Field(description="Hash of the entry before (64 zeros for entry 1)")
+    hash: str = Field(description="SHA-256 over the canonical JSON of the entry's hashed keys")
+
+
+class AdminLogPage(BaseModel):
+    """A page of the admin log, newest first unless ``order=oldest``."""
+
+    data: list[AdminLogEntryOut]
+    next_cursor: str | None

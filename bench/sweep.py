@@ -26,6 +26,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 import sqlalchemy as sa  # noqa: E402
 
 from engine import accounts  # noqa: E402
+from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.reminders.sweep import sweep  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
@@ -44,9 +45,9 @@ def _open(folder: Path) -> Runtime:
     rt = Runtime.open(Settings(database_url=url))
     with rt.store.write() as conn:
         for code, name, parent in UNITS:
-            accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+            accounts.add_unit(conn, clock=rt.clock, actor=cli_actor(), code=code, name=name, parent=parent)
         for username, roles, unit in USERS:
-            accounts.add_user(conn, clock=rt.clock, username=username, roles=roles, unit=unit)
+            accounts.add_user(conn, clock=rt.clock, actor=cli_actor(), username=username, roles=roles, unit=unit)
     return rt
 
 

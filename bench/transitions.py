@@ -36,6 +36,7 @@ _spec.loader.exec_module(loadgen)
 http_request, run_load = loadgen.http_request, loadgen.run_load
 
 from engine import accounts, items, service  # noqa: E402
+from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.schemas import NewItem, TransitionRequest  # noqa: E402
@@ -90,6 +91,9 @@ def raw_sqlite_schema(db: Path, ids: list[str], count: int) -> float:
     return rate
 
 
+OPERATOR = cli_actor()
+
+
 def prepare(db: Path, n_items: int) -> tuple[Runtime, accounts.Actor, str, list[str]]:
     """A migrated database with one unit tree, an assignee and ``n_items`` items in 'rectifying'."""
     settings = Settings(database_url=f"sqlite:///{db}")  # the rest from CLOSELOOP_*, as the server reads them
@@ -97,11 +101,11 @@ def prepare(db: Path, n_items: int) -> tuple[Runtime, accounts.Actor, str, list[
     migrate(store)
     rt = Runtime.open(settings, store=store)
     with rt.store.write() as conn:
-        accounts.add_unit(conn, clock=rt.clock, code="CITY", name="市")
-        accounts.add_unit(conn, clock=rt.clock, code="EDU", name="市教委", parent="CITY")
-        accounts.add_user(conn, clock=rt.clock, username="sup", roles=["supervisor", "registrar"], unit="CITY")
-        _, token = accounts.add_user(conn, clock=rt.clock, username="doer", roles=["assignee"], unit="EDU")
-        sup = accounts.authenticate(conn, accounts.issue_token(conn, clock=rt.clock, user_id=1))
+        accounts.add_unit(conn, clock=rt.clock, actor=OPERATOR, code="CITY", name="市")
+        accounts.add_unit(conn, clock=rt.clock, actor=OPERATOR, code="EDU", name="市教委", parent="CITY")
+        accounts.add_user(conn, clock=rt.clock, actor=OPERATOR, username="sup", roles=["supervisor", "registrar"], unit="CITY")
+        _, token = accounts.add_user(conn, clock=rt.clock, actor=OPERATOR, username="doer", roles=["assignee"], unit="EDU")
+        sup = accounts.authenticate(conn, accounts.issue_token(conn, clock=rt.clock, actor=OPERATOR, user_id=1))
         doer = accounts.authenticate(conn, token)
         ids = []
         for n in range(n_items):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from engine.audit import admin_log
 from engine.clock import Clock
 from engine.definitions.schema import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
@@ -96,8 +97,8 @@ def unit_by_code(conn: sa.Connection, code: str) -> sa.Row | None:
     return conn.execute(sa.select(_units).where(_units.c.code == code)).first()
 
 
-def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent: str | None = None) -> dict:
-    """Create a unit under ``parent`` (or as a root)."""
+def add_unit(conn: sa.Connection, *, clock: Clock, actor: str, code: str, name: str, parent: str | None = None) -> dict:
+    """Create a unit under ``parent`` (or as a root); ``actor`` is who the admin log names."""
     if not CODE.fullmatch(code):  # match() would let '$' pass a trailing newline
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
     if is_blank(name) or len(name) > 200:
@@ -118,7 +119,10 @@ def add_unit(conn: sa.Connection, *, clock: Clock, code: str, name: str, parent:
                                                  path="", created_at=clock.now())).inserted_primary_key[0]
     path = f"{parent_row.path if parent_row else '/'}{new_id}/"
     conn.execute(_units.update().where(_units.c.id == new_id).values(path=path))
-    return {"code": code, "name": name.strip(), "parent": parent}
+    unit = {"code": code, "name": name.strip(), "parent": parent}
+    admin_log.record(conn, actor=actor, action="unit.add", target=f"unit:{code}", before=None, after=unit,
+                     now=clock.now())
+    return unit
 
 
 def unit_depth(path: str) -> int:
@@ -145,7 +149,7 @@ def check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
-def add_user(conn: sa.Connection, *, clock: Clock, username: str, roles: list[str], unit: str,
+def add_user(conn: sa.Connection, *, clock: Clock, actor: str, username: str, roles: list[str], unit: str,
              display_name: str = "", email: str | None = None) -> tuple[dict, str]:
     """Create a user and a first token; return the user and the token (shown once, stored as a hash)."""
     if not USERNAME.fullmatch(username):
@@ -160,16 +164,23 @@ def add_user(conn: sa.Connection, *, clock: Clock, username: str, roles: list[st
     user_id = conn.execute(_users.insert().values(
         username=username, display_name=display_name[:200], unit_id=unit_row.id, roles=",".join(role_list),
         email=address, active=True, created_at=clock.now())).inserted_primary_key[0]
-    token = issue_token(conn, clock=clock, user_id=user_id, label="created with the user")
-    return {"username": username, "display_name": display_name, "roles": role_list, "unit": unit,
-            "email": address}, token
+    user = {"username": username, "display_name": display_name, "roles": role_list, "unit": unit, "email": address}
+    admin_log.record(conn, actor=actor, action="user.add", target=f"user:{username}", before=None,
+                     after={**user, "active": True}, now=clock.now())
+    token = issue_token(conn, clock=clock, actor=actor, user_id=user_id, label="created with the user")
+    return user, token
 
 
-def issue_token(conn: sa.Connection, *, clock: Clock, user_id: int, label: str = "") -> str:
-    """Make a new token for a user and return it; only its hash is stored."""
+def issue_token(conn: sa.Connection, *, clock: Clock, actor: str, user_id: int, label: str = "") -> str:
+    """Make a new token for a user and return it; only its hash is stored (the admin log names its fingerprint)."""
     token = new_token()
-    conn.execute(_tokens.insert().values(user_id=user_id, token_hash=hash_token(token), label=label[:200],
-                                         created_at=clock.now()))
+    digest = hash_token(token)
+    token_id = conn.execute(_tokens.insert().values(user_id=user_id, token_hash=digest, label=label[:200],
+                                                    created_at=clock.now())).inserted_primary_key[0]
+    username = conn.execute(sa.select(_users.c.username).where(_users.c.id == user_id)).scalar_one()
+    admin_log.record(conn, actor=actor, action="token.issue", target=f"user:{username}", before=None,
+                     after={"token_id": token_id, "label": label[:200], "fingerprint": admin_log.fingerprint(digest)},
+                     now=clock.now())
     return token
 
 
@@ -183,12 +194,12 @@ def user_by_username(conn: sa.Connection, username: str) -> sa.Row | None:
     ).first()
 
 
-def new_token_for(conn: sa.Connection, *, clock: Clock, username: str) -> str:
+def new_token_for(conn: sa.Connection, *, clock: Clock, actor: str, username: str) -> str:
     """Issue another token for an existing user."""
     row = user_by_username(conn, username)
     if row is None:
         raise NotFound(f"user {username!r} does not exist")
-    return issue_token(conn, clock=clock, user_id=row.id, label="issued later")
+    return issue_token(conn, clock=clock, actor=actor, user_id=row.id, label="issued later")
 
 
 def list_users(conn: sa.Connection) -> list[dict]:

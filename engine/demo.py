@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 
 from engine import accounts, items, service
+from engine.audit.actors import cli_actor
 from engine.clock import ManualClock
 from engine.reminders.sweep import sweep
 from engine.runtime import Runtime
@@ -86,24 +87,25 @@ def _request(trigger: str, due: dt.date | None, n: int) -> TransitionRequest:
                                              "evidence": evidence, "fields": fields})
 
 
-def load_demo(rt: Runtime, count: int = 50) -> tuple[bool, dict[str, tuple[list[str], str]]]:
+def load_demo(rt: Runtime, count: int = 50, *, actor: str | None = None) -> tuple[bool, dict[str, tuple[list[str], str]]]:
     """Load the demo once, all or nothing; always issue a fresh token per demo user.
 
     Returns whether the demo was created now, and each demo user's roles and new token.
     """
+    actor = actor or cli_actor()  # the admin log names who loaded the demo
     tokens = {}
     with rt.store.write() as conn:
         created = accounts.unit_by_code(conn, "CITY") is None
         if created:
             for code, name, parent in UNITS:
-                accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+                accounts.add_unit(conn, clock=rt.clock, actor=actor, code=code, name=name, parent=parent)
             for username, roles, unit, display in USERS:
-                accounts.add_user(conn, clock=rt.clock, username=username, roles=roles, unit=unit,
+                accounts.add_user(conn, clock=rt.clock, actor=actor, username=username, roles=roles, unit=unit,
                                   display_name=display)
             _load_items(conn, rt, count)
         for username, roles, _unit, _display in USERS:
             row = accounts.user_by_username(conn, username)
-            tokens[username] = (roles, accounts.issue_token(conn, clock=rt.clock, user_id=row.id, label="demo"))
+            tokens[username] = (roles, accounts.issue_token(conn, clock=rt.clock, actor=actor, user_id=row.id, label="demo"))
     if created:
         # The overdue demo items' reminders and escalations are in the inboxes from the first request on.
         sweep(rt)

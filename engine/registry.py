@@ -7,6 +7,8 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from engine.audit import admin_log
+from engine.audit.actors import system_actor
 from engine.audit.verify import check_workflow_row
 from engine.clock import Clock
 from engine.definitions import WorkflowDef, load_path
@@ -95,11 +97,13 @@ class WorkflowRegistry:
         return [c for c in self._by_hash.values() if c.definition.name == name]
 
 
-def sync_workflows(store: Store, clock: Clock, path: Path) -> WorkflowRegistry:
+def sync_workflows(store: Store, clock: Clock, path: Path, *, actor: str | None = None) -> WorkflowRegistry:
     """Load and check the workflow files, record any new version, and load every stored version.
 
-    A bad file raises WorkflowError (naming file, key and problem) before anything is written.
+    A bad file raises WorkflowError (naming file, key and problem) before anything is written. Each new
+    version goes into the admin log (``workflow.load``) under ``actor``, by default ``system:<os user>``.
     """
+    actor = actor or system_actor()
     definitions = load_path(path)
     with store.write() as conn:
         known = {r.hash for r in conn.execute(sa.select(_versions.c.hash))}
@@ -109,6 +113,9 @@ def sync_workflows(store: Store, clock: Clock, path: Path) -> WorkflowRegistry:
                 conn.execute(_versions.insert().values(hash=content_hash, name=definition.name,
                                                        version=definition.version, definition=definition.canonical(),
                                                        created_at=clock.now()))
+                admin_log.record(conn, actor=actor, action="workflow.load", target=f"workflow:{definition.name}",
+                                 before=None, after={"name": definition.name, "version": definition.version,
+                                                     "hash": content_hash}, now=clock.now())
         rows = conn.execute(sa.select(_versions.c.hash, _versions.c.definition)).all()
     stored, untrusted = [], {}
     for row in rows:

@@ -49,9 +49,9 @@ def build_world(rt: Runtime) -> World:
     world = World()
     with rt.store.write() as conn:
         for code, name, parent in UNITS:
-            accounts.add_unit(conn, clock=rt.clock, code=code, name=name, parent=parent)
+            accounts.add_unit(conn, clock=rt.clock, actor="cli:tests", code=code, name=name, parent=parent)
         for username, (roles, unit) in USERS.items():
-            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, username=username, roles=roles,
+            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, actor="cli:tests", username=username, roles=roles,
                                                           unit=unit)
     return world
 

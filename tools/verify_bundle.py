@@ -24,6 +24,10 @@ REPLAYED = ("title", "description", "source", "severity", "unit", "assignee", "d
             "measures", "external_ref", "campaign", "tags", "workflow", "workflow_hash")
 BODY = {"format": str, "number": int, "time": str, "items": int, "records": int, "heads_digest": str,
         "prev": str, "key_id": str}
+# Format 2 adds what the checkpoint saw of the admin log: its last entry's seq and hash (section 5).
+BODY2 = {**BODY, "admin_log_entries": int, "admin_log_head": str}
+FORMATS = {"closeloop-checkpoint/1": BODY, "closeloop-checkpoint/2": BODY2}
+ADMIN_KEYS = ("seq", "at", "actor", "action", "target", "before", "after", "prev_hash")
 
 
 def canonical(value):
@@ -56,8 +60,8 @@ def lines(bundle, name):
 
 
 def body_ok(body):
-    return (isinstance(body, dict) and set(body) == set(BODY) and body["format"] == "closeloop-checkpoint/1"
-            and all(type(body[k]) is t for k, t in BODY.items()))
+    kinds = FORMATS.get(body.get("format")) if isinstance(body, dict) and isinstance(body.get("format"), str) else None
+    return kinds is not None and set(body) == set(kinds) and all(type(body[k]) is t for k, t in kinds.items())
 
 
 def decode(raw):
@@ -180,7 +184,7 @@ def stored_files(history):
 
 
 def check_evidence(bundle, manifest, referred, required):
-    """Problems with the evidence files (section 6): each hashes to its name; none referred to is missing."""
+    """Problems with the evidence files (section 7 point 10): each hashes to its name; none referred to is missing."""
     problems, present = [], set()
     for name in bundle.namelist():
         if not name.startswith("evidence/") or name == "evidence/":
@@ -205,6 +209,73 @@ def check_evidence(bundle, manifest, referred, required):
     if (manifest.get("counts") or {}).get("evidence") != len(present):
         problems.append("the manifest's evidence count does not match the evidence files")
     return problems
+
+
+def admin_entry(raw):
+    """The admin-log entry as hashed (section 8), or (None, reason)."""
+    if not isinstance(raw, dict):
+        return None, "not an object"
+    if type(raw.get("seq")) is not int:
+        return None, "seq is not a whole number"
+    for k in ("at", "actor", "action", "target", "prev_hash", "hash"):
+        if not isinstance(raw.get(k), str):
+            return None, f"{k} is not text"
+    entry = {k: raw[k] for k in ADMIN_KEYS if k not in ("before", "after")}
+    for k in ("before", "after"):
+        text = raw.get(k)
+        try:
+            entry[k] = None if text is None else json.loads(text, parse_float=float_refused)
+        except (TypeError, ValueError):
+            return None, f"{k} is not JSON text"
+        if text is not None and not isinstance(entry[k], dict):
+            return None, f"{k} is not a JSON object or null"
+    try:
+        return sha(canonical({k: entry[k] for k in ADMIN_KEYS})), None
+    except (TypeError, ValueError) as exc:
+        return None, f"cannot be hashed: {exc}"
+
+
+def float_refused(text):
+    raise ValueError(f"{text}: canonical JSON has no floats")
+
+
+def check_admin_log(bundle, bodies):
+    """The admin log's chain and what each checkpoint said of it: {"ok", "entries", "head", "first_bad"}."""
+    claims = {}
+    for body in bodies.values():
+        if "admin_log_entries" in body:
+            claims.setdefault(body["admin_log_entries"], []).append((body["number"], body["admin_log_head"]))
+    rows = lines(bundle, "admin_log.jsonl") if "admin_log.jsonl" in bundle.namelist() else []
+    count, head, bad = 0, GENESIS, None
+    for _, raw in rows:
+        count += 1
+        if bad is not None:
+            continue
+        computed, why = admin_entry(raw)
+        if computed is None:
+            seq = raw.get("seq") if isinstance(raw, dict) and type(raw.get("seq")) is int else count
+            bad = (seq, why)
+        elif raw["seq"] != count:
+            bad = (count, f"expected entry {count}: an entry is missing, inserted or out of place")
+        elif raw["prev_hash"] != head:
+            bad = (count, "prev_hash does not match the entry before")
+        elif computed != raw["hash"]:
+            bad = (count, "hash does not match the content: altered")
+        else:
+            number = next((n for n, h in claims.get(count, []) if h != raw["hash"]), None)
+            if number is not None:
+                bad = (count, f"differs from what checkpoint {number} covered: rewritten")
+        head = raw["hash"] if bad is None else head
+    for entries in sorted(claims):
+        if bad is not None:
+            break
+        if entries > count:
+            bad = (count + 1, f"checkpoint {claims[entries][0][0]} covered the log up to entry {entries}: entries "
+                              f"were cut off")
+        elif entries == 0 and any(h != GENESIS for _, h in claims[0]):
+            bad = (None, "a checkpoint says the log was empty but names a head")
+    return {"ok": bad is None, "entries": count, "head": head if bad is None else None,
+            "first_bad": None if bad is None else {"seq": bad[0], "reason": bad[1]}}
 
 
 def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
@@ -323,9 +394,12 @@ def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
     if (counts.get("items"), counts.get("records")) != (items, records):
         problems.append("the manifest's counts do not match items.jsonl")
     problems += check_evidence(bundle, manifest, referred, with_evidence)
+    admin_log = check_admin_log(bundle, bodies)
+    if counts.get("admin_log") is not None and counts["admin_log"] != admin_log["entries"]:
+        problems.append("the manifest's admin_log count does not match admin_log.jsonl")
     findings = [f[1] for f in sorted(findings, key=lambda f: f[0])]
-    return {"ok": not findings and not problems, "items": items, "records": records,
-            "checkpoints": len(bodies), "findings": findings, "problems": problems}
+    return {"ok": not findings and not problems and admin_log["ok"], "items": items, "records": records,
+            "checkpoints": len(bodies), "findings": findings, "problems": problems, "admin_log": admin_log}
 
 
 def main():
@@ -347,6 +421,9 @@ def main():
         print(json.dumps(report, ensure_ascii=False))
     for problem in report["problems"]:
         print(f"error: {problem}", file=sys.stderr)
+    bad = report["admin_log"]["first_bad"]
+    if bad:
+        print(f"error: admin log entry {bad['seq']}: {bad['reason']}", file=sys.stderr)
     if report["findings"]:
         first = report["findings"][0]
         print(f"error: item {first['item']} seq {first['seq']}: {first['reason']} "

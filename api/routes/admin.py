@@ -101,7 +101,7 @@ def add_unit(body: NewUnit, actor: AdminActor, rt: RuntimeDep,
     """Add a unit; its parent must exist."""
 
     def work(conn):
-        unit = accounts.add_unit(conn, clock=rt.clock, code=body.code, name=body.name, parent=body.parent)
+        unit = accounts.add_unit(conn, clock=rt.clock, actor=actor.username, code=body.code, name=body.name, parent=body.parent)
         return respond.stored_json(unit, 201)
 
     return respond.write(rt, actor, key=idempotency_key, method="POST", path="/api/v1/units",
@@ -124,7 +124,7 @@ def add_user(body: NewUser, actor: AdminActor, rt: RuntimeDep,
     """Add a user; the response's ``token`` is shown only here and stored only as a hash."""
 
     def work(conn):
-        user, token = accounts.add_user(conn, clock=rt.clock, username=body.username, roles=list(body.roles),
+        user, token = accounts.add_user(conn, clock=rt.clock, actor=actor.username, username=body.username, roles=list(body.roles),
                                         unit=body.unit, display_name=body.display_name or "", email=body.email)
         return respond.stored_json({**user, "token": token}, 201)
 
@@ -141,7 +141,8 @@ def add_token(username: str, actor: AdminActor, rt: RuntimeDep,
 
     def work(conn):
         return respond.stored_json({"username": username,
-                                    "token": accounts.new_token_for(conn, clock=rt.clock, username=username)}, 201)
+                                    "token": accounts.new_token_for(conn, clock=rt.clock, actor=actor.username,
+                                                                             username=username)}, 201)
 
     return respond.write(rt, actor, key=idempotency_key, method="POST", path=f"/api/v1/users/{username}/tokens",
                          body={}, work=work, redact=respond.without_token)
@@ -155,7 +156,8 @@ def update_user(username: str, body: UserChange, actor: AdminActor, rt: RuntimeD
     changes = body.changes()
 
     def work(conn):
-        return respond.stored_json(people_users.update_user(conn, username, changes))
+        return respond.stored_json(people_users.update_user(conn, username, changes, clock=rt.clock,
+                                                           actor=actor.username))
 
     return respond.write(rt, actor, key=None, method="PATCH", path=f"/api/v1/users/{username}",
                          body=body.model_dump(mode="json", exclude_unset=True), work=work)
@@ -176,7 +178,7 @@ def revoke_token(username: str, token_id: Annotated[int, PathParam(ge=1, le=2**3
     """The token stops working at once; revoking it again answers the same and changes nothing."""
 
     def work(conn):
-        return respond.stored_json(people_tokens.revoke_token(conn, clock=rt.clock, username=username,
+        return respond.stored_json(people_tokens.revoke_token(conn, clock=rt.clock, actor=actor.username, username=username,
                                                               token_id=token_id))
 
     return respond.write(rt, actor, key=None, method="DELETE", path=f"/api/v1/users/{username}/tokens/{token_id}",
@@ -186,11 +188,11 @@ def revoke_token(username: str, token_id: Annotated[int, PathParam(ge=1, le=2**3
 @router.get("/audit/verify", response_model=VerifyOut, summary="Check every history chain (auditor, admin)",
             operation_id="verify_audit", responses=errors(401, 403))
 def audit_verify(actor: CurrentActor, rt: RuntimeDep) -> Response:
-    """``{"ok": true, "records": N, "head": ...}`` or ``{"ok": false, "first_bad": {...}}``."""
+    """``{"ok": true, "records": N, "head": ..., "admin_log": {...}}`` or ``{"ok": false, "first_bad": {...}, ...}``."""
     require_role(actor, "auditor", "admin")
     with rt.store.read() as conn:
         result = verify_database(conn)
-    body = {"ok": result.ok, "records": result.records}
+    body = {"ok": result.ok, "records": result.records, "admin_log": result.admin_log}
     body.update({"head": result.head} if result.ok else {"first_bad": result.first_bad,
                                                           "workflow_problems": result.workflow_problems})
     return respond.json_response(body)

@@ -1,7 +1,9 @@
-"""Audit: signed checkpoints, their public keys and the offline bundle (the chain check is in admin.py)."""
+"""Audit: signed checkpoints, their public keys, the admin log and the offline bundle (the chain check is in
+admin.py)."""
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
@@ -9,10 +11,11 @@ from starlette.responses import Response, StreamingResponse
 
 from api import dbcalls, respond
 from api.deps import CallerDep, require_role
-from api.models_audit import CheckpointList, CheckpointOut, SigningKeyList
+from api.models_audit import AdminLogPage, CheckpointList, CheckpointOut, SigningKeyList
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import cursor as page_cursor
+from engine.audit.admin_log_list import LogFilters, list_entries
 from engine.audit.bundle import Filters, stream_bundle
 from engine.audit.checkpoint import list_checkpoints
 from engine.audit.checkpoint import make_checkpoint as make_checkpoint_in
@@ -22,6 +25,7 @@ from engine.schemas import IsoDate
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 AUDIT_ROLES = ("auditor", "admin")
+ADMIN_LOG_PARAMS = {"action", "actor", "from", "to", "order", "limit", "cursor"}
 
 
 @router.get("/keys", response_model=SigningKeyList, summary="Checkpoint signing keys (auditor, admin)",
@@ -55,6 +59,57 @@ async def checkpoints(caller: CallerDep, limit: Annotated[int, Query(ge=1, le=50
         return respond.json_response({"data": page, "next_cursor": following})
 
     return await dbcalls.in_reader(caller.rt, read)
+
+
+def _local_midnight(day: dt.date | None, days_later: int, tz) -> dt.datetime | None:
+    """The UTC instant a local day (plus ``days_later``) begins; None when it is beyond what a time can hold
+    (year 1 or 9999 at the edge of the calendar): no bound is then needed at all."""
+    if day is None:
+        return None
+    try:
+        return dt.datetime.combine(day + dt.timedelta(days=days_later), dt.time(), tzinfo=tz).astimezone(dt.timezone.utc)
+    except OverflowError:
+        return None
+
+
+@router.get("/admin-log", response_model=AdminLogPage, summary="The admin log, newest first (auditor, admin)",
+            operation_id="list_admin_log", responses=errors(400, 401, 403, 422, _422="invalid-input"))
+async def admin_log(caller: CallerDep, action: Annotated[str | None, Query(max_length=64)] = None,
+                    actor: Annotated[str | None, Query(max_length=200)] = None,
+                    date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
+                    date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
+                    order: Literal["newest", "oldest"] = "newest",
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                    cursor: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    """Administrative actions (units, users, roles, deactivations, tokens, webhooks, workflow versions) with who,
+    when, the target and before/after; ``action``, ``actor`` exact, ``from``/``to`` local dates (inclusive)."""
+    require_role(caller.actor, *AUDIT_ROLES)
+    rt = caller.rt
+    unknown = sorted(set(caller.request.query_params) - ADMIN_LOG_PARAMS)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter {unknown[0]!r} (known: {', '.join(sorted(ADMIN_LOG_PARAMS))})",
+                           field=unknown[0])
+    for name, value in (("action", action), ("actor", actor)):
+        if value is not None and "\x00" in value:
+            raise InvalidInput(f"{name} must not contain NUL", field=name)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInput("from must not be after to", field="from")
+    tz = rt.settings.tz
+    filters = LogFilters(action=action, actor=actor, since=_local_midnight(date_from, 0, tz),
+                         until=_local_midnight(date_to, 1, tz))
+    fingerprint = page_cursor.query_fingerprint({"list": "admin-log", "action": action, "actor": actor, "order": order,
+                                                 "from": str(date_from), "to": str(date_to)})
+    after = page_cursor.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None
+
+    def read() -> Response:
+        with rt.store.read() as conn:
+            page = list_entries(conn, filters, limit=limit + 1, oldest_first=order == "oldest", after_seq=after)
+        more = len(page) > limit
+        page = page[:limit]
+        following = page_cursor.encode([page[-1]["seq"]], fingerprint) if more else None
+        return respond.json_response({"data": page, "next_cursor": following})
+
+    return await dbcalls.in_reader(rt, read)
 
 
 @router.post("/checkpoints", status_code=201, response_model=CheckpointOut,

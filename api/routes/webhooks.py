@@ -62,7 +62,7 @@ def delete_webhook(webhook_id: Id, actor: AdminActor, rt: RuntimeDep) -> Respons
     Its deliveries and their log are kept for the record, but no longer listed.
     """
     with rt.store.write() as conn:
-        view = endpoints.delete_endpoint(conn, clock=rt.clock, endpoint_id=webhook_id)
+        view = endpoints.delete_endpoint(conn, clock=rt.clock, actor=actor.username, endpoint_id=webhook_id)
     return respond.json_response(view)
 
 

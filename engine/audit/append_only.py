@@ -1,8 +1,9 @@
-"""The tables the application only ever appends to: the one list the database protections are made from.
+"""The tables closeloop only ever appends to: the one list the database protections are made from.
 
-On PostgreSQL the application role gets SELECT and INSERT on these and nothing more (engine.pgroles);
-the history table also carries triggers refusing UPDATE, DELETE and TRUNCATE (migration 0001), which are
-SQLite's only protection. A table added here is covered the next time the migrations run.
+On PostgreSQL the application role gets SELECT and INSERT on these and nothing more (engine.pgroles).
+``history`` and ``admin_log`` also carry triggers refusing UPDATE, DELETE and TRUNCATE (migrations 0001 and
+0006), which are SQLite's only protection beside the hash chains and checkpoints. A table added here is
+covered the next time the migrations run.
 """
 from __future__ import annotations
 
@@ -11,5 +12,6 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "audit_keys",              # the checkpoint signing keys' public halves (migration 0005)
     "audit_checkpoints",       # the signed checkpoints, a chain of their own (migration 0005)
     "audit_checkpoint_heads",  # the chain heads each checkpoint covered (migration 0005)
+    "admin_log",               # the administrators' own hash-chained log (migration 0006)
     "evidence_files",          # who uploaded which stored file for which item, when (migration 0007)
 )

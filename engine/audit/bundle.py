@@ -2,9 +2,9 @@
 
 Entries (docs/AUDIT.md is the full description): ``keys.jsonl``, ``checkpoints.jsonl``,
 ``checkpoint_heads.jsonl``, ``items.jsonl`` (each item's row and its full history, one item a line),
-``workflows.jsonl`` (the stored workflow versions those items use), ``admin_log.jsonl`` (empty in format 1:
-reserved so that a later section slots in without a new format), ``evidence/<sha256>`` (the stored files the
-items refer to, when asked for: engine.audit.evidence), and ``manifest.json`` last, when the counts are known.
+``workflows.jsonl`` (the stored workflow versions those items use), ``admin_log.jsonl`` (the whole admin
+log, whatever the filters), ``evidence/<sha256>`` (the stored files the items refer to, when asked for:
+engine.audit.evidence), and ``manifest.json`` last, when the counts are known.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from engine.audit.evidence import EvidenceExport
 from engine.audit.keys import list_keys
 from engine.clock import UTC, rfc3339
 from engine.evidence.storage import store_for
+from engine.history import GENESIS
 from engine.models import UTCDateTime
 
 FORMAT = "closeloop-bundle/1"
@@ -138,6 +139,27 @@ def _snapshot(store) -> sa.Connection:
     return conn
 
 
+_ADMIN_LOG = sa.text("SELECT seq, at, actor, action, target, before, after, prev_hash, hash FROM admin_log "
+                     "ORDER BY seq")
+
+
+def _write_admin_log(conn: sa.Connection, bundle: zipfile.ZipFile, sink: _Sink, summary: dict) -> Iterator[bytes]:
+    """``admin_log.jsonl``: every entry, oldest first, as stored (``before``/``after`` as JSON text or null).
+
+    Never filtered: the log is one chain, and a part of it could not be checked against a checkpoint.
+    Yields the zip bytes as they are made; the manifest's ``admin_log`` object is left in ``summary``.
+    """
+    entries, head = 0, GENESIS
+    with bundle.open("admin_log.jsonl", "w", force_zip64=True) as out:
+        for row in conn.execute(_ADMIN_LOG.execution_options(yield_per=5000)).mappings():
+            out.write(_line(dict(row)))
+            entries, head = entries + 1, row["hash"]
+            if entries % 5000 == 0:
+                yield sink.take()
+    summary.update({"chained": True, "complete": True, "entries": entries, "head": head,
+                      "note": "the whole admin log, whatever the filters: one hash chain, never cut"})
+
+
 def stream_bundle(rt, filters: Filters, *, with_evidence: bool = False) -> Iterator[bytes]:
     """The bundle as a stream of zip bytes, read from one database snapshot a batch of items at a time;
     ``with_evidence`` adds the stored files the items refer to (``evidence/<sha256>``)."""
@@ -191,7 +213,9 @@ def stream_bundle(rt, filters: Filters, *, with_evidence: bool = False) -> Itera
                 if row["hash"] in used:
                     out.write(_line(dict(row)))
                     counts["workflows"] += 1
-        bundle.writestr("admin_log.jsonl", b"")
+        admin_log: dict = {}
+        yield from _write_admin_log(conn, bundle, sink, admin_log)
+        counts["admin_log"] = admin_log["entries"]
         yield from evidence.write(bundle, sink)
         counts["evidence"] = evidence.files
         manifest = {
@@ -200,8 +224,7 @@ def stream_bundle(rt, filters: Filters, *, with_evidence: bool = False) -> Itera
             "files": {"keys": "keys.jsonl", "checkpoints": "checkpoints.jsonl",
                       "checkpoint_heads": "checkpoint_heads.jsonl", "items": "items.jsonl",
                       "workflows": "workflows.jsonl", "admin_log": "admin_log.jsonl", "evidence": "evidence/"},
-            # Reserved sections: present and empty, so that a verifier written today reads later bundles.
-            "admin_log": {"chained": True, "entries": 0, "note": "no admin log is recorded yet: the section is empty"},
+            "admin_log": admin_log,
             "evidence": evidence.manifest(),
         }
         bundle.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))

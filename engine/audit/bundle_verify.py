@@ -24,7 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from engine.audit.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from engine.audit.admin_chain import AdminChain, claim_of
+from engine.audit.checkpoint import BODY_KEYS
 from engine.audit.evidence import check_bundle_evidence
 from engine.audit.keys import key_id_of
 from engine.audit.replay import Finding
@@ -34,7 +35,7 @@ from engine.history import GENESIS
 
 BUNDLE_FORMAT = "closeloop-bundle/1"
 _BODY_TYPES = {"format": str, "number": int, "time": str, "items": int, "records": int, "heads_digest": str,
-               "prev": str, "key_id": str}
+               "prev": str, "key_id": str, "admin_log_entries": int, "admin_log_head": str}
 CHUNK = 2000
 _ROW_KEYS = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
 
@@ -55,6 +56,8 @@ class BundleReport:
     problems: list[str] = field(default_factory=list)
     workflow_problems: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The admin log's chain and its agreement with every checkpoint: {"ok", "entries", "head", "first_bad"}.
+    admin_log: dict = field(default_factory=dict)
 
     @property
     def first_bad(self) -> dict | None:
@@ -105,13 +108,16 @@ def _lines(bundle: zipfile.ZipFile, name: str) -> Iterator[tuple[int, object]]:
 
 
 def _body_problem(body: object) -> str | None:
-    if not isinstance(body, dict) or set(body) != set(_BODY_TYPES):
-        return "its body does not have exactly the checkpoint fields"
-    for key, kind in _BODY_TYPES.items():
-        if type(body[key]) is not kind:
-            return f"its {key} is not a {kind.__name__}"
-    if body["format"] != CHECKPOINT_FORMAT:
-        return f"its format is {body['format']!r}, not {CHECKPOINT_FORMAT!r}"
+    if not isinstance(body, dict) or not isinstance(body.get("format"), str):
+        return "its body is not a checkpoint (no format)"
+    keys = BODY_KEYS.get(body["format"])
+    if keys is None:
+        return f"its format is {body['format']!r}, not one of {', '.join(map(repr, BODY_KEYS))}"
+    if set(body) != set(keys):
+        return "its body does not have exactly the checkpoint fields of its format"
+    for key in keys:
+        if type(body[key]) is not _BODY_TYPES[key]:
+            return f"its {key} is not a {_BODY_TYPES[key].__name__}"
     return None
 
 
@@ -292,6 +298,22 @@ def _item_results(bundle: zipfile.ZipFile, workers: int, *args) -> Iterator[tupl
         _SHARED.clear()
 
 
+def _check_admin_log(bundle: zipfile.ZipFile, manifest: dict, bodies: dict[int, dict], report: BundleReport) -> None:
+    """``admin_log.jsonl``: its chain, what every checkpoint said of it, and the manifest's count of it.
+
+    A bundle without the entry holds an empty log (format 1 reserved it), which any checkpoint that
+    covered entries then shows to be cut off.
+    """
+    chain = AdminChain([c for c in map(claim_of, bodies.values()) if c is not None])
+    if "admin_log.jsonl" in bundle.namelist():
+        for _line, entry in _lines(bundle, "admin_log.jsonl"):
+            chain.add(entry)
+    report.admin_log = chain.finish()
+    stated = manifest.get("counts", {}).get("admin_log") if isinstance(manifest.get("counts"), dict) else None
+    if stated is not None and stated != report.admin_log["entries"]:
+        report.problems.append("manifest.json's admin_log count does not match admin_log.jsonl")
+
+
 def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
                   public_keys: list[bytes] | None = None, workers: int = 1,
                   with_evidence: bool = False) -> BundleReport:
@@ -372,9 +394,10 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
         evidence_problems, evidence_notes = check_bundle_evidence(bundle, manifest, required=with_evidence)
         report.problems.extend(evidence_problems)
         report.notes.extend(evidence_notes)
+        _check_admin_log(bundle, manifest, chain.bodies, report)
     found.sort(key=lambda f: f[0])
     report.findings = [f[1] for f in found]
-    report.ok = not (report.findings or report.problems or report.workflow_problems)
+    report.ok = not (report.findings or report.problems or report.workflow_problems) and report.admin_log["ok"]
     if trusted is None:
         report.notes.append("signatures were checked with the keys inside the bundle; pass --public-key with a "
                             "key you kept to check them against a key the server cannot replace")

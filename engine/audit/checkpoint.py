@@ -1,10 +1,13 @@
 """Signed checkpoints: every item's chain head at a moment, digested, chained to the checkpoint before, signed.
 
 A checkpoint's ``body`` (canonical JSON, engine/canonical.py) is
-``{"format": "closeloop-checkpoint/1", "number", "time", "items", "records", "heads_digest", "prev", "key_id"}``;
+``{"format": "closeloop-checkpoint/2", "number", "time", "items", "records", "heads_digest", "prev", "key_id",
+"admin_log_entries", "admin_log_head"}`` (format 1, made before the admin log existed, lacks the last two);
 its hash is SHA-256 over those bytes and its signature is Ed25519 over the same bytes. ``heads_digest`` is
 SHA-256 over the canonical JSON array of ``[item_id, seq, hash]`` of every item's last history record,
-sorted by item id (code point order); ``records`` is the sum of those seqs. docs/AUDIT.md says the same.
+sorted by item id (code point order); ``records`` is the sum of those seqs; ``admin_log_entries`` and
+``admin_log_head`` are the admin log's last entry's seq and hash (0 and 64 zeros when it is empty).
+docs/AUDIT.md says the same.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import hashlib
 import orjson
 import sqlalchemy as sa
 
+from engine.audit import admin_log
 from engine.audit.keys import KeyRing, SigningKey, register
 from engine.audit.models import AuditCheckpoint, AuditCheckpointHead
 from engine.canonical import canonical_bytes, sha256_hex
@@ -22,7 +26,14 @@ from engine.errors import IntegrityViolation
 from engine.history import GENESIS
 from engine.models import Outbox
 
-FORMAT = "closeloop-checkpoint/1"
+FORMAT = "closeloop-checkpoint/2"
+# Every body format a verifier accepts, with the keys it has: format 1 checkpoints, made before the admin log
+# existed, keep verifying.
+BODY_KEYS = {
+    "closeloop-checkpoint/1": ("format", "number", "time", "items", "records", "heads_digest", "prev", "key_id"),
+    "closeloop-checkpoint/2": ("format", "number", "time", "items", "records", "heads_digest", "prev", "key_id",
+                               "admin_log_entries", "admin_log_head"),
+}
 EVENT = "audit.checkpoint"
 CHUNK = 2000
 # The PostgreSQL advisory lock that makes checkpoints one at a time (any fixed number nothing else uses).
@@ -94,6 +105,22 @@ def _digest_and_delta(conn: sa.Connection, number: int) -> tuple[str, int, int]:
         after = upto
 
 
+def _admin_log_claim(conn: sa.Connection, last_body: str | None) -> tuple[int, str]:
+    """The admin log's (last seq, head hash) now, refusing when it no longer holds what the last checkpoint covered."""
+    entries, head = admin_log.last_entry(conn)
+    try:
+        before = orjson.loads(last_body) if last_body is not None else {}
+    except orjson.JSONDecodeError:
+        before = {}
+    before = before if isinstance(before, dict) else {}
+    covered, covered_head = before.get("admin_log_entries"), before.get("admin_log_head")
+    if type(covered) is int and isinstance(covered_head, str) and (
+            entries < covered or admin_log.hash_at(conn, covered) != covered_head):
+        raise IntegrityViolation(f"checkpoint refused: the admin log no longer holds entry {covered} as the last "
+                                 f"checkpoint covered it; run `closeloop audit verify`")
+    return entries, head
+
+
 def document(body_text: str, signature: str, public_key: str | None = None) -> dict:
     """The checkpoint as the JSON document the API serves and ``--trusted-checkpoint`` takes."""
     doc = {"checkpoint": orjson.loads(body_text), "hash": sha256_hex(body_text.encode("utf-8")),
@@ -117,12 +144,14 @@ def make_checkpoint(conn: sa.Connection, *, key: SigningKey, now: dt.datetime,
     if unless_since is not None and made_since(conn, unless_since):
         return None
     register(conn, key, now)
-    last = conn.execute(sa.select(_checkpoints.c.number, _checkpoints.c.hash)
+    last = conn.execute(sa.select(_checkpoints.c.number, _checkpoints.c.hash, _checkpoints.c.body)
                         .order_by(_checkpoints.c.number.desc()).limit(1)).first()
     number = 1 if last is None else last.number + 1
     digest, items, records = _digest_and_delta(conn, number)
+    log_entries, log_head = _admin_log_claim(conn, None if last is None else last.body)
     body = {"format": FORMAT, "number": number, "time": rfc3339(now), "items": items, "records": records,
-            "heads_digest": digest, "prev": GENESIS if last is None else last.hash, "key_id": key.key_id}
+            "heads_digest": digest, "prev": GENESIS if last is None else last.hash, "key_id": key.key_id,
+            "admin_log_entries": log_entries, "admin_log_head": log_head}
     text = canonical_bytes(body).decode("utf-8")
     signature = key.sign(text.encode("utf-8"))
     doc = document(text, signature, key.public_hex)

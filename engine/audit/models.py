@@ -41,3 +41,18 @@ class AuditCheckpointHead(SQLModel, table=True):
     item_id: str = Field(primary_key=True, max_length=36)
     seq: int
     hash: str = Field(max_length=64)
+
+
+class AdminLogEntry(SQLModel, table=True):
+    """One administrative action, hash-chained to the entry before it in one global chain. Never updated or deleted."""
+
+    __tablename__ = "admin_log"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: str = Field(max_length=32)  # the exact RFC 3339 text that was hashed
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=300)
+    before: str | None = None  # canonical JSON object, or null
+    after: str | None = None  # canonical JSON object, or null
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

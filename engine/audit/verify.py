@@ -2,7 +2,8 @@
 against its chain. Rows are read raw (no type conversion that could raise) and checked item by item.
 
 The answer names the first broken record of the oldest broken item (so it does not depend on ids), and
-every stored workflow version whose content does not match its hash.
+every stored workflow version whose content does not match its hash. The admin log's chain is checked too,
+and against what every stored checkpoint said of it (a cut-off tail shows only there).
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import orjson
 import sqlalchemy as sa
 
+from engine.audit.admin_chain import AdminChain, claim_of
 from engine.audit.replay import Finding, check_records, check_row, decode_record
 from engine.canonical import canonical_bytes, sha256_hex
 from engine.definitions import WorkflowDef
@@ -43,6 +46,8 @@ class VerifyResult:
     workflow_problems: list[dict] = field(default_factory=list)
     # Every broken item's first bad record, oldest item first (first_bad is the first of them).
     findings: list[dict] = field(default_factory=list)
+    # The admin log: {"ok", "entries", "head", "first_bad": {"seq", "reason"} or None}.
+    admin_log: dict = field(default_factory=dict)
 
 
 def check_workflow_row(content_hash: object, text: object) -> tuple[WorkflowDef | None, str | None]:
@@ -121,8 +126,32 @@ def check_item(row: dict | None, raw_records: list[dict], workflows: dict[str, W
     return intact, finding, replayed["hash"] if finding is None else None
 
 
+_ADMIN_LOG = sa.text("SELECT seq, at, actor, action, target, before, after, prev_hash, hash FROM admin_log ORDER BY seq")
+
+
+def verify_admin_log(conn: sa.Connection) -> dict:
+    """The admin log's chain, and every stored checkpoint's claim about it: ``{"ok", "entries", "head", "first_bad"}``."""
+    claims = []
+    for row in conn.execute(sa.text("SELECT body FROM audit_checkpoints ORDER BY number")):
+        try:
+            claim = claim_of(orjson.loads(row.body))
+        except (orjson.JSONDecodeError, TypeError):
+            claim = None  # a mangled checkpoint is the bundle verifier's to name (its signature fails)
+        if claim is not None:
+            claims.append(claim)
+    chain = AdminChain(claims)
+    for row in conn.execute(_ADMIN_LOG.execution_options(yield_per=5000)).mappings():
+        chain.add(dict(row))
+    result = chain.finish()
+    if not result["ok"]:
+        bad = result["first_bad"]
+        log.error("admin log verification failed at entry %s: %s", bad["seq"], bad["reason"])
+    return result
+
+
 def verify_database(conn: sa.Connection) -> VerifyResult:
-    """Check every workflow version, chain and item row in the database, streaming items in batches."""
+    """Check every workflow version, chain and item row, and the admin log, streaming items in batches."""
+    admin_log = verify_admin_log(conn)
     workflows, bad_workflows, workflow_problems = _workflows(conn)
     intact, heads, problems = 0, [], []
     for item_id, row, raw_records in _batches(conn, _item_ids(conn)):
@@ -137,12 +166,12 @@ def verify_database(conn: sa.Connection) -> VerifyResult:
     for problem in workflow_problems:
         log.error("workflow version %s (%s) fails verification: %s", problem["hash"], problem["name"],
                   problem["reason"])
-    if problems or workflow_problems:
+    if problems or workflow_problems or not admin_log["ok"]:
         problems.sort(key=lambda p: p[0])
         first = problems[0][1] if problems else None
         if first is not None:
             log.error("history verification failed at item %s seq %s: %s", first["item"], first["seq"],
                       first["reason"])
         return VerifyResult(False, intact, first_bad=first, workflow_problems=workflow_problems,
-                            findings=[p[1] for p in problems])
-    return VerifyResult(True, intact, head=sha256_hex(canonical_bytes(sorted(heads))))
+                            findings=[p[1] for p in problems], admin_log=admin_log)
+    return VerifyResult(True, intact, head=sha256_hex(canonical_bytes(sorted(heads))), admin_log=admin_log)

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import sqlalchemy as sa
 
+from engine.audit import admin_log
 from engine.clock import Clock, rfc3339
 from engine.config import Settings
 from engine.delivery.channels import WEBHOOK_KINDS
@@ -60,9 +61,18 @@ def _view(row: sa.RowMapping, unit_code: str | None) -> dict:
             "created_by": row["created_by"], "created_at": rfc3339(row["created_at"])}
 
 
+def _logged(view: dict) -> dict:
+    """An endpoint as the admin log records it: the URL with robot tokens hidden, the secret only as set or not."""
+    return {"url": view["url"], "kind": view["kind"], "events": view["events"], "unit": view["unit"],
+            "active": view["active"], "secret": "set" if view["has_secret"] else None}
+
+
 def add_endpoint(conn: sa.Connection, *, clock: Clock, settings: Settings, new: NewEndpoint,
                  created_by: str) -> tuple[dict, str | None]:
-    """Add an endpoint; return it and, for a generic one, its whsec_ signing secret (shown only this once)."""
+    """Add an endpoint; return it and, for a generic one, its whsec_ signing secret (shown only this once).
+
+    ``created_by`` (the actor) is also who the admin log names.
+    """
     if new.kind not in WEBHOOK_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(WEBHOOK_KINDS)}", field="kind")
     if len(new.url) > MAX_URL or is_blank(new.url):
@@ -99,7 +109,10 @@ def add_endpoint(conn: sa.Connection, *, clock: Clock, settings: Settings, new: 
            "unit_id": unit_id, "secret": secret, "active": True, "created_by": created_by, "created_at": clock.now()}
     row["id"] = conn.execute(_endpoints.insert().returning(_endpoints.c.id), row).scalar_one()
     row.update(disabled_reason=None)
-    return _view(row, unit_code), secret if new.kind == "generic" else None
+    view = _view(row, unit_code)
+    admin_log.record(conn, actor=created_by, action="webhook.add", target=f"webhook:{row['id']}", before=None,
+                     after=_logged(view), now=clock.now())
+    return view, secret if new.kind == "generic" else None
 
 
 _LIST = (sa.select(_endpoints, _units.c.code.label("unit_code"))
@@ -122,8 +135,11 @@ def get_endpoint(conn: sa.Connection, endpoint_id: int) -> dict:
     return _view(row, row["unit_code"])
 
 
-def delete_endpoint(conn: sa.Connection, *, clock: Clock, endpoint_id: int) -> dict:
-    """Delete an endpoint: it stops hearing events; what it had pending is marked failed. Its log stays."""
+def delete_endpoint(conn: sa.Connection, *, clock: Clock, actor: str, endpoint_id: int) -> dict:
+    """Delete an endpoint: it stops hearing events; what it had pending is marked failed. Its log stays.
+
+    The removal goes into the admin log under ``actor``.
+    """
     view = get_endpoint(conn, endpoint_id)
     now = clock.now()
     conn.execute(_endpoints.update().where(_endpoints.c.id == endpoint_id).values(
@@ -131,6 +147,8 @@ def delete_endpoint(conn: sa.Connection, *, clock: Clock, endpoint_id: int) -> d
     conn.execute(_deliveries.update().where(_deliveries.c.endpoint_id == endpoint_id,
                                             _deliveries.c.status == "pending").values(
         status="failed", next_attempt_at=None, last_error="the endpoint was deleted"))
+    admin_log.record(conn, actor=actor, action="webhook.remove", target=f"webhook:{endpoint_id}",
+                     before=_logged(view), after=None, now=now)
     return {**view, "active": False, "disabled_reason": "deleted"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from engine import accounts
+from engine.audit import admin_log
 from engine.clock import Clock, rfc3339
 from engine.errors import NotFound
 from engine.models import Token
@@ -31,14 +32,22 @@ def list_tokens(conn: sa.Connection, username: str) -> list[dict]:
     return [_view(r) for r in rows]
 
 
-def revoke_token(conn: sa.Connection, *, clock: Clock, username: str, token_id: int) -> dict:
-    """Revoke one of the user's tokens (it stops working at once); revoking it again changes nothing."""
+def revoke_token(conn: sa.Connection, *, clock: Clock, actor: str, username: str, token_id: int) -> dict:
+    """Revoke one of the user's tokens (it stops working at once); revoking it again changes nothing.
+
+    A revocation goes into the admin log under ``actor`` (a repeat, which changes nothing, does not).
+    """
     user_id = _user_id(conn, username)
     if not 1 <= token_id <= 2**31 - 1:  # ids are 32-bit on PostgreSQL, which refuses to compare a larger one
         raise NotFound(f"user {username!r} has no token {token_id}")
     mine = sa.and_(_tokens.c.id == token_id, _tokens.c.user_id == user_id)
-    conn.execute(_tokens.update().where(mine, _tokens.c.revoked_at.is_(None)).values(revoked_at=clock.now()))
+    revoked = conn.execute(_tokens.update().where(mine, _tokens.c.revoked_at.is_(None))
+                           .values(revoked_at=clock.now()).returning(_tokens.c.token_hash)).first()
     row = conn.execute(sa.select(*_LISTED).where(mine)).first()
     if row is None:
         raise NotFound(f"user {username!r} has no token {token_id}")
+    if revoked is not None:
+        named = {"token_id": token_id, "label": row.label, "fingerprint": admin_log.fingerprint(revoked.token_hash)}
+        admin_log.record(conn, actor=actor, action="token.revoke", target=f"user:{username}",
+                         before={**named, "revoked": False}, after={**named, "revoked": True}, now=clock.now())
     return _view(row)

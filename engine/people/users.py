@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from engine import accounts
+from engine.audit import admin_log
+from engine.clock import Clock
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import Item, Unit, User
 from engine.people.email import check_email
@@ -33,8 +35,36 @@ def _other_active_admins(conn: sa.Connection, user_id: int) -> int:
     return sum(1 for r in rows if "admin" in r.roles.split(","))
 
 
-def update_user(conn: sa.Connection, username: str, changes: dict) -> dict:
-    """Apply ``changes`` (keys from CHANGEABLE; ``email`` None removes it) and return the user as shown."""
+def _log_changes(conn: sa.Connection, *, clock: Clock, actor: str, before: dict, after: dict) -> None:
+    """One admin-log entry per kind of change, each a true before/after: grants, revocations, deactivation, the rest.
+
+    Roles granted and revoked in one request are two entries (grant first), so an auditor can look for either.
+    """
+    target, now = f"user:{before['username']}", clock.now()
+
+    def log(action: str, old: dict, new: dict) -> None:
+        admin_log.record(conn, actor=actor, action=action, target=target, before=old, after=new, now=now)
+
+    old_roles, new_roles = before["roles"], after["roles"]
+    granted = sorted(set(new_roles) - set(old_roles))
+    if granted:
+        log("role.grant", {"roles": old_roles}, {"roles": sorted(set(old_roles) | set(granted)), "granted": granted})
+    revoked = sorted(set(old_roles) - set(new_roles))
+    if revoked:
+        log("role.revoke", {"roles": sorted(set(old_roles) | set(granted))}, {"roles": new_roles, "revoked": revoked})
+    changed = [k for k in ("unit", "email", "display_name") if before[k] != after[k]]
+    if changed:
+        log("user.change", {k: before[k] for k in changed}, {k: after[k] for k in changed})
+    if before["active"] != after["active"]:
+        log("user.deactivate" if before["active"] else "user.reactivate", {"active": before["active"]},
+            {"active": after["active"]})
+
+
+def update_user(conn: sa.Connection, username: str, changes: dict, *, clock: Clock, actor: str) -> dict:
+    """Apply ``changes`` (keys from CHANGEABLE; ``email`` None removes it) and return the user as shown.
+
+    What changed goes into the admin log under ``actor``, in the same transaction.
+    """
     row = accounts.user_by_username(conn, username)
     if row is None:
         raise NotFound(f"user {username!r} does not exist")
@@ -64,6 +94,10 @@ def update_user(conn: sa.Connection, username: str, changes: dict) -> dict:
     stays_admin = values.get("active", row.active) and "admin" in values.get("roles", row.roles).split(",")
     if was_admin and not stays_admin and _other_active_admins(conn, row.id) == 0:
         raise Conflict(f"{username} is the last active admin: make another admin first")
-    if values:
-        conn.execute(_users.update().where(_users.c.id == row.id).values(**values))
-    return user_view(conn, username)
+    if not values:
+        return user_view(conn, username)
+    before = user_view(conn, username)
+    conn.execute(_users.update().where(_users.c.id == row.id).values(**values))
+    after = user_view(conn, username)
+    _log_changes(conn, clock=clock, actor=actor, before=before, after=after)
+    return after

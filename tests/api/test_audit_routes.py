@@ -5,6 +5,7 @@ import zipfile
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from engine.audit.bundle_verify import verify_bundle
 from tests.helpers import assert_problem, drive, new_item
@@ -55,17 +56,22 @@ def test_only_auditors_and_admins_reach_the_audit_routes(client, world, audited)
     assert_problem(client.get("/api/v1/audit/export"), 401)
 
 
-def test_the_exported_bundle_verifies_offline_against_its_checkpoints(client, world, audited, tmp_path):
+def test_the_exported_bundle_verifies_offline_against_its_checkpoints(client, world, rt, audited, tmp_path):
     doc = client.post("/api/v1/audit/checkpoints", headers=world.h("adm")).json()
     path = _bundle(client, world, tmp_path, user="adm")
     report = verify_bundle(path, trusted_checkpoint=doc, public_keys=[bytes.fromhex(doc["public_key"])])
     assert report.ok and (report.items, report.checkpoints) == (4, 1) and report.records == 6 + 3
     with zipfile.ZipFile(path) as bundle:
         manifest = orjson.loads(bundle.read("manifest.json"))
-        assert bundle.read("admin_log.jsonl") == b""
+        logged = [orjson.loads(line) for line in bundle.read("admin_log.jsonl").splitlines()]
         workflows = bundle.read("workflows.jsonl").splitlines()
+    with rt.store.read() as conn:
+        stored = conn.execute(sa.text("SELECT seq, hash FROM admin_log ORDER BY seq")).all()
+    assert [(e["seq"], e["hash"]) for e in logged] == [tuple(r) for r in stored] and len(stored) > 10
     assert manifest["complete"] is True and manifest["counts"]["items"] == 4
-    assert manifest["admin_log"]["entries"] == 0 and manifest["evidence"]["files"] == 0
+    assert manifest["admin_log"]["entries"] == manifest["counts"]["admin_log"] == len(stored)
+    assert manifest["admin_log"]["head"] == stored[-1][1] and manifest["evidence"]["files"] == 0
+    assert report.admin_log == {"ok": True, "entries": len(stored), "head": stored[-1][1], "first_bad": None}
     assert len(workflows) == 1  # only the version the items use
 
 

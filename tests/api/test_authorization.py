@@ -92,7 +92,7 @@ def callers(rt, world):
     """The world plus an auditor and an admin based in DEPT-A, so every role has a caller there."""
     with rt.store.write() as conn:
         for username, role in (("aud_a", "auditor"), ("adm_a", "admin")):
-            _, token = accounts.add_user(conn, clock=rt.clock, username=username, roles=[role], unit="DEPT-A")
+            _, token = accounts.add_user(conn, clock=rt.clock, actor="cli:tests", username=username, roles=[role], unit="DEPT-A")
             world.tokens[username] = token
     return world
 

@@ -53,7 +53,7 @@ def multi(rt, world):
     """The world plus the multi-role callers of MULTI, all in DEPT-B."""
     with rt.store.write() as conn:
         for username, roles in MULTI.items():
-            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, username=username, roles=roles,
+            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, actor="cli:tests", username=username, roles=roles,
                                                           unit="DEPT-B")
     return world
 

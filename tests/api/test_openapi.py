@@ -60,9 +60,9 @@ OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "ge
                  "add_unit", "list_users", "add_user", "issue_token", "verify_audit", "list_workflows", "get_workflow",
                  "get_health", "get_readiness", "list_my_reminders", "mark_reminder_read", "list_item_reminders",
                  "list_audit_keys", "list_audit_checkpoints", "make_audit_checkpoint", "export_audit_bundle",
-                 "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks", "delete_webhook",
-                 "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook", "upload_evidence",
-                 "list_item_evidence", "download_evidence"}
+                 "list_admin_log", "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks",
+                 "delete_webhook", "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook",
+                 "upload_evidence", "list_item_evidence", "download_evidence"}
 PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers",
                   "detected_type"}
 

@@ -26,7 +26,7 @@ def team(rt, world):
     """The world plus a second assignee in DEPT-A and a DEPT-A member who is both assignee and supervisor."""
     with rt.store.write() as conn:
         for username, roles in (("asg_a2", ["assignee"]), ("lead_a", ["assignee", "supervisor"])):
-            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, username=username, roles=roles,
+            _, world.tokens[username] = accounts.add_user(conn, clock=rt.clock, actor="cli:tests", username=username, roles=roles,
                                                           unit="DEPT-A")
     return world
 

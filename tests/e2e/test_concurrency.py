@@ -87,7 +87,7 @@ class Race:
 def race(live_server, world, rt):
     """A Race against the live server, the racers alternating between two tokens of the named assignee."""
     with rt.store.write() as conn:
-        pair = (world.tokens[RACER], accounts.new_token_for(conn, clock=rt.clock, username=RACER))
+        pair = (world.tokens[RACER], accounts.new_token_for(conn, clock=rt.clock, actor="cli:tests", username=RACER))
     tokens = [pair[i % len(pair)] for i in range(THREADS)]
     contest = Race(live_server, tokens)
     yield contest

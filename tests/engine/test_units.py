@@ -35,7 +35,7 @@ def test_a_unit_below_the_deepest_level_is_refused_with_422(client, world, rt):
     parent = "SUB-A1"  # level 3 of CITY > DEPT-A > SUB-A1
     with rt.store.write() as conn:
         for level in range(4, MAX_UNIT_DEPTH + 1):
-            accounts.add_unit(conn, clock=rt.clock, code=f"L{level}", name=f"第{level}级", parent=parent)
+            accounts.add_unit(conn, clock=rt.clock, actor="cli:tests", code=f"L{level}", name=f"第{level}级", parent=parent)
             parent = f"L{level}"
     with rt.store.read() as conn:
         deepest = {u["code"]: u for u in accounts.list_units(conn)}[parent]
@@ -47,7 +47,7 @@ def test_a_unit_below_the_deepest_level_is_refused_with_422(client, world, rt):
                                          headers=world.h("adm")), 422)
     assert problem["field"] == "parent" and str(MAX_UNIT_DEPTH) in problem["detail"], problem
     with pytest.raises(InvalidInput, match="deepest"), rt.store.write() as conn:
-        accounts.add_unit(conn, clock=rt.clock, code="TOO-DEEP", name="过深", parent=parent)
+        accounts.add_unit(conn, clock=rt.clock, actor="cli:tests", code="TOO-DEEP", name="过深", parent=parent)
     assert table_counts(rt) == before
     beside = client.post("/api/v1/units", json={"code": "BESIDE", "name": "同级", "parent": f"L{MAX_UNIT_DEPTH - 1}"},
                          headers=world.h("adm"))
@@ -61,7 +61,7 @@ def test_unit_codes_are_unique_regardless_of_case(client, world, rt, code):
                                          headers=world.h("adm")), 409)
     assert "DEPT-A" in problem["detail"] and "case" in problem["detail"], problem
     with pytest.raises(Conflict), rt.store.write() as conn:
-        accounts.add_unit(conn, clock=rt.clock, code=code, name="市教委")
+        accounts.add_unit(conn, clock=rt.clock, actor="cli:tests", code=code, name="市教委")
     assert table_counts(rt) == before
     assert client.post("/api/v1/units", json={"code": "DEPT-A", "name": "x"}, headers=world.h("adm")).status_code == 409
 
