@@ -186,7 +186,7 @@ class Planner:
                     out.superseded += 1
                     continue
                 out.notices.append(notice_id)
-                out.inbox.extend((notice_id, username) for username in people)
+                out.inbox += [(notice_id, username) for username in people]
                 out.outbox.append((rule.kind, item.id, self.batch, created_at,
                                    orjson.dumps(self._payload(item, dates, rule, key, notice_id, people)).decode()))
         return out
