@@ -3,10 +3,10 @@
 The sweep writes tens of thousands of rows a minute at a province's scale. Through SQLAlchemy, or even
 engine.fastpath's per-row conversion, most of the time goes into converting the same few values again
 for every row (one ``now`` in every notice and outbox row). Here a caller converts each distinct value
-once (:meth:`Rows.instant`, :meth:`Rows.day`, the same conversions the column types and engine.fastpath
-do) and hands over plain tuples. Inserts that must skip rows already present go in one multi-row
-``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (SQLite >= 3.35 and PostgreSQL alike), so what was new
-is known without reading the keys first.
+once (:meth:`Rows.instant`: the conversion of the column type and engine.fastpath)
+and hands over plain tuples. Rows that must not be written twice go in with ``ON CONFLICT DO NOTHING``
+(SQLite >= 3.24 and PostgreSQL alike) under ids drawn beforehand, so what was new is known without
+reading the unique keys first.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ MAX_ROWS = 1_000
 
 
 class Rows:
-    """One connection's bulk statements and value conversions (SQLite or PostgreSQL)."""
+    """The bulk statements and value conversions of one transaction on one connection (SQLite or PostgreSQL)."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.sqlite = conn.dialect.name == "sqlite"
@@ -33,16 +33,13 @@ class Rows:
         self._mark = "?" if self.sqlite else "%s"
         self._quote = conn.dialect.identifier_preparer.quote
         self._sql: dict[tuple, str] = {}
+        self._drawn: dict[str, int] = {}  # the largest id new_ids handed out, by table
 
     def instant(self, value: dt.datetime | None) -> Any:
         """An aware datetime as a UTC column stores it (naive UTC; text on SQLite)."""
         if value is None:
             return None
         return _to_sqlite(value) if self.sqlite else _to_postgres(value)
-
-    def day(self, value: dt.date | None) -> Any:
-        """A date as a Date column stores it (ISO text on SQLite)."""
-        return value.isoformat() if self.sqlite and value is not None else value
 
     def read_instant(self, raw: Any) -> dt.datetime:
         """A UTC column's stored value as an aware datetime."""
@@ -59,78 +56,96 @@ class Rows:
         """A Date column's stored value as a date."""
         return dt.date.fromisoformat(raw) if self.sqlite and raw is not None else raw
 
-    def _columns(self, columns: Sequence[str]) -> str:
-        return ", ".join(self._quote(c) for c in columns)
+    def _values(self, count: int) -> str:
+        return f"({', '.join([self._mark] * count)})"
+
+    def _insert_sql(self, table: sa.Table, columns: Sequence[str]) -> str:
+        return f"INSERT INTO {self._quote(table.name)} ({', '.join(self._quote(c) for c in columns)})"
 
     def insert(self, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
         """Insert ``rows`` (tuples in the order of ``columns``), one prepared statement for all."""
         if not rows:
             return
         key = ("insert", table.name, tuple(columns))
-        sql = self._sql.get(key)
-        if sql is None:
-            sql = self._sql[key] = (f"INSERT INTO {self._quote(table.name)} ({self._columns(columns)}) "
-                                    f"VALUES ({', '.join([self._mark] * len(columns))})")
+        sql = self._sql.get(key) or self._sql.setdefault(
+            key, f"{self._insert_sql(table, columns)} VALUES {self._values(len(columns))}")
         if self.sqlite:
             self.driver.executemany(sql, rows)
             return
         with self.driver.cursor() as cursor:
             cursor.executemany(sql, rows)
 
-    def insert_new(self, table: sa.Table, columns: Sequence[str], rows: list[tuple], *, unique: str) -> dict[Any, int]:
-        """Insert the rows whose ``unique`` column value is not taken yet; {that value: new id} for those.
+    def new_ids(self, table: sa.Table, count: int) -> list[int]:
+        """``count`` ids of ``table``'s integer ``id`` never used nor drawn before, ascending, for rows this
+        transaction inserts.
 
-        Rows already present (or repeated within ``rows``) are skipped, not errors: a second sweeper or a
-        second look at the same item leaves the first copy as it was. The table's key is an integer ``id``.
+        SQLite: those above the largest, ours because this transaction holds the one write lock until it
+        ends. PostgreSQL: drawn from the column's sequence, as an INSERT would draw them.
+        """
+        if count <= 0:
+            return []
+        if self.sqlite:
+            (largest,) = self.driver.execute(f"SELECT COALESCE(MAX(id), 0) FROM {self._quote(table.name)}").fetchone()
+            # Above those drawn before too: a drawn id whose row was skipped (ON CONFLICT) is not free again.
+            largest = max(largest, self._drawn.get(table.name, 0))
+            self._drawn[table.name] = largest + count
+            return list(range(largest + 1, largest + count + 1))
+        with self.driver.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                           (table.name, count))
+            return sorted(row[0] for row in cursor.fetchall())
+
+    def insert_new(self, table: sa.Table, columns: Sequence[str], rows: list[tuple], *, unique: str) -> set[int]:
+        """Insert the rows whose ``unique`` column value is not taken yet; the ids of those inserted.
+
+        ``columns`` starts with ``id`` and each row with an id from :meth:`new_ids`. Rows whose value is
+        already there (or repeated within ``rows``) are skipped, not errors: a second look at the same
+        item leaves the first copy as it was.
         """
         if not rows:
-            return {}
+            return set()
+        head = self._insert_sql(table, columns)
+        conflict = f"ON CONFLICT ({self._quote(unique)}) DO NOTHING"
         if self.sqlite:
-            return self._insert_new_sqlite(table, columns, rows, unique)
+            key = ("insert_new", table.name, tuple(columns), unique)
+            sql = self._sql.get(key) or self._sql.setdefault(key, f"{head} VALUES {self._values(len(columns))} {conflict}")
+            before = self.driver.total_changes
+            self.driver.executemany(sql, rows)
+            ids = {row[0] for row in rows}
+            if self.driver.total_changes - before == len(rows):
+                return ids  # all new: the usual case, nothing to read back
+            # The ids were unused when drawn: whichever of them exists now was inserted by this transaction.
+            found = self.driver.execute(f"SELECT id FROM {self._quote(table.name)} WHERE id BETWEEN ? AND ?",
+                                        (min(ids), max(ids)))
+            return ids & {row[0] for row in found}
         per_statement = max(1, min(MAX_ROWS, MAX_PARAMETERS // len(columns)))
-        out: dict[Any, int] = {}
+        inserted: set[int] = set()
         with self.driver.cursor() as cursor:
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start:start + per_statement]
-                key = ("insert_new", table.name, tuple(columns), len(chunk), unique)
-                sql = self._sql.get(key)
-                if sql is None:
-                    row = f"({', '.join([self._mark] * len(columns))})"
-                    sql = self._sql[key] = (f"INSERT INTO {self._quote(table.name)} ({self._columns(columns)}) "
-                                            f"VALUES {', '.join([row] * len(chunk))} ON CONFLICT "
-                                            f"({self._quote(unique)}) DO NOTHING RETURNING {self._quote(unique)}, id")
+                key = ("insert_new", table.name, tuple(columns), unique, len(chunk))
+                sql = self._sql.get(key) or self._sql.setdefault(
+                    key, f"{head} VALUES {', '.join([self._values(len(columns))] * len(chunk))} {conflict} RETURNING id")
                 cursor.execute(sql, [value for row in chunk for value in row])
-                out.update(cursor.fetchall())
-        return out
+                inserted.update(row[0] for row in cursor.fetchall())
+        return inserted
 
-    def _insert_new_sqlite(self, table: sa.Table, columns: Sequence[str], rows: list[tuple],
-                           unique: str) -> dict[Any, int]:
-        # SQLite's RETURNING over a multi-row VALUES costs a fifth more than the plain prepared insert. The one
-        # writer holds the database's write lock for the whole transaction, so the ids above the largest
-        # taken are ours to hand out, and what was inserted is read back by that id range.
-        name = self._quote(table.name)
-        (largest,) = self.driver.execute(f"SELECT COALESCE(MAX(id), 0) FROM {name}").fetchone()
-        key = ("insert_new", table.name, tuple(columns), unique)
-        sql = self._sql.get(key)
-        if sql is None:
-            sql = self._sql[key] = (f"INSERT INTO {name} (id, {self._columns(columns)}) "
-                                    f"VALUES ({', '.join([self._mark] * (len(columns) + 1))}) "
-                                    f"ON CONFLICT ({self._quote(unique)}) DO NOTHING")
-        self.driver.executemany(sql, [(largest + n, *row) for n, row in enumerate(rows, 1)])
-        return dict(self.driver.execute(f"SELECT {self._quote(unique)}, id FROM {name} WHERE id > ?", (largest,)))
+    def set_values(self, table: sa.Table, column: str, where: str, pairs: list[tuple]) -> None:
+        """``UPDATE table SET column = value WHERE where = key`` for each (value, key) of ``pairs``.
 
-    def update(self, table: sa.Table, set_columns: Sequence[str], where_column: str, rows: list[tuple]) -> None:
-        """``UPDATE table SET set_columns... WHERE where_column = ?`` once per row: (new values..., key)."""
-        if not rows:
+        Keys sharing a value go in one statement (``IN`` on SQLite, ``= ANY`` on PostgreSQL): the items a
+        sweep reschedules mostly share their next time.
+        """
+        by_value: dict[Any, list] = {}
+        for value, key in pairs:
+            by_value.setdefault(value, []).append(key)
+        target = f"UPDATE {self._quote(table.name)} SET {self._quote(column)} = {self._mark} WHERE {self._quote(where)}"
+        if not self.sqlite:
+            with self.driver.cursor() as cursor:
+                for value, keys in by_value.items():
+                    cursor.execute(f"{target} = ANY(%s)", (value, keys))
             return
-        key = ("update", table.name, tuple(set_columns), where_column)
-        sql = self._sql.get(key)
-        if sql is None:
-            assignments = ", ".join(f"{self._quote(c)} = {self._mark}" for c in set_columns)
-            sql = self._sql[key] = (f"UPDATE {self._quote(table.name)} SET {assignments} "
-                                    f"WHERE {self._quote(where_column)} = {self._mark}")
-        if self.sqlite:
-            self.driver.executemany(sql, rows)
-            return
-        with self.driver.cursor() as cursor:
-            cursor.executemany(sql, rows)
+        for value, keys in by_value.items():
+            for start in range(0, len(keys), MAX_ROWS):
+                chunk = keys[start:start + MAX_ROWS]
+                self.driver.execute(f"{target} IN ({', '.join('?' * len(chunk))})", (value, *chunk))

@@ -153,12 +153,12 @@ def key_suffix(rule_id: str, day: dt.date) -> str:
     return f"/{rule_id}/{day.isoformat()}"
 
 
-def choose(levels: list[str | None]) -> list[bool]:
-    """Of notices falling due together (their escalation levels; None for a reminder), which are issued:
-    every reminder, and only the highest escalation level (the first of equals); the others are superseded."""
+def escalation_order(levels: list[str | None]) -> tuple[int, ...]:
+    """The positions of the escalations among notices falling due together (their levels; None for a
+    reminder), highest level first and the first of equals first: the first of them not issued before is
+    the one sent, the others new are recorded as superseded."""
     escalations = [i for i, level in enumerate(levels) if level is not None]
-    top = max(escalations, key=lambda i: LEVELS.index(levels[i])) if escalations else None
-    return [level is None or i == top for i, level in enumerate(levels)]
+    return tuple(sorted(escalations, key=lambda i: -LEVELS.index(levels[i])))
 
 
 def plan_from(clock: Clock, dates: Schedule) -> Plan:

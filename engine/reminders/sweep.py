@@ -20,14 +20,13 @@ import sqlalchemy as sa
 from engine.bulk import Rows
 from engine.fastpath import Prebuilt
 from engine.models import Item, Outbox, Unit
-from engine.reminders.batch import NOTICE_COLUMNS, Claimed, Planner
-from engine.reminders.models import Notice, NoticeRecipient
+from engine.reminders.batch import Claimed, Planner
+from engine.reminders.models import NoticeRecipient
 from engine.reminders.recipients import Directory
 from engine.runtime import Runtime
 
 log = logging.getLogger("closeloop.reminders")
-_items, _units, _notices = Item.__table__, Unit.__table__, Notice.__table__
-_recipients, _outbox = NoticeRecipient.__table__, Outbox.__table__
+_items, _units, _recipients, _outbox = Item.__table__, Unit.__table__, NoticeRecipient.__table__, Outbox.__table__
 
 _CLAIM = (sa.select(*(_items.c[name] for name in ("id", "number", "title", "workflow_hash", "state",
                                                   "state_entered_at", "deadline", "assignee")),
@@ -74,18 +73,15 @@ def _sweep_batch(conn: sa.Connection, planner: Planner, limit: int, result: Swee
     items.sort(key=attrgetter("id"))
     planner.directory = planner.directory or Directory.load(conn)
     rows = Rows(conn)
-    notice_rows, planned, advances = planner.notices(rows, items)
-    if notice_rows:
-        # Only the notices not issued before come back: no read of the keys first.
-        ids = rows.insert_new(_notices, NOTICE_COLUMNS, notice_rows, unique="key")
-        issued = planner.issue(rows, planned, ids)
-        rows.update(_notices, ("status",), "id", issued.restated)
+    planned, advances = planner.plan(rows, items)
+    if planned:
+        issued = planner.issue(rows, planned, planner.insert_notices(rows, planned))
         rows.insert(_recipients, ("notice_id", "username"), issued.inbox)
         rows.insert(_outbox, ("event", "item_id", "batch", "created_at", "payload"), issued.outbox)
         result.issued += len(issued.notices)
         result.superseded += issued.superseded
         result.notices.extend(issued.notices)
-    rows.update(_items, ("next_reminder_at",), "id", advances)
+    rows.set_values(_items, "next_reminder_at", "id", advances)
     result.claimed += len(items)
     return len(items)
 

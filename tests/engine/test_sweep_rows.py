@@ -47,11 +47,12 @@ def test_a_late_sweep_writes_every_row_as_delivery_and_the_inbox_read_it(client,
 
     prefix = f"{item['id']}/{rfc3339(entered)}"
     # Blue, orange and red after 3, 10 and 20 working days overdue (28 February is a make-up working day);
-    # the overdue reminder's latest day is Monday 30 March. Only red and the reminder are sent.
+    # the overdue reminder's latest day is Monday 30 March. Only red and the reminder are sent; what is sent
+    # is written first, then the levels it supersedes.
     expected = [("reminder.overdue", None, "rectifying.reminders.1", "2026-03-30", "issued", ["asg_a", "sup_a"]),
+                ("escalation.issued", "red", "rectifying.escalation.red", "2026-03-24", "issued", ["aud", "sup"]),
                 ("escalation.issued", "blue", "rectifying.escalation.blue", "2026-02-28", "superseded", ["sup_a"]),
-                ("escalation.issued", "orange", "rectifying.escalation.orange", "2026-03-10", "superseded", ["sup"]),
-                ("escalation.issued", "red", "rectifying.escalation.red", "2026-03-24", "issued", ["aud", "sup"])]
+                ("escalation.issued", "orange", "rectifying.escalation.orange", "2026-03-10", "superseded", ["sup"])]
     assert [{k: v for k, v in n.items() if k != "id"} for n in notices] == [
         {"key": f"{prefix}/{rule}/{day}", "item_id": item["id"], "kind": kind, "level": level, "rule": rule,
          "state": "rectifying", "deadline": dt.date(2026, 2, 25), "due_at": _office(day), "issued_at": now,
