@@ -6,7 +6,8 @@ for every row (one ``now`` in every notice and outbox row). Here a caller conver
 once (:meth:`Rows.instant`: the conversion of the column type and engine.fastpath)
 and hands over plain tuples. Rows that must not be written twice go in with ``ON CONFLICT DO NOTHING``
 (SQLite >= 3.24 and PostgreSQL alike) under ids drawn beforehand, so what was new is known without
-reading the unique keys first.
+reading the unique keys first. On SQLite a prepared statement runs once per row; on PostgreSQL one
+statement takes every row as column arrays.
 """
 from __future__ import annotations
 
@@ -18,9 +19,7 @@ import sqlalchemy as sa
 from engine.clock import rfc3339
 from engine.fastpath import _postgres_datetime, _sqlite_datetime, _to_postgres, _to_sqlite
 
-# Bound parameters in one statement, kept under PostgreSQL's 65,535 and any SQLite build's limit.
-MAX_PARAMETERS = 30_000
-# Rows in one multi-row statement: larger ones cost more to prepare than they save in round trips.
+# Keys in one SQLite ``IN (...)`` list, well under any build's limit on bound parameters.
 MAX_ROWS = 1_000
 
 
@@ -31,6 +30,7 @@ class Rows:
         self.sqlite = conn.dialect.name == "sqlite"
         self.driver = conn.connection.driver_connection
         self._mark = "?" if self.sqlite else "%s"
+        self._dialect = conn.dialect
         self._quote = conn.dialect.identifier_preparer.quote
         self._sql: dict[tuple, str] = {}
         self._drawn: dict[str, int] = {}  # the largest id new_ids handed out, by table
@@ -56,24 +56,31 @@ class Rows:
         """A Date column's stored value as a date."""
         return dt.date.fromisoformat(raw) if self.sqlite and raw is not None else raw
 
-    def _values(self, count: int) -> str:
-        return f"({', '.join([self._mark] * count)})"
-
     def _insert_sql(self, table: sa.Table, columns: Sequence[str]) -> str:
-        return f"INSERT INTO {self._quote(table.name)} ({', '.join(self._quote(c) for c in columns)})"
+        """The statement inserting ``columns``: one row's values on SQLite (run once per row), on PostgreSQL
+        one array per column unnested into rows: one statement and round trip, the arrays sent in binary (the
+        text form is escaped element by element in Python, and a multi-row VALUES list is parsed in Python
+        for every statement: each costs more than the insert itself)."""
+        head = f"INSERT INTO {self._quote(table.name)} ({', '.join(self._quote(c) for c in columns)})"
+        if self.sqlite:
+            return f"{head} VALUES ({', '.join('?' * len(columns))})"
+        types = [table.c[c].type.compile(dialect=self._dialect) for c in columns]
+        return f"{head} SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)})"
+
+    def _statement(self, table: sa.Table, columns: Sequence[str], tail: str = "") -> str:
+        key = (table.name, tuple(columns), tail)
+        return self._sql.get(key) or self._sql.setdefault(key, f"{self._insert_sql(table, columns)}{tail}")
 
     def insert(self, table: sa.Table, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Insert ``rows`` (tuples in the order of ``columns``), one prepared statement for all."""
+        """Insert ``rows`` (tuples in the order of ``columns``)."""
         if not rows:
             return
-        key = ("insert", table.name, tuple(columns))
-        sql = self._sql.get(key) or self._sql.setdefault(
-            key, f"{self._insert_sql(table, columns)} VALUES {self._values(len(columns))}")
+        sql = self._statement(table, columns)
         if self.sqlite:
             self.driver.executemany(sql, rows)
             return
         with self.driver.cursor() as cursor:
-            cursor.executemany(sql, rows)
+            cursor.execute(sql, [list(column) for column in zip(*rows)])
 
     def new_ids(self, table: sa.Table, count: int) -> list[int]:
         """``count`` ids of ``table``'s integer ``id`` never used nor drawn before, ascending, for rows this
@@ -104,31 +111,21 @@ class Rows:
         """
         if not rows:
             return set()
-        head = self._insert_sql(table, columns)
-        conflict = f"ON CONFLICT ({self._quote(unique)}) DO NOTHING"
-        if self.sqlite:
-            key = ("insert_new", table.name, tuple(columns), unique)
-            sql = self._sql.get(key) or self._sql.setdefault(key, f"{head} VALUES {self._values(len(columns))} {conflict}")
-            before = self.driver.total_changes
-            self.driver.executemany(sql, rows)
-            ids = {row[0] for row in rows}
-            if self.driver.total_changes - before == len(rows):
-                return ids  # all new: the usual case, nothing to read back
-            # The ids were unused when drawn: whichever of them exists now was inserted by this transaction.
-            found = self.driver.execute(f"SELECT id FROM {self._quote(table.name)} WHERE id BETWEEN ? AND ?",
-                                        (min(ids), max(ids)))
-            return ids & {row[0] for row in found}
-        per_statement = max(1, min(MAX_ROWS, MAX_PARAMETERS // len(columns)))
-        inserted: set[int] = set()
-        with self.driver.cursor() as cursor:
-            for start in range(0, len(rows), per_statement):
-                chunk = rows[start:start + per_statement]
-                key = ("insert_new", table.name, tuple(columns), unique, len(chunk))
-                sql = self._sql.get(key) or self._sql.setdefault(
-                    key, f"{head} VALUES {', '.join([self._values(len(columns))] * len(chunk))} {conflict} RETURNING id")
-                cursor.execute(sql, [value for row in chunk for value in row])
-                inserted.update(row[0] for row in cursor.fetchall())
-        return inserted
+        conflict = f" ON CONFLICT ({self._quote(unique)}) DO NOTHING"
+        if not self.sqlite:
+            with self.driver.cursor() as cursor:
+                cursor.execute(self._statement(table, columns, f"{conflict} RETURNING id"),
+                               [list(column) for column in zip(*rows)])
+                return {row[0] for row in cursor.fetchall()}
+        before = self.driver.total_changes
+        self.driver.executemany(self._statement(table, columns, conflict), rows)
+        ids = {row[0] for row in rows}
+        if self.driver.total_changes - before == len(rows):
+            return ids  # all new: the usual case, nothing to read back
+        # The ids were unused when drawn: whichever of them exists now was inserted by this transaction.
+        found = self.driver.execute(f"SELECT id FROM {self._quote(table.name)} WHERE id BETWEEN ? AND ?",
+                                    (min(ids), max(ids)))
+        return ids & {row[0] for row in found}
 
     def set_values(self, table: sa.Table, column: str, where: str, pairs: list[tuple]) -> None:
         """``UPDATE table SET column = value WHERE where = key`` for each (value, key) of ``pairs``.
