@@ -164,6 +164,11 @@ class Store:
         finally:
             self._local.pending = None
 
+    def wait_durable(self, seq: int) -> None:
+        """Block until commit ``seq`` of this process is on disk (what ``durable_async`` does, for a thread)."""
+        if seq and self._walsync is not None:
+            self._walsync.wait(seq)
+
     async def durable_async(self, seq: int) -> None:
         """Wait, without blocking the event loop, until commit ``seq`` of this process is on disk."""
         if seq and self._walsync is not None:

@@ -22,7 +22,7 @@ class Notice(SQLModel, table=True):
     state: str = Field(max_length=64)
     deadline: dt.date
     due_at: dt.datetime = Field(sa_column=_utc_column())
-    issued_at: dt.datetime = Field(sa_column=_utc_column(index=True))
+    issued_at: dt.datetime = Field(sa_column=_utc_column())
     # issued, or superseded: fell due together with a higher escalation level, recorded but not sent.
     status: str = Field(default="issued", max_length=16)
     recipients: str = Field(default="[]")  # JSON list of usernames

@@ -143,11 +143,29 @@ def schedule(definition: WorkflowDef, state: str, deadline: dt.date | None, now:
     return Schedule(tuple(due), next_at)
 
 
+def key_prefix(item_id: str, entry: str) -> str:
+    """The start of every notice key of one state entry of an item: the item and when (RFC 3339) it entered."""
+    return f"{item_id}/{entry}"
+
+
+def key_suffix(rule_id: str, day: dt.date) -> str:
+    """The rest of a notice key: the rule and the day its notice fell due (the same for many items)."""
+    return f"/{rule_id}/{day.isoformat()}"
+
+
+def escalation_order(levels: list[str | None]) -> tuple[int, ...]:
+    """The positions of the escalations among notices falling due together (their levels; None for a
+    reminder), highest level first and the first of equals first: the first of them not issued before is
+    the one sent, the others new are recorded as superseded."""
+    escalations = [i for i, level in enumerate(levels) if level is not None]
+    return tuple(sorted(escalations, key=lambda i: -LEVELS.index(levels[i])))
+
+
 def plan_from(clock: Clock, dates: Schedule) -> Plan:
     """One item's notices from its state's schedule: each keyed by item, state entry, rule and date."""
-    entry = rfc3339(clock.entered_at)
-    return Plan([Planned(f"{clock.item_id}/{entry}/{rule_id}/{day.isoformat()}", kind, level, rule_id, notify,
-                         clock.deadline, at) for rule_id, kind, level, notify, day, at in dates.due], dates.next_at)
+    prefix = key_prefix(clock.item_id, rfc3339(clock.entered_at))
+    return Plan([Planned(prefix + key_suffix(rule_id, day), kind, level, rule_id, notify, clock.deadline, at)
+                 for rule_id, kind, level, notify, day, at in dates.due], dates.next_at)
 
 
 def plan(definition: WorkflowDef, clock: Clock, now: dt.datetime, *, tz: ZoneInfo, hour: int) -> Plan:
