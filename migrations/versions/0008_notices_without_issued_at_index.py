@@ -4,16 +4,16 @@ Every notice the sweep writes paid for one more B-tree insert for it: ~40,000 a 
 items. The item's notices are read through ix_notices_item_id and sorted by issued_at among themselves;
 the inbox goes through notice_recipients' own index and joins notices by id.
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-27
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0009'
-down_revision = '0005'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
