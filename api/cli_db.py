@@ -25,7 +25,7 @@ def roles(owner: Annotated[str, typer.Option(help="The role that owns the schema
                                                "`closeloop migrate` applies, for the owner to run by hand.")] = False,
           ) -> None:
     """Print the SQL (a psql script) making the roles, the database and its schema; run it as a superuser."""
-    from engine.pgsetup import RolePlan, grants_script, setup_script
+    from engine.dbroles.setup import RolePlan, grants_script, setup_script
 
     try:
         plan = RolePlan(owner=owner, app=app, database=database)

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     @field_validator("db_app_role")
     @classmethod
     def _plain_role_name(cls, value: str | None) -> str | None:
-        from engine.pgroles import check_role_name
+        from engine.dbroles.grants import check_role_name
 
         return None if value is None else check_role_name(value)
 

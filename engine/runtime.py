@@ -9,8 +9,8 @@ from engine import workdays
 from engine.calendars.coverage import warning_for, years_without_official_schedule
 from engine.clock import Clock, SystemClock, local_today
 from engine.config import Settings
+from engine.dbroles.grants import require_app_privileges
 from engine.errors import WorkflowError
-from engine.pgroles import require_app_privileges
 from engine.registry import WorkflowRegistry, sync_workflows
 from engine.store import Store, require_schema_at_head
 

@@ -356,7 +356,7 @@ def current_revision(store: Store) -> str | None:
 
 def migrate(store: Store, revision: str = "head", *, app_role: str | None = None) -> None:
     """Bring the schema up to ``revision`` in one transaction (on SQLite too); on PostgreSQL, then grant
-    ``app_role`` exactly what the application needs (engine.pgroles), in the same transaction."""
+    ``app_role`` exactly what the application needs (engine.dbroles.grants), in the same transaction."""
     from alembic import command
 
     cfg = alembic_config()

@@ -8,7 +8,7 @@ from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables for autogenerate)
 from engine.config import Settings
-from engine.pgroles import apply_grants
+from engine.dbroles.grants import apply_grants
 from engine.store import normalize_url
 
 config = context.config

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from engine.clock import ManualClock
 from engine.config import Settings
-from engine.pgsetup import RolePlan, database_statements, role_statements, schema_statements, sql_literal
+from engine.dbroles.setup import RolePlan, database_statements, role_statements, schema_statements, sql_literal
 from engine.runtime import Runtime
 from engine.store import Store, migrate
 from tests.db_roles import OWNER_OF, owner_url

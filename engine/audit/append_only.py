@@ -1,6 +1,6 @@
 """The tables closeloop only ever appends to: the one list the database protections are made from.
 
-On PostgreSQL the application role gets SELECT and INSERT on these and nothing more (engine.pgroles).
+On PostgreSQL the application role gets SELECT and INSERT on these and nothing more (engine.dbroles.grants).
 ``history`` and ``admin_log`` also carry triggers refusing UPDATE, DELETE and TRUNCATE (migrations 0001 and
 0006), which are SQLite's only protection beside the hash chains and checkpoints. A table added here is
 covered the next time the migrations run.

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from api.cli import app
-from engine.pgroles import privilege_report
-from engine.pgsetup import sql_literal
+from engine.dbroles.grants import privilege_report
+from engine.dbroles.setup import sql_literal
 from tests.pg_server import PostgresServer, find_bindir
 
 runner = CliRunner()

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers every table)
-from engine import pgroles
 from engine.audit.append_only import APPEND_ONLY_TABLES
 from engine.audit.checkpoint import checkpoint_now
 from engine.config import PROJECT_ROOT, Settings
+from engine.dbroles import grants as pgroles
+from engine.dbroles.grants import RolesError, app_privileges, privilege_report
 from engine.jobs import run_pass
-from engine.pgroles import RolesError, app_privileges, privilege_report
 from engine.runtime import Runtime
 from engine.store import Store, migrate
 from tests.api.test_cli import free_port, script

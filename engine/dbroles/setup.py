@@ -1,13 +1,13 @@
 """The one-time PostgreSQL set-up, as SQL: an owner role, an application role, the database and its schema.
 
 `closeloop db roles` prints it as a psql script for a superuser to run; the tests build their databases
-with the same statements. The table grants come after the migrations (engine.pgroles).
+with the same statements. The table grants come after the migrations (engine.dbroles.grants).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.pgroles import SCHEMA, check_role_name, grant_statements
+from engine.dbroles.grants import SCHEMA, check_role_name, grant_statements
 
 # Roles are made with nothing but LOGIN: no superuser, no role or database creation, no replication.
 _PLAIN_ROLE = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"

@@ -79,7 +79,7 @@ def grant_statements(app_role: str, tables: list[str] | None = None) -> list[str
     unplanned = [t for t in chosen if t not in plan]
     if unplanned:
         raise RolesError(f"no privileges are planned for table(s) {', '.join(unplanned)}: add each to "
-                         f"APPEND_ONLY_TABLES (engine/audit/append_only.py) or WRITTEN_TABLES (engine/pgroles.py)")
+                         f"APPEND_ONLY_TABLES (engine/audit/append_only.py) or WRITTEN_TABLES (engine/dbroles/grants.py)")
     return ([f"REVOKE ALL ON ALL TABLES IN SCHEMA {SCHEMA} FROM {app_role}",
              f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {SCHEMA} FROM {app_role}"]
             + [f"GRANT {', '.join(plan[t])} ON TABLE {t} TO {app_role}" for t in chosen]
