@@ -99,6 +99,7 @@ def build(app: FastAPI, rt: Runtime) -> dict:
     schemas["State"] = {"type": "string", "enum": rt.registry.known_states(), "title": "State",
                         "description": "A state of one of this deployment's workflows (see /api/v1/workflows)."}
     _name_list_filters(spec, rt)
+    _list_evidence_types(spec, rt)
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer",
                                                 "description": "A token from `closeloop user add` or POST /users."}}
     components["headers"] = HEADERS
@@ -122,6 +123,16 @@ def _name_list_filters(spec: dict, rt: Runtime) -> None:
         if name in MULTI_VALUED:
             parameter["description"] = ("Any of these values: give the parameter several times, or the values "
                                         "as one comma-separated list.")
+
+
+def _list_evidence_types(spec: dict, rt: Runtime) -> None:
+    """An evidence download is served as the media type its content was found to be: list each accepted one."""
+    download = spec["paths"].get("/api/v1/items/{item_id}/evidence/{sha256}", {}).get("get")
+    if download is None:
+        return
+    content = download["responses"]["200"]["content"]
+    binary = content["application/octet-stream"]
+    content.update({media_type: binary for media_type in rt.settings.evidence_types})
 
 
 def install(app: FastAPI, rt: Runtime) -> None:

@@ -27,6 +27,7 @@ from engine.text import is_blank
 router = APIRouter(prefix="/api/v1/items", tags=["evidence"])
 # What multipart framing (boundaries, part headers, a long file name) adds to the file itself.
 MULTIPART_ALLOWANCE = 64 * 1024
+BYTES = "application/octet-stream"
 UPLOAD_PATH = re.compile(r"^/api/v1/items/[^/]+/evidence/?$")
 SHA_PATH = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$", description="The file's SHA-256, lower-case hex")]
 UPLOAD_BODY = {
@@ -153,8 +154,10 @@ def _streamed(stream: BinaryIO) -> Iterator[bytes]:
 
 @router.get("/{item_id}/evidence/{sha256}", summary="Download an evidence file", operation_id="download_evidence",
             response_class=StreamingResponse, responses={
-                200: {"description": "The file, with the media type its content was found to be",
-                      "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                200: {"description": "The file, with the media type its content was found to be (each accepted "
+                                     "type is listed; a file of a type no longer accepted is served as "
+                                     "application/octet-stream)",
+                      "content": {BYTES: {"schema": {"type": "string", "format": "binary"}}}},
                 **errors(401, 404, 423)})
 async def download_evidence(item_id: str, sha256: SHA_PATH, caller: CallerDep) -> Response:
     """A file uploaded for this item, streamed; 404 for an item outside the caller's scope or a file not uploaded
@@ -174,6 +177,9 @@ async def download_evidence(item_id: str, sha256: SHA_PATH, caller: CallerDep) -
                                      f"`closeloop audit verify --with-evidence`") from None
 
     upload, stream = await dbcalls.in_reader(rt, read)
-    return StreamingResponse(_streamed(stream), media_type=upload["media_type"], headers={
+    # Served as the type its content was found to be while that type is accepted (so the OpenAPI document,
+    # which lists the accepted types, names it); a file kept from a setting since narrowed is plain bytes.
+    media_type = upload["media_type"] if upload["media_type"] in rt.settings.evidence_types else BYTES
+    return StreamingResponse(_streamed(stream), media_type=media_type, headers={
         "Content-Length": str(upload["size"]), "Content-Disposition": content_disposition(upload["name"]),
         "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})

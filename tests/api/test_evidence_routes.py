@@ -184,3 +184,18 @@ def test_a_file_recorded_but_gone_from_the_store_is_423_not_a_crash(client, worl
     (evidence_dir / sha[:2] / sha[2:4] / sha).unlink()
     assert "audit verify --with-evidence" in assert_problem(
         client.get(f"/api/v1/items/{item['id']}/evidence/{sha}", headers=world.h("asg_a")), 423)["detail"]
+
+
+def test_a_download_answers_a_media_type_the_openapi_document_lists(client, world, rt, evidence_dir):
+    item = new_item(client, world)
+    documented = client.get("/openapi.json").json()["paths"]["/api/v1/items/{item_id}/evidence/{sha256}"]["get"]
+    listed = set(documented["responses"]["200"]["content"])
+    assert set(rt.settings.evidence_types) <= listed  # each accepted type, as the file is served
+    sha = upload(client, world, item, "a.png", ACCEPTED["image/png"]).json()["sha256"]
+    got = client.get(f"/api/v1/items/{item['id']}/evidence/{sha}", headers=world.h("aud"))
+    assert got.headers["content-type"] == "image/png" and "image/png" in listed
+    # A file stored under an earlier setting that no longer accepts its type is served as plain bytes.
+    rt.settings.evidence_types = ["application/pdf"]
+    got = client.get(f"/api/v1/items/{item['id']}/evidence/{sha}", headers=world.h("aud"))
+    assert got.status_code == 200 and got.headers["content-type"] == "application/octet-stream"
+    assert got.content == ACCEPTED["image/png"] and "application/octet-stream" in listed

@@ -14,13 +14,16 @@ import sys
 import uuid
 from pathlib import Path
 
+from engine.config import DEFAULT_EVIDENCE_TYPES
 from tests.conftest import START
 from tests.helpers import SHA
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 # No post-processing hooks: by default the generator runs ruff, which a test machine may not have. The audit
-# bundle (a zip) is a file to the client, which the generator knows as application/octet-stream.
-CONFIG = "post_hooks: []\ncontent_type_overrides:\n  application/zip: application/octet-stream\n"
+# bundle (a zip) and an evidence file (PDF, image, Office document: each accepted type is documented) are files
+# to the client, which the generator knows as application/octet-stream.
+CONFIG = "post_hooks: []\ncontent_type_overrides:\n" + "".join(
+    f"  {media_type}: application/octet-stream\n" for media_type in ("application/zip", *DEFAULT_EVIDENCE_TYPES))
 
 
 def generate(spec: dict, folder: Path):
