@@ -130,6 +130,13 @@ class AdminLogCheck(BaseModel):
     first_bad: BadAdminLogEntry | None = None
 
 
+class EvidenceCheck(BaseModel):
+    """Stored evidence files read back and hashed: how many, and each one missing or changed."""
+
+    checked: int
+    problems: list[str]
+
+
 class VerifyOut(BaseModel):
     """The check: ok with the intact record count and ledger head, or the first bad record and bad versions."""
 
@@ -139,6 +146,7 @@ class VerifyOut(BaseModel):
     first_bad: BadRecord | None = None
     workflow_problems: list[BadWorkflowVersion] = []
     admin_log: AdminLogCheck
+    evidence: EvidenceCheck | None = None
 
 
 class WorkflowSummary(BaseModel):

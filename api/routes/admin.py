@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -25,9 +25,11 @@ from api.models_admin import (
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import accounts
+from engine.audit.evidence import verify_stored_files
 from engine.audit.verify import verify_database
 from engine.definitions.schema import Role
 from engine.errors import InvalidInput
+from engine.evidence.storage import store_for
 from engine.people import tokens as people_tokens
 from engine.people import users as people_users
 from engine.people.users import CHANGEABLE
@@ -187,12 +189,18 @@ def revoke_token(username: str, token_id: Annotated[int, PathParam(ge=1, le=2**3
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="Check every history chain (auditor, admin)",
             operation_id="verify_audit", responses=errors(401, 403))
-def audit_verify(actor: CurrentActor, rt: RuntimeDep) -> Response:
-    """``{"ok": true, "records": N, "head": ..., "admin_log": {...}}`` or ``{"ok": false, "first_bad": {...}, ...}``."""
+def audit_verify(actor: CurrentActor, rt: RuntimeDep, with_evidence: Annotated[bool, Query(
+        description="Also read every stored evidence file and check it against its SHA-256 (slower: reads "
+                    "the whole store)")] = False) -> Response:
+    """``{"ok": true, "records": N, "head": ..., "admin_log": {...}}`` or ``{"ok": false, "first_bad": {...}, ...}``;
+    with ``with_evidence``, also ``evidence: {checked, problems}`` (any problem makes ``ok`` false)."""
     require_role(actor, "auditor", "admin")
     with rt.store.read() as conn:
         result = verify_database(conn)
-    body = {"ok": result.ok, "records": result.records, "admin_log": result.admin_log}
+        checked, problems = verify_stored_files(conn, store_for(rt.settings)) if with_evidence else (0, [])
+    body = {"ok": result.ok and not problems, "records": result.records, "admin_log": result.admin_log}
     body.update({"head": result.head} if result.ok else {"first_bad": result.first_bad,
                                                           "workflow_problems": result.workflow_problems})
+    if with_evidence:
+        body["evidence"] = {"checked": checked, "problems": problems}
     return respond.json_response(body)

@@ -124,6 +124,20 @@ def test_a_stored_file_changed_on_disk_is_caught_in_the_database_and_in_the_bund
     assert offline.returncode == 2 and sha in offline.stderr and gone in offline.stderr
 
 
+def test_the_api_verify_checks_stored_files_when_asked(client, world, evidenced, tmp_path):
+    sha = evidenced["DEPT-A"]
+    intact = client.get("/api/v1/audit/verify?with_evidence=true", headers=world.h("aud")).json()
+    assert intact["ok"] is True and intact["evidence"] == {"checked": 3, "problems": []}
+    stored = tmp_path / "evidence" / sha[:2] / sha[2:4] / sha
+    stored.write_bytes(b"%PDF-1.4 replaced\n")
+    checked = client.get("/api/v1/audit/verify", params={"with_evidence": "true"}, headers=world.h("aud")).json()
+    assert checked["ok"] is False and checked["evidence"]["checked"] == 3
+    assert [p for p in checked["evidence"]["problems"] if sha in p and "was changed" in p], checked
+    assert checked["head"] and "first_bad" not in checked  # the chains themselves are intact
+    plain = client.get("/api/v1/audit/verify", headers=world.h("aud")).json()
+    assert plain["ok"] is True and "evidence" not in plain  # the files are read only when asked for
+
+
 def test_export_streams_files_in_bounded_chunks(client, world, rt, tmp_path):
     rt.settings.evidence_dir = tmp_path / "evidence"
     item = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
