@@ -20,6 +20,50 @@ def find_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+PREFIX = "closeloop-pg-"
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether ``pid`` is still a PostgreSQL server process (not a process that reused the number)."""
+    try:
+        return b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def reap_orphans(parent: Path | None = None) -> list[Path]:
+    """Stop and remove the servers of test processes that died without stopping them (a SIGKILLed pytest):
+    each folder names the process that started it, and its server is stopped by the postmaster's own pid."""
+    reaped = []
+    for root in Path(parent or tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours, or still being set up
+        if _alive(owner):
+            continue
+        try:
+            postmaster = int((root / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster = None
+        if postmaster is not None and _is_postgres(postmaster):
+            os.kill(postmaster, 9)  # its backends notice the postmaster's death and exit
+        shutil.rmtree(root, ignore_errors=True)
+        reaped.append(root)
+    return reaped
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,7 +78,9 @@ class PostgresServer:
         # Over TCP; the socket in the server's folder always trusts (that is how a superuser gets in when
         # host_auth asks the roles for passwords).
         self.host_auth = host_auth
-        self.root = Path(tempfile.mkdtemp(prefix="closeloop-pg-"))
+        reap_orphans()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
         self.data = self.root / "data"
         self.port = _free_port()
         self.pid: int | None = None
