@@ -1,7 +1,6 @@
 """The test suite's own PostgreSQL servers do not outlive a test process killed without a chance to stop them."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
