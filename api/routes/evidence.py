@@ -28,7 +28,8 @@ router = APIRouter(prefix="/api/v1/items", tags=["evidence"])
 # What multipart framing (boundaries, part headers, a long file name) adds to the file itself.
 MULTIPART_ALLOWANCE = 64 * 1024
 BYTES = "application/octet-stream"
-UPLOAD_PATH = re.compile(r"^/api/v1/items/[^/]+/evidence/?$")
+# The API's upload and the web item page's (api/web), which hands the file to the same store.
+UPLOAD_PATH = re.compile(r"^(/api/v1)?/items/[^/]+/evidence/?$")
 SHA_PATH = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$", description="The file's SHA-256, lower-case hex")]
 UPLOAD_BODY = {
     "required": True,
@@ -52,7 +53,7 @@ def upload_body_limit(rt: Runtime):
     return limit
 
 
-def _file_name(upload: UploadFile) -> str:
+def upload_file_name(upload: UploadFile) -> str:
     """The client's file name without any folder part, checked like every other name."""
     raw = upload.filename or ""
     name = re.split(r"[/\\]", raw)[-1].strip()
@@ -72,7 +73,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _store_upload(rt: Runtime, upload: UploadFile):
+def store_upload(rt: Runtime, upload: UploadFile):
     """Hash and keep the uploaded file if it is small enough and of an accepted type (run off the event loop)."""
     accepted = rt.settings.evidence_types
 
@@ -113,8 +114,8 @@ async def upload_evidence(item_id: str, caller: CallerDep) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("the form has no file in the field 'file'", field="file")
-        name = _file_name(upload)
-        stored = await run_in_threadpool(_store_upload, rt, upload)
+        name = upload_file_name(upload)
+        stored = await run_in_threadpool(store_upload, rt, upload)
     location = f"/api/v1/items/{item['id']}/evidence/{stored.sha256}"
 
     def work(conn):
