@@ -48,10 +48,10 @@ async def visitor(request: Request) -> Visitor | None:
     idle, longest = _limits(rt)
 
     def find():
-        with rt.store.single() as conn:
+        with rt.store.read() as conn:
             return sessions.find_session(conn, clock=rt.clock, session_id=session_id, idle=idle, longest=longest)
 
-    live = await dbcalls.lookup(rt, find)
+    live = await dbcalls.in_reader(rt, find)
     if live is None:
         return None
     if live.stale:

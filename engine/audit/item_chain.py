@@ -22,7 +22,7 @@ def check_item_chain(records: list[dict], head_hash: str) -> ChainCheck:
     prev = GENESIS
     for number, record in enumerate(records, start=1):
         if record["seq"] != number:
-            return ChainCheck(False, len(records), record["seq"], f"record {number} is missing")
+            return ChainCheck(False, len(records), number, "it is missing")
         if record["prev_hash"] != prev:
             return ChainCheck(False, len(records), number, "it does not link to the record before it")
         if record_hash(record) != record["hash"]:

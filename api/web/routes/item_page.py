@@ -13,6 +13,7 @@ from engine.audit.item_chain import check_item_chain
 from engine.errors import NotFound
 from engine.evidence.files import uploads
 from engine.people.users import display_names
+from engine.schemas import SEVERITIES, SOURCES
 
 router = APIRouter(include_in_schema=False)
 # The item fields a transition may set, in the order the forms show them, with the input each needs.
@@ -69,7 +70,9 @@ async def show(request: Request, who, ref: str, *, status: int = 200, error: str
         notice = i18n.translator(lang)("done", i18n.trigger_title(wf.definition, done, lang))
     return render.page(
         request, "item.html", who, status=status, item=view, error=error, notice=notice, files=files, names=names,
-        units=units, state_title=titles[view["state"]], workflow_title=i18n.title_of(wf.definition.title,
+        units=units, source=dict(i18n.choices("sources", SOURCES, lang)).get(view["source"], view["source"]),
+        severity=dict(i18n.choices("severities", SEVERITIES, lang)).get(view["severity"], view["severity"]),
+        state_title=titles[view["state"]], workflow_title=i18n.title_of(wf.definition.title,
                                                                                       view["workflow"], lang),
         actions=action_forms(wf, view, lang), timeline=_timeline(wf, records, names, titles, lang),
         chain=check_item_chain(records, item["history_hash"]))
