@@ -35,3 +35,13 @@ async def checked_form(request: Request, who: Visitor, **limits):
     """The posted form, or None when its CSRF token is missing or wrong (the caller answers ``refused``)."""
     form = await request.form(**limits)
     return form if csrf_ok(form, who.csrf) else None
+
+
+async def posted(request: Request, **limits) -> tuple[Visitor, object] | Response:
+    """The visitor and their form with its CSRF token checked, or the response to return instead
+    (the redirect to sign in, or the 403 page)."""
+    who = await signed_in(request)
+    if isinstance(who, Response):
+        return who
+    form = await checked_form(request, who, **limits)
+    return (who, form) if form is not None else refused(request, who)

@@ -15,6 +15,7 @@ class ChainCheck:
     records: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    kind: str | None = None  # missing, link, hash or head: what a page translates
 
 
 def check_item_chain(records: list[dict], head_hash: str) -> ChainCheck:
@@ -22,13 +23,13 @@ def check_item_chain(records: list[dict], head_hash: str) -> ChainCheck:
     prev = GENESIS
     for number, record in enumerate(records, start=1):
         if record["seq"] != number:
-            return ChainCheck(False, len(records), number, "it is missing")
+            return ChainCheck(False, len(records), number, "it is missing", "missing")
         if record["prev_hash"] != prev:
-            return ChainCheck(False, len(records), number, "it does not link to the record before it")
+            return ChainCheck(False, len(records), number, "it does not link to the record before it", "link")
         if record_hash(record) != record["hash"]:
-            return ChainCheck(False, len(records), number, "its content does not match its hash")
+            return ChainCheck(False, len(records), number, "its content does not match its hash", "hash")
         prev = record["hash"]
     if prev != head_hash:
         return ChainCheck(False, len(records), len(records) + 1 if records else 1,
-                          "the item names another chain head than its last record")
+                          "the item names another chain head than its last record", "head")
     return ChainCheck(True, len(records))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from engine.config import Settings
 from engine.runtime import Runtime
 from engine.store import Store, migrate
-from tests.api.test_cli import free_port
+from tests.api.test_cli import _wait_until_up, free_port
 from tests.helpers import USERS, build_world
 from tests.web.support import PASSWORD, give_password
 
@@ -47,18 +45,12 @@ def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
     with log.open("w") as out:
         proc = subprocess.Popen([str(CLOSELOOP), "serve", "--port", str(port), "--no-scheduler"], stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "CLOSELOOP_DATABASE_URL": url})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_server(proc)
-    pytest.fail(f"the server did not answer within 60 s:\n{log.read_text()}")
+    try:
+        _wait_until_up(proc, base, log)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc, base
 
 
 def stop_server(proc: subprocess.Popen) -> None:

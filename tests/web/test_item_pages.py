@@ -5,9 +5,12 @@ import datetime as dt
 import hashlib
 import re
 
+import sqlalchemy as sa
+
+from tests.db_roles import owner_write
 from tests.evidence_samples import PDF
 from tests.helpers import new_item
-from tests.web.support import alert, chain_mark, csrf_of, sign_in
+from tests.web.support import alert, chain_mark, sign_in
 
 
 def _act(client, number: str, csrf: str, trigger: str, **fields):
@@ -139,3 +142,17 @@ def test_the_item_list_filters_and_pages_with_the_apis_cursors(client, world, rt
         assert response.status_code == 422 and words in alert(response.text), query
     sign_in(client, rt, "asg_b")
     assert re.findall(r'href="/items/(ZG-[^"]+)"', client.get("/items").text) == [late["number"]]
+
+
+def test_a_rewritten_history_record_turns_the_chain_mark_red(client, world, rt):
+    item = new_item(client, world, unit="DEPT-A")
+    sign_in(client, rt, "aud")
+    assert chain_mark(client.get(f"/items/{item['number']}").text) == "✓ 记录链校验通过（1 条记录）"
+    with owner_write(rt) as conn:  # as the database's owner: the application may not change history at all
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP TRIGGER history_no_change ON history"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER history_no_update"))
+        conn.execute(sa.text("UPDATE history SET comment = '改过' WHERE item_id = :i"), {"i": item["id"]})
+    page = client.get(f"/items/{item['number']}")
+    assert page.status_code == 200 and chain_mark(page.text) == "✗ 记录链校验未通过：第 1 条记录，内容与其哈希不符"

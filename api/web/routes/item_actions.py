@@ -36,12 +36,10 @@ def transition_request(form) -> TransitionRequest:
 @router.post("/items/{ref}/act")
 async def act(request: Request, ref: str) -> Response:
     """Fire the form's trigger as the visitor, at the version the page showed; a refusal is shown in words."""
-    who = await guard.signed_in(request)
-    if isinstance(who, Response):
-        return who
-    form = await guard.checked_form(request, who, max_files=0, max_fields=80)
-    if form is None:
-        return guard.refused(request, who)
+    checked = await guard.posted(request, max_files=0, max_fields=80)
+    if isinstance(checked, Response):
+        return checked
+    who, form = checked
     rt = request.app.state.runtime
     t = i18n.translator(i18n.language(request))
     try:

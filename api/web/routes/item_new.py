@@ -50,12 +50,10 @@ async def new_item_page(request: Request) -> Response:
 @router.post("/items/new")
 async def new_item(request: Request) -> Response:
     """Register the item and show its page; a refusal shows the form again with the reason."""
-    who = await guard.signed_in(request)
-    if isinstance(who, Response):
-        return who
-    form = await guard.checked_form(request, who, max_files=0, max_fields=30)
-    if form is None:
-        return guard.refused(request, who)
+    checked = await guard.posted(request, max_files=0, max_fields=30)
+    if isinstance(checked, Response):
+        return checked
+    who, form = checked
     values = forms.filled(form, FIELDS)
     rt = request.app.state.runtime
     try:
