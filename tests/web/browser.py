@@ -13,7 +13,7 @@ from engine.config import Settings
 from engine.runtime import Runtime
 from engine.store import Store, migrate
 from tests.api.test_cli import _wait_until_up, free_port
-from tests.helpers import USERS, build_world
+from tests.helpers import build_world
 from tests.web.support import PASSWORD, give_password
 
 CHROMIUM = Path(os.environ.get("CLOSELOOP_CHROMIUM", "/usr/bin/chromium"))
@@ -22,8 +22,13 @@ SCREENSHOTS = Path(os.environ.get("CLOSELOOP_SCREENSHOTS", Path(__file__).resolv
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
+# One user of each role, and one of another unit (each Argon2 hash costs a quarter of a second or more).
+SIGNING_IN = {"reg": "registrar", "sup": "supervisor", "asg_a": "assignee", "ver": "verifier", "aud": "auditor",
+              "adm": "admin", "asg_b": "assignee of another unit"}
+
+
 def seeded_database(folder: Path) -> str:
-    """A migrated SQLite file with the test units and users (each with the test password)."""
+    """A migrated SQLite file with the test units and users, those in SIGNING_IN with the test password."""
     url = f"sqlite:///{folder / 'web.db'}"
     store = Store(url)
     migrate(store)
@@ -31,7 +36,7 @@ def seeded_database(folder: Path) -> str:
     rt = Runtime.open(Settings(database_url=url))
     try:
         build_world(rt)
-        for username in USERS:
+        for username in SIGNING_IN:
             give_password(rt, username, PASSWORD)
     finally:
         rt.store.dispose()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.evidence_samples import PDF
 from tests.helpers import USERS
-from tests.web.browser import screenshot
+from tests.web.browser import SIGNING_IN, screenshot
 from tests.web.support import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -46,7 +46,9 @@ def act(page, trigger: str, button: str, **fields: str) -> None:
 
 
 def test_every_role_signs_in_and_the_keyboard_alone_does_it_too(browser, web_server):
-    for username in USERS:
+    roles = {role for username, (roles, _unit) in USERS.items() if username in SIGNING_IN for role in roles}
+    assert roles == {"registrar", "supervisor", "assignee", "verifier", "auditor", "admin"}
+    for username in SIGNING_IN:
         page = signed_in(browser, web_server, username)
         page.context.close()
     context = browser.new_context(base_url=web_server)
