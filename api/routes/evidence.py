@@ -17,6 +17,7 @@ from api.deps import CallerDep
 from api.models_evidence import EvidenceFileOut, EvidenceUploadList
 from api.openapi import IDEMPOTENCY_KEY
 from api.problem_shapes import errors, problem_response, write_errors
+from engine.accounts import Actor
 from engine.errors import EvidenceTooLarge, EvidenceTypeRefused, IntegrityViolation, InvalidInput, NotFound
 from engine.evidence.detect import media_type_of
 from engine.evidence.files import item_for_evidence, record_upload, uploads
@@ -163,7 +164,12 @@ def _streamed(stream: BinaryIO) -> Iterator[bytes]:
 async def download_evidence(item_id: str, sha256: SHA_PATH, caller: CallerDep) -> Response:
     """A file uploaded for this item, streamed; 404 for an item outside the caller's scope or a file not uploaded
     for this item (another unit's evidence looks the same as none)."""
-    rt, actor = caller.rt, caller.actor
+    return await evidence_download(caller.rt, caller.actor, item_id, sha256)
+
+
+async def evidence_download(rt: Runtime, actor: Actor, item_id: str, sha256: str) -> StreamingResponse:
+    """Stream a file uploaded for the item (by id or number) if ``actor`` may read the item (the API's download and
+    the item page's links); NotFound for an item out of scope or a file not uploaded for it."""
 
     def read() -> tuple[dict, BinaryIO]:
         with rt.store.read() as conn:

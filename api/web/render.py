@@ -34,7 +34,7 @@ def page(request: Request, template: str, visitor: Visitor | None, *, status: in
     context = {
         "lang": lang, "t": i18n.translator(lang), "visitor": visitor, "csrf": visitor.csrf if visitor else "",
         "path": request.url.path, "switch_url": f"{request.url.path}?{urlencode({**query, 'lang': other})}",
-        "local_time": lambda v: local_time(v, rt.settings.tz), "today": rt.today(), **values,
+        "local_time": lambda v: local_time(v, rt.settings.tz), **values,
     }
     response = HTMLResponse(_env.get_template(template).render(context), status_code=status,
                             headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",

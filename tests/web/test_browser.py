@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,9 @@ def test_an_item_is_carried_from_registration_to_closed_by_clicking(browser, web
     assignee.get_by_role("button", name="上传").click()
     digest = hashlib.sha256(PDF).hexdigest()
     assert digest in assignee.locator("[role=status]").inner_text()
+    with assignee.expect_download() as download:
+        assignee.locator("#evidence").get_by_role("link", name="整改报告.pdf").click()
+    assert Path(download.value.path()).read_bytes() == PDF
     act(assignee, "submit", "提交验收")
 
     verifier = signed_in(browser, web_server, "ver")

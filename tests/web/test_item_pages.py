@@ -47,6 +47,10 @@ def test_an_item_goes_from_registration_to_closed_through_the_pages(client, worl
     digest = hashlib.sha256(PDF).hexdigest()
     page = client.get(uploaded.headers["location"]).text
     assert f"SHA-256 {digest}" in page and "整改报告.pdf" in page
+    link = re.search(r'href="(/items/[^"]+/evidence/[0-9a-f]{64})" download>整改报告.pdf<', page).group(1)
+    downloaded = client.get(link)
+    assert downloaded.status_code == 200 and downloaded.content == PDF
+    assert client.get(link.replace(digest, "0" * 64)).status_code == 404
     refused = _act(client, number, csrf, "submit")  # no evidence chosen: the guard's words are shown
     assert refused.status_code == 422 and alert(refused.text).startswith("操作未执行：")
     assert _act(client, number, csrf, "submit", evidence=digest).status_code == 303
@@ -72,8 +76,12 @@ def test_an_item_goes_from_registration_to_closed_through_the_pages(client, worl
 
 def test_another_units_item_cannot_be_seen_or_acted_on_by_editing_the_url(client, world, rt):
     item = new_item(client, world, unit="DEPT-A")
+    uploaded = client.post(f"/api/v1/items/{item['id']}/evidence", headers=world.h("asg_a"),
+                           files={"file": ("整改报告.pdf", PDF, "application/pdf")})
+    assert uploaded.status_code == 201, uploaded.text
     csrf = sign_in(client, rt, "asg_b")
     assert client.get(f"/items/{item['number']}").status_code == 404
+    assert client.get(f"/items/{item['number']}/evidence/{hashlib.sha256(PDF).hexdigest()}").status_code == 404
     assert client.get(f"/items/{item['id']}").status_code == 404
     assert item["number"] not in client.get("/items").text
     for path, data in ((f"/items/{item['number']}/act", {"csrf": csrf, "trigger": "cancel", "comment": "x"}),

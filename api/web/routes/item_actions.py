@@ -1,6 +1,7 @@
 """Acting on an item from its page: firing a trigger through engine.service.fire, and uploading evidence."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api import dbcalls
-from api.routes.evidence import store_upload, upload_file_name
+from api.routes.evidence import evidence_download, store_upload, upload_file_name
 from api.web import forms, guard, i18n
 from api.web.routes.item_page import show
 from engine import service
@@ -105,3 +106,23 @@ async def upload(request: Request, ref: str) -> Response:
         await form.close()
     query = urlencode({"uploaded": stored.sha256, "name": name})
     return RedirectResponse(f"/items/{item['number']}?{query}#evidence", status_code=303)
+
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@router.get("/items/{ref}/evidence/{sha256}")
+async def download(request: Request, ref: str, sha256: str) -> Response:
+    """An evidence file of the item, as the API's download serves it (the same 404 for another unit's item)."""
+    who = await guard.signed_in(request)
+    if isinstance(who, Response):
+        return who
+    if not SHA256.fullmatch(sha256):
+        return guard.not_found(request, who)
+    try:
+        return await evidence_download(request.app.state.runtime, who.actor, ref, sha256)
+    except NotFound:
+        return guard.not_found(request, who)
+    except DomainError as exc:
+        t = i18n.translator(i18n.language(request))
+        return await show(request, who, ref, status=forms.status_of(exc), error=t("refused", exc.detail))
