@@ -24,7 +24,7 @@ run: setup
 	$(BIN)/closeloop migrate
 	$(BIN)/closeloop demo
 	@echo
-	@echo "closeloop is serving on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs; Ctrl-C stops)"
+	@echo "closeloop is serving on http://127.0.0.1:$(PORT)  (sign in: http://127.0.0.1:$(PORT)/signin with a password above; API docs: /docs; Ctrl-C stops)"
 	$(BIN)/closeloop serve --port $(PORT)
 
 # One test process per core (pytest-xdist); PYTEST_ARGS='-p no:xdist -k lifecycle' runs a part serially.

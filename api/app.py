@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import docs, openapi, problems
+from api import docs, openapi, problems, web
 from api.limits import BodyLimit, HeaderLimit
 from api.routes import admin, audit, evidence, health, items, reminders, webhooks, workflows
 from api.throttle import AuthThrottle
@@ -24,6 +24,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health):
         app.include_router(module.router)
     docs.install(app)
+    web.install(app)
     openapi.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        wider=evidence.upload_body_limit(runtime))

@@ -115,8 +115,11 @@ def demo() -> None:
     from engine.demo import load_demo
 
     rt = _runtime()
-    created, tokens = load_demo(rt)
-    typer.echo("demo data loaded" if created else "demo data already present; issued fresh tokens")
+    created, tokens, passwords = load_demo(rt)
+    typer.echo("demo data loaded" if created else "demo data already present; issued fresh tokens and passwords")
+    typer.echo("demo web sign-in at /signin (passwords shown once; stored only as Argon2 hashes):")
+    for username, password in passwords.items():
+        typer.echo(f"  web sign-in: {username} / {password}")
     typer.echo("demo tokens (shown once; stored only as hashes):")
     for username, (roles, token) in tokens.items():
         typer.echo(f"  {username:<12} {','.join(roles):<22} {token}")
@@ -182,6 +185,24 @@ def user_token(username: str) -> None:
         _fail(exc.detail)
     typer.echo(f"new token for {username} (shown once):")
     typer.echo(token)
+
+
+@user_app.command("password")
+def user_password(username: str) -> None:
+    """Set a user's web sign-in password: prompted for (twice) at a terminal, else read from standard input."""
+    from engine.people.passwords import set_password
+
+    if sys.stdin.isatty():
+        password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    rt = _runtime()
+    try:
+        with rt.store.write() as conn:
+            set_password(conn, clock=rt.clock, actor=cli_actor(), username=username, password=password)
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"password of {username} set; they sign in at /signin")
 
 
 @user_app.command("set")

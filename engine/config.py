@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # Bad tokens one address may send per window before its requests answer 429 for the rest of it (0: off).
     auth_failure_limit: int = 20
     auth_failure_window_seconds: int = 60
+    # Web sessions end after this many idle minutes, and in any case this many hours after sign-in.
+    web_session_idle_minutes: int = Field(default=60, ge=1)
+    web_session_max_hours: int = Field(default=12, ge=1)
+    # Failed sign-ins one address (or one username) may make per window before sign-in answers 429 (0: off).
+    signin_failure_limit: int = Field(default=5, ge=0)
+    signin_failure_window_seconds: int = Field(default=300, ge=1)
     # Reminders and escalations fall due at this local hour on working days (never at night or on a holiday).
     notify_hour: int = Field(default=9, ge=0, le=23)
     # How often each process's sweep looks for due notices, and how many items one sweep transaction takes.

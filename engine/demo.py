@@ -8,10 +8,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import secrets
 
 from engine import accounts, items, service
 from engine.audit.actors import cli_actor
 from engine.clock import ManualClock
+from engine.people.passwords import set_password
 from engine.reminders.sweep import sweep
 from engine.runtime import Runtime
 from engine.schemas import NewItem, TransitionRequest
@@ -87,13 +89,15 @@ def _request(trigger: str, due: dt.date | None, n: int) -> TransitionRequest:
                                              "evidence": evidence, "fields": fields})
 
 
-def load_demo(rt: Runtime, count: int = 50, *, actor: str | None = None) -> tuple[bool, dict[str, tuple[list[str], str]]]:
-    """Load the demo once, all or nothing; always issue a fresh token per demo user.
+def load_demo(rt: Runtime, count: int = 50, *,
+              actor: str | None = None) -> tuple[bool, dict[str, tuple[list[str], str]], dict[str, str]]:
+    """Load the demo once, all or nothing; always issue a fresh token and web password per demo user.
 
-    Returns whether the demo was created now, and each demo user's roles and new token.
+    Returns whether the demo was created now, each demo user's roles and new token, and their new passwords.
     """
     actor = actor or cli_actor()  # the admin log names who loaded the demo
     tokens = {}
+    passwords = {username: new_password() for username, *_ in USERS}
     with rt.store.write() as conn:
         created = accounts.unit_by_code(conn, "CITY") is None
         if created:
@@ -106,10 +110,17 @@ def load_demo(rt: Runtime, count: int = 50, *, actor: str | None = None) -> tupl
         for username, roles, _unit, _display in USERS:
             row = accounts.user_by_username(conn, username)
             tokens[username] = (roles, accounts.issue_token(conn, clock=rt.clock, actor=actor, user_id=row.id, label="demo"))
+            set_password(conn, clock=rt.clock, actor=actor, username=username, password=passwords[username])
     if created:
         # The overdue demo items' reminders and escalations are in the inboxes from the first request on.
         sweep(rt)
-    return created, tokens
+    return created, tokens, passwords
+
+
+def new_password() -> str:
+    """A random demo password: 12 letters and digits, easy to type from the printed list."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
+    return "".join(secrets.choice(alphabet) for _ in range(12))
 
 
 def _load_items(conn, rt: Runtime, count: int) -> None:

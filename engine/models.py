@@ -57,6 +57,8 @@ class User(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     active: bool = True
     created_at: dt.datetime = Field(sa_column=_utc_column())
+    # Argon2id hash of the web sign-in password (engine.people.passwords); None: the user cannot sign in.
+    password_hash: str | None = Field(default=None, max_length=200)
 
 
 class Token(SQLModel, table=True):
@@ -180,4 +182,5 @@ class IdempotencyKey(SQLModel, table=True):
 from engine.audit import models as _audit_models  # noqa: E402,F401
 from engine.delivery import models as _delivery_models  # noqa: E402,F401
 from engine.evidence import models as _evidence_models  # noqa: E402,F401
+from engine.people import models as _people_models  # noqa: E402,F401
 from engine.reminders import models as _reminder_models  # noqa: E402,F401

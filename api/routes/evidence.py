@@ -17,6 +17,7 @@ from api.deps import CallerDep
 from api.models_evidence import EvidenceFileOut, EvidenceUploadList
 from api.openapi import IDEMPOTENCY_KEY
 from api.problem_shapes import errors, problem_response, write_errors
+from engine.accounts import Actor
 from engine.errors import EvidenceTooLarge, EvidenceTypeRefused, IntegrityViolation, InvalidInput, NotFound
 from engine.evidence.detect import media_type_of
 from engine.evidence.files import item_for_evidence, record_upload, uploads
@@ -28,7 +29,8 @@ router = APIRouter(prefix="/api/v1/items", tags=["evidence"])
 # What multipart framing (boundaries, part headers, a long file name) adds to the file itself.
 MULTIPART_ALLOWANCE = 64 * 1024
 BYTES = "application/octet-stream"
-UPLOAD_PATH = re.compile(r"^/api/v1/items/[^/]+/evidence/?$")
+# The API's upload and the web item page's (api/web), which hands the file to the same store.
+UPLOAD_PATH = re.compile(r"^(/api/v1)?/items/[^/]+/evidence/?$")
 SHA_PATH = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$", description="The file's SHA-256, lower-case hex")]
 UPLOAD_BODY = {
     "required": True,
@@ -52,7 +54,7 @@ def upload_body_limit(rt: Runtime):
     return limit
 
 
-def _file_name(upload: UploadFile) -> str:
+def upload_file_name(upload: UploadFile) -> str:
     """The client's file name without any folder part, checked like every other name."""
     raw = upload.filename or ""
     name = re.split(r"[/\\]", raw)[-1].strip()
@@ -72,7 +74,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _store_upload(rt: Runtime, upload: UploadFile):
+def store_upload(rt: Runtime, upload: UploadFile):
     """Hash and keep the uploaded file if it is small enough and of an accepted type (run off the event loop)."""
     accepted = rt.settings.evidence_types
 
@@ -113,8 +115,8 @@ async def upload_evidence(item_id: str, caller: CallerDep) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput("the form has no file in the field 'file'", field="file")
-        name = _file_name(upload)
-        stored = await run_in_threadpool(_store_upload, rt, upload)
+        name = upload_file_name(upload)
+        stored = await run_in_threadpool(store_upload, rt, upload)
     location = f"/api/v1/items/{item['id']}/evidence/{stored.sha256}"
 
     def work(conn):
@@ -162,7 +164,12 @@ def _streamed(stream: BinaryIO) -> Iterator[bytes]:
 async def download_evidence(item_id: str, sha256: SHA_PATH, caller: CallerDep) -> Response:
     """A file uploaded for this item, streamed; 404 for an item outside the caller's scope or a file not uploaded
     for this item (another unit's evidence looks the same as none)."""
-    rt, actor = caller.rt, caller.actor
+    return await evidence_download(caller.rt, caller.actor, item_id, sha256)
+
+
+async def evidence_download(rt: Runtime, actor: Actor, item_id: str, sha256: str) -> StreamingResponse:
+    """Stream a file uploaded for the item (by id or number) if ``actor`` may read the item (the API's download and
+    the item page's links); NotFound for an item out of scope or a file not uploaded for it."""
 
     def read() -> tuple[dict, BinaryIO]:
         with rt.store.read() as conn:

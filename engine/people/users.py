@@ -101,3 +101,11 @@ def update_user(conn: sa.Connection, username: str, changes: dict, *, clock: Clo
     after = user_view(conn, username)
     _log_changes(conn, clock=clock, actor=actor, before=before, after=after)
     return after
+
+
+def display_names(conn: sa.Connection, usernames: set[str]) -> dict[str, str]:
+    """Each username's display name (the username itself where none is set), for pages that name people."""
+    if not usernames:
+        return {}
+    rows = conn.execute(sa.select(_users.c.username, _users.c.display_name).where(_users.c.username.in_(usernames)))
+    return {r.username: r.display_name or r.username for r in rows}

@@ -226,6 +226,11 @@ def test_a_real_server_serves_the_demo(tmp_path):
         verify = httpx.get(f"{base}/api/v1/audit/verify", timeout=30,
                            headers={"Authorization": f"Bearer {tokens['sun.li']}"}).json()
         assert verify["ok"] is True and verify["records"] > 50
+        password = re.search(r"^  web sign-in: sun\.li / (\S+)$", again.stdout, re.MULTILINE).group(1)
+        with httpx.Client(base_url=base, timeout=30) as browser:
+            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/signin").text).group(1)
+            signed_in = browser.post("/signin", data={"csrf": csrf, "username": "sun.li", "password": password})
+            assert signed_in.status_code == 303 and browser.get("/items").status_code == 200
     finally:
         proc.terminate()
         try:

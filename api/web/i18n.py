@@ -1,0 +1,110 @@
+"""The pages' words in Chinese (the default) and English; state and action names come from the workflow files."""
+from __future__ import annotations
+
+from starlette.requests import Request
+
+LANGS = ("zh", "en")
+COOKIE = "closeloop_lang"
+
+WORDS: dict[str, tuple[str, str]] = {
+    "app": ("整改闭环", "closeloop"),
+    "home": ("首页", "Home"), "items": ("问题清单", "Items"), "new_item": ("登记问题", "Register an item"),
+    "sign_in": ("登录", "Sign in"), "sign_out": ("退出", "Sign out"), "username": ("用户名", "Username"),
+    "password": ("密码", "Password"), "signed_in_as": ("当前用户", "Signed in as"),
+    "bad_sign_in": ("用户名或密码不正确", "The username or password is wrong"),
+    "too_many": ("登录失败次数过多，请 {0} 秒后再试", "Too many failed sign-ins; try again in {0} s"),
+    "language": ("语言", "Language"), "other_lang": ("English", "中文"),
+    "welcome": ("欢迎，{0}", "Welcome, {0}"),
+    "home_intro": ("在问题清单中查看和办理整改事项。", "See and act on rectification items in the item list."),
+    "overdue_items": ("逾期事项（红灯）", "Overdue items (red)"), "all_items": ("全部事项", "All items"),
+    "filters": ("筛选", "Filters"), "search": ("搜索", "Search"), "apply": ("查询", "Apply"),
+    "any": ("不限", "Any"), "yes": ("是", "Yes"), "no": ("否", "No"),
+    "next_page": ("下一页", "Next page"), "first_page": ("第一页", "First page"), "total": ("共 {0} 项", "{0} items"),
+    "none_found": ("没有符合条件的事项", "No items match"),
+    "number": ("编号", "Number"), "title": ("问题", "Title"), "description": ("问题描述", "Description"),
+    "state": ("状态", "State"), "unit": ("责任单位", "Unit"), "assignee": ("责任人", "Assignee"),
+    "due_date": ("整改时限", "Due date"), "deadline": ("当前期限", "Deadline"), "light": ("红黄绿灯", "Light"),
+    "source": ("问题来源", "Source"), "severity": ("严重程度", "Severity"), "campaign": ("批次", "Campaign"),
+    "external_ref": ("原始编号", "External ref"), "workflow": ("整改方式", "Workflow"),
+    "measures": ("整改措施", "Measures"), "created_at": ("登记时间", "Registered"), "overdue": ("已逾期", "Overdue"),
+    "due_before": ("时限早于", "Due before"), "due_after": ("时限晚于", "Due after"),
+    "q": ("关键词", "Keywords"),
+    "light_red": ("红灯", "Red"), "light_yellow": ("黄灯", "Yellow"), "light_green": ("绿灯", "Green"),
+    "light_none": ("无期限", "No deadline"), "overdue_days": ("逾期 {0} 天", "{0} days overdue"),
+    "actions": ("可办理的操作", "What you can do now"), "no_actions": ("您当前没有可办理的操作。",
+                                                                   "There is nothing for you to do on this item now."),
+    "comment": ("说明", "Comment"), "required": ("（必填）", " (required)"),
+    "new_due_date": ("申请延至", "New due date"), "transfer_unit": ("转至单位", "Transfer to unit"),
+    "evidence": ("佐证材料", "Evidence"), "upload": ("上传", "Upload"), "file": ("文件", "File"),
+    "no_evidence": ("尚未上传佐证材料", "No evidence uploaded yet"), "size": ("大小", "Size"),
+    "uploaded": ("已上传：{0}，SHA-256 {1}", "Uploaded: {0}, SHA-256 {1}"),
+    "use_evidence": ("随本次操作提交的佐证材料", "Evidence sent with this action"),
+    "timeline": ("办理记录", "Timeline"), "when": ("时间", "When"), "who": ("办理人", "Who"),
+    "step": ("操作", "Step"), "hash": ("哈希", "Hash"), "created": ("登记", "Registered"),
+    "chain_ok": ("✓ 记录链校验通过（{0} 条记录）", "✓ History chain intact ({0} records)"),
+    "chain_bad": ("✗ 记录链校验未通过：第 {0} 条记录，{1}", "✗ History chain broken at record {0}: {1}"),
+    "chain_missing": ("该记录缺失", "it is missing"),
+    "chain_link": ("与上一条记录的链接不符", "it does not link to the record before it"),
+    "chain_hash": ("内容与其哈希不符", "its content does not match its hash"),
+    "chain_head": ("事项记载的链头与最后一条记录不符", "the item names another chain head than its last record"),
+    "refused": ("操作未执行：{0}", "Not done: {0}"), "done": ("已办理：{0}", "Done: {0}"),
+    "stale": ("该事项已被他人更新，请查看最新状态后重试。",
+              "Someone else changed this item meanwhile: look at it again and retry."),
+    "not_found": ("未找到该事项，或您无权查看。", "No such item, or it is not yours to see."),
+    "forbidden": ("请求被拒绝：表单已过期或缺少安全令牌，请返回重新操作。",
+                  "Refused: the form has expired or lacks its security token; go back and try again."),
+    "back": ("返回", "Back"), "register": ("登记", "Register"), "save": ("提交", "Submit"),
+    "sources": ("巡视巡察,审计,督查督办,群众反映,自查自纠,其他", "Inspection,Audit,Supervision,Complaint,Self-check,Other"),
+    "severities": ("低,中,高,严重", "Low,Medium,High,Critical"),
+}
+
+
+def language(request: Request) -> str:
+    """The language asked for by ?lang=, else the cookie, else Chinese."""
+    asked = request.query_params.get("lang") or request.cookies.get(COOKIE)
+    return asked if asked in LANGS else "zh"
+
+
+def translator(lang: str):
+    """A function giving a word in ``lang``, formatted with any arguments."""
+    index = LANGS.index(lang)
+
+    def t(key: str, *args: object) -> str:
+        text = WORDS[key][index]
+        return text.format(*args) if args else text
+
+    return t
+
+
+def title_of(title, name: str, lang: str) -> str:
+    """A workflow title (zh/en) in ``lang``, or the identifier when the file gives none."""
+    if title is None:
+        return name
+    return title.zh if lang == "zh" else title.en
+
+
+def choices(key: str, values: tuple[str, ...], lang: str) -> list[tuple[str, str]]:
+    """Pairs of (value, label) for an enumeration whose labels are listed under ``key``."""
+    labels = WORDS[key][LANGS.index(lang)].split(",")
+    return list(zip(values, labels))
+
+
+def state_titles(registry, lang: str) -> dict[str, str]:
+    """Every known state's title in ``lang`` (from the current version of the first workflow naming it)."""
+    titles: dict[str, str] = {}
+    for name in registry.names():
+        for state in registry.current(name).definition.states:
+            titles.setdefault(state.name, title_of(state.title, state.name, lang))
+    for state in registry.known_states():
+        titles.setdefault(state, state)
+    return titles
+
+
+def trigger_title(definition, trigger: str, lang: str) -> str:
+    """An action's title in ``lang``, from the workflow file ('create' is the registration)."""
+    if trigger == "create":
+        return translator(lang)("created")
+    for transition in definition.transitions:
+        if transition.trigger == trigger:
+            return title_of(transition.title, trigger, lang)
+    return trigger
