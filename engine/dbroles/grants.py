@@ -43,6 +43,7 @@ WRITTEN_TABLES: dict[str, tuple[str, ...]] = {
     "deliveries": ("SELECT", "INSERT", "UPDATE"),
     "delivery_attempts": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # an attempt given back unsent is removed
     "delivery_events": ("SELECT", "INSERT"),
+    "campaigns": ("SELECT", "INSERT", "UPDATE"),  # name, issuing body and date can be corrected
 }
 
 
