@@ -21,7 +21,6 @@ class Lookback(SQLModel, table=True):
     campaign: str | None = Field(default=None, max_length=100)
     population: int
     population_digest: str = Field(max_length=64)  # SHA-256 over the sorted item numbers, one a line
-    admin_log_seq: int
     created_by: str = Field(max_length=64)
     created_at: dt.datetime = Field(sa_column=_utc_column())
 

@@ -37,7 +37,6 @@ def upgrade() -> None:
     sa.Column('campaign', sa.String(length=100), nullable=True),
     sa.Column('population', sa.Integer(), nullable=False),
     sa.Column('population_digest', sa.String(length=64), nullable=False),
-    sa.Column('admin_log_seq', sa.Integer(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
