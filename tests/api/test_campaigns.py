@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tests.helpers import assert_problem, drive, new_item, table_counts
 from tests.api.test_reports import steps
+from tests.helpers import assert_problem, drive, new_item, table_counts
 
 CODE = "2026-XC-R1"
 ROUND = {"code": CODE, "name": "2026年第一轮巡察", "issued_by": "市委巡察办", "issued_on": "2026-02-20"}
@@ -53,7 +53,7 @@ def test_a_campaign_of_30_items_reconciles_while_its_items_move(client, world, r
     assert report["summary"] == {"items": 30, "closed": 20, "cancelled": 4, "open": 6, "overdue": 6,
                                  "closed_on_time": 20, "closed_late": 0}
     assert not report["can_report_closed"]
-    assert report["reasons"] == [f"6 item(s) are not closed (6 overdue): "
+    assert report["reasons"] == ["6 item(s) are not closed (6 overdue): "
                                  + ", ".join(sorted(i["number"] for i in made[24:30]))]
     assert {line["light"] for line in report["items"] if not line["settled"]} == {"red"}
 
