@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from engine import itemrows
 from engine.accounts import Actor
-from engine.campaigns.registry import find, registered_view
+from engine.campaigns.registry import can_exist, find, registered_view
 from engine.deadlines import light
 from engine.errors import NotFound
 from engine.registry import WorkflowRegistry
@@ -52,6 +52,8 @@ def reasons_not_closed(registered: bool, lines: list[dict]) -> list[str]:
 def reconcile(conn: sa.Connection, actor: Actor, registry: WorkflowRegistry, code: str, *, today: dt.date,
               yellow_days: int, tz) -> dict:
     """The campaign's items in the actor's scope, by number, with the verdict; NotFound if nothing is known of it."""
+    if not can_exist(code):
+        raise NotFound(f"campaign {code!r} not found")
     row = find(conn, code)
     query = itemrows.ITEM_WITH_UNIT.where(items.c.campaign == code)
     scope = scope_clause(actor)
@@ -59,7 +61,7 @@ def reconcile(conn: sa.Connection, actor: Actor, registry: WorkflowRegistry, cod
         query = query.where(scope)
     rows = [dict(r) for r in conn.execute(query.order_by(items.c.number)).mappings()]
     if row is None and not rows:
-        raise NotFound(f"campaign {code} not found")
+        raise NotFound(f"campaign {code!r} not found")
     states = StateSets.of(registry)
     lines = [_line(r, registry, states, today, yellow_days, tz) for r in rows]
     reasons = reasons_not_closed(row is not None, lines)

@@ -34,7 +34,14 @@ def _view(row) -> dict:
 
 def find(conn: sa.Connection, code: str):
     """The registered campaign row, or None."""
+    if not can_exist(code):
+        return None
     return conn.execute(sa.select(campaigns).where(campaigns.c.code == code)).first()
+
+
+def can_exist(code: str) -> bool:
+    """Whether a campaign code could be stored at all: no NUL (PostgreSQL cannot even compare text holding one)."""
+    return "\x00" not in code
 
 
 def create(conn: sa.Connection, *, clock: Clock, actor: Actor, data: NewCampaign) -> dict:

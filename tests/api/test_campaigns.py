@@ -127,3 +127,18 @@ def test_the_summary_report_groups_by_campaign_with_its_name(client, world):
     new_item(client, world)
     groups = client.get("/api/v1/reports/summary?group_by=campaign", headers=world.h("aud")).json()["groups"]
     assert [(g["key"], g["label"], g["total"]) for g in groups] == [(CODE, ROUND["name"], 1), (None, None, 1)]
+
+
+def test_codes_no_campaign_can_have_are_not_found(client, world):
+    for code in ("a%00b", "%00"):
+        assert_problem(client.get(f"/api/v1/campaigns/{code}", headers=world.h("aud")), 404)
+        assert_problem(client.patch(f"/api/v1/campaigns/{code}", json={"name": "x"}, headers=world.h("sup")), 404)
+
+
+def test_the_documented_example_registers_a_campaign(client, world):
+    from api.examples import REQUESTS
+
+    assert client.post("/api/v1/campaigns", json=REQUESTS["create_campaign"], headers=world.h("sup")).status_code == 201
+    changed = client.patch(f"/api/v1/campaigns/{REQUESTS['create_campaign']['code']}",
+                           json=REQUESTS["update_campaign"], headers=world.h("sup"))
+    assert changed.status_code == 200, changed.text
