@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from api.models_campaigns import CampaignList, CampaignReconciliation
 from tests.api.test_reports import steps
 from tests.helpers import assert_problem, drive, new_item, table_counts
 
@@ -16,6 +17,7 @@ ROUND = {"code": CODE, "name": "2026年第一轮巡察", "issued_by": "市委巡
 def _reconcile(client, world, user="aud", code=CODE) -> dict:
     response = client.get(f"/api/v1/campaigns/{code}", headers=world.h(user))
     assert response.status_code == 200, response.text
+    CampaignReconciliation.model_validate(response.json())  # the documented shape
     return response.json()
 
 
@@ -94,7 +96,8 @@ def test_registering_and_correcting_a_campaign_goes_into_the_admin_log(client, w
     entries = [e for e in _admin_log(client, world) if e["target"] == f"campaign:{CODE}"]
     assert [(e["action"], e["actor"]) for e in entries] == [("campaign.add", "sup"), ("campaign.change", "adm")]
     assert entries[0]["after"] == ROUND and entries[1]["before"] == {"issued_by": "市委巡察办"}
-    listed = client.get("/api/v1/campaigns", headers=world.h("reg")).json()["data"]
+    listed = CampaignList.model_validate(client.get("/api/v1/campaigns", headers=world.h("reg")).json()).model_dump(
+        mode="json")["data"]
     assert [(c["code"], c["registered"], c["items"]) for c in listed] == [(CODE, True, 0), ("未登记的一轮", False, 1)]
     assert client.get("/api/v1/audit/verify", headers=world.h("aud")).json()["ok"] is True
 

@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from api.models_campaigns import LookbackOut
 from tests.api.test_reports import steps
 from tests.helpers import assert_problem, drive, new_item, table_counts
 
@@ -27,6 +28,7 @@ def closed(client, world, rt):
 def _draw(client, world, body: dict, user: str = "aud") -> dict:
     response = client.post("/api/v1/lookbacks", json=body, headers=world.h(user))
     assert response.status_code == 201, response.text
+    LookbackOut.model_validate(response.json())  # the documented shape
     return response.json()
 
 

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from api.models_reports import SummaryOut
 from tests.helpers import assert_problem, drive, fire, new_item, payload
 from tests.report_helpers import assert_figures_agree, expected_groups, raw_items
 
@@ -73,6 +74,7 @@ def test_the_summary_agrees_with_the_raw_rows(client, world, rt, mixed, group_by
     everything = expected_groups([{**r, "all": 1} for r in rows], "all", rt.today(), rt.settings.tz)
     assert_figures_agree(report["totals"], everything.get(1, _NOTHING), "totals")
     assert report["scope"] == (scope or "all")
+    SummaryOut.model_validate(report)  # the documented shape
 
 
 def test_the_figures_mean_what_the_documentation_says(client, world, rt, mixed):
