@@ -33,8 +33,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
-    for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health, reports, campaigns,
-                   lookbacks):
+    for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health, reports, campaigns, lookbacks):
         app.include_router(module.router)
     docs.install(app)
     openapi.install(app, runtime)
