@@ -5,7 +5,19 @@ from fastapi import FastAPI
 
 from api import docs, openapi, problems, web
 from api.limits import BodyLimit, HeaderLimit
-from api.routes import admin, audit, evidence, health, items, reminders, webhooks, workflows
+from api.routes import (
+    admin,
+    audit,
+    campaigns,
+    evidence,
+    health,
+    items,
+    lookbacks,
+    reminders,
+    reports,
+    webhooks,
+    workflows,
+)
 from api.throttle import AuthThrottle
 from engine.runtime import Runtime
 
@@ -21,7 +33,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
-    for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health):
+    for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health, reports, campaigns, lookbacks):
         app.include_router(module.router)
     docs.install(app)
     web.install(app)

@@ -75,4 +75,9 @@ REQUESTS: dict[str, dict] = {
     # A multipart form: the part "file" carries the file's bytes and its name (filename="验收报告.pdf").
     "upload_evidence": {"file": "%PDF-1.7 ... (the bytes of 验收报告.pdf)"},
     "update_user": {"email": "li.ming@edu.example.cn", "display_name": "李明（市教委）"},
+    "create_campaign": {"code": "2026-XC-R1", "name": "2026年第一轮巡察", "issued_by": "市委巡察办",
+                        "issued_on": "2026-02-20"},
+    "update_campaign": {"issued_by": "市委第一巡察组"},
+    "create_lookback": {"percent": 10, "campaign": "2026-XC-R1", "seed": "2026-Q3-lookback-01"},
+    "recheck_lookback_item": {"result": "failed", "note": "回头看发现：新增学位未实际投入使用，问题反弹"},
 }

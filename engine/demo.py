@@ -12,6 +12,8 @@ import secrets
 
 from engine import accounts, items, service
 from engine.audit.actors import cli_actor
+from engine.campaigns import registry as campaigns
+from engine.campaigns.schemas import NewCampaign
 from engine.clock import ManualClock
 from engine.people.passwords import set_password
 from engine.reminders.sweep import sweep
@@ -107,6 +109,7 @@ def load_demo(rt: Runtime, count: int = 50, *,
                 accounts.add_user(conn, clock=rt.clock, actor=actor, username=username, roles=roles, unit=unit,
                                   display_name=display)
             _load_items(conn, rt, count)
+            _register_campaigns(conn, rt)
         for username, roles, _unit, _display in USERS:
             row = accounts.user_by_username(conn, username)
             tokens[username] = (roles, accounts.issue_token(conn, clock=rt.clock, actor=actor, user_id=row.id, label="demo"))
@@ -121,6 +124,18 @@ def new_password() -> str:
     """A random demo password: 12 letters and digits, easy to type from the printed list."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
     return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+# The first two inspection rounds are registered; the third is left for the office to enter, as happens when a
+# report's problems arrive before the round itself is entered (docs/CAMPAIGNS.md).
+CAMPAIGNS = [("2026-XC-R1", "2026年第一轮巡察", "市委巡察办", dt.date(2026, 3, 16)),
+             ("2026-XC-R2", "2026年第二轮巡察", "市委巡察办", dt.date(2026, 6, 22))]
+
+
+def _register_campaigns(conn, rt: Runtime) -> None:
+    for code, name, issued_by, issued_on in CAMPAIGNS:
+        campaigns.create(conn, clock=rt.clock, actor=_actor(conn, "zhang.wei"),
+                         data=NewCampaign(code=code, name=name, issued_by=issued_by, issued_on=issued_on))
 
 
 def _load_items(conn, rt: Runtime, count: int) -> None:

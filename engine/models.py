@@ -180,7 +180,9 @@ class IdempotencyKey(SQLModel, table=True):
 # Tables of the capabilities that live in their own subpackages, registered with the core ones so that
 # migrations and the schema check see every table.
 from engine.audit import models as _audit_models  # noqa: E402,F401
+from engine.campaigns import models as _campaign_models  # noqa: E402,F401
 from engine.delivery import models as _delivery_models  # noqa: E402,F401
 from engine.evidence import models as _evidence_models  # noqa: E402,F401
+from engine.lookback import models as _lookback_models  # noqa: E402,F401
 from engine.people import models as _people_models  # noqa: E402,F401
 from engine.reminders import models as _reminder_models  # noqa: E402,F401

@@ -131,6 +131,12 @@ def check_item(row, history, workflows, bad_workflows):
                 return 1, "the first record must be a creation into the initial state"
             state = {k: f.get(k) for k in REPLAYED}
             state.update(submitted_by=None, reopened_count=0)
+        elif rec["trigger"] == "lookback":  # a look-back re-check: on a closed item, which it leaves there
+            finals = {st["name"] for st in wf["states"] if st.get("final")}
+            if rec["to_state"] != rec["from_state"] or rec["from_state"] not in finals:
+                return seq, "a look-back re-check must leave a closed item where it is"
+            if set(f) != {"lookback", "result"} or f.get("result") not in ("passed", "failed"):
+                return seq, "a look-back re-check names its look-back and a result, and nothing else"
         else:
             t = next((t for t in wf["transitions"] if t["trigger"] == rec["trigger"]
                       and rec["from_state"] in t["source"]), None)

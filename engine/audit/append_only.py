@@ -14,4 +14,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "audit_checkpoint_heads",  # the chain heads each checkpoint covered (migration 0005)
     "admin_log",               # the administrators' own hash-chained log (migration 0006)
     "evidence_files",          # who uploaded which stored file for which item, when (migration 0007)
+    "lookbacks",               # each look-back draw: seed, population, who (migration 0011)
+    "lookback_items",          # the sample of each draw, in order (migration 0011)
+    "lookback_checks",         # each re-check's result and note (migration 0011)
 )

@@ -18,6 +18,7 @@ from engine.clock import UTC, rfc3339
 from engine.definitions import WorkflowDef
 from engine.definitions.schema import TransitionDef
 from engine.history import GENESIS
+from engine.lookback.schemas import RECHECK_FIELDS, RECHECK_TRIGGER
 
 # Item columns whose current value the history fixes: the creation record registers them all, and each
 # later record names those its transition changed ("unit" is the unit's code).
@@ -195,6 +196,17 @@ def _apply_effects(tdef: TransitionDef, record: dict, state: dict) -> None:
         state.update({k: v for k, v in changes.items() if k in ("submitted_by", "reopened_count")})
 
 
+def _recheck_problem(record: dict, definition: WorkflowDef) -> str | None:
+    """A look-back re-check (engine/lookback/recheck.py) records a result on a closed item and moves nothing."""
+    final = {s.name for s in definition.states if s.final}
+    if record["to_state"] != record["from_state"] or record["from_state"] not in final:
+        return (f"a look-back re-check from {record['from_state']!r} to {record['to_state']!r}: it is recorded only "
+                f"on a closed item, which it leaves where it is")
+    if set(record["fields"]) != RECHECK_FIELDS or record["fields"].get("result") not in ("passed", "failed"):
+        return "a look-back re-check names its look-back and a result (passed or failed), and nothing else"
+    return None
+
+
 def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_workflows: dict[str, str]
                   ) -> tuple[int, Finding | None, dict | None]:
     """Check one item's decoded records in seq order: (records intact, first finding, replayed state).
@@ -227,6 +239,10 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
             if record["trigger"] not in ("create", "import") or record["to_state"] != definition.initial:
                 return 0, Finding(1, f"the first record must be a creation into {definition.initial!r}"), None
             state = _initial_state(fields)
+        elif record["trigger"] == RECHECK_TRIGGER:
+            problem = _recheck_problem(record, definition)
+            if problem is not None:
+                return expected - 1, Finding(seq, problem), None
         else:
             tdef = definition.transition(record["trigger"], record["from_state"])
             if tdef is None or tdef.dest != record["to_state"]:

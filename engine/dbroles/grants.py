@@ -44,6 +44,7 @@ WRITTEN_TABLES: dict[str, tuple[str, ...]] = {
     "delivery_attempts": ("SELECT", "INSERT", "UPDATE", "DELETE"),  # an attempt given back unsent is removed
     "delivery_events": ("SELECT", "INSERT"),
     "web_sessions": ("SELECT", "INSERT", "UPDATE"),  # last seen, ended; never deleted
+    "campaigns": ("SELECT", "INSERT", "UPDATE"),  # name, issuing body and date can be corrected
 }
 
 

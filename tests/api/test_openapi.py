@@ -62,7 +62,9 @@ OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "ge
                  "list_audit_keys", "list_audit_checkpoints", "make_audit_checkpoint", "export_audit_bundle",
                  "list_admin_log", "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks",
                  "delete_webhook", "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook",
-                 "upload_evidence", "list_item_evidence", "download_evidence"}
+                 "upload_evidence", "list_item_evidence", "download_evidence", "get_summary_report",
+                 "list_campaigns", "create_campaign", "update_campaign", "reconcile_campaign", "create_lookback",
+                 "get_lookback", "recheck_lookback_item"}
 PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers",
                   "detected_type"}
 

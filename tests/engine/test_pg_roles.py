@@ -46,7 +46,8 @@ def test_the_set_up_document_names_every_table_the_plan_covers():
 
 @pytest.fixture
 def filled(client, world, rt, tmp_path):
-    """Rows in every append-only table: three items' histories, a signing key, a checkpoint, an upload."""
+    """Rows in every append-only table: three items' histories, a signing key, a checkpoint, an upload, a
+    look-back with one re-check."""
     rt.settings.audit_key_dir = tmp_path / "keys"
     rt.settings.evidence_dir = tmp_path / "evidence"
     items = templates(client, world, rt)
@@ -54,6 +55,10 @@ def filled(client, world, rt, tmp_path):
     uploaded = client.post(f"/api/v1/items/{items[0]['id']}/evidence",
                            files={"file": ("整改报告.pdf", PDF, "application/pdf")}, headers=world.h("sup"))
     assert uploaded.status_code == 201, uploaded.text
+    lookback = client.post("/api/v1/lookbacks", json={"size": 1}, headers=world.h("aud")).json()
+    rechecked = client.post(f"/api/v1/lookbacks/{lookback['id']}/items/{lookback['items'][0]['id']}",
+                            json={"result": "passed", "note": "回头看"}, headers=world.h("aud"))
+    assert rechecked.status_code == 200, rechecked.text
     return rt
 
 

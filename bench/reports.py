@@ -1,0 +1,78 @@
+"""How long the summary report takes on a filled database, for every grouping, as an auditor (all units) and as
+a unit's supervisor (one subtree).
+
+Prints the median and the slowest of --runs runs per grouping, wall time in the process that asks (the
+database's own work included), the median CPU time of this process (on SQLite that is the query's own work,
+which a busy machine does not inflate; on PostgreSQL the work is the server's), and the target (issue 8):
+< 500 ms at 1,000,000 items.
+Run: .venv/bin/python bench/reports.py --db URL   (a database filled by bench/seed.py or bench/clone_items.py)
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import sqlalchemy as sa  # noqa: E402
+
+from engine.accounts import Actor  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.reports.summary import GROUPS, SummaryQuery, summary  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+
+TARGET_MS = 500
+
+
+def _actors(rt: Runtime) -> list[tuple[str, Actor]]:
+    """An auditor's view, and the view of the unit below the root holding the most items."""
+    everyone = Actor(0, "bench", frozenset({"auditor"}), 0, "", "/")
+    with rt.store.read() as conn:
+        unit = conn.execute(sa.text(
+            "SELECT u.id, u.code, u.path FROM units u JOIN items i ON i.unit_id = u.id WHERE u.parent_id IS NOT NULL "
+            "GROUP BY u.id, u.code, u.path ORDER BY COUNT(*) DESC LIMIT 1")).first()
+    views = [("all units", everyone)]
+    if unit is not None:
+        views.append((f"unit {unit.code}", Actor(0, "bench", frozenset({"supervisor"}), unit.id, unit.code, unit.path)))
+    return views
+
+
+def measure(rt: Runtime, actor: Actor, group_by: str, runs: int) -> tuple[float, float, float, int]:
+    """(median ms, slowest ms, median CPU ms, items counted) of ``runs`` reports, after one warm-up."""
+    query = SummaryQuery(group_by=group_by, date_from=None, date_to=None, today=rt.today())
+    times, cpu = [], []
+    for _ in range(runs + 1):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with rt.store.read() as conn:
+            report = summary(conn, actor, rt.registry, query, rt.settings.tz)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
+    return statistics.median(times[1:]), max(times[1:]), statistics.median(cpu[1:]), report["totals"]["total"]
+
+
+def main() -> None:
+    """Time every grouping for both views and print them against the target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True, help="Database URL of a filled, migrated database")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    rt = Runtime.open(Settings(database_url=args.db))
+    print(f"summary report on {args.db.split(':')[0].split('+')[0]}, median / slowest of {args.runs} runs "
+          f"(target < {TARGET_MS} ms)")
+    worst = 0.0
+    for label, actor in _actors(rt):
+        for group_by in GROUPS:
+            median, slowest, cpu, counted = measure(rt, actor, group_by, args.runs)
+            worst = max(worst, median)
+            print(f"  {label:<18} group_by={group_by:<9} {median:8.1f} ms / {slowest:8.1f} ms   cpu {cpu:8.1f} ms  "
+                  f"({counted:,} items)")
+    print(f"  slowest median: {worst:.1f} ms ({worst / TARGET_MS:.2f} of the target)")
+    rt.store.dispose()
+
+
+if __name__ == "__main__":
+    main()

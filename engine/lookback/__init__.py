@@ -1,0 +1,1 @@
+"""Look-back (回头看): reproducible samples of closed items and their re-checks."""

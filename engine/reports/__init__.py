@@ -1,0 +1,1 @@
+"""Reports: closure, overdue and reopen figures per group, aggregated in SQL."""
