@@ -108,34 +108,42 @@ def _units_in_view(conn: sa.Connection, actor: Actor, f: ItemFilters) -> dict[in
     return {row.id: (row.code, row.path) for row in conn.execute(query)}
 
 
+def _checked_on_entries(conn: sa.Connection, column: sa.Column) -> sa.ColumnElement:
+    """``column`` as a term SQLite will not look up by its own index, only test on the entries of the index it
+    walks. SQLite's planner, knowing little of how many rows a range or a subtree holds, would otherwise
+    collect them all through that column's index and sort them; walking the ordering index (which carries
+    unit_id and deadline) stops after a page. PostgreSQL weighs both ways by its statistics: unchanged there."""
+    if conn.dialect.name != "sqlite":
+        return column
+    return sa.literal_column(f"+items.{column.name}", column.type)
+
+
 def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int,
            in_view: dict[int, tuple[str, str]]) -> list:
     clauses = []
     if f.unit is not None or not actor.sees_everything:
         # The scope as a list of unit ids (a province has a few hundred units), read from the units table
-        # once, rather than joining every item to its unit to compare paths. Unary + keeps SQLite from
-        # reading a subtree's items unit by unit and sorting them: the ordering index holds unit_id, so
-        # the scope is checked on its entries (PostgreSQL weighs both ways by its statistics anyway).
-        unit_id = items.c.unit_id if conn.dialect.name != "sqlite" else sa.literal_column("+items.unit_id")
-        clauses.append(unit_id.in_(sorted(in_view)))
+        # once, rather than joining every item to its unit to compare paths.
+        clauses.append(_checked_on_entries(conn, items.c.unit_id).in_(sorted(in_view)))
     for name in ("state", "source", "severity", "assignee", "campaign", "workflow"):
         values = getattr(f, name)
         if values is not None:
             clauses.append(items.c[name].in_(values))
+    due_date, deadline = _checked_on_entries(conn, items.c.due_date), _checked_on_entries(conn, items.c.deadline)
     if f.due_before is not None:
-        clauses.append(items.c.due_date < f.due_before)
+        clauses.append(due_date < f.due_before)
     if f.due_after is not None:
-        clauses.append(items.c.due_date > f.due_after)
+        clauses.append(due_date > f.due_after)
     if f.overdue is not None:
-        overdue = sa.and_(items.c.deadline.is_not(None), items.c.deadline < today)
+        overdue = sa.and_(deadline.is_not(None), deadline < today)
         clauses.append(overdue if f.overdue else sa.not_(overdue))
     if f.light is not None:
         soon = today + dt.timedelta(days=yellow_days)
         lights = {
-            "none": items.c.deadline.is_(None),
-            "red": items.c.deadline < today,
-            "yellow": sa.and_(items.c.deadline >= today, items.c.deadline <= soon),
-            "green": items.c.deadline > soon,
+            "none": deadline.is_(None),
+            "red": deadline < today,
+            "yellow": sa.and_(deadline >= today, deadline <= soon),
+            "green": deadline > soon,
         }
         clauses.append(sa.or_(*(lights[light] for light in f.light)))
     if f.q:
