@@ -20,11 +20,14 @@ Import: from bench.seed import seed; seed("sqlite:///x.db", 100_000) or seed(run
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import datetime as dt
 import random
 import sys
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +96,12 @@ class _World:
     assignees: dict[str, list[str]]             # department code -> assignees
 
 
-def _build_world(rt: Runtime) -> _World:
+def _build_world(rt: Runtime, *, create: bool = True) -> _World:
     """The unit tree and its people (made once; a second seed into the same database reuses them)."""
     actor = "seed"
-    with rt.store.write() as conn:
+    with rt.store.write() if create else rt.store.read() as conn:
         have = {r.code for r in conn.execute(sa.text("SELECT code FROM units"))}
-        if PROVINCE_CODE not in have:
+        if create and PROVINCE_CODE not in have:
             accounts.add_unit(conn, clock=rt.clock, actor=actor, code=PROVINCE_CODE, name=text.PROVINCE[1])
             for role, name in (("supervisor", "sup_prov"), ("verifier", "ver_prov"), ("auditor", "aud_prov")):
                 accounts.add_user(conn, clock=rt.clock, actor=actor, username=name, roles=[role], unit=PROVINCE_CODE)
@@ -132,14 +135,11 @@ PROVINCE_CODE = text.PROVINCE[0]
 
 
 class _Maker:
-    """Builds one item's row and history records; one instance per seed run (it keeps the numbering)."""
+    """Builds items' rows and history records from one random sequence."""
 
-    def __init__(self, rt: Runtime, world: _World, rows: Rows, rng: random.Random, now: dt.datetime,
-                 numbers: dict[int, int]) -> None:
+    def __init__(self, rt: Runtime, world: _World, rows: Rows, rng: random.Random, now: dt.datetime) -> None:
         self.rt, self.world, self.rows, self.rng, self.now = rt, world, rows, rng, now
-        self.numbers = numbers
         self.workflows = {name: rt.registry.current(name) for name, _ in WORKFLOWS}
-        self.prefix = rt.settings.number_prefix.upper()
 
     def _date(self, value: dt.date | None):
         return None if value is None else (value.isoformat() if self.rows.sqlite else value)
@@ -157,7 +157,8 @@ class _Maker:
         return [created] + [created + dt.timedelta(seconds=s) for s in later]
 
     def make(self, created: dt.datetime) -> tuple[tuple, list[tuple]]:
-        """One item created at ``created``: its row and its history rows (tuples in the column orders)."""
+        """One item created at ``created``: its row and its history rows (tuples in the column orders); the
+        row's number is still the year it is numbered in (numbers are handed out in order, by _number)."""
         rng, world = self.rng, self.world
         name = rng.choices([w for w, _ in WORKFLOWS], [p for _, p in WORKFLOWS])[0]
         wf = self.workflows[name]
@@ -226,10 +227,8 @@ class _Maker:
         deadline = state_deadline(wf.definition, prev_state, entered=self.rt.local_date(entered), due_date=due_date)
         reminder = None if final else reminder_clock(self.rt, wf.definition, {
             "id": item_id, "state": prev_state, "state_entered_at": entered, "deadline": deadline})
-        year = self.rt.local_date(created).year
-        self.numbers[year] = self.numbers.get(year, 0) + 1
         instant = self.rows.instant
-        row = (item_id, f"{self.prefix}-{year}-{self.numbers[year]:06d}", name, wf.hash, prev_state, len(steps),
+        row = (item_id, self.rt.local_date(created).year, name, wf.hash, prev_state, len(steps),
                title, values["description"], source, values["severity"], unit_id, values["assignee"],
                self._date(due_date), None, self._date(deadline), instant(entered), values["measures"],
                external_ref, campaign, "[]", registrar, values["submitted_by"], 0, len(steps), prev,
@@ -261,19 +260,20 @@ def refresh_statistics(store: Store) -> None:
 
 
 def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime | None = None,
-         batch: int = 20_000, progress=None) -> Seeded:
+         batch: int = 10_000, jobs: int | None = None, progress=None) -> Seeded:
     """Add ``n`` items with their histories to the database at ``target`` (a URL, migrated if need be, or an
-    open Runtime); ``progress(done, n)`` is called after each batch."""
+    open Runtime); ``jobs`` processes make the rows (default: one per core; a Runtime target: this process);
+    ``progress(done, n)`` is called after each batch."""
     started = time.perf_counter()
     rt, opened = _open(target)
-    rng = random.Random(rng_seed)
     now = (now or rt.clock.now()).astimezone(UTC).replace(microsecond=0)
     world = _build_world(rt)
     sequences = NumberSequence.__table__
     with rt.store.read() as conn:
         numbers = {r.year: r.last for r in conn.execute(sa.select(sequences))}
     with _indexes_set_aside(rt.store, n):
-        records = _load(rt, world, rng, now, numbers, n, batch, progress)
+        records = _load(rt, world, target if opened else None, now, numbers, n, batch, rng_seed,
+                        jobs or os.cpu_count() or 1, progress)
     refresh_statistics(rt.store)
     result = Seeded(items=n, records=records, seconds=time.perf_counter() - started, units=list(world.units),
                     assignees=[a for names in world.assignees.values() for a in names])
@@ -282,34 +282,93 @@ def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime |
     return result
 
 
-def _load(rt: Runtime, world: _World, rng: random.Random, now: dt.datetime, numbers: dict[int, int], n: int,
-          batch: int, progress) -> int:
-    """Insert the items and their histories, a batch a transaction; return how many records were written."""
-    start = now - dt.timedelta(days=SPAN_DAYS)
-    step = SPAN_DAYS * 86400 / max(n, 1)
-    records = 0
-    for first in range(0, n, batch):
-        with rt.store.write() as conn:
+def _batch(rt: Runtime, world: _World, rows: Rows, first: int, count: int, n: int, now: dt.datetime,
+           rng_seed: int) -> tuple[list[tuple], list[tuple]]:
+    """Items ``first`` .. ``first + count - 1`` of ``n`` (spread evenly over SPAN_DAYS before ``now``) and
+    their records; each batch draws from its own random sequence, so any number of processes make the same."""
+    rng = random.Random(f"{rng_seed}:{first}")
+    maker = _Maker(rt, world, rows, rng, now)
+    start, step = now - dt.timedelta(days=SPAN_DAYS), SPAN_DAYS * 86400 / max(n, 1)
+    items, chain = [], []
+    for i in range(first, first + count):
+        row, records = maker.make(start + dt.timedelta(seconds=i * step + rng.uniform(0, step * 0.9)))
+        items.append(row)
+        chain.extend(records)
+    return items, chain
+
+
+_worker: dict = {}
+
+
+def _start_worker(url: str) -> None:
+    rt = Runtime.open(Settings(database_url=url))
+    with rt.store.read() as conn:
+        _worker.update(rt=rt, world=_build_world(rt, create=False), rows=Rows(conn))
+
+
+def _worker_batch(first: int, count: int, n: int, now: dt.datetime, rng_seed: int) -> tuple[list[tuple], list[tuple]]:
+    return _batch(_worker["rt"], _worker["world"], _worker["rows"], first, count, n, now, rng_seed)
+
+
+def _batches(rt: Runtime, world: _World, url: str | None, n: int, batch: int, now: dt.datetime, rng_seed: int,
+             jobs: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
+    """The batches in order: made here, or by ``jobs`` processes (a few batches ahead of the inserts)."""
+    spans = [(first, min(batch, n - first)) for first in range(0, n, batch)]
+    if jobs <= 1 or url is None:
+        with rt.store.read() as conn:
             rows = Rows(conn)
-            maker = _Maker(rt, world, rows, rng, now, numbers)
-            items, chain = [], []
-            for i in range(first, min(first + batch, n)):
-                created = start + dt.timedelta(seconds=i * step + rng.uniform(0, step * 0.9))
-                row, recs = maker.make(created)
-                items.append(row)
-                chain.extend(recs)
-            _insert_items(conn, rows, items)
+        for first, count in spans:
+            yield _batch(rt, world, rows, first, count, n, now, rng_seed)
+        return
+    context = multiprocessing.get_context("spawn")  # no inherited connections or threads
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(url,)) as pool:
+        pending = [pool.submit(_worker_batch, first, count, n, now, rng_seed) for first, count in spans[:jobs * 2]]
+        for span in spans[jobs * 2:] + [None] * min(len(spans), jobs * 2):
+            done = pending.pop(0).result()
+            if span is not None:
+                pending.append(pool.submit(_worker_batch, *span, n, now, rng_seed))
+            yield done
+
+
+def _number(rt: Runtime, items: list[tuple], numbers: dict[int, int]) -> list[tuple]:
+    """The rows with their numbers (ZG-2026-000123), handed out by year in the order the items were made."""
+    prefix = rt.settings.number_prefix.upper()
+    numbered = []
+    for row in items:
+        year = row[1]
+        numbers[year] = numbers.get(year, 0) + 1
+        numbered.append((row[0], f"{prefix}-{year}-{numbers[year]:06d}", *row[2:]))
+    return numbered
+
+
+def _load(rt: Runtime, world: _World, url: str | None, now: dt.datetime, numbers: dict[int, int], n: int,
+          batch: int, rng_seed: int, jobs: int, progress) -> int:
+    """Insert the items and their histories, a batch a transaction; return how many records were written."""
+    records = done = 0
+    for items, chain in _batches(rt, world, url, n, batch, now, rng_seed, jobs):
+        with rt.store.write() as conn:
+            if rt.store.is_sqlite:  # the items' and the history's indexes take random keys (uuids): keep them in memory
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
+            rows = Rows(conn)
+            _insert_items(conn, rows, _number(rt, items, numbers))
             rows.insert(HistoryRecord.__table__, HISTORY_COLUMNS, chain)
-            records += len(chain)
             _save_numbers(conn, numbers)
+        records += len(chain)
+        done += len(items)
+        if rt.store.is_sqlite:
+            # The store checkpoints every few hundred commits; a load of a few large ones would otherwise
+            # leave everything in an ever longer write-ahead log, which every later read searches.
+            with rt.store.reader.connect() as conn:  # outside any transaction, as a checkpoint must be
+                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if progress is not None:
-            progress(min(first + batch, n), n)
+            progress(done, n)
     return records
 
 
 # Past this many items, a PostgreSQL load goes faster without the items' secondary indexes (GIN trigram
 # indexes above all, which cost every inserted row dozens of entries), made again at the end in one pass.
 SET_ASIDE_FROM = 50_000
+SQLITE_CACHE_KB = 1_000_000
 
 
 @contextmanager
@@ -370,12 +429,13 @@ def main() -> None:
     parser.add_argument("n", type=int, help="how many items to add")
     parser.add_argument("--db", default="sqlite:///seed.db", help="database URL (default sqlite:///seed.db)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (the same seed makes the same items)")
+    parser.add_argument("--jobs", type=int, help="processes making rows (default: one per core)")
     args = parser.parse_args()
 
     def report(done: int, total: int) -> None:
         print(f"\r{done:,}/{total:,} items", end="", file=sys.stderr, flush=True)
 
-    result = seed(args.db, args.n, rng_seed=args.seed, progress=report)
+    result = seed(args.db, args.n, rng_seed=args.seed, jobs=args.jobs, progress=report)
     print(f"\n{result.items:,} items and {result.records:,} history records in {result.seconds:.0f} s")
 
 

@@ -119,8 +119,9 @@ def _checked_on_entries(conn: sa.Connection, column: sa.Column) -> sa.ColumnElem
 
 
 def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int,
-           in_view: dict[int, tuple[str, str]]) -> list:
-    clauses = []
+           in_view: dict[int, tuple[str, str]]) -> tuple[list, bool]:
+    """The WHERE clauses of the filters, and whether they name the few rows to read (text-search candidates)."""
+    clauses, few = [], False
     if f.unit is not None or not actor.sees_everything:
         # The scope as a list of unit ids (a province has a few hundred units), read from the units table
         # once, rather than joining every item to its unit to compare paths.
@@ -148,8 +149,12 @@ def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, ye
         clauses.append(sa.or_(*(lights[light] for light in f.light)))
     if f.q:
         # Case-insensitive, on the text and on the identifiers people quote (ZG-2026-000123, a report's number).
-        clauses.extend(textsearch.search_clauses(conn, items, f.q))
-    return clauses
+        clauses.append(textsearch.like_clause(items, f.q))
+        candidates = textsearch.candidates(conn, f.q)
+        if candidates is not None:
+            clauses.append(textsearch.ROWID.in_(candidates))
+            few = True
+    return clauses, few
 
 
 def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int, cursor: str | None,
@@ -157,7 +162,8 @@ def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int,
     """One page of items, newest first, ordered by (created_at, id) so pages never skip or repeat."""
     fingerprint = f.fingerprint()
     in_view = _units_in_view(conn, actor, f)
-    query = sa.select(items).where(*_where(conn, actor, f, today, yellow_days, in_view))
+    clauses, few = _where(conn, actor, f, today, yellow_days, in_view)
+    query = sa.select(items).where(*clauses)
     if cursor:
         created, item_id = cursors.decode(cursor, fingerprint, (str, str))
         try:
@@ -166,7 +172,11 @@ def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int,
             raise InvalidInput("cursor is not valid for this query", field="cursor") from None
         # One row-value comparison, which both stores read as a range of the ordering index (an OR of two
         # comparisons is two ranges, merged and sorted again).
-        query = query.where(sa.tuple_(items.c.created_at, items.c.id)
+        # With a few candidate rows named, they are read by rowid and sorted; the range must not draw SQLite
+        # into walking the ordering index from the cursor to the oldest item in search of them.
+        position = ((items.c.created_at, items.c.id) if not few else
+                    (_checked_on_entries(conn, items.c.created_at), _checked_on_entries(conn, items.c.id)))
+        query = query.where(sa.tuple_(*position)
                             < sa.tuple_(sa.literal(created_at, items.c.created_at.type),
                                         sa.literal(item_id, items.c.id.type)))
     query = query.order_by(items.c.created_at.desc(), items.c.id.desc()).limit(limit + 1)
@@ -196,5 +206,6 @@ def _unit_of(conn: sa.Connection, in_view: dict[int, tuple[str, str]], unit_id: 
 def count_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, today: dt.date, yellow_days: int) -> int:
     """How many items in the caller's scope match the filters (every page together)."""
     in_view = _units_in_view(conn, actor, f)
-    query = sa.select(sa.func.count()).select_from(items).where(*_where(conn, actor, f, today, yellow_days, in_view))
+    clauses, _few = _where(conn, actor, f, today, yellow_days, in_view)
+    query = sa.select(sa.func.count()).select_from(items).where(*clauses)
     return conn.execute(query).scalar_one()

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+# The items' own rowid (SQLite), which is the FTS5 table's rowid for the same item.
+ROWID = sa.literal_column("items.rowid", sa.Integer)
+
 SEARCHED = ("number", "external_ref", "title", "description")
 FTS_TABLE = "items_fts"
 # The FTS5 table and the shadow tables it keeps its index in (SQLite), and the GIN indexes (PostgreSQL):
@@ -54,23 +57,15 @@ def _fts_phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
 
 
-def sqlite_candidates(conn: sa.Connection, q: str) -> list[int] | None:
-    """The rowids of items whose searched text may hold ``q`` (SQLite), or None when the LIKE scan is the
-    better way: ``q`` too short for trigrams, or more than MAX_CANDIDATES items hold it."""
-    if len(q) < MIN_INDEXED:
+def candidates(conn: sa.Connection, q: str) -> list[int] | None:
+    """The rowids of the items whose searched text may hold ``q``, when the store has a text index to ask
+    (SQLite's FTS5 table) and they are few; None when the LIKE scan along the list's order is the better way:
+    ``q`` too short for trigrams, more than MAX_CANDIDATES items hold it, or PostgreSQL (whose planner
+    weighs its trigram indexes itself)."""
+    if conn.dialect.name != "sqlite" or len(q) < MIN_INDEXED:
         return None
     rows = conn.exec_driver_sql(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?",
                                 (_fts_phrase(q), MAX_CANDIDATES + 1)).all()
     if len(rows) > MAX_CANDIDATES:
         return None
     return [row[0] for row in rows]
-
-
-def search_clauses(conn: sa.Connection, items: sa.Table, q: str) -> list[sa.ColumnElement]:
-    """The WHERE clauses of ``q=``: the LIKE match, and on SQLite the candidate rows when they are few."""
-    clauses = [like_clause(items, q)]
-    if conn.dialect.name == "sqlite":
-        candidates = sqlite_candidates(conn, q)
-        if candidates is not None:
-            clauses.append(sa.literal_column("items.rowid").in_(candidates))
-    return clauses
