@@ -20,13 +20,12 @@ Import: from bench.seed import seed; seed("sqlite:///x.db", 100_000) or seed(run
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import multiprocessing
 import os
-import datetime as dt
 import random
 import sys
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,17 +41,14 @@ if str(HERE.parent) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench import seed_text as text  # noqa: E402
-from engine import accounts, history, textsearch  # noqa: E402
+from bench.seed_copy import copy_items  # noqa: E402
+from bench.seed_items import CAMPAIGNS, Maker, World, build_world  # noqa: E402
+from engine import textsearch  # noqa: E402
 from engine.bulk import Rows  # noqa: E402
-from engine.canonical import canonical_text  # noqa: E402
-from engine.clock import UTC, rfc3339  # noqa: E402
+from engine.clock import UTC  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.deadlines import state_deadline  # noqa: E402
 from engine.models import HistoryRecord, Item, NumberSequence  # noqa: E402
-from engine.reminders.clock import reminder_clock  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.schemas import SEVERITIES, SOURCES  # noqa: E402
 from engine.store import Store, current_revision, head_revision, migrate  # noqa: E402
 
 ITEM_COLUMNS = ("id", "number", "workflow", "workflow_hash", "state", "version", "title", "description", "source",
@@ -61,17 +57,6 @@ ITEM_COLUMNS = ("id", "number", "workflow", "workflow_hash", "state", "version",
                 "history_seq", "history_hash", "next_reminder_at", "closed_at", "created_at", "updated_at")
 HISTORY_COLUMNS = ("item_id", "seq", "trigger", "from_state", "to_state", "actor", "at", "comment", "evidence",
                    "fields", "prev_hash", "hash")
-WORKFLOWS = (("standard", 0.7), ("immediate", 0.1), ("long_term", 0.2))
-# The path to each state: the triggers after "create" (progress reports are added while rectifying).
-PATHS = {"identified": (), "assigned": ("assign",), "rectifying": ("assign", "accept"),
-         "pending_verification": ("assign", "accept", "submit"),
-         "verified": ("assign", "accept", "submit", "approve"),
-         "closed": ("assign", "accept", "submit", "approve", "close"), "cancelled": ("cancel",)}
-DEST = {"assign": "assigned", "accept": "rectifying", "report_progress": "rectifying",
-        "submit": "pending_verification", "approve": "verified", "close": "closed", "cancel": "cancelled"}
-OPEN_STATES = ("identified", "assigned", "rectifying", "rectifying", "rectifying", "pending_verification",
-               "verified")
-CAMPAIGNS = tuple(f"ZX-{year}-{k:02d}" for year in (2025, 2026) for k in range(1, 9))
 SPAN_DAYS = 730
 FTS_INSERT_TRIGGER = "items_fts_insert"  # migration 0009
 
@@ -88,152 +73,6 @@ class Seeded:
     campaigns: tuple[str, ...] = CAMPAIGNS
 
 
-@dataclass
-class _World:
-    units: dict[str, tuple[int, str]]          # code -> (id, city name)
-    leaves: list[str]                           # department codes
-    cities: list[str]                           # city codes
-    assignees: dict[str, list[str]]             # department code -> assignees
-
-
-def _build_world(rt: Runtime, *, create: bool = True) -> _World:
-    """The unit tree and its people (made once; a second seed into the same database reuses them)."""
-    actor = "seed"
-    with rt.store.write() if create else rt.store.read() as conn:
-        have = {r.code for r in conn.execute(sa.text("SELECT code FROM units"))}
-        if create and PROVINCE_CODE not in have:
-            accounts.add_unit(conn, clock=rt.clock, actor=actor, code=PROVINCE_CODE, name=text.PROVINCE[1])
-            for role, name in (("supervisor", "sup_prov"), ("verifier", "ver_prov"), ("auditor", "aud_prov")):
-                accounts.add_user(conn, clock=rt.clock, actor=actor, username=name, roles=[role], unit=PROVINCE_CODE)
-            for c, city in enumerate(text.CITIES, start=1):
-                code = f"C{c:02d}"
-                accounts.add_unit(conn, clock=rt.clock, actor=actor, code=code, name=city, parent=PROVINCE_CODE)
-                for role, prefix in (("supervisor", "sup"), ("verifier", "ver"), ("registrar", "reg")):
-                    accounts.add_user(conn, clock=rt.clock, actor=actor, username=f"{prefix}_{code.lower()}",
-                                      roles=[role], unit=code)
-                for dept, name in text.DEPARTMENTS:
-                    accounts.add_unit(conn, clock=rt.clock, actor=actor, code=f"{code}-{dept}", name=f"{city}{name}",
-                                      parent=code)
-                    for k in (1, 2):
-                        accounts.add_user(conn, clock=rt.clock, actor=actor, roles=["assignee"],
-                                          username=f"asg_{code.lower()}_{dept.lower()}_{k}", unit=f"{code}-{dept}")
-        ids = {r.code: r.id for r in conn.execute(sa.text("SELECT id, code FROM units"))}
-    cities = [f"C{c:02d}" for c in range(1, len(text.CITIES) + 1)]
-    units = {PROVINCE_CODE: (ids[PROVINCE_CODE], "")}
-    leaves, assignees = [], {}
-    for code, city in zip(cities, text.CITIES):
-        units[code] = (ids[code], city)
-        for dept, _name in text.DEPARTMENTS:
-            leaf = f"{code}-{dept}"
-            units[leaf] = (ids[leaf], city)
-            leaves.append(leaf)
-            assignees[leaf] = [f"asg_{code.lower()}_{dept.lower()}_{k}" for k in (1, 2)]
-    return _World(units, leaves, cities, assignees)
-
-
-PROVINCE_CODE = text.PROVINCE[0]
-
-
-class _Maker:
-    """Builds items' rows and history records from one random sequence."""
-
-    def __init__(self, rt: Runtime, world: _World, rows: Rows, rng: random.Random, now: dt.datetime) -> None:
-        self.rt, self.world, self.rows, self.rng, self.now = rt, world, rows, rng, now
-        self.workflows = {name: rt.registry.current(name) for name, _ in WORKFLOWS}
-
-    def _date(self, value: dt.date | None):
-        return None if value is None else (value.isoformat() if self.rows.sqlite else value)
-
-    def _state_for(self, age_days: float) -> str:
-        rng = self.rng
-        if rng.random() < 0.04:
-            return "cancelled"
-        return "closed" if rng.random() < min(0.9, age_days / 300) else rng.choice(OPEN_STATES)
-
-    def _times(self, created: dt.datetime, steps: int) -> list[dt.datetime]:
-        """Creation and ``steps`` later moments, in order, none after now."""
-        room = min((self.now - created).total_seconds(), self.rng.uniform(10, 200) * 86400)
-        later = sorted(self.rng.uniform(0, room) for _ in range(steps))
-        return [created] + [created + dt.timedelta(seconds=s) for s in later]
-
-    def make(self, created: dt.datetime) -> tuple[tuple, list[tuple]]:
-        """One item created at ``created``: its row and its history rows (tuples in the column orders); the
-        row's number is still the year it is numbered in (numbers are handed out in order, by _number)."""
-        rng, world = self.rng, self.world
-        name = rng.choices([w for w, _ in WORKFLOWS], [p for _, p in WORKFLOWS])[0]
-        wf = self.workflows[name]
-        leaf = rng.random() < 0.85
-        unit = rng.choice(world.leaves) if leaf else rng.choice(world.cities)
-        unit_id, city = world.units[unit]
-        city_code = unit[:3].lower()
-        state = self._state_for((self.now - created).total_seconds() / 86400)
-        triggers = list(PATHS[state])
-        if state == "cancelled" and rng.random() < 0.5:
-            triggers = ["assign", "cancel"]
-        if "accept" in triggers:
-            at = triggers.index("accept") + 1
-            triggers[at:at] = ["report_progress"] * rng.choice((0, 0, 1, 2))
-        times = self._times(created, len(triggers))
-        item_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        title = text.title(rng)
-        source = rng.choice(SOURCES)
-        campaign = rng.choice(CAMPAIGNS) if rng.random() < 0.6 else None
-        external_ref = (f"督查〔{created.year}〕{rng.randint(1, 99)}号-{rng.randint(1, 40)}"
-                        if source in ("inspection", "audit", "supervision") else None)
-        values = {"title": title, "description": text.description(rng, city, title), "source": source,
-                  "severity": rng.choice(SEVERITIES), "unit": unit, "assignee": None, "due_date": None,
-                  "measures": "", "external_ref": external_ref, "campaign": campaign, "tags": [],
-                  "workflow": name, "submitted_by": None}
-        registered = {k: v for k, v in values.items() if v is not None and k not in ("submitted_by", "assignee",
-                                                                                        "due_date", "measures")}
-        registered.update(workflow_version=wf.definition.version, workflow_hash=wf.hash)
-        registrar = f"reg_{city_code}" if unit != PROVINCE_CODE else "sup_prov"
-        assignee = rng.choice(world.assignees[unit]) if leaf else None
-        supervisor = f"sup_{city_code}"
-        records, prev, prev_state = [], history.GENESIS, None
-        steps = [("create", registrar, None, registered)]
-        for trigger in triggers:
-            if trigger == "assign":
-                span = rng.randint(3, 15) if name == "immediate" else rng.randint(15, 120)
-                due = self.rt.local_date(times[len(steps)]) + dt.timedelta(days=span)
-                fields = {"unit": unit, "due_date": due.isoformat(), "measures": text.measures(rng),
-                          **({"assignee": assignee} if assignee else {})}
-                steps.append((trigger, supervisor, None, fields))
-            elif trigger in ("accept", "submit"):
-                steps.append((trigger, assignee or supervisor, "已整改完成，请验收。" if trigger == "submit" else None, {}))
-            elif trigger == "report_progress":
-                steps.append((trigger, assignee or supervisor, text.progress(rng), {}))
-            elif trigger == "approve":
-                steps.append((trigger, f"ver_{city_code}", None, {}))
-            else:  # close, cancel
-                steps.append((trigger, supervisor, "问题已查实作废。" if trigger == "cancel" else None, {}))
-        for seq, ((trigger, actor, comment, fields), at) in enumerate(zip(steps, times), start=1):
-            to_state = wf.definition.initial if trigger == "create" else DEST[trigger]
-            # The record as engine.history.new_record builds it (its values are plain JSON already), hashed by
-            # engine.history.record_hash; an empty fields object is written as the same text every time.
-            record = {"item": item_id, "seq": seq, "trigger": trigger, "from_state": prev_state,
-                      "to_state": to_state, "actor": actor, "at": rfc3339(at), "comment": comment, "evidence": [],
-                      "fields": fields, "prev_hash": prev}
-            record["hash"] = history.record_hash(record)
-            records.append((item_id, seq, trigger, prev_state, to_state, actor, record["at"], comment, "[]",
-                            canonical_text(fields) if fields else "{}", prev, record["hash"]))
-            values.update({k: v for k, v in fields.items() if k in values})
-            if trigger == "submit":
-                values["submitted_by"] = actor
-            prev, prev_state = record["hash"], to_state
-        entered = times[-1]
-        due_date = dt.date.fromisoformat(values["due_date"]) if values["due_date"] else None
-        final = wf.definition.state(prev_state).final
-        deadline = state_deadline(wf.definition, prev_state, entered=self.rt.local_date(entered), due_date=due_date)
-        reminder = None if final else reminder_clock(self.rt, wf.definition, {
-            "id": item_id, "state": prev_state, "state_entered_at": entered, "deadline": deadline})
-        instant = self.rows.instant
-        row = (item_id, self.rt.local_date(created).year, name, wf.hash, prev_state, len(steps),
-               title, values["description"], source, values["severity"], unit_id, values["assignee"],
-               self._date(due_date), None, self._date(deadline), instant(entered), values["measures"],
-               external_ref, campaign, "[]", registrar, values["submitted_by"], 0, len(steps), prev,
-               instant(reminder), instant(entered) if final else None, instant(created), instant(entered))
-        return row, records
 
 
 def _open(target: str | Runtime) -> tuple[Runtime, bool]:
@@ -267,7 +106,7 @@ def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime |
     started = time.perf_counter()
     rt, opened = _open(target)
     now = (now or rt.clock.now()).astimezone(UTC).replace(microsecond=0)
-    world = _build_world(rt)
+    world = build_world(rt)
     sequences = NumberSequence.__table__
     with rt.store.read() as conn:
         numbers = {r.year: r.last for r in conn.execute(sa.select(sequences))}
@@ -282,12 +121,12 @@ def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime |
     return result
 
 
-def _batch(rt: Runtime, world: _World, rows: Rows, first: int, count: int, n: int, now: dt.datetime,
+def _batch(rt: Runtime, world: World, rows: Rows, first: int, count: int, n: int, now: dt.datetime,
            rng_seed: int) -> tuple[list[tuple], list[tuple]]:
     """Items ``first`` .. ``first + count - 1`` of ``n`` (spread evenly over SPAN_DAYS before ``now``) and
     their records; each batch draws from its own random sequence, so any number of processes make the same."""
     rng = random.Random(f"{rng_seed}:{first}")
-    maker = _Maker(rt, world, rows, rng, now)
+    maker = Maker(rt, world, rows, rng, now)
     start, step = now - dt.timedelta(days=SPAN_DAYS), SPAN_DAYS * 86400 / max(n, 1)
     items, chain = [], []
     for i in range(first, first + count):
@@ -303,14 +142,14 @@ _worker: dict = {}
 def _start_worker(url: str) -> None:
     rt = Runtime.open(Settings(database_url=url))
     with rt.store.read() as conn:
-        _worker.update(rt=rt, world=_build_world(rt, create=False), rows=Rows(conn))
+        _worker.update(rt=rt, world=build_world(rt, create=False), rows=Rows(conn))
 
 
 def _worker_batch(first: int, count: int, n: int, now: dt.datetime, rng_seed: int) -> tuple[list[tuple], list[tuple]]:
     return _batch(_worker["rt"], _worker["world"], _worker["rows"], first, count, n, now, rng_seed)
 
 
-def _batches(rt: Runtime, world: _World, url: str | None, n: int, batch: int, now: dt.datetime, rng_seed: int,
+def _batches(rt: Runtime, world: World, url: str | None, n: int, batch: int, now: dt.datetime, rng_seed: int,
              jobs: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
     """The batches in order: made here, or by ``jobs`` processes (a few batches ahead of the inserts)."""
     spans = [(first, min(batch, n - first)) for first in range(0, n, batch)]
@@ -341,7 +180,7 @@ def _number(rt: Runtime, items: list[tuple], numbers: dict[int, int]) -> list[tu
     return numbered
 
 
-def _load(rt: Runtime, world: _World, url: str | None, now: dt.datetime, numbers: dict[int, int], n: int,
+def _load(rt: Runtime, world: World, url: str | None, now: dt.datetime, numbers: dict[int, int], n: int,
           batch: int, rng_seed: int, jobs: int, progress) -> int:
     """Insert the items and their histories, a batch a transaction; return how many records were written."""
     records = done = 0
@@ -351,7 +190,7 @@ def _load(rt: Runtime, world: _World, url: str | None, now: dt.datetime, numbers
                 conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
             rows = Rows(conn)
             _insert_items(conn, rows, _number(rt, items, numbers))
-            rows.insert(HistoryRecord.__table__, HISTORY_COLUMNS, chain)
+            bulk_insert(conn, HistoryRecord.__table__, HISTORY_COLUMNS, chain)
             _save_numbers(conn, numbers)
         records += len(chain)
         done += len(items)
@@ -400,7 +239,7 @@ def _insert_items(conn: sa.Connection, rows: Rows, items: list[tuple]) -> None:
     """Insert item rows; on SQLite the search index gets them in one INSERT ... SELECT rather than through
     its per-row trigger (several times faster in bulk), the trigger put back in the same transaction."""
     if not rows.sqlite:
-        rows.insert(Item.__table__, ITEM_COLUMNS, items)
+        bulk_insert(conn, Item.__table__, ITEM_COLUMNS, items)
         return
     trigger = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                                    (FTS_INSERT_TRIGGER,)).scalar_one()
@@ -411,6 +250,40 @@ def _insert_items(conn: sa.Connection, rows: Rows, items: list[tuple]) -> None:
     conn.exec_driver_sql(f"INSERT INTO {textsearch.FTS_TABLE} (rowid, {searched}) SELECT rowid, {searched} "
                          f"FROM items WHERE rowid > ?", (last,))
     conn.exec_driver_sql(trigger)
+
+
+def copy(source_url: str, target_url: str, *, progress=None) -> Seeded:
+    """Fill ``target_url`` with the units, people, items and histories of ``source_url`` (a database this
+    module seeded): the same rows, without making them again (bench/seed_copy.py)."""
+    started = time.perf_counter()
+    rt, _opened = _open(target_url)
+    world = build_world(rt)
+    source = Store(source_url)
+    with source.read() as conn:
+        total = conn.execute(sa.text("SELECT count(*) FROM items")).scalar_one()
+    with _indexes_set_aside(rt.store, total):
+        done, records, numbers = copy_items(source, rt.store, {code: ids[0] for code, ids in world.units.items()},
+                                            bulk_insert, progress=progress)
+        with rt.store.write() as conn:
+            _save_numbers(conn, numbers)
+    source.dispose()
+    refresh_statistics(rt.store)
+    rt.store.dispose()
+    return Seeded(items=done, records=records, seconds=time.perf_counter() - started, units=list(world.units),
+                  assignees=[a for names in world.assignees.values() for a in names])
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...] | list[str], data: list[tuple]) -> None:
+    """Insert rows given as tuples in the driver's own form (engine.bulk.Rows): on PostgreSQL through COPY,
+    whose rows psycopg writes in C (an array per column, as engine.bulk sends, is dumped in Python)."""
+    rows = Rows(conn)
+    if rows.sqlite:
+        rows.insert(table, columns, data)
+        return
+    with conn.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in data:
+                copy.write_row(row)
 
 
 def _save_numbers(conn: sa.Connection, numbers: dict[int, int]) -> None:
@@ -430,12 +303,16 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite:///seed.db", help="database URL (default sqlite:///seed.db)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (the same seed makes the same items)")
     parser.add_argument("--jobs", type=int, help="processes making rows (default: one per core)")
+    parser.add_argument("--copy-from", metavar="URL", help="copy the items of this seeded database instead (N unused)")
     args = parser.parse_args()
 
     def report(done: int, total: int) -> None:
         print(f"\r{done:,}/{total:,} items", end="", file=sys.stderr, flush=True)
 
-    result = seed(args.db, args.n, rng_seed=args.seed, jobs=args.jobs, progress=report)
+    if args.copy_from:
+        result = copy(args.copy_from, args.db, progress=report)
+    else:
+        result = seed(args.db, args.n, rng_seed=args.seed, jobs=args.jobs, progress=report)
     print(f"\n{result.items:,} items and {result.records:,} history records in {result.seconds:.0f} s")
 
 
