@@ -25,14 +25,12 @@ from alembic.script import ScriptDirectory
 
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
-from engine.sqlite import WalCheckpoints, is_busy, sqlite_engine
+from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.walsync import WalSync
 
 T = TypeVar("T")
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
-# Rows PRAGMA optimize reads of each index when it refreshes statistics (SQLite samples the rest).
-ANALYSIS_LIMIT = 1000
 
 
 def normalize_url(url: str) -> str:
@@ -334,18 +332,6 @@ class Store:
         self.reader.dispose()
         if self.writer is not self.reader:
             self.writer.dispose()
-
-
-def optimize(conn: sa.Connection) -> None:
-    """Let SQLite refresh the planner's statistics of the tables whose size changed much since they were
-    taken (``PRAGMA optimize``, as SQLite advises before a long-lived connection closes), each read from a
-    sample of rows so that it takes milliseconds even at a million items. Run when a process ends its
-    writing and after a migration; bench/seed.py runs a full ANALYZE after a bulk load."""
-    if conn.dialect.name != "sqlite" or conn.closed or conn.invalidated:
-        return
-    driver = conn.connection.driver_connection
-    driver.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
-    driver.execute("PRAGMA optimize")
 
 
 def alembic_config(url: str | None = None) -> Config:
