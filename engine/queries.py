@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from engine import cursor as cursors
-from engine import itemrows, textsearch
+from engine import itemrows, listnarrow, textsearch
 from engine.accounts import Actor
 from engine.clock import parse_rfc3339, rfc3339
 from engine.errors import InvalidInput, NotFound
@@ -120,12 +120,14 @@ def _checked_on_entries(conn: sa.Connection, column: sa.Column) -> sa.ColumnElem
 
 def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int,
            in_view: dict[int, tuple[str, str]]) -> tuple[list, bool]:
-    """The WHERE clauses of the filters, and whether they name the few rows to read (text-search candidates)."""
+    """The WHERE clauses of the filters, and whether they name the few rows to read (engine.listnarrow)."""
     clauses, few = [], False
     if f.unit is not None or not actor.sees_everything:
         # The scope as a list of unit ids (a province has a few hundred units), read from the units table
         # once, rather than joining every item to its unit to compare paths.
-        clauses.append(_checked_on_entries(conn, items.c.unit_id).in_(sorted(in_view)))
+        # One unit alone is read from its own index in the list's order; several are tested on the entries.
+        unit_id = items.c.unit_id if len(in_view) == 1 else _checked_on_entries(conn, items.c.unit_id)
+        clauses.append(unit_id.in_(sorted(in_view)))
     for name in ("state", "source", "severity", "assignee", "campaign", "workflow"):
         values = getattr(f, name)
         if values is not None:
@@ -150,10 +152,10 @@ def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, ye
     if f.q:
         # Case-insensitive, on the text and on the identifiers people quote (ZG-2026-000123, a report's number).
         clauses.append(textsearch.like_clause(items, f.q))
-        candidates = textsearch.candidates(conn, f.q)
-        if candidates is not None:
-            clauses.append(textsearch.ROWID.in_(candidates))
-            few = True
+    candidates = listnarrow.candidates(conn, f, today, yellow_days)
+    if candidates is not None:
+        clauses.append(listnarrow.ROWID.in_(candidates))
+        few = True
     return clauses, few
 
 

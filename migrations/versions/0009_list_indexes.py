@@ -33,7 +33,8 @@ depends_on = None
 # (name, leading columns); every one ends in created_at, id: the list's order.
 ORDERED = (
     ("ix_items_created", ("created_at", "id", "unit_id", "deadline")),
-    ("ix_items_unit_created", ("unit_id", "created_at", "id")),
+    ("ix_items_unit_created", ("unit_id", "created_at", "id", "deadline")),
+    ("ix_items_unit_state_created", ("unit_id", "state", "created_at", "id")),
     ("ix_items_state_created", ("state", "created_at", "id", "unit_id", "deadline")),
     ("ix_items_campaign_created", ("campaign", "created_at", "id")),
     ("ix_items_assignee_created", ("assignee", "created_at", "id")),
@@ -41,7 +42,7 @@ ORDERED = (
     ("ix_items_severity_created", ("severity", "created_at", "id")),
     ("ix_items_workflow_created", ("workflow", "created_at", "id")),
 )
-# Single-column indexes whose column now leads one of the above.
+# Single-column indexes whose column now leads one of the above (and ix_items_unit_state, see upgrade()).
 REPLACED = ("state", "campaign", "assignee", "source", "severity", "workflow")
 SEARCHED = ("number", "external_ref", "title", "description")
 
@@ -69,6 +70,7 @@ def upgrade() -> None:
         op.create_index(name, "items", list(columns))
     for column in REPLACED:
         op.drop_index(f"ix_items_{column}", table_name="items")
+    op.drop_index("ix_items_unit_state", table_name="items")  # the prefix of ix_items_unit_state_created
     if sqlite:
         for statement in SQLITE_SEARCH:
             op.execute(statement)
@@ -91,5 +93,6 @@ def downgrade() -> None:
             op.execute(f"DROP INDEX IF EXISTS ix_items_{column}_trgm")
     for column in REPLACED:
         op.create_index(f"ix_items_{column}", "items", [column])
+    op.create_index("ix_items_unit_state", "items", ["unit_id", "state"])
     for name, _columns in ORDERED:
         op.drop_index(name, table_name="items")
