@@ -4,9 +4,9 @@ The list is ordered newest first, ``ORDER BY created_at DESC, id DESC``, and pag
 ``(created_at, id) < (:c, :i)``. Each index below ends in ``created_at, id`` so that a filter's rows come out
 of it already in that order: the first page reads 51 index entries and stops, instead of sorting every
 match. Their leading column is the filter (state, campaign, assignee, source, severity, workflow, unit);
-``unit_id`` and ``deadline`` ride along in the plain ordering index so that scope and overdue are checked on
-the index entry before the row is read. The single-column indexes these make redundant are dropped (each
-costs every insert a B-tree write).
+``unit_id``, ``deadline`` and ``due_date`` ride along in the plain ordering index so that scope, overdue,
+the lights and the due-date range are checked on the index entry before the row is read. The single-column
+indexes these make redundant are dropped (each costs every insert a B-tree write).
 
 Text search (``q=``) matches a substring of the title, description, number or external reference:
 - SQLite: an FTS5 table with the trigram tokenizer (any script, Chinese included; case-insensitive) over
@@ -32,7 +32,7 @@ depends_on = None
 
 # (name, leading columns); every one ends in created_at, id: the list's order.
 ORDERED = (
-    ("ix_items_created", ("created_at", "id", "unit_id", "deadline")),
+    ("ix_items_created", ("created_at", "id", "unit_id", "deadline", "due_date")),
     ("ix_items_unit_created", ("unit_id", "created_at", "id", "deadline")),
     ("ix_items_unit_state_created", ("unit_id", "state", "created_at", "id")),
     ("ix_items_state_created", ("state", "created_at", "id", "unit_id", "deadline")),
