@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence clean check-workflows lint fuzz
+.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists clean check-workflows lint fuzz
 
 setup: $(STAMP)
 
@@ -44,6 +44,11 @@ bench-sweep: setup
 # Offline verification of a 1,000,000-record bundle and its export's peak memory (a few minutes, most of it seeding).
 bench-audit: setup
 	$(BIN)/python bench/audit_verify.py
+
+# The item list at 1,000,000 items on SQLite and PostgreSQL: p50/p95 of every documented filter's first and next
+# page (seeding takes most of it: bench/seed.py; LISTS_ARGS='--items 100000 --store sqlite' runs a part).
+bench-lists: setup
+	$(BIN)/python bench/lists.py $(LISTS_ARGS)
 
 # Evidence files: upload MB/s, the peak memory of an export carrying 200 MB of them, offline check MB/s.
 bench-evidence: setup

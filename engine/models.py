@@ -96,19 +96,26 @@ class Item(SQLModel, table=True):
     """A problem to be rectified (整改事项) and where it stands now."""
 
     __tablename__ = "items"
-    __table_args__ = (sa.Index("ix_items_unit_state", "unit_id", "state"),)
+    # The list's indexes (migration 0009): each ends in the list's order, created_at, id, so that a filter's
+    # rows come out already ordered; the text-search ones (engine.textsearch) are outside the models.
+    __table_args__ = (sa.Index("ix_items_created", "created_at", "id", "unit_id", "deadline", "due_date"),
+                      sa.Index("ix_items_unit_created", "unit_id", "created_at", "id", "deadline"),
+                      sa.Index("ix_items_unit_state_created", "unit_id", "state", "created_at", "id"),
+                      sa.Index("ix_items_state_created", "state", "created_at", "id", "unit_id", "deadline"),
+                      *(sa.Index(f"ix_items_{c}_created", c, "created_at", "id")
+                        for c in ("campaign", "assignee", "source", "severity", "workflow")))
     id: str = Field(primary_key=True, max_length=36)
     number: str = Field(max_length=32, unique=True)
-    workflow: str = Field(max_length=64, index=True)
+    workflow: str = Field(max_length=64)
     workflow_hash: str = Field(foreign_key="workflow_versions.hash", max_length=64)
-    state: str = Field(max_length=64, index=True)
+    state: str = Field(max_length=64)
     version: int = 1
     title: str = Field(max_length=200)
     description: str = Field(default="")
-    source: str = Field(max_length=32, index=True)
-    severity: str = Field(max_length=16, index=True)
+    source: str = Field(max_length=32)
+    severity: str = Field(max_length=16)
     unit_id: int = Field(foreign_key="units.id")
-    assignee: str | None = Field(default=None, foreign_key="users.username", max_length=64, index=True)
+    assignee: str | None = Field(default=None, foreign_key="users.username", max_length=64)
     due_date: dt.date | None = Field(default=None, index=True)
     requested_due_date: dt.date | None = None
     # The deadline that applies in the current state (due date, a span from entering it, or a rhythm).
@@ -116,7 +123,7 @@ class Item(SQLModel, table=True):
     state_entered_at: dt.datetime = Field(sa_column=_utc_column())
     measures: str = Field(default="")
     external_ref: str | None = Field(default=None, max_length=100)
-    campaign: str | None = Field(default=None, max_length=100, index=True)
+    campaign: str | None = Field(default=None, max_length=100)
     tags: str = Field(default="[]")  # JSON list
     created_by: str = Field(max_length=64)
     submitted_by: str | None = Field(default=None, max_length=64)

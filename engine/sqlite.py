@@ -27,6 +27,8 @@ READ_BUSY_MS = 10_000
 RESTART_WAIT_MS = 100
 # A WAL frame is a page plus its 24-byte header.
 FRAME_HEADER = 24
+# Rows PRAGMA optimize reads of each index when it refreshes statistics (SQLite samples the rest).
+ANALYSIS_LIMIT = 1000
 
 
 def sqlite_engine(url: str, begin: str, pool_size: int, wal_limit: int) -> sa.Engine:
@@ -57,6 +59,21 @@ def sqlite_engine(url: str, begin: str, pool_size: int, wal_limit: int) -> sa.En
         conn.connection.driver_connection.execute(begin)
 
     return engine
+
+
+def optimize(conn: sa.Connection) -> None:
+    """Let SQLite refresh the planner's statistics of the tables whose size changed much since they were
+    taken (``PRAGMA optimize``, as SQLite advises before a long-lived connection closes), each read from a
+    sample of rows so that it takes milliseconds even at a million items. Run when a process ends its
+    writing and after a migration; bench/seed.py runs a full ANALYZE after a bulk load."""
+    if conn.dialect.name != "sqlite" or conn.closed or conn.invalidated:
+        return
+    driver = conn.connection.driver_connection
+    try:
+        driver.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        driver.execute("PRAGMA optimize")
+    except sqlite3.OperationalError as exc:  # another process writes: the statistics wait for the next time
+        log.info("PRAGMA optimize skipped: %s", exc)
 
 
 def is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -25,7 +25,7 @@ from alembic.script import ScriptDirectory
 
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
-from engine.sqlite import WalCheckpoints, is_busy, sqlite_engine
+from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.walsync import WalSync
 
 T = TypeVar("T")
@@ -323,6 +323,7 @@ class Store:
         if self._write_lock is not None:
             with self._write_lock:
                 if self._writer_conn is not None:
+                    optimize(self._writer_conn)
                     self._writer_conn.close()
                     self._writer_conn = None
         while self._thread_conns:
@@ -364,6 +365,9 @@ def migrate(store: Store, revision: str = "head", *, app_role: str | None = None
     with store.write() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    if store.is_sqlite:
+        with store.write() as conn:
+            optimize(conn)
 
 
 class SchemaNotReady(RuntimeError):

@@ -10,6 +10,7 @@ import engine.models  # noqa: F401  (registers the tables for autogenerate)
 from engine.config import Settings
 from engine.dbroles.grants import apply_grants
 from engine.store import normalize_url
+from engine.textsearch import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -32,7 +33,7 @@ def _app_role() -> str | None:
 def run_migrations_offline() -> None:
     """Emit SQL without a connection (alembic --sql)."""
     context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -50,7 +51,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
         app_role = _app_role()

@@ -1,0 +1,71 @@
+"""The list's text search (``q=``): a substring of the title, description, number or external reference.
+
+What matches is defined by the LIKE clauses alone (case-insensitive; engine.queries); the indexes of
+migration 0009 only find the candidates faster, so both stores, and every path below, answer the same.
+- SQLite: the FTS5 trigram table ``items_fts``. A query of 3 characters or more first asks it for the
+  matching items (a substring query on trigrams; it folds case like LIKE does, and more). When they are
+  few, the list reads just those rows; when they are many, the LIKE scan along the ordering index finds a
+  page's worth of them within a few thousand entries, which is faster than collecting every match. A query
+  of 1 or 2 characters cannot use trigrams: it is always the LIKE scan (fast for a common word such as
+  安全, as slow as a full scan for a rare one).
+- PostgreSQL: the same ILIKE, served by pg_trgm GIN indexes on the four columns; the planner weighs them
+  against the ordering index by its statistics.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# The items' own rowid (SQLite), which is the FTS5 table's rowid for the same item.
+ROWID = sa.literal_column("items.rowid", sa.Integer)
+
+SEARCHED = ("number", "external_ref", "title", "description")
+FTS_TABLE = "items_fts"
+# The FTS5 table and the shadow tables it keeps its index in (SQLite), and the GIN indexes (PostgreSQL):
+# schema objects of migration 0009 that no model describes.
+SEARCH_TABLES = frozenset({FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "content", "docsize",
+                                                                           "config"))})
+SEARCH_INDEXES = frozenset(f"ix_items_{column}_trgm" for column in SEARCHED)
+# Trigrams: shorter queries cannot be looked up in the index.
+MIN_INDEXED = 3
+# At most this many candidates are read from the index; past it the LIKE scan along the order is used.
+MAX_CANDIDATES = 2_000
+
+
+def is_search_object(name: str | None, type_: str) -> bool:
+    """Whether a schema object belongs to text search (for alembic's comparison, which must skip them)."""
+    return (type_ == "table" and name in SEARCH_TABLES) or (type_ == "index" and name in SEARCH_INDEXES)
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001 - alembic's hook signature
+    """alembic's ``include_object``: everything but the text-search objects."""
+    return not is_search_object(name, type_)
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a LIKE pattern's literal part (escape character backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def like_clause(items: sa.Table, q: str) -> sa.ColumnElement:
+    """Case-insensitive substring match of ``q`` on the searched columns: what ``q=`` means."""
+    pattern = f"%{like_escape(q)}%"
+    return sa.or_(*(items.c[column].ilike(pattern, escape="\\") for column in SEARCHED))
+
+
+def _fts_phrase(q: str) -> str:
+    """``q`` as one FTS5 phrase (a string in double quotes, its own quotes doubled): no query syntax."""
+    return '"' + q.replace('"', '""') + '"'
+
+
+def candidates(conn: sa.Connection, q: str) -> list[int] | None:
+    """The rowids of the items whose searched text may hold ``q``, when the store has a text index to ask
+    (SQLite's FTS5 table) and they are few; None when the LIKE scan along the list's order is the better way:
+    ``q`` too short for trigrams, more than MAX_CANDIDATES items hold it, or PostgreSQL (whose planner
+    weighs its trigram indexes itself)."""
+    if conn.dialect.name != "sqlite" or len(q) < MIN_INDEXED:
+        return None
+    rows = conn.exec_driver_sql(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?",
+                                (_fts_phrase(q), MAX_CANDIDATES + 1)).all()
+    if len(rows) > MAX_CANDIDATES:
+        return None
+    return [row[0] for row in rows]
