@@ -5,12 +5,17 @@ from fastapi import FastAPI
 
 from api import docs, openapi, problems
 from api.limits import BodyLimit, HeaderLimit
-from api.routes import admin, audit, evidence, health, items, reminders, webhooks, workflows
+from api.routes import admin, audit, evidence, health, items, ledger, reminders, webhooks, workflows
 from api.throttle import AuthThrottle
 from engine.runtime import Runtime
 
 DESCRIPTION = """closeloop drives rectification (整改) items from registration to sign-off (销号).
 Authenticate with `Authorization: Bearer <token>`. Errors are `application/problem+json`."""
+
+
+def _either(*limits):
+    """The first of several routes' wider body limits that applies to a request."""
+    return lambda scope: next((found for limit in limits if (found := limit(scope)) is not None), None)
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -21,11 +26,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
-    for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health):
+    for module in (ledger, items, evidence, reminders, workflows, admin, audit, webhooks, health):
         app.include_router(module.router)
     docs.install(app)
     openapi.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
-                       wider=evidence.upload_body_limit(runtime))
+                       wider=_either(evidence.upload_body_limit(runtime), ledger.import_body_limit(runtime)))
     app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first
     return app

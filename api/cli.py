@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from api import cli_audit, cli_db, cli_jobs
+from api import cli_audit, cli_db, cli_jobs, cli_ledger
 from engine.audit.actors import cli_actor
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
@@ -359,6 +359,7 @@ def calendar_show(year: Annotated[int, typer.Argument(help="The year, e.g. 2027.
 cli_jobs.register(app, lambda: _runtime())
 cli_audit.register(audit_app, lambda: _runtime())
 cli_db.register(app)
+cli_ledger.register(app, lambda: _runtime())
 
 
 def main() -> None:

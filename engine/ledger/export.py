@@ -1,0 +1,78 @@
+"""The ledger as it stands now: the list's items in the caller's scope, oldest first, read in chunks."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Iterator
+
+import sqlalchemy as sa
+
+from engine import itemrows, queries
+from engine.accounts import Actor
+from engine.ledger.columns import ledger_row, progress_of
+from engine.runtime import Runtime
+
+items, history = itemrows.items, itemrows.history
+CHUNK = 2000  # items per read: constant memory whatever the ledger's size
+
+
+def latest_progress(conn: sa.Connection, item_ids: list[str], *, before: str | None = None) -> dict[str, str]:
+    """最近进展 of each item: the newest record that says something (optionally only records before a time)."""
+    query = (sa.select(history.c.item_id, history.c.seq, history.c.trigger, history.c.comment, history.c.fields)
+             .where(history.c.item_id.in_(item_ids),
+                    sa.or_(history.c.trigger == "import", sa.func.length(history.c.comment) > 0)))
+    if before is not None:
+        query = query.where(history.c.at < before)
+    found: dict[str, tuple[int, str]] = {}
+    for row in conn.execute(query):
+        if row.item_id in found and found[row.item_id][0] > row.seq:
+            continue
+        record = {"trigger": row.trigger, "comment": row.comment,
+                  "fields": json.loads(row.fields) if row.trigger == "import" else None}
+        text = progress_of(record)
+        if text:
+            found[row.item_id] = (row.seq, text)
+    return {item_id: text for item_id, (_seq, text) in found.items()}
+
+
+def count_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters) -> int:
+    """How many rows the ledger will have (for a progress bar)."""
+    with rt.store.read() as conn:
+        return queries.count_items(conn, actor, filters, today=rt.today(), yellow_days=rt.settings.yellow_days)
+
+
+def current_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters) -> Iterator[tuple]:
+    """The ledger's rows now, one item each, in registration order; each chunk is its own short read."""
+    today, yellow_days = rt.today(), rt.settings.yellow_days
+    after: tuple[dt.datetime, str] | None = None
+    serial = 0
+    while True:
+        with rt.store.read() as conn:
+            query = itemrows.ITEM_WITH_UNIT.where(*queries.filter_clauses(conn, actor, filters, today, yellow_days))
+            if after is not None:
+                query = query.where(sa.or_(items.c.created_at > after[0],
+                                           sa.and_(items.c.created_at == after[0], items.c.id > after[1])))
+            chunk = [dict(r) for r in conn.execute(
+                query.order_by(items.c.created_at, items.c.id).limit(CHUNK)).mappings()]
+            if not chunk:
+                return
+            progress = latest_progress(conn, [r["id"] for r in chunk])
+        for item in chunk:
+            serial += 1
+            definition = rt.registry.by_hash(item["workflow_hash"]).definition
+            closed = rt.local_date(item["closed_at"]) if item["closed_at"] else None
+            yield ledger_row(serial, item, state_title=definition.state(item["state"]).title.zh,
+                             progress=progress.get(item["id"]), today=today, yellow_days=yellow_days,
+                             closed_on=closed)
+        last = chunk[-1]
+        after = (last["created_at"], last["id"])
+
+
+def ledger_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters, *, as_of: dt.date | None = None
+                ) -> Iterator[tuple]:
+    """The ledger's rows now, or as they stood at the end of ``as_of`` (a day before today)."""
+    if as_of is not None and as_of < rt.today():
+        from engine.ledger.as_of import rows_as_of
+
+        return rows_as_of(rt, actor, filters, as_of)
+    return current_rows(rt, actor, filters)

@@ -1,0 +1,141 @@
+"""Registering checked ledger rows: numbers kept or handed out, then items, first records and events in bulk."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from engine import history, itemrows
+from engine.accounts import Actor
+from engine.clock import rfc3339
+from engine.deadlines import state_deadline
+from engine.items import outbox_row
+from engine.ledger.rows import Candidate
+from engine.machine import CompiledWorkflow
+from engine.reminders.clock import reminder_clock
+from engine.runtime import Runtime
+
+items, sequences = itemrows.items, itemrows.sequences
+INSERT_CHUNK = 1000
+# Noon keeps a 销号日期 on its own date in any time zone a deployment uses.
+CLOSING_HOUR = 12
+
+
+def _numbers_taken(conn: sa.Connection, numbers: list[str]) -> set[str]:
+    taken: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start:start + 500]
+        taken.update(conn.execute(sa.select(items.c.number).where(items.c.number.in_(chunk))).scalars())
+    return taken
+
+
+def _sequence_at_least(conn: sa.Connection, year: int, last: int) -> int:
+    """Raise the year's sequence to at least ``last`` (locking its row); return its value."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(sequences)
+    stmt = insert.values(year=year, last=last).on_conflict_do_update(
+        index_elements=[sequences.c.year], set_={"last": sa.func.greatest(sequences.c.last, last)
+                                                 if conn.dialect.name == "postgresql"
+                                                 else sa.func.max(sequences.c.last, last)}
+    ).returning(sequences.c.last)
+    return conn.execute(stmt).scalar_one()
+
+
+def assign_numbers(conn: sa.Connection, rt: Runtime, candidates: list[Candidate], today: dt.date) -> list[str]:
+    """Each row's number: the one given (already checked free), or the next of this year's sequence that neither
+    an item nor another row holds. Given numbers of this installation's form move the sequence past them, so
+    that item creation never hands one out again."""
+    prefix = rt.settings.number_prefix.upper()
+    pattern = re.compile(rf"^{re.escape(prefix)}-([0-9]{{4}})-([0-9]{{1,9}})$")
+    highest: dict[int, int] = {}
+    for c in candidates:
+        found = pattern.match(c.number) if c.number else None
+        if found:
+            year, serial = int(found.group(1)), int(found.group(2))
+            highest[year] = max(highest.get(year, 0), serial)
+    given = {c.number for c in candidates if c.number}
+    blanks = sum(1 for c in candidates if not c.number)
+    last = _sequence_at_least(conn, today.year, 0)
+    fresh: list[str] = []
+    while len(fresh) < blanks:
+        want = blanks - len(fresh)
+        batch = [f"{prefix}-{today.year}-{n:06d}" for n in range(last + 1, last + 1 + want)]
+        last += want
+        taken = _numbers_taken(conn, batch) | (given.intersection(batch))
+        fresh.extend(n for n in batch if n not in taken)
+    highest[today.year] = max(highest.get(today.year, 0), last)
+    for year, serial in highest.items():
+        _sequence_at_least(conn, year, serial)
+    handed = iter(fresh)
+    return [c.number or next(handed) for c in candidates]
+
+
+def _closed_at(rt: Runtime, c: Candidate, final: bool, now: dt.datetime) -> dt.datetime | None:
+    if not final:
+        return None
+    if c.closed_on is None:
+        return now
+    return dt.datetime.combine(c.closed_on, dt.time(CLOSING_HOUR), tzinfo=rt.settings.tz).astimezone(dt.timezone.utc)
+
+
+def import_comment(state_title: str, state: str, username: str) -> str:
+    """The first record's comment: the item came from a ledger, in which state, brought in by whom."""
+    return f"导入台账：当前状态 {state_title}（{state}），由 {username} 导入 (imported from a ledger by {username})"
+
+
+def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWorkflow, candidates: list[Candidate],
+                 now: dt.datetime) -> None:
+    """Insert the items, their first history records (trigger ``import``) and their item.created events."""
+    definition = wf.definition
+    today = rt.local_date(now)
+    numbers = assign_numbers(conn, rt, candidates, today)
+    item_rows, record_rows, outbox_rows = [], [], []
+    for index, (c, number) in enumerate(zip(candidates, numbers)):
+        item_id = str(uuid.uuid4())
+        # A microsecond apart, in the file's order: the ledger lists items by registration, so an imported
+        # ledger exports again in the order it came in.
+        created = now + dt.timedelta(microseconds=index)
+        sdef = definition.state(c.state)
+        registered = c.new.model_dump(mode="json", exclude_none=True)
+        registered.update(unit=c.new.unit, workflow=definition.name, workflow_version=definition.version,
+                          workflow_hash=wf.hash, state=c.state, number=number)
+        if c.progress:
+            registered["progress"] = c.progress
+        if c.closed_on:
+            registered["closed_on"] = c.closed_on.isoformat()
+        record, record_params = history.new_record(
+            item_id=item_id, seq=1, trigger="import", from_state=None, to_state=c.state, actor=actor.username,
+            at=rfc3339(created), comment=import_comment(sdef.title.zh, c.state, actor.username), evidence=[], fields=registered,
+            prev_hash=history.GENESIS)
+        row = {
+            "id": item_id, "number": number, "workflow": definition.name, "workflow_hash": wf.hash, "state": c.state,
+            "version": 1, "title": c.new.title, "description": c.new.description, "source": c.new.source,
+            "severity": c.new.severity, "unit_id": c.unit_id, "assignee": c.new.assignee, "due_date": c.new.due_date,
+            "requested_due_date": None,
+            "deadline": state_deadline(definition, c.state, entered=today, due_date=c.new.due_date),
+            "state_entered_at": created, "measures": c.new.measures, "external_ref": c.new.external_ref,
+            "campaign": c.new.campaign, "tags": json.dumps(c.new.tags, ensure_ascii=False),
+            "created_by": actor.username, "submitted_by": None, "reopened_count": 0, "history_seq": 1,
+            "history_hash": record["hash"], "next_reminder_at": None,
+            "closed_at": _closed_at(rt, c, sdef.final, created), "created_at": created, "updated_at": created,
+        }
+        row["next_reminder_at"] = reminder_clock(rt, definition, row)
+        item_rows.append(row)
+        record_rows.append(record_params)
+        outbox_rows.append(outbox_row("item.created", {**row, "unit_code": c.new.unit, "unit_path": c.unit_path},
+                                      record, created))
+        if len(item_rows) >= INSERT_CHUNK:
+            _flush(conn, item_rows, record_rows, outbox_rows)
+    _flush(conn, item_rows, record_rows, outbox_rows)
+
+
+def _flush(conn: sa.Connection, item_rows: list, record_rows: list, outbox_rows: list) -> None:
+    if item_rows:
+        conn.execute(itemrows.INSERT_ITEM, item_rows)
+        conn.execute(itemrows.history.insert(), record_rows)
+        conn.execute(itemrows.outbox.insert(), outbox_rows)
+    for rows in (item_rows, record_rows, outbox_rows):
+        rows.clear()
