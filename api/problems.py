@@ -33,6 +33,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.EvidenceTypeRefused: 415,
     errors.IdempotencyInFlight: 409,
     errors.Busy: 503,
+    errors.LedgerTooLarge: 413,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api import dbcalls, respond
 from api.deps import CallerDep
-from api.problem_shapes import errors, write_errors
+from api.problem_shapes import errors, problem_response, write_errors
 from api.routes.items import ENUMS, LIST_PARAMS
 from engine import queries
 from engine.errors import InvalidInput
@@ -152,7 +152,8 @@ async def ledger_csv(query: LedgerDep) -> Response:
 
 
 @router.post("/api/v1/items/import", summary="Import a 台账 ledger (.xlsx or .csv)", operation_id="import_ledger",
-             responses=write_errors(401, 403, 413, 422, _422="invalid-input"),
+             responses={**write_errors(401, 403, 422, _422="ledger-rows-invalid"),
+                        413: problem_response(413, "ledger-too-large")},
              openapi_extra={"requestBody": IMPORT_BODY})
 async def import_items(caller: CallerDep, dry_run: bool = False,
                        workflow: Annotated[str | None, Query(max_length=64, description="The workflow the new items "

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from engine import itemrows
 from engine.accounts import Actor
-from engine.errors import Forbidden, InvalidInput
+from engine.errors import Forbidden, InvalidInput, LedgerTooLarge
 from engine.items import CREATE_ROLES
 from engine.ledger.reading import read_ledger
 from engine.ledger.registering import register_all
@@ -124,8 +124,7 @@ def import_ledger(rt: Runtime, actor: Actor, data: bytes, *, dry_run: bool = Fal
     if not actor.roles & CREATE_ROLES:
         raise Forbidden("only registrars, supervisors and admins import ledgers", reason="role")
     if len(data) > rt.settings.ledger_max_bytes:
-        raise InvalidInput(f"ledger files are limited to {rt.settings.ledger_max_bytes} bytes; nothing was imported",
-                           field="file")
+        raise LedgerTooLarge(f"ledger files are limited to {rt.settings.ledger_max_bytes} bytes; nothing was imported")
     name = workflow or rt.settings.default_workflow
     try:
         compiled = rt.registry.current(name)
