@@ -1,6 +1,8 @@
 """The 台账 ledger: exported as .xlsx or .csv with the item list's filters, imported from either."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import re
 import tempfile
@@ -13,13 +15,15 @@ from starlette.responses import Response, StreamingResponse
 
 from api import dbcalls, respond
 from api.deps import CallerDep
+from api.models_ledger import LedgerImportOut
+from api.openapi import IDEMPOTENCY_KEY
 from api.problem_shapes import errors, problem_response, write_errors
 from api.routes.items import ENUMS, LIST_PARAMS
 from engine import queries
 from engine.errors import InvalidInput
 from engine.ledger import writers
 from engine.ledger.export import ledger_rows
-from engine.ledger.importing import import_ledger
+from engine.ledger import importing
 from engine.runtime import Runtime
 from engine.schemas import IsoDate
 
@@ -152,9 +156,10 @@ async def ledger_csv(query: LedgerDep) -> Response:
 
 
 @router.post("/api/v1/items/import", summary="Import a 台账 ledger (.xlsx or .csv)", operation_id="import_ledger",
+             response_model=LedgerImportOut,
              responses={**write_errors(401, 403, 422, _422="ledger-rows-invalid"),
                         413: problem_response(413, "ledger-too-large")},
-             openapi_extra={"requestBody": IMPORT_BODY})
+             openapi_extra={"parameters": [IDEMPOTENCY_KEY], "requestBody": IMPORT_BODY})
 async def import_items(caller: CallerDep, dry_run: bool = False,
                        workflow: Annotated[str | None, Query(max_length=64, description="The workflow the new items "
                                                              "follow (default: the deployment's)")] = None) -> Response:
@@ -169,5 +174,15 @@ async def import_items(caller: CallerDep, dry_run: bool = False,
         if not isinstance(upload, UploadFile):
             raise InvalidInput("the form has no file in the field 'file'", field="file")
         data = await upload.read()
-    result = await run_in_threadpool(import_ledger, rt, actor, data, dry_run=dry_run, workflow=workflow)
-    return respond.json_response(result.as_json())
+    prepared = await run_in_threadpool(importing.prepare, rt, actor, data, workflow=workflow)
+    body = {"sha256": hashlib.sha256(data).hexdigest(), "dry_run": dry_run, "workflow": workflow}
+
+    def work(conn):
+        return respond.stored_json(importing.apply(conn, rt, actor, prepared, dry_run=dry_run).as_json())
+
+    # Always on the write threads, never inline: a large ledger must not hold the event loop while it is written.
+    answer, seq = await asyncio.wrap_future(rt.store.submit_write(lambda: respond.write(
+        rt, actor, key=caller.header("idempotency-key"), method="POST", path="/api/v1/items/import", body=body,
+        work=work)))
+    await rt.store.durable_async(seq)
+    return answer

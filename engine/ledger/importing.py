@@ -14,9 +14,10 @@ from engine import itemrows
 from engine.accounts import Actor
 from engine.errors import Forbidden, InvalidInput, LedgerTooLarge
 from engine.items import CREATE_ROLES
-from engine.ledger.reading import read_ledger
+from engine.ledger.reading import LedgerFile, read_ledger
 from engine.ledger.registering import register_all
 from engine.ledger.rows import Candidate, Lookups, RowError, check_row
+from engine.machine import CompiledWorkflow
 from engine.registry import UnknownWorkflow
 from engine.runtime import Runtime
 
@@ -118,9 +119,17 @@ def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dic
     return new, unchanged
 
 
-def import_ledger(rt: Runtime, actor: Actor, data: bytes, *, dry_run: bool = False,
-                  workflow: str | None = None) -> ImportResult:
-    """Check every row of a ledger file and register the new ones in one transaction (all rows or none)."""
+@dataclass
+class PreparedLedger:
+    """A ledger file read and its workflow chosen, before any row is checked against the database."""
+
+    ledger: LedgerFile
+    workflow: str
+    compiled: CompiledWorkflow
+
+
+def prepare(rt: Runtime, actor: Actor, data: bytes, *, workflow: str | None = None) -> PreparedLedger:
+    """Refuse a caller who may not register items, a file too large or unreadable, an unknown workflow."""
     if not actor.roles & CREATE_ROLES:
         raise Forbidden("only registrars, supervisors and admins import ledgers", reason="role")
     if len(data) > rt.settings.ledger_max_bytes:
@@ -131,27 +140,39 @@ def import_ledger(rt: Runtime, actor: Actor, data: bytes, *, dry_run: bool = Fal
     except UnknownWorkflow:
         raise InvalidInput(f"unknown workflow {name!r} (known: {', '.join(rt.registry.names())})",
                            field="workflow") from None
-    ledger = read_ledger(data, max_rows=rt.settings.ledger_max_rows)
-    definition = compiled.definition
+    return PreparedLedger(read_ledger(data, max_rows=rt.settings.ledger_max_rows), name, compiled)
+
+
+def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedger, *, dry_run: bool = False
+          ) -> ImportResult:
+    """Check every row and register the new ones in the caller's write transaction (LedgerRejected: none)."""
+    definition = prepared.compiled.definition
     titles = {s.title.zh: s.name for s in definition.states}
-    usernames = {str(cells["责任人"]) for _n, cells in ledger.rows if cells.get("责任人")}
-    with rt.store.write() as conn:
-        now = rt.clock.now()
-        today = rt.local_date(now)
-        lookups = _lookups(conn, usernames)
-        errors: list[dict] = []
-        candidates = []
-        for number, cells in ledger.rows:
-            try:
-                candidates.append(check_row(number, cells, actor=actor, definition=definition, workflow=name,
-                                            titles=titles, lookups=lookups, today=today))
-            except RowError as exc:
-                errors.append({"row": number, "column": exc.column, "detail": exc.detail})
-        new, unchanged = _sort_out(conn, candidates, errors)
-        if errors:
-            errors.sort(key=lambda e: e["row"])
-            raise LedgerRejected(errors[:MAX_ERRORS], len(errors))
-        if not dry_run:
-            register_all(conn, rt, actor, compiled, new, now)
+    rows = prepared.ledger.rows
+    usernames = {str(cells["责任人"]) for _n, cells in rows if cells.get("责任人")}
+    now = rt.clock.now()
+    today = rt.local_date(now)
+    lookups = _lookups(conn, usernames)
+    errors: list[dict] = []
+    candidates = []
+    for number, cells in rows:
+        try:
+            candidates.append(check_row(number, cells, actor=actor, definition=definition, workflow=prepared.workflow,
+                                        titles=titles, lookups=lookups, today=today))
+        except RowError as exc:
+            errors.append({"row": number, "column": exc.column, "detail": exc.detail})
+    new, unchanged = _sort_out(conn, candidates, errors)
+    if errors:
+        errors.sort(key=lambda e: e["row"])
+        raise LedgerRejected(errors[:MAX_ERRORS], len(errors))
+    if not dry_run:
+        register_all(conn, rt, actor, prepared.compiled, new, now)
     return ImportResult(created=len(new), unchanged=unchanged, dry_run=dry_run)
 
+
+def import_ledger(rt: Runtime, actor: Actor, data: bytes, *, dry_run: bool = False,
+                  workflow: str | None = None) -> ImportResult:
+    """Read a ledger file, then check and register its rows in one transaction of its own (all rows or none)."""
+    prepared = prepare(rt, actor, data, workflow=workflow)
+    with rt.store.write() as conn:
+        return apply(conn, rt, actor, prepared, dry_run=dry_run)

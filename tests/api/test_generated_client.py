@@ -20,7 +20,9 @@ from tests.helpers import SHA
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 # No post-processing hooks: by default the generator runs ruff, which a test machine may not have. The audit
 # bundle (a zip) is a file to the client, which the generator knows as application/octet-stream.
-CONFIG = "post_hooks: []\ncontent_type_overrides:\n  application/zip: application/octet-stream\n"
+CONFIG = ("post_hooks: []\ncontent_type_overrides:\n  application/zip: application/octet-stream\n"
+          "  application/vnd.openxmlformats-officedocument.spreadsheetml.sheet: application/octet-stream\n"
+          "  text/csv: application/octet-stream\n")
 
 
 def generate(spec: dict, folder: Path):

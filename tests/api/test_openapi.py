@@ -62,9 +62,10 @@ OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "ge
                  "list_audit_keys", "list_audit_checkpoints", "make_audit_checkpoint", "export_audit_bundle",
                  "list_admin_log", "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks",
                  "delete_webhook", "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook",
-                 "upload_evidence", "list_item_evidence", "download_evidence"}
+                 "upload_evidence", "list_item_evidence", "download_evidence",
+                 "export_ledger_xlsx", "export_ledger_csv", "import_ledger"}
 PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers",
-                  "detected_type"}
+                  "detected_type", "error_count"}
 
 
 @pytest.fixture
