@@ -27,8 +27,9 @@ def latest_progress(conn: sa.Connection, item_ids: list[str], *, before: str | N
     for row in conn.execute(query):
         if row.item_id in found and found[row.item_id][0] > row.seq:
             continue
-        record = {"trigger": row.trigger, "comment": row.comment,
-                  "fields": json.loads(row.fields) if row.trigger == "import" else None}
+        # An import record's fields are read only when they hold a progress note (most hold none).
+        imported = row.trigger == "import" and '"progress"' in row.fields
+        record = {"trigger": row.trigger, "comment": row.comment, "fields": json.loads(row.fields) if imported else None}
         text = progress_of(record)
         if text:
             found[row.item_id] = (row.seq, text)

@@ -7,9 +7,11 @@ import io
 import zipfile
 from dataclasses import dataclass
 from typing import Iterator
+from xml.etree.ElementTree import ParseError
 
 from engine.errors import InvalidInput
 from engine.ledger.columns import COMPUTED, HEADERS
+from engine.ledger.xlsx_in import NotAWorkbook, read_rows
 
 # The header is looked for among the first rows: title rows (often merged cells) may stand above it.
 HEADER_SEARCH_ROWS = 20
@@ -29,23 +31,15 @@ def _refuse(detail: str) -> InvalidInput:
     return InvalidInput(f"{detail}; nothing was imported", field="file")
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple]:
-    from openpyxl import load_workbook
-
+def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list]]:
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged or foreign zip file
-        raise _refuse(f"the file is not a readable .xlsx workbook ({type(exc).__name__})") from None
-    try:
-        sheet = book.worksheets[0] if book.worksheets else None
-        if sheet is None:
-            raise _refuse("the workbook has no sheet")
-        yield from sheet.iter_rows(values_only=True)
-    finally:
-        book.close()
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            yield from read_rows(book)
+    except (NotAWorkbook, zipfile.BadZipFile, ParseError, KeyError, ValueError, IndexError) as exc:
+        raise _refuse(f"the file is not a readable .xlsx workbook ({exc or type(exc).__name__})") from None
 
 
-def _csv_rows(data: bytes) -> Iterator[list[str]]:
+def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     if b"\x00" in data[:4096]:
         raise _refuse("the file is neither an .xlsx workbook nor a CSV text file")
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK unless told UTF-8
@@ -57,7 +51,7 @@ def _csv_rows(data: bytes) -> Iterator[list[str]]:
     else:
         raise _refuse("the CSV file is neither UTF-8 nor GB18030 text")
     try:
-        yield from csv.reader(io.StringIO(text, newline=""))
+        yield from enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
     except csv.Error as exc:
         raise _refuse(f"the CSV file is malformed: {exc}") from None
 
@@ -107,7 +101,7 @@ def read_ledger(data: bytes, *, max_rows: int) -> LedgerFile:
     header: dict[int, str] | None = None
     header_row = 0
     rows: list[tuple[int, dict[str, object]]] = []
-    for number, raw in enumerate(source, start=1):
+    for number, raw in source:
         cells = [_clean(v) for v in raw]
         if header is None:
             header = _header_of(cells)

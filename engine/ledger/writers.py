@@ -6,55 +6,22 @@ import datetime as dt
 import io
 from typing import BinaryIO, Iterable, Iterator
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-
 from engine.ledger.columns import COLUMNS, HEADERS, INDEX, LIGHT_FILLS
+from engine.ledger.xlsx_out import write_sheet
 
 SHEET_TITLE = "整改台账"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-_LIGHT = INDEX["红黄绿灯"]
-_DATES = (INDEX["整改时限"], INDEX["销号日期"])
 
 
 def write_xlsx(rows: Iterable[tuple], target: str | BinaryIO) -> int:
     """Write the ledger to ``target`` (a path or a binary file); return the number of rows written.
 
-    openpyxl's write-only mode keeps the rows in a temporary file, so memory stays flat however long the
-    ledger is; the header row is frozen and the light column coloured so that the file reads well when opened.
+    Streamed row by row into the zip (engine.ledger.xlsx_out), so memory stays flat however long the ledger
+    is; the header row is frozen and the light column coloured so that the file reads well when opened.
     """
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(SHEET_TITLE)
-    sheet.freeze_panes = "A2"
-    for number, (_name, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(number)].width = width
-    bold = Font(bold=True)
-    header = []
-    for name in HEADERS:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    fills = {text: PatternFill("solid", start_color=colour, end_color=colour) for text, colour in LIGHT_FILLS.items()}
-    centred = Alignment(horizontal="center")
-    count = 0
-    for row in rows:
-        cells = list(row)
-        fill = fills.get(row[_LIGHT])
-        if fill is not None:
-            cell = WriteOnlyCell(sheet, value=row[_LIGHT])
-            cell.fill, cell.alignment = fill, centred
-            cells[_LIGHT] = cell
-        for at in _DATES:
-            if cells[at] is None:
-                cells[at] = ""
-        sheet.append(cells)
-        count += 1
-    book.save(target)
-    return count
+    return write_sheet(target, title=SHEET_TITLE, headers=HEADERS, widths=[w for _n, w in COLUMNS], rows=rows,
+                       fill_column=INDEX["红黄绿灯"], fills=LIGHT_FILLS)
 
 
 def _csv_value(value: object) -> object:

@@ -44,7 +44,9 @@ def xlsx_cells(data: bytes) -> list[list]:
     """Every row of the first sheet, as values."""
     book = load_workbook(io.BytesIO(data), read_only=True)
     try:
-        return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+        # A streamed sheet declares no dimension, so openpyxl ends each row at its last filled cell.
+        return [list(row) + [None] * (len(HEADERS) - len(row))
+                for row in book.worksheets[0].iter_rows(values_only=True)]
     finally:
         book.close()
 
