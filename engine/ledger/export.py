@@ -2,37 +2,45 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from engine import itemrows, queries
 from engine.accounts import Actor
-from engine.ledger.columns import ledger_row, progress_of
+from engine.ledger.columns import ledger_row
 from engine.runtime import Runtime
 
 items, history = itemrows.items, itemrows.history
 CHUNK = 2000  # items per read: constant memory whatever the ledger's size
+# Only the columns the ledger shows: each column read costs its conversion on every row.
+LEDGER_SELECT = sa.select(
+    *(items.c[name] for name in ("id", "number", "external_ref", "source", "title", "description", "measures",
+                                 "assignee", "due_date", "deadline", "state", "workflow_hash", "closed_at",
+                                 "campaign", "created_at")),
+    itemrows.units.c.code.label("unit_code")).select_from(items.join(itemrows.units,
+                                                                      itemrows.units.c.id == items.c.unit_id))
 
 
-def latest_progress(conn: sa.Connection, item_ids: list[str], *, before: str | None = None) -> dict[str, str]:
-    """最近进展 of each item: the newest record that says something (optionally only records before a time)."""
-    query = (sa.select(history.c.item_id, history.c.seq, history.c.trigger, history.c.comment, history.c.fields)
-             .where(history.c.item_id.in_(item_ids),
-                    sa.or_(history.c.trigger == "import", sa.func.length(history.c.comment) > 0)))
-    if before is not None:
-        query = query.where(history.c.at < before)
+def _progress_note(dialect: str):
+    """The ``progress`` an import record's fields hold, read by the database (most records are not parsed)."""
+    if dialect == "postgresql":
+        return sa.func.json_extract_path_text(sa.cast(history.c.fields, postgresql.JSON), "progress")
+    return sa.func.json_extract(history.c.fields, "$.progress")
+
+
+def latest_progress(conn: sa.Connection, item_ids: list[str]) -> dict[str, str]:
+    """最近进展 of each item: the newest record that says something (engine.ledger.columns.progress_of)."""
+    imported = history.c.trigger == "import"
+    # An import record's comment says who imported it; the progress it brought is in its fields.
+    said = sa.case((imported, _progress_note(conn.dialect.name)), else_=history.c.comment).label("said")
+    query = (sa.select(history.c.item_id, history.c.seq, said)
+             .where(history.c.item_id.in_(item_ids), sa.or_(imported, sa.func.length(history.c.comment) > 0)))
     found: dict[str, tuple[int, str]] = {}
-    for row in conn.execute(query):
-        if row.item_id in found and found[row.item_id][0] > row.seq:
-            continue
-        # An import record's fields are read only when they hold a progress note (most hold none).
-        imported = row.trigger == "import" and '"progress"' in row.fields
-        record = {"trigger": row.trigger, "comment": row.comment, "fields": json.loads(row.fields) if imported else None}
-        text = progress_of(record)
-        if text:
-            found[row.item_id] = (row.seq, text)
+    for item_id, seq, text in conn.execute(query):
+        if text and (item_id not in found or found[item_id][0] < seq):
+            found[item_id] = (seq, text)
     return {item_id: text for item_id, (_seq, text) in found.items()}
 
 
@@ -49,7 +57,7 @@ def current_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters) -> Ite
     serial = 0
     while True:
         with rt.store.read() as conn:
-            query = itemrows.ITEM_WITH_UNIT.where(*queries.filter_clauses(conn, actor, filters, today, yellow_days))
+            query = LEDGER_SELECT.where(*queries.filter_clauses(conn, actor, filters, today, yellow_days))
             if after is not None:
                 query = query.where(sa.or_(items.c.created_at > after[0],
                                            sa.and_(items.c.created_at == after[0], items.c.id > after[1])))

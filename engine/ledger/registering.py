@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
@@ -87,6 +88,23 @@ def import_comment(state_title: str, state: str, username: str) -> str:
     return f"导入台账：当前状态 {state_title}（{state}），由 {username} 导入 (imported from a ledger by {username})"
 
 
+# Canonical JSON (engine.canonical) of values that are already plain JSON: the same bytes, without walking
+# each value first (as engine.audit.replay hashes parsed records).
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def first_record(item_id: str, state: str, actor: str, at: str, comment: str, fields: dict) -> tuple[dict, dict]:
+    """An imported item's first history record, as engine.history.new_record builds it (``fields`` plain JSON)."""
+    record = {"item": item_id, "seq": 1, "trigger": "import", "from_state": None, "to_state": state,
+              "actor": actor, "at": at, "comment": comment, "evidence": [], "fields": fields,
+              "prev_hash": history.GENESIS}
+    record["hash"] = hashlib.sha256(_canonical({k: record[k] for k in history.HASHED_KEYS}).encode()).hexdigest()
+    params = {"item_id": item_id, "seq": 1, "trigger": "import", "from_state": None, "to_state": state,
+              "actor": actor, "at": at, "comment": comment, "evidence": "[]", "fields": _canonical(fields),
+              "prev_hash": history.GENESIS, "hash": record["hash"]}
+    return record, params
+
+
 def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWorkflow, candidates: list[Candidate],
                  now: dt.datetime) -> None:
     """Insert the items, their first history records (trigger ``import``) and their item.created events."""
@@ -95,6 +113,22 @@ def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWor
     numbers = assign_numbers(conn, rt, candidates, today)
     item_rows, record_rows, outbox_rows = [], [], []
     bulk = Rows(conn)
+    # Every row enters its state at the same instant, so its deadline depends only on (state, due date) and
+    # its first reminder only on (state, deadline): each is computed once per distinct pair.
+    deadline_of: dict[tuple, dt.date | None] = {}
+    reminder_of: dict[tuple, dt.datetime | None] = {}
+
+    def deadlines(state: str, due: dt.date | None) -> dt.date | None:
+        key = (state, due)
+        if key not in deadline_of:
+            deadline_of[key] = state_deadline(definition, state, entered=today, due_date=due)
+        return deadline_of[key]
+
+    def reminders(row: dict) -> dt.datetime | None:
+        key = (row["state"], row["deadline"])
+        if key not in reminder_of:
+            reminder_of[key] = reminder_clock(rt, definition, row)
+        return reminder_of[key]
     for index, (c, number) in enumerate(zip(candidates, numbers)):
         item_id = str(uuid.uuid4())
         # A microsecond apart, in the file's order: the ledger lists items by registration, so an imported
@@ -108,23 +142,21 @@ def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWor
             registered["progress"] = c.progress
         if c.closed_on:
             registered["closed_on"] = c.closed_on.isoformat()
-        record, record_params = history.new_record(
-            item_id=item_id, seq=1, trigger="import", from_state=None, to_state=c.state, actor=actor.username,
-            at=rfc3339(created), comment=import_comment(sdef.title.zh, c.state, actor.username), evidence=[], fields=registered,
-            prev_hash=history.GENESIS)
+        record, record_params = first_record(item_id, c.state, actor.username, rfc3339(created),
+                                             import_comment(sdef.title.zh, c.state, actor.username), registered)
         row = {
             "id": item_id, "number": number, "workflow": definition.name, "workflow_hash": wf.hash, "state": c.state,
             "version": 1, "title": c.new.title, "description": c.new.description, "source": c.new.source,
             "severity": c.new.severity, "unit_id": c.unit_id, "assignee": c.new.assignee, "due_date": c.new.due_date,
             "requested_due_date": None,
-            "deadline": state_deadline(definition, c.state, entered=today, due_date=c.new.due_date),
-            "state_entered_at": created, "measures": c.new.measures, "external_ref": c.new.external_ref,
+            "deadline": deadlines(c.state, c.new.due_date),
+            "state_entered_at": now, "measures": c.new.measures, "external_ref": c.new.external_ref,
             "campaign": c.new.campaign, "tags": json.dumps(c.new.tags, ensure_ascii=False),
             "created_by": actor.username, "submitted_by": None, "reopened_count": 0, "history_seq": 1,
             "history_hash": record["hash"], "next_reminder_at": None,
             "closed_at": _closed_at(rt, c, sdef.final, created), "created_at": created, "updated_at": created,
         }
-        row["next_reminder_at"] = reminder_clock(rt, definition, row)
+        row["next_reminder_at"] = reminders(row)
         item_rows.append(row)
         record_rows.append(record_params)
         outbox_rows.append(outbox_row("item.created", {**row, "unit_code": c.new.unit, "unit_path": c.unit_path},

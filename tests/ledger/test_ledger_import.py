@@ -145,3 +145,15 @@ def test_the_row_and_size_limits_are_clear(client, world, rt):
     rt.settings.ledger_max_bytes = 100
     body = assert_problem(upload(client, world.h("reg"), ledger_file([_row(1)])), 413)
     assert "limited to 100 bytes" in body["detail"]
+
+
+def test_an_imported_record_is_built_as_the_history_builds_records():
+    from engine import history
+    from engine.ledger.registering import first_record
+
+    fields = {"title": "标题", "unit": "DEPT-A", "due_date": "2026-06-30", "tags": ["学前教育"], "number": "ZG-1"}
+    mine = first_record("id-1", "rectifying", "reg", "2026-03-02T01:00:00.000000Z", "导入台账", fields)
+    theirs = history.new_record(item_id="id-1", seq=1, trigger="import", from_state=None, to_state="rectifying",
+                                actor="reg", at="2026-03-02T01:00:00.000000Z", comment="导入台账", evidence=[],
+                                fields=fields, prev_hash=history.GENESIS)
+    assert mine == theirs
