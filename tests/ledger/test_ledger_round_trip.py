@@ -7,6 +7,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from engine.ledger.columns import HEADERS
+from tests.audit_helpers import export as export_bundle
+from tests.audit_helpers import standalone
 from tests.helpers import assert_problem, build_world, drive, new_item
 from tests.ledger.support import csv_cells, upload, xlsx_cells
 
@@ -31,7 +33,7 @@ def _items(client, world, rt) -> list[dict]:
     return made
 
 
-def test_export_import_export_is_equal_cell_by_cell(client, world, rt, other_rt):
+def test_export_import_export_is_equal_cell_by_cell(client, world, rt, other_rt, tmp_path):
     _items(client, world, rt)
     first = client.get("/api/v1/ledger.xlsx", headers=world.h("reg"))
     assert first.status_code == 200, first.text
@@ -53,6 +55,9 @@ def test_export_import_export_is_equal_cell_by_cell(client, world, rt, other_rt)
         assert again.json() == {"created": 0, "unchanged": 5, "dry_run": False}
         verified = other.get("/api/v1/audit/verify", headers=other_world.h("aud")).json()
         assert verified["ok"] is True, verified
+        # The auditors' bundle checks offline too, with chains that open with an import.
+        code, report, stderr = standalone(export_bundle(other_rt, tmp_path / "bundle.zip"))
+        assert code == 0 and report["ok"] is True, (report, stderr)
         closed = other.get("/api/v1/items", params={"state": "closed"}, headers=other_world.h("reg")).json()["data"][0]
         record = other.get(f"/api/v1/items/{closed['id']}/history", headers=other_world.h("reg")).json()["data"][0]
         assert (record["trigger"], record["from_state"], record["to_state"], record["actor"]) == (
