@@ -19,10 +19,10 @@ from engine.clock import rfc3339
 from engine.deadlines import light, restarts_clock, state_deadline
 from engine.definitions.schema import WorkflowDef
 from engine.ledger.columns import ledger_row, progress_of
+from engine.ledger.export import LEDGER_SELECT, in_chunks
 from engine.runtime import Runtime
 
 items, units, history = itemrows.items, itemrows.units, itemrows.history
-CHUNK = 1000
 # Replayed from the records: the columns a transition may change (engine.service.RECORDED_FIELDS).
 CHANGING = ("unit", "assignee", "due_date", "measures")
 
@@ -115,7 +115,6 @@ def rows_as_of(rt: Runtime, actor: Actor, f: queries.ItemFilters, day: dt.date) 
     # The filters that never change with time go to the database; scope is the caller's scope today.
     lasting = queries.ItemFilters(source=f.source, severity=f.severity, campaign=f.campaign, q=f.q,
                                   workflow=f.workflow)
-    after: tuple[dt.datetime, str] | None = None
     serial = 0
     with rt.store.read() as conn:
         unit_paths = dict(conn.execute(sa.select(units.c.code, units.c.path)).all())
@@ -123,29 +122,19 @@ def rows_as_of(rt: Runtime, actor: Actor, f: queries.ItemFilters, day: dt.date) 
         if f.unit is not None:
             queries.filter_clauses(conn, actor, queries.ItemFilters(unit=f.unit), day, yellow_days)  # refuses
             filter_paths = [unit_paths[code] for code in f.unit if code in unit_paths]
-    while True:
-        with rt.store.read() as conn:
-            query = itemrows.ITEM_WITH_UNIT.where(*queries.filter_clauses(conn, actor, lasting, day, yellow_days),
-                                                  items.c.created_at < cutoff)
-            if after is not None:
-                query = query.where(sa.or_(items.c.created_at > after[0],
-                                           sa.and_(items.c.created_at == after[0], items.c.id > after[1])))
-            chunk = [dict(r) for r in conn.execute(
-                query.order_by(items.c.created_at, items.c.id).limit(CHUNK)).mappings()]
-            if not chunk:
-                return
+        query = LEDGER_SELECT.where(*queries.filter_clauses(conn, actor, lasting, day, yellow_days),
+                                    items.c.created_at < cutoff)
+        for chunk in in_chunks(conn, query):
             records = _records(conn, [r["id"] for r in chunk], before)
-        for item in chunk:
-            if item["id"] not in records:
-                continue
-            definition = rt.registry.by_hash(item["workflow_hash"]).definition
-            then = replay(rt, definition, records[item["id"]])
-            if not _keeps(then, f, unit_paths, filter_paths, day, yellow_days):
-                continue
-            serial += 1
-            shown = {**item, "unit_code": then.unit, "assignee": then.assignee, "due_date": then.due_date,
-                     "measures": then.measures, "deadline": then.deadline}
-            yield ledger_row(serial, shown, state_title=definition.state(then.state).title.zh,
-                             progress=then.progress, today=day, yellow_days=yellow_days, closed_on=then.closed_on)
-        last = chunk[-1]
-        after = (last["created_at"], last["id"])
+            for item in chunk:
+                if item["id"] not in records:
+                    continue
+                definition = rt.registry.by_hash(item["workflow_hash"]).definition
+                then = replay(rt, definition, records[item["id"]])
+                if not _keeps(then, f, unit_paths, filter_paths, day, yellow_days):
+                    continue
+                serial += 1
+                shown = {**item, "unit_code": then.unit, "assignee": then.assignee, "due_date": then.due_date,
+                         "measures": then.measures, "deadline": then.deadline}
+                yield ledger_row(serial, shown, state_title=definition.state(then.state).title.zh,
+                                 progress=then.progress, today=day, yellow_days=yellow_days, closed_on=then.closed_on)

@@ -50,31 +50,33 @@ def count_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters) -> int:
         return queries.count_items(conn, actor, filters, today=rt.today(), yellow_days=rt.settings.yellow_days)
 
 
+def in_chunks(conn: sa.Connection, query: sa.Select) -> Iterator[list[dict]]:
+    """The rows of ``query`` in registration order, CHUNK at a time, from one streamed result.
+
+    One ordered read in one transaction (a consistent ledger, and no re-sorting of the table per chunk, which
+    page-by-page reads would cost without an index on the ordering); the driver hands rows over as they are
+    fetched (a server-side cursor on PostgreSQL), so memory holds one chunk."""
+    result = conn.execute(query.order_by(items.c.created_at, items.c.id)
+                          .execution_options(stream_results=True, yield_per=CHUNK))
+    for partition in result.mappings().partitions(CHUNK):
+        yield [dict(r) for r in partition]
+
+
 def current_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters) -> Iterator[tuple]:
-    """The ledger's rows now, one item each, in registration order; each chunk is its own short read."""
+    """The ledger's rows now, one item each, in registration order."""
     today, yellow_days = rt.today(), rt.settings.yellow_days
-    after: tuple[dt.datetime, str] | None = None
     serial = 0
-    while True:
-        with rt.store.read() as conn:
-            query = LEDGER_SELECT.where(*queries.filter_clauses(conn, actor, filters, today, yellow_days))
-            if after is not None:
-                query = query.where(sa.or_(items.c.created_at > after[0],
-                                           sa.and_(items.c.created_at == after[0], items.c.id > after[1])))
-            chunk = [dict(r) for r in conn.execute(
-                query.order_by(items.c.created_at, items.c.id).limit(CHUNK)).mappings()]
-            if not chunk:
-                return
+    with rt.store.read() as conn:
+        query = LEDGER_SELECT.where(*queries.filter_clauses(conn, actor, filters, today, yellow_days))
+        for chunk in in_chunks(conn, query):
             progress = latest_progress(conn, [r["id"] for r in chunk])
-        for item in chunk:
-            serial += 1
-            definition = rt.registry.by_hash(item["workflow_hash"]).definition
-            closed = rt.local_date(item["closed_at"]) if item["closed_at"] else None
-            yield ledger_row(serial, item, state_title=definition.state(item["state"]).title.zh,
-                             progress=progress.get(item["id"]), today=today, yellow_days=yellow_days,
-                             closed_on=closed)
-        last = chunk[-1]
-        after = (last["created_at"], last["id"])
+            for item in chunk:
+                serial += 1
+                definition = rt.registry.by_hash(item["workflow_hash"]).definition
+                closed = rt.local_date(item["closed_at"]) if item["closed_at"] else None
+                yield ledger_row(serial, item, state_title=definition.state(item["state"]).title.zh,
+                                 progress=progress.get(item["id"]), today=today, yellow_days=yellow_days,
+                                 closed_on=closed)
 
 
 def ledger_rows(rt: Runtime, actor: Actor, filters: queries.ItemFilters, *, as_of: dt.date | None = None
