@@ -175,13 +175,21 @@ _INSTANTS = frozenset({"state_entered_at", "next_reminder_at", "closed_at", "cre
 def _flush(rows: Rows, item_rows: list, record_rows: list, outbox_rows: list) -> None:
     """Write the pending rows on the driver's cursor (engine.bulk): tens of thousands of rows in seconds."""
     if item_rows:
-        day = (lambda d: None if d is None else d.isoformat()) if rows.sqlite else (lambda d: d)
-        rows.insert(items, _ITEM_COLUMNS, [
-            tuple(rows.instant(r[c]) if c in _INSTANTS else day(r[c]) if c in _DATES else r[c] for c in _ITEM_COLUMNS)
-            for r in item_rows])
+        converted: dict = {}  # each distinct time or date once: a row's times repeat in its own row and the next
+
+        def store(column: str, value):
+            if value is None or (column not in _INSTANTS and column not in _DATES):
+                return value
+            found = converted.get(value)
+            if found is None:
+                found = converted[value] = (rows.instant(value) if column in _INSTANTS
+                                            else value.isoformat() if rows.sqlite else value)
+            return found
+
+        rows.insert(items, _ITEM_COLUMNS, [tuple(store(c, r[c]) for c in _ITEM_COLUMNS) for r in item_rows])
         rows.insert(itemrows.history, _HISTORY_COLUMNS, [tuple(r[c] for c in _HISTORY_COLUMNS) for r in record_rows])
-        rows.insert(itemrows.outbox, _OUTBOX_COLUMNS, [
-            tuple(rows.instant(r[c]) if c == "created_at" else r[c] for c in _OUTBOX_COLUMNS) for r in outbox_rows])
+        rows.insert(itemrows.outbox, _OUTBOX_COLUMNS, [tuple(store(c, r[c]) for c in _OUTBOX_COLUMNS)
+                                                       for r in outbox_rows])
     for pending in (item_rows, record_rows, outbox_rows):
         pending.clear()
 
