@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists clean check-workflows lint fuzz
+.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz
 
 setup: $(STAMP)
 
@@ -53,6 +53,10 @@ bench-lists: setup
 # Evidence files: upload MB/s, the peak memory of an export carrying 200 MB of them, offline check MB/s.
 bench-evidence: setup
 	$(BIN)/python bench/evidence.py
+
+# The 台账 ledger at 100,000 rows: import seconds, export seconds and the exporting process's peak memory.
+bench-ledger: setup
+	$(BIN)/python bench/ledger.py
 
 # Bounded schemathesis run against a served demo (FUZZ_ARGS='--max-time 600 --seed 1' changes the bounds);
 # exits non-zero when any schemathesis check but positive-data acceptance fails (5xx, answers unlike the document...).

@@ -12,6 +12,7 @@ from api.routes import (
     evidence,
     health,
     items,
+    ledger,
     lookbacks,
     reminders,
     reports,
@@ -25,6 +26,11 @@ DESCRIPTION = """closeloop drives rectification (整改) items from registration
 Authenticate with `Authorization: Bearer <token>`. Errors are `application/problem+json`."""
 
 
+def _either(*limits):
+    """The first of several routes' wider body limits that applies to a request."""
+    return lambda scope: next((found for limit in limits if (found := limit(scope)) is not None), None)
+
+
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the app around a runtime (opened from the environment when not given)."""
     runtime = runtime or Runtime.open()
@@ -33,12 +39,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
-    for module in (items, evidence, reminders, workflows, admin, audit, webhooks, health, reports, campaigns, lookbacks):
+    for module in (ledger, items, evidence, reminders, workflows, admin, audit, webhooks, health, reports, campaigns,
+                   lookbacks):
         app.include_router(module.router)
     docs.install(app)
     web.install(app)
     openapi.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
-                       wider=evidence.upload_body_limit(runtime))
+                       wider=_either(evidence.upload_body_limit(runtime), ledger.import_body_limit(runtime)))
     app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first
     return app

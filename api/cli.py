@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from api import cli_audit, cli_db, cli_jobs, cli_report
+from api import cli_audit, cli_db, cli_jobs, cli_ledger, cli_report
 from engine.audit.actors import cli_actor
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
@@ -381,6 +381,7 @@ cli_jobs.register(app, lambda: _runtime())
 cli_audit.register(audit_app, lambda: _runtime())
 cli_db.register(app)
 cli_report.register(app, lambda: _runtime())
+cli_ledger.register(app, lambda: _runtime())
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ PROBLEMS: dict[int, dict[str, dict]] = {
     412: {"version-conflict": _problem("version-conflict", 412, "item is at version 4, not 3", current_version=4)},
     413: {"body-too-large": _problem("body-too-large", 413, "request bodies are limited to 1048576 bytes"),
           "evidence-too-large": _problem("evidence-too-large", 413, "evidence files are limited to 20971520 bytes; "
-                                         "nothing was stored")},
+                                         "nothing was stored"),
+          "ledger-too-large": _problem("ledger-too-large", 413, "ledger files are limited to 67108864 bytes; nothing "
+                                       "was imported")},
     415: {"unsupported-media-type": _problem("unsupported-media-type", 415,
                                              "send the body as JSON with 'Content-Type: application/json'"),
           "evidence-type-refused": _problem("evidence-type-refused", 415,
@@ -35,6 +37,10 @@ PROBLEMS: dict[int, dict[str, dict]] = {
     422: {"validation-error": _problem("validation-error", 422, "title: Field required",
                                        errors=[{"loc": ["body", "title"], "msg": "Field required", "type": "missing"}]),
           "invalid-input": _problem("invalid-input", 422, "unit 'CITY-EDU' does not exist", field="unit"),
+          "ledger-rows-invalid": _problem("invalid-input", 422, "row 12, column 责任单位: unit 'CITY-EDUC' does not "
+                                          "exist; nothing was imported", field="file", error_count=1,
+                                          errors=[{"row": 12, "column": "责任单位",
+                                                   "detail": "unit 'CITY-EDUC' does not exist"}]),
           "guard-failed": _problem("guard-failed", 422, "'submit' requires evidence", guard="requires"),
           "unknown-trigger": _problem("unknown-trigger", 422, "'aprove' is not a trigger of workflow 'standard'",
                                       triggers=["assign", "accept", "submit", "approve", "reject", "close"])},
@@ -74,6 +80,8 @@ REQUESTS: dict[str, dict] = {
                        "secret": "SEC0123456789abcdef"},
     # A multipart form: the part "file" carries the file's bytes and its name (filename="验收报告.pdf").
     "upload_evidence": {"file": "%PDF-1.7 ... (the bytes of 验收报告.pdf)"},
+    # A multipart form: the part "file" carries the ledger (.xlsx or .csv) with the columns the export writes.
+    "import_ledger": {"file": "PK... (the bytes of 整改台账.xlsx)"},
     "update_user": {"email": "li.ming@edu.example.cn", "display_name": "李明（市教委）"},
     "create_campaign": {"code": "2026-XC-R1", "name": "2026年第一轮巡察", "issued_by": "市委巡察办",
                         "issued_on": "2026-02-20"},

@@ -42,7 +42,10 @@ class Problem(BaseModel):
         default=None, description="403: why (role, unit_scope, separation_of_duties or an access guard's name)")
     guard: str | None = Field(default=None, description="422 guard-failed: the requirement or guard that refused")
     field: str | None = Field(default=None, description="422 invalid-input: the request field at fault")
-    errors: list[ProblemError] | None = Field(default=None, description="422 validation-error: every invalid field")
+    errors: list[ProblemError] | None = Field(default=None, description="422 validation-error: every invalid field; "
+                                                                        "a ledger import: the rows at fault")
+    error_count: int | None = Field(default=None, description="422 ledger import: how many row errors there were "
+                                                              "(errors lists the first 100)")
     detected_type: str | None = Field(
         default=None, description="415 evidence-type-refused: the media type the file's content was found to be")
 

@@ -33,6 +33,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.EvidenceTypeRefused: 415,
     errors.IdempotencyInFlight: 409,
     errors.Busy: 503,
+    errors.LedgerTooLarge: 413,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
@@ -77,8 +78,25 @@ async def _on_domain(request: Request, exc: errors.DomainError) -> Response:
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
+def _routes(routes) -> list:
+    """Every route, those of included routers too."""
+    found = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        found.extend(_routes(inner.routes) if inner is not None else [route])
+    return found
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method some route of the request's path answers (the router names only the first route's)."""
+    """Every method some route of the request's path answers (the router names only the first route's).
+
+    A path written out in full (/api/v1/items/import) is its own resource: the routes whose parameters would
+    also match it (/api/v1/items/{item_id}) do not add their methods."""
+    path = request.url.path
+    literal = {method for route in _routes(request.app.router.routes) if getattr(route, "path", None) == path
+               for method in (getattr(route, "methods", None) or ())}
+    if literal:
+        return ", ".join(method for method in METHODS if method in literal)
     allowed = [method for method in METHODS
                if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
                       for route in request.app.router.routes)]

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     evidence_dir: Path | None = None
     # The largest evidence file accepted (larger answers 413 and stores nothing).
     evidence_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # The largest ledger file (POST /items/import, `closeloop import`) and the most rows it may hold.
+    ledger_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    ledger_max_rows: int = Field(default=200_000, ge=1)
     # The media types accepted, judged by the file's content (engine.evidence.detect); others answer 415.
     evidence_types: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_EVIDENCE_TYPES), min_length=1)
     # Local hour at which the scheduler makes the day's signed checkpoint (once a day, whichever process is first).

@@ -79,6 +79,12 @@ class EvidenceTooLarge(DomainError):
     code = "evidence-too-large"
 
 
+class LedgerTooLarge(DomainError):
+    """A ledger file to import is larger than the configured limit."""
+
+    code = "ledger-too-large"
+
+
 class EvidenceTypeRefused(DomainError):
     """An uploaded evidence file's content is not of an accepted type; nothing was stored."""
 

@@ -35,12 +35,20 @@ def resolve_unit(conn: sa.Connection, actor: Actor, code: str, granting_roles: f
 def check_assignee(conn: sa.Connection, username: str, unit_path: str, *, field: str = "assignee") -> None:
     """An assignee must be an active user with the assignee role, in the item's unit or below it."""
     row = conn.execute(itemrows.SELECT_ASSIGNEE, {"username": username}).first()
+    problem = assignee_problem(row, username, unit_path)
+    if problem is not None:
+        raise InvalidInput(problem, field=field)
+
+
+def assignee_problem(row: sa.Row | None, username: str, unit_path: str) -> str | None:
+    """Why the user (their SELECT_ASSIGNEE row, None if missing) cannot be an item's assignee, or None."""
     if row is None or not row.active:
-        raise InvalidInput(f"user {username!r} does not exist or is inactive", field=field)
+        return f"user {username!r} does not exist or is inactive"
     if "assignee" not in row.roles.split(","):
-        raise InvalidInput(f"user {username!r} does not have the assignee role", field=field)
+        return f"user {username!r} does not have the assignee role"
     if not row.path.startswith(unit_path):
-        raise InvalidInput(f"user {username!r} does not belong to the item's unit or a unit below it", field=field)
+        return f"user {username!r} does not belong to the item's unit or a unit below it"
+    return None
 
 
 def outbox_row(event: str, item: dict, record: dict, now) -> dict:

@@ -211,3 +211,8 @@ def count_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, today: dt.
     clauses, _few = _where(conn, actor, f, today, yellow_days, in_view)
     query = sa.select(sa.func.count()).select_from(items).where(*clauses)
     return conn.execute(query).scalar_one()
+
+
+def filter_clauses(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int) -> list:
+    """The WHERE clauses of the list's scope and filters, for other readers of the same items (the ledger)."""
+    return _where(conn, actor, f, today, yellow_days)

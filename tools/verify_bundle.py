@@ -127,8 +127,11 @@ def check_item(row, history, workflows, bad_workflows):
             wf = workflows.get(wh) if isinstance(wh, str) else None
             if wf is None:
                 return 1, "the workflow version is not in the bundle"
-            if rec["trigger"] not in ("create", "import") or rec["to_state"] != wf["initial"]:
-                return 1, "the first record must be a creation into the initial state"
+            # A creation enters the initial state; an import, the state its ledger row named.
+            opens = (rec["to_state"] == wf["initial"] if rec["trigger"] == "create" else
+                     rec["trigger"] == "import" and any(s["name"] == rec["to_state"] for s in wf["states"]))
+            if not opens:
+                return 1, "the first record must be a creation into the initial state or an import into a state"
             state = {k: f.get(k) for k in REPLAYED}
             state.update(submitted_by=None, reopened_count=0)
         elif rec["trigger"] == "lookback":  # a look-back re-check: on a closed item, which it leaves there

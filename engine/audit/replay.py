@@ -207,6 +207,15 @@ def _recheck_problem(record: dict, definition: WorkflowDef) -> str | None:
     return None
 
 
+def _opens_chain(record: dict, definition: WorkflowDef) -> bool:
+    """A chain opens with a creation into the initial state, or an import into the state its ledger row named."""
+    if record["trigger"] == "create":
+        return record["to_state"] == definition.initial
+    if record["trigger"] == "import":
+        return record["to_state"] in {s.name for s in definition.states}
+    return False
+
+
 def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_workflows: dict[str, str]
                   ) -> tuple[int, Finding | None, dict | None]:
     """Check one item's decoded records in seq order: (records intact, first finding, replayed state).
@@ -236,8 +245,9 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
             if definition is None:
                 return 0, Finding(1, f"the creation record names workflow version {workflow_hash!r}, "
                                      f"which is not stored"), None
-            if record["trigger"] not in ("create", "import") or record["to_state"] != definition.initial:
-                return 0, Finding(1, f"the first record must be a creation into {definition.initial!r}"), None
+            if not _opens_chain(record, definition):
+                return 0, Finding(1, f"the first record must be a creation into {definition.initial!r}, or an "
+                                     f"import into a state of the workflow"), None
             state = _initial_state(fields)
         elif record["trigger"] == RECHECK_TRIGGER:
             problem = _recheck_problem(record, definition)

@@ -20,10 +20,11 @@ from tests.helpers import SHA
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 # No post-processing hooks: by default the generator runs ruff, which a test machine may not have. The audit
-# bundle (a zip) and an evidence file (PDF, image, Office document: each accepted type is documented) are files
-# to the client, which the generator knows as application/octet-stream.
+# bundle (a zip), an evidence file (PDF, image, Office document: each accepted type is documented) and the ledger
+# (.xlsx, .csv) are files to the client, which the generator knows as application/octet-stream.
 CONFIG = "post_hooks: []\ncontent_type_overrides:\n" + "".join(
-    f"  {media_type}: application/octet-stream\n" for media_type in ("application/zip", *DEFAULT_EVIDENCE_TYPES))
+    f"  {media_type}: application/octet-stream\n" for media_type in ("application/zip", *DEFAULT_EVIDENCE_TYPES,
+                                                                     "text/csv"))
 
 
 def generate(spec: dict, folder: Path):

@@ -64,9 +64,10 @@ OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "ge
                  "delete_webhook", "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook",
                  "upload_evidence", "list_item_evidence", "download_evidence", "get_summary_report",
                  "list_campaigns", "create_campaign", "update_campaign", "reconcile_campaign", "create_lookback",
-                 "get_lookback", "recheck_lookback_item"}
+                 "get_lookback", "recheck_lookback_item",
+                 "export_ledger_xlsx", "export_ledger_csv", "import_ledger"}
 PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reason", "errors", "field", "triggers",
-                  "detected_type"}
+                  "detected_type", "error_count"}
 
 
 @pytest.fixture

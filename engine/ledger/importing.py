@@ -1,0 +1,178 @@
+"""Importing a ledger: every row checked, the rows already known set aside, the rest registered in one go.
+
+A row is recognised as an item already here by its source and 外部编号 (the external reference). A row
+without 外部编号 is recognised by its 编号 when an item of that number, of the same source and also without
+an external reference, exists. A row with neither cannot be recognised: importing it again registers it again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine import itemrows
+from engine.accounts import Actor
+from engine.errors import Forbidden, InvalidInput, LedgerTooLarge
+from engine.items import CREATE_ROLES
+from engine.ledger.reading import LedgerFile, read_ledger
+from engine.ledger.registering import register_all
+from engine.ledger.rows import Candidate, Lookups, RowError, check_row
+from engine.machine import CompiledWorkflow
+from engine.registry import UnknownWorkflow
+from engine.runtime import Runtime
+
+items, units, users = itemrows.items, itemrows.units, itemrows.users
+IN_CHUNK = 500  # values per IN (...) list
+MAX_ERRORS = 100  # listed in one answer; the count says how many there were
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, for a dry run, would do)."""
+
+    created: int
+    unchanged: int
+    dry_run: bool
+
+    def as_json(self) -> dict:
+        """The API's answer."""
+        return {"created": self.created, "unchanged": self.unchanged, "dry_run": self.dry_run}
+
+
+class LedgerRejected(InvalidInput):
+    """Rows of the file are invalid: nothing was imported; ``errors`` lists them by row and column."""
+
+    def __init__(self, errors: list[dict], total: int) -> None:
+        first = errors[0]
+        more = f" and {total - 1} more" if total > 1 else ""
+        super().__init__(f"row {first['row']}, column {first['column']}: {first['detail']}{more}; nothing was imported",
+                         field="file", errors=errors, error_count=total)
+
+
+def _chunks(values: list, size: int = IN_CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _lookups(conn: sa.Connection, usernames: set[str]) -> Lookups:
+    by_code, by_name = {}, {}
+    for row in conn.execute(sa.select(units.c.id, units.c.code, units.c.name, units.c.path)):
+        entry = (row.id, row.code, row.path)
+        by_code[row.code.lower()] = entry
+        by_name.setdefault(row.name, []).append(entry)
+    assignees = {}
+    for chunk in _chunks(sorted(usernames)):
+        query = (sa.select(users.c.username, users.c.roles, users.c.active, units.c.path)
+                 .select_from(users.join(units, units.c.id == users.c.unit_id)).where(users.c.username.in_(chunk)))
+        for row in conn.execute(query):
+            assignees[row.username] = row
+    return Lookups(by_code, by_name, assignees)
+
+
+def _existing(conn: sa.Connection, candidates: list[Candidate]) -> tuple[dict, dict]:
+    """Items already here: by (source, external_ref), and by number ((source, external_ref) of each)."""
+    refs = sorted({c.new.external_ref for c in candidates if c.new.external_ref})
+    numbers = sorted({c.number for c in candidates if c.number})
+    by_ref, by_number = {}, {}
+    for chunk in _chunks(refs):
+        for row in conn.execute(sa.select(items.c.source, items.c.external_ref, items.c.number)
+                                .where(items.c.external_ref.in_(chunk))):
+            by_ref[(row.source, row.external_ref)] = row.number
+    for chunk in _chunks(numbers):
+        for row in conn.execute(sa.select(items.c.number, items.c.source, items.c.external_ref)
+                                .where(items.c.number.in_(chunk))):
+            by_number[row.number] = (row.source, row.external_ref)
+    return by_ref, by_number
+
+
+def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dict]) -> tuple[list[Candidate], int]:
+    """(rows to register, rows already here); a row that clashes with another item or row is an error."""
+    by_ref, by_number = _existing(conn, candidates)
+    new, unchanged = [], 0
+    seen_refs: dict[tuple, int] = {}
+    seen_numbers: dict[str, int] = {}
+    for c in candidates:
+        ref = (c.new.source, c.new.external_ref) if c.new.external_ref else None
+        if ref is not None and ref in seen_refs:
+            errors.append({"row": c.row, "column": "外部编号", "detail": f"source and 外部编号 {c.new.external_ref!r} "
+                           f"repeat row {seen_refs[ref]}"})
+            continue
+        if c.number is not None and c.number in seen_numbers:
+            errors.append({"row": c.row, "column": "编号", "detail": f"编号 {c.number} repeats row "
+                                                                   f"{seen_numbers[c.number]}"})
+            continue
+        if ref is not None:
+            seen_refs[ref] = c.row
+        if c.number is not None:
+            seen_numbers[c.number] = c.row
+        if ref is not None and ref in by_ref:
+            unchanged += 1
+            continue
+        if c.number is not None and c.number in by_number:
+            if ref is None and by_number[c.number] == (c.new.source, None):
+                unchanged += 1
+                continue
+            errors.append({"row": c.row, "column": "编号", "detail": f"编号 {c.number} is already taken by another "
+                           f"item; leave 编号 blank for a new number"})
+            continue
+        new.append(c)
+    return new, unchanged
+
+
+@dataclass
+class PreparedLedger:
+    """A ledger file read and its workflow chosen, before any row is checked against the database."""
+
+    ledger: LedgerFile
+    workflow: str
+    compiled: CompiledWorkflow
+
+
+def prepare(rt: Runtime, actor: Actor, data: bytes, *, workflow: str | None = None) -> PreparedLedger:
+    """Refuse a caller who may not register items, a file too large or unreadable, an unknown workflow."""
+    if not actor.roles & CREATE_ROLES:
+        raise Forbidden("only registrars, supervisors and admins import ledgers", reason="role")
+    if len(data) > rt.settings.ledger_max_bytes:
+        raise LedgerTooLarge(f"ledger files are limited to {rt.settings.ledger_max_bytes} bytes; nothing was imported")
+    name = workflow or rt.settings.default_workflow
+    try:
+        compiled = rt.registry.current(name)
+    except UnknownWorkflow:
+        raise InvalidInput(f"unknown workflow {name!r} (known: {', '.join(rt.registry.names())})",
+                           field="workflow") from None
+    return PreparedLedger(read_ledger(data, max_rows=rt.settings.ledger_max_rows), name, compiled)
+
+
+def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedger, *, dry_run: bool = False
+          ) -> ImportResult:
+    """Check every row and register the new ones in the caller's write transaction (LedgerRejected: none)."""
+    definition = prepared.compiled.definition
+    titles = {s.title.zh: s.name for s in definition.states}
+    rows = prepared.ledger.rows
+    usernames = {str(cells["责任人"]) for _n, cells in rows if cells.get("责任人")}
+    now = rt.clock.now()
+    today = rt.local_date(now)
+    lookups = _lookups(conn, usernames)
+    errors: list[dict] = []
+    candidates = []
+    for number, cells in rows:
+        try:
+            candidates.append(check_row(number, cells, actor=actor, definition=definition, workflow=prepared.workflow,
+                                        titles=titles, lookups=lookups, today=today))
+        except RowError as exc:
+            errors.append({"row": number, "column": exc.column, "detail": exc.detail})
+    new, unchanged = _sort_out(conn, candidates, errors)
+    if errors:
+        errors.sort(key=lambda e: e["row"])
+        raise LedgerRejected(errors[:MAX_ERRORS], len(errors))
+    if not dry_run:
+        register_all(conn, rt, actor, prepared.compiled, new, now)
+    return ImportResult(created=len(new), unchanged=unchanged, dry_run=dry_run)
+
+
+def import_ledger(rt: Runtime, actor: Actor, data: bytes, *, dry_run: bool = False,
+                  workflow: str | None = None) -> ImportResult:
+    """Read a ledger file, then check and register its rows in one transaction of its own (all rows or none)."""
+    prepared = prepare(rt, actor, data, workflow=workflow)
+    with rt.store.write() as conn:
+        return apply(conn, rt, actor, prepared, dry_run=dry_run)

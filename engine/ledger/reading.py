@@ -1,0 +1,125 @@
+"""Reading a ledger file (.xlsx or .csv) into its header and rows, wherever the header row stands."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass
+from typing import Iterator
+from xml.etree.ElementTree import ParseError
+
+from engine.errors import InvalidInput
+from engine.ledger.columns import COMPUTED, HEADERS
+from engine.ledger.xlsx_in import NotAWorkbook, read_rows
+
+# The header is looked for among the first rows: title rows (often merged cells) may stand above it.
+HEADER_SEARCH_ROWS = 20
+REQUIRED = ("问题来源", "问题描述", "责任单位")
+_KNOWN = frozenset(HEADERS)
+
+
+@dataclass
+class LedgerFile:
+    """The rows of a ledger file below its header: (row number as the spreadsheet shows it, cells by header)."""
+
+    rows: list[tuple[int, dict[str, object]]]
+    header_row: int
+
+
+def _refuse(detail: str) -> InvalidInput:
+    return InvalidInput(f"{detail}; nothing was imported", field="file")
+
+
+def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list]]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            yield from read_rows(book)
+    except (NotAWorkbook, zipfile.BadZipFile, ParseError, KeyError, ValueError, IndexError) as exc:
+        raise _refuse(f"the file is not a readable .xlsx workbook ({exc or type(exc).__name__})") from None
+
+
+def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    if b"\x00" in data[:4096]:
+        raise _refuse("the file is neither an .xlsx workbook nor a CSV text file")
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK unless told UTF-8
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise _refuse("the CSV file is neither UTF-8 nor GB18030 text")
+    try:
+        yield from enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+    except csv.Error as exc:
+        raise _refuse(f"the CSV file is malformed: {exc}") from None
+
+
+def _clean(value: object) -> object:
+    """A cell as the import reads it: text stripped, whole numbers as text, dates kept, empty as None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value
+    return str(value)
+
+
+def _header_of(cells: list[object]) -> dict[int, str] | None:
+    names = {i: v for i, v in enumerate(cells) if isinstance(v, str) and v}
+    return names if len(_KNOWN.intersection(names.values())) >= 3 else None
+
+
+def _check_header(header: dict[int, str], row_number: int) -> None:
+    seen: set[str] = set()
+    for name in header.values():
+        if name not in _KNOWN:
+            raise _refuse(f"row {row_number}: unknown column {name!r} (the ledger's columns: {', '.join(HEADERS)})")
+        if name in seen:
+            raise _refuse(f"row {row_number}: the column {name!r} appears twice")
+        seen.add(name)
+    missing = [name for name in REQUIRED if name not in seen]
+    if missing:
+        raise _refuse(f"row {row_number}: the header lacks the column(s) {', '.join(missing)}")
+
+
+def read_ledger(data: bytes, *, max_rows: int) -> LedgerFile:
+    """The header and rows of a ledger file; a file that is no ledger is refused (InvalidInput on ``file``)."""
+    if not data.strip():
+        raise _refuse("the file is empty")
+    is_xlsx = data[:4] == b"PK\x03\x04" and zipfile.is_zipfile(io.BytesIO(data))
+    source = _xlsx_rows(data) if is_xlsx else _csv_rows(data)
+    header: dict[int, str] | None = None
+    header_row = 0
+    rows: list[tuple[int, dict[str, object]]] = []
+    for number, raw in source:
+        cells = [_clean(v) for v in raw]
+        if header is None:
+            header = _header_of(cells)
+            if header is not None:
+                header_row = number
+                _check_header(header, number)
+            elif number >= HEADER_SEARCH_ROWS:
+                break
+            continue
+        if all(v is None for v in cells):
+            continue
+        if len(rows) >= max_rows:
+            raise _refuse(f"the ledger has more than {max_rows} rows, the most one import takes; split the file")
+        rows.append((number, {name: cells[i] if i < len(cells) else None for i, name in header.items()
+                              if name not in COMPUTED}))
+    if header is None:
+        raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows (it names the ledger's columns: "
+                      f"{', '.join(HEADERS)})")
+    if not rows:
+        raise _refuse("the ledger has a header but no rows")
+    return LedgerFile(rows, header_row)

@@ -1,0 +1,175 @@
+"""Turning ledger rows into items to register: each cell read and checked as item creation checks it."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from engine.accounts import Actor
+from engine.definitions.schema import WorkflowDef
+from engine.guards import past_max_due
+from engine.items import CREATE_ROLES, assignee_problem
+from engine.ledger.columns import SOURCE_TITLES
+from engine.schemas import NewItem, _iso_date
+
+# NewItem's fields and the ledger column each comes from, so that a refusal names the column.
+COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "问题来源", "unit": "责任单位",
+             "due_date": "整改时限", "measures": "整改措施", "assignee": "责任人", "external_ref": "外部编号",
+             "campaign": "专项/批次", "workflow": "当前状态"}
+SOURCES_BY_TITLE = {title: code for code, title in SOURCE_TITLES.items()}
+TITLE_MAX = 200
+NUMBER_MAX = 32
+PROGRESS_MAX = 5000
+
+
+class RowError(Exception):
+    """One cell the import refuses."""
+
+    def __init__(self, column: str, detail: str) -> None:
+        super().__init__(detail)
+        self.column, self.detail = column, detail
+
+
+@dataclass
+class Candidate:
+    """A valid row: the item to register, the state it starts in, and what the ledger adds to the record."""
+
+    row: int
+    new: NewItem
+    number: str | None
+    state: str
+    unit_id: int
+    unit_path: str
+    progress: str | None
+    closed_on: dt.date | None
+    fields: dict = field(default_factory=dict)
+
+
+@dataclass
+class Lookups:
+    """What checking a row needs from the database, read once for the whole file."""
+
+    units: dict[str, tuple[int, str, str]]  # lower-case code -> (id, code, path)
+    units_by_name: dict[str, list[tuple[int, str, str]]]
+    assignees: dict[str, object]  # username -> SELECT_ASSIGNEE row
+
+
+def _text(cells: dict, column: str) -> str | None:
+    value = cells.get(column)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()[:10]
+    return value
+
+
+def _date(cells: dict, column: str) -> dt.date | None:
+    value = cells.get(column)
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return _iso_date(value.replace("/", "-") if len(value) == 10 else value)
+    except ValueError as exc:
+        raise RowError(column, f"{value!r}: {exc}") from None
+
+
+def _source(cells: dict) -> str:
+    value = cells.get("问题来源")
+    if value is None:
+        raise RowError("问题来源", "is empty")
+    code = SOURCES_BY_TITLE.get(value, value)
+    if code not in SOURCE_TITLES:
+        known = ", ".join(f"{t} ({c})" for c, t in SOURCE_TITLES.items())
+        raise RowError("问题来源", f"{value!r} is not a known source (known: {known})")
+    return code
+
+
+def _unit(cells: dict, lookups: Lookups, actor: Actor) -> tuple[int, str, str]:
+    value = cells.get("责任单位")
+    if value is None:
+        raise RowError("责任单位", "is empty")
+    found = lookups.units.get(value.lower())
+    if found is None:
+        named = lookups.units_by_name.get(value, [])
+        if len(named) > 1:
+            raise RowError("责任单位", f"several units are named {value!r}; write the unit's code")
+        found = named[0] if named else None
+    if found is None:
+        raise RowError("责任单位", f"unit {value!r} does not exist")
+    if not actor.can_act(CREATE_ROLES, found[2]):
+        raise RowError("责任单位", f"unit {value!r} is outside {actor.username}'s unit scope")
+    return found
+
+
+def _state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> str:
+    value = cells.get("当前状态")
+    if value is None:
+        return definition.initial
+    name = titles.get(value, value)
+    if name not in {s.name for s in definition.states}:
+        known = ", ".join(f"{s.title.zh} ({s.name})" for s in definition.states)
+        raise RowError("当前状态", f"{value!r} is not a state of workflow {definition.name!r} (known: {known})")
+    return name
+
+
+def _problem(cells: dict) -> tuple[str, str]:
+    text = cells.get("问题描述")
+    if text is None:
+        raise RowError("问题描述", "is empty: every problem needs a description")
+    title, _newline, description = text.partition("\n")
+    title = title.strip()
+    if len(title) > TITLE_MAX:
+        raise RowError("问题描述", f"its first line (the item's title) is {len(title)} characters long, more than "
+                                  f"{TITLE_MAX}; put a short title on the first line and the rest below it")
+    return title, description.strip()
+
+
+def _new_item(values: dict) -> NewItem:
+    try:
+        return NewItem(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "title"
+        raise RowError(COLUMN_OF.get(name, name), first["msg"]) from None
+
+
+def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef, workflow: str,
+              titles: dict[str, str], lookups: Lookups, today: dt.date) -> Candidate:
+    """The candidate a row describes, or RowError naming the first column at fault."""
+    title, description = _problem(cells)
+    source = _source(cells)
+    unit_id, unit_code, unit_path = _unit(cells, lookups, actor)
+    assignee = _text(cells, "责任人")
+    due_date = _date(cells, "整改时限")
+    new = _new_item({"title": title, "description": description, "source": source, "unit": unit_code,
+                     "due_date": due_date, "workflow": workflow, "measures": _text(cells, "整改措施") or "",
+                     "assignee": assignee, "external_ref": _text(cells, "外部编号"),
+                     "campaign": _text(cells, "专项/批次")})
+    if assignee is not None:
+        problem = assignee_problem(lookups.assignees.get(assignee), assignee, unit_path)
+        if problem is not None:
+            raise RowError("责任人", problem)
+    too_late = past_max_due(due_date, definition.due_date.max, today)
+    if too_late is not None:
+        raise RowError("整改时限", f"{too_late} (workflow {workflow!r})")
+    state = _state(cells, definition, titles)
+    closed_on = _date(cells, "销号日期")
+    final = definition.state(state).final
+    if closed_on is not None and not final:
+        raise RowError("销号日期", f"is given but the state {state!r} is not a final one")
+    if closed_on is not None and closed_on > today:
+        raise RowError("销号日期", f"{closed_on.isoformat()} is in the future")
+    item_number = _text(cells, "编号")
+    if item_number is not None:
+        item_number = item_number.upper()
+        if len(item_number) > NUMBER_MAX or "\x00" in item_number or "-" not in item_number:
+            raise RowError("编号", f"{item_number!r} is not an item number (like ZG-2026-000123, at most "
+                                 f"{NUMBER_MAX} characters)")
+    progress = _text(cells, "最近进展")
+    if progress is not None and (len(progress) > PROGRESS_MAX or "\x00" in progress):
+        raise RowError("最近进展", f"must be at most {PROGRESS_MAX} characters, without NUL")
+    return Candidate(row=number, new=new, number=item_number, state=state, unit_id=unit_id, unit_path=unit_path,
+                     progress=progress, closed_on=closed_on if final else None)
