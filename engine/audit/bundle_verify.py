@@ -1,5 +1,6 @@
 """Verifying a bundle offline, with no database and no server: the same item checks as the database verifier
-(engine.audit.verify.check_item, so the two cannot disagree), plus the signed checkpoints and what they covered.
+(engine.audit.verify.check_item, so the two cannot disagree; engine.audit.bundle_items passes intact items
+by a quick check first and leaves every other to it), plus the signed checkpoints and what they covered.
 
 A bundle is untrusted input. Structure that makes it unreadable (not a zip, a missing entry, a manifest of
 another format) is a BundleError naming what and where; everything else is a finding or a problem in the
@@ -290,8 +291,10 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
             else:
                 workflows[row["hash"]] = definition
         found, seen = [], set()
-        if "items.jsonl" not in bundle.NameToInfo:
-            raise BundleError("the bundle has no items.jsonl")
+        try:
+            bundle.getinfo("items.jsonl")
+        except KeyError:
+            raise BundleError("the bundle has no items.jsonl") from None
         context = (workflows, bad_workflows, chain.claims, plans_of(workflows, bad_workflows))
         for line, result in item_results(bundle, workers, context):
             if isinstance(result, str):
