@@ -5,7 +5,8 @@ Prints, from one run on this machine (SQLite, as `make run` uses it):
   export    `closeloop audit export` as a separate process: seconds and its peak resident memory, at the full
             size and at a tenth of it (constant memory: the two peaks are close)
   verify    `closeloop audit verify BUNDLE`'s check, in one process and in one per CPU, in records per second
-            (target >= 100,000)
+            (target >= 100,000), and its CPU time a record summed over all its processes (the figure that other
+            work on the machine disturbs least), with the load average
   verify    tools/verify_bundle.py, the standalone verifier, as a separate process, in records per second
 Run: make bench-audit   (or .venv/bin/python bench/audit_verify.py [--records N])
 """
@@ -50,6 +51,12 @@ def _child(args: list[str], env: dict) -> tuple[float, float]:
     return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the verifier's workers), user and system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _build(folder: Path, records: int) -> tuple[Runtime, str]:
     url = f"sqlite:///{folder / 'audit.db'}"
     store = Store(url)
@@ -80,14 +87,17 @@ def measure(records: int) -> None:
         print(f"export    {records:,} records in {seconds:.1f} s ({records / seconds:,.0f} records/s), "
               f"{bundle.stat().st_size / 1e6:.0f} MB; peak memory {peak:.0f} MB "
               f"(at {records // 10:,} records: {small_peak:.0f} MB)")
+        print(f"machine   {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} before verifying")
         for workers in (1, os.cpu_count() or 1):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds()
             report = verify_bundle(bundle, workers=workers)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
             assert report.ok and report.records >= records, (report.problems, report.findings[:3])
             print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
                   f"(closeloop audit verify BUNDLE, {workers} process{'es' if workers > 1 else ''}; "
-                  f"target >= 100,000)")
+                  f"target >= 100,000); CPU {cpu / report.records * 1e6:.1f} us a record, all processes: "
+                  f"{workers} such CPUs would do {workers * report.records / cpu:,.0f} records/s; "
+                  f"load average {os.getloadavg()[0]:.2f}")
         seconds, peak = _child([sys.executable, str(STANDALONE), str(bundle)], env)
         print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
               f"(tools/verify_bundle.py, peak memory {peak:.0f} MB)")

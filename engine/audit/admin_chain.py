@@ -48,6 +48,8 @@ def decode_entry(raw: object) -> tuple[dict | None, str | None]:
             return None, f"{key} holds a number with a fraction (canonical JSON has none)"
         except ValueError:
             return None, f"{key} is not valid JSON"
+        except RecursionError:  # a parser that recurses cannot follow it; a genuine entry never nests so
+            return None, f"{key} nests too deeply to be read"
         if not isinstance(value, dict):
             return None, f"{key} is not a JSON object or null"
         entry[key] = value

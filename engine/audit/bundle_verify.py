@@ -1,5 +1,6 @@
 """Verifying a bundle offline, with no database and no server: the same item checks as the database verifier
-(engine.audit.verify.check_item, so the two cannot disagree), plus the signed checkpoints and what they covered.
+(engine.audit.verify.check_item, so the two cannot disagree; engine.audit.bundle_items passes intact items
+by a quick check first and leaves every other to it), plus the signed checkpoints and what they covered.
 
 A bundle is untrusted input. Structure that makes it unreadable (not a zip, a missing entry, a manifest of
 another format) is a BundleError naming what and where; everything else is a finding or a problem in the
@@ -9,11 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import hashlib
 import io
-import itertools
-import multiprocessing
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,19 +23,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.admin_chain import AdminChain, claim_of
+from engine.audit.bundle_items import cycle_collector_paused, item_results
 from engine.audit.checkpoint import BODY_KEYS
 from engine.audit.evidence import check_bundle_evidence
 from engine.audit.keys import key_id_of
-from engine.audit.replay import Finding
-from engine.audit.verify import check_item, check_workflow_row, finding_key
+from engine.audit.quick_check import plans_of
+from engine.audit.verify import check_workflow_row, finding_key
 from engine.canonical import canonical_bytes, sha256_hex
 from engine.history import GENESIS
 
 BUNDLE_FORMAT = "closeloop-bundle/1"
+_LEAVES = 10_000  # checkpoint heads encoded at a time
 _BODY_TYPES = {"format": str, "number": int, "time": str, "items": int, "records": int, "heads_digest": str,
                "prev": str, "key_id": str, "admin_log_entries": int, "admin_log_head": str}
-CHUNK = 2000
-_ROW_KEYS = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
 
 
 class BundleError(ValueError):
@@ -107,6 +105,15 @@ def _lines(bundle: zipfile.ZipFile, name: str) -> Iterator[tuple[int, object]]:
                 yield number, None
 
 
+def _canonical_list(leaves: list[list]) -> bytes:
+    """Canonical JSON of [item id, seq, hash] leaves read by orjson: text and whole numbers, which orjson
+    writes byte for byte as the canonical encoder does (tests/engine/test_record_hash_paths.py)."""
+    try:
+        return orjson.dumps(leaves)
+    except TypeError:  # not what orjson reads: the reference encoder answers
+        return canonical_bytes(leaves)
+
+
 def _body_problem(body: object) -> str | None:
     if not isinstance(body, dict) or not isinstance(body.get("format"), str):
         return "its body is not a checkpoint (no format)"
@@ -162,12 +169,12 @@ class _Checkpoints:
         body = self.bodies.get(number)
         if body is None:
             return
-        digest = hashlib.sha256(b"[")
-        records = 0
-        for n, item_id in enumerate(sorted(self.leaves)):
-            seq, head = self.leaves[item_id]
-            digest.update((b"," if n else b"") + canonical_bytes([item_id, seq, head]))
-            records += seq
+        ordered = sorted(self.leaves.items())  # by item id, in code point order
+        digest, records = hashlib.sha256(b"["), 0
+        for start in range(0, len(ordered), _LEAVES):
+            leaves = [[item_id, seq, head] for item_id, (seq, head) in ordered[start:start + _LEAVES]]
+            records += sum(leaf[1] for leaf in leaves)
+            digest.update((b"," if start else b"") + _canonical_list(leaves)[1:-1])
         digest.update(b"]")
         if digest.hexdigest() != body["heads_digest"]:
             self.report.problems.append(f"checkpoint {number}: the heads the bundle lists for it do not match its "
@@ -217,87 +224,6 @@ class _Checkpoints:
                                         f"checkpoints were rewritten")
 
 
-def _covered(claims: list[tuple[int, str, int]], records: list[dict]):
-    """The first record a checkpoint covered that the history no longer holds as it was."""
-    for seq, head, number in sorted(claims):
-        if seq > len(records):
-            return Finding(len(records) + 1, f"checkpoint {number} covered this item up to seq {seq}, but its "
-                                             f"history ends at seq {len(records)}: records were removed")
-        if records[seq - 1].get("hash") != head:
-            return Finding(seq, f"the record differs from the one checkpoint {number} covered: the chain was "
-                                f"rewritten")
-    return None
-
-
-def _entry_problem(entry: object) -> str | None:
-    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-        return "the line is not an item entry"
-    row, history = entry.get("item"), entry.get("history")
-    if row is not None and (not isinstance(row, dict) or any(k not in row for k in _ROW_KEYS)):
-        return "the item row lacks columns"
-    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-        return "the item's history is not a list of records"
-    return None
-
-
-def _check_entry(line: int, raw: bytes, workflows: dict, bad_workflows: dict, claims: dict) -> tuple[int, object]:
-    """One line of items.jsonl: (line, a problem) or (line, (item id, order key, number, records, finding))."""
-    try:
-        entry = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        entry = None
-    problem = _entry_problem(entry)
-    if problem is not None:
-        return line, problem
-    item_id, row, history = entry["id"], entry["item"], entry["history"]
-    stray = next((r for r in history if r.get("item_id") != item_id), None)
-    if stray is not None:
-        finding = Finding(stray.get("seq") if type(stray.get("seq")) is int else None,
-                          "the record belongs to another item")
-    else:
-        _count, finding, _head = check_item(row, history, workflows, bad_workflows)
-        if finding is None and item_id in claims:
-            finding = _covered(claims[item_id], history)
-    number = str(row.get("number")) if isinstance(row, dict) else item_id
-    found = None if finding is None else {"seq": finding.seq, "reason": finding.reason}
-    return line, (item_id, finding_key(row, item_id), number, len(history), found)
-
-
-# What the forked workers read (inherited, never pickled): set just before the pool starts.
-_SHARED: dict = {}
-
-
-def _check_chunk(chunk: list[tuple[int, bytes]]) -> list[tuple[int, object]]:
-    return [_check_entry(line, raw, *_SHARED["args"]) for line, raw in chunk]
-
-
-def _item_results(bundle: zipfile.ZipFile, workers: int, *args) -> Iterator[tuple[int, object]]:
-    """Each line of items.jsonl checked, in order: here, or by ``workers`` forked processes a chunk at a time."""
-    try:
-        raw = bundle.open("items.jsonl")
-    except KeyError:
-        raise BundleError("the bundle has no items.jsonl") from None
-    with raw, io.BufferedReader(raw, 1 << 20) as stream:
-        lines = enumerate(stream, start=1)
-        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            for line, text in lines:
-                yield _check_entry(line, text, *args)
-            return
-        _SHARED["args"] = args
-        pending: collections.deque = collections.deque()
-        # At most two chunks per worker in flight: memory stays bounded whatever the bundle's size.
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            while True:
-                chunk = list(itertools.islice(lines, CHUNK))
-                if chunk:
-                    pending.append(pool.apply_async(_check_chunk, (chunk,)))
-                if pending and (len(pending) >= 2 * workers or not chunk):
-                    yield from pending.popleft().get()
-                if not chunk and not pending:
-                    break
-        _SHARED.clear()
-
-
 def _check_admin_log(bundle: zipfile.ZipFile, manifest: dict, bodies: dict[int, dict], report: BundleReport) -> None:
     """``admin_log.jsonl``: its chain, what every checkpoint said of it, and the manifest's count of it.
 
@@ -328,7 +254,7 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
     except (OSError, zipfile.BadZipFile) as exc:
         raise BundleError(f"{path} is not a readable bundle (a zip file): {exc}") from None
     report = BundleReport()
-    with bundle:
+    with bundle, cycle_collector_paused():
         try:
             manifest = orjson.loads(bundle.read("manifest.json"))
         except KeyError:
@@ -365,7 +291,12 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
             else:
                 workflows[row["hash"]] = definition
         found, seen = [], set()
-        for line, result in _item_results(bundle, workers, workflows, bad_workflows, chain.claims):
+        try:
+            bundle.getinfo("items.jsonl")
+        except KeyError:
+            raise BundleError("the bundle has no items.jsonl") from None
+        context = (workflows, bad_workflows, chain.claims, plans_of(workflows, bad_workflows))
+        for line, result in item_results(bundle, workers, context):
             if isinstance(result, str):
                 report.problems.append(f"items.jsonl line {line}: {result}")
                 continue

@@ -7,7 +7,8 @@ import sys
 import orjson
 import pytest
 
-from engine.audit.replay import _hash_reference, decode_record
+from engine.audit.admin_chain import AdminChain
+from engine.audit.replay import REPLAYED, Finding, _hash_reference, check_row, decode_record
 from engine.canonical import canonical_bytes
 from engine.history import GENESIS, record_hash
 
@@ -82,3 +83,27 @@ def test_malformed_columns_are_named(overrides, problem):
         assert found is None and record["_computed"] == _reference(_row("{}", **overrides))[0]
     else:
         assert record is None and found.startswith(problem)
+
+
+DEEP = "[" * 100_000  # valid JSON as far as it goes, nested past what a recursive parser can follow
+
+
+@pytest.mark.parametrize("column", ["fields", "evidence"])
+def test_text_nested_too_deeply_is_named_not_a_crash(column):
+    record, problem = decode_record(_row(**{"fields": "{}", column: DEEP}))
+    assert record is None and problem == f"{column} nests too deeply to be read"
+
+
+def test_item_tags_nested_too_deeply_are_named_not_a_crash():
+    replayed = {"seq": 1, "hash": "h", "state": "s", **{k: None for k in REPLAYED}}
+    row = {"history_seq": 1, "history_hash": "h", "version": 1, "state": "s", **{k: None for k in REPLAYED},
+           "description": "", "measures": "", "tags": DEEP}
+    assert check_row(row, replayed) == Finding(1, "item's tags nest too deeply to be read")
+
+
+def test_admin_log_entry_nested_too_deeply_is_named_not_a_crash():
+    chain = AdminChain([])
+    chain.add({"seq": 1, "at": "2026-03-02T01:00:00.000000Z", "actor": "root", "action": "unit.create",
+               "target": "u", "before": None, "after": DEEP, "prev_hash": GENESIS, "hash": "0" * 64})
+    result = chain.finish()
+    assert not result["ok"] and result["first_bad"]["seq"] == 1

@@ -1,0 +1,158 @@
+"""Checking ``items.jsonl`` of a bundle: each line by the quick check, and by the reference check when it is
+not sure; in this process or in forked workers, a block of whole lines at a time, the answers in line order.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import gc
+import multiprocessing
+import zipfile
+from typing import Iterator
+
+import orjson
+
+from engine.audit.quick_check import intact_records
+from engine.audit.replay import Finding
+from engine.audit.verify import check_item, finding_key
+
+# The row columns the reference check reads directly (the replayed ones it reads with .get).
+_ROW_KEYS = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
+# Uncompressed bytes of items.jsonl per task: big enough that handing a block over costs little, small
+# enough that the blocks in flight (two per worker) keep memory low.
+BLOCK = 4 << 20
+
+
+def _covered(claims: list[tuple[int, str, int]], records: list[dict]) -> Finding | None:
+    """The first record a checkpoint covered that the history no longer holds as it was."""
+    for seq, head, number in sorted(claims):
+        if seq > len(records):
+            return Finding(len(records) + 1, f"checkpoint {number} covered this item up to seq {seq}, but its "
+                                             f"history ends at seq {len(records)}: records were removed")
+        if records[seq - 1].get("hash") != head:
+            return Finding(seq, f"the record differs from the one checkpoint {number} covered: the chain was "
+                                f"rewritten")
+    return None
+
+
+def _entry_problem(entry: object) -> str | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        return "the line is not an item entry"
+    row, history = entry.get("item"), entry.get("history")
+    if row is not None and (not isinstance(row, dict) or any(k not in row for k in _ROW_KEYS)):
+        return "the item row lacks columns"
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        return "the item's history is not a list of records"
+    return None
+
+
+def check_entry(line: int, raw: bytes, context: tuple) -> tuple[int, object]:
+    """One line of items.jsonl: (line, a problem) or (line, (item id, order key, number, records, finding)).
+
+    ``context`` is (workflows, bad workflows, checkpoint claims by item, quick-check plans).
+    """
+    try:
+        entry = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        entry = None
+    records = intact_records(entry, context[3], context[2])
+    if records is not None:  # intact: the reference check would find nothing either
+        item_id, row = entry["id"], entry["item"]
+        return line, (item_id, finding_key(row, item_id), str(row["number"]), records, None)
+    return line, reference_check(entry, context)
+
+
+def reference_check(entry: object, context: tuple) -> str | tuple:
+    """A parsed line by the reference check alone: a problem, or (item id, order key, number, records, finding)."""
+    workflows, bad_workflows, claims, _plans = context
+    problem = _entry_problem(entry)
+    if problem is not None:
+        return problem
+    item_id, row, history = entry["id"], entry["item"], entry["history"]
+    stray = next((r for r in history if r.get("item_id") != item_id), None)
+    if stray is not None:
+        finding = Finding(stray.get("seq") if type(stray.get("seq")) is int else None,
+                          "the record belongs to another item")
+    else:
+        _count, finding, _head = check_item(row, history, workflows, bad_workflows)
+        if finding is None and item_id in claims:
+            finding = _covered(claims[item_id], history)
+    number = str(row.get("number")) if isinstance(row, dict) else item_id
+    found = None if finding is None else {"seq": finding.seq, "reason": finding.reason}
+    return item_id, finding_key(row, item_id), number, len(history), found
+
+
+def blocks(stream) -> Iterator[tuple[bytes, bytes]]:
+    """(about BLOCK bytes, the rest of the line they end in) of a stream; joined, they hold whole lines.
+
+    Nothing is copied here: the process that reads a block (a worker) does the joining.
+    """
+    while data := stream.read(BLOCK):
+        yield data, b"" if data.endswith(b"\n") else stream.readline()
+
+
+def check_block(data: bytes, tail: bytes, context: tuple) -> list[tuple[int, object]]:
+    """Every line of a block checked, in order, numbered from 1 within the block (as a file iterator gives
+    them: an empty line is a line, and so is a last one without its newline)."""
+    lines = data.split(b"\n")
+    lines[-1] += tail
+    if lines[-1].endswith(b"\n"):
+        lines[-1] = lines[-1][:-1]
+    elif not lines[-1]:
+        lines.pop()
+    return [check_entry(n, raw, context) for n, raw in enumerate(lines, start=1)]
+
+
+# What the forked workers read (inherited, never pickled): set just before the pool starts.
+_SHARED: dict = {}
+
+
+@contextlib.contextmanager
+def cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector (forked workers inherit the pause).
+
+    What a check builds (parsed lines, checkpoint heads) holds no reference cycles, so reference counting
+    frees it all; the collector would only walk the heads again and again (half the time of reading them).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_shared_block(data: bytes, tail: bytes) -> list[tuple[int, object]]:
+    return check_block(data, tail, _SHARED["context"])
+
+
+def _checked_blocks(raw, workers: int, context: tuple) -> Iterator[list[tuple[int, object]]]:
+    """Each block's results, in order: here, or by ``workers`` forked processes."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for data, tail in blocks(raw):
+            yield check_block(data, tail, context)
+        return
+    _SHARED["context"] = context
+    pending: collections.deque = collections.deque()
+    try:
+        # At most two blocks per worker in flight: memory stays bounded whatever the bundle's size.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for block in blocks(raw):
+                pending.append(pool.apply_async(_check_shared_block, block))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().get()
+            while pending:
+                yield pending.popleft().get()
+    finally:
+        _SHARED.clear()
+
+
+def item_results(bundle: zipfile.ZipFile, workers: int, context: tuple) -> Iterator[tuple[int, object]]:
+    """Each line of items.jsonl checked, in order: (line number, what check_entry answers)."""
+    before = 0  # lines in the blocks already answered
+    with bundle.open("items.jsonl") as raw:
+        for results in _checked_blocks(raw, workers, context):
+            for line, result in results:
+                yield before + line, result
+            before += len(results)
