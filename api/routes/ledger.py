@@ -21,9 +21,8 @@ from api.problem_shapes import errors, problem_response, write_errors
 from api.routes.items import ENUMS, LIST_PARAMS
 from engine import queries
 from engine.errors import InvalidInput
-from engine.ledger import writers
+from engine.ledger import importing, writers
 from engine.ledger.export import ledger_rows
-from engine.ledger import importing
 from engine.runtime import Runtime
 from engine.schemas import IsoDate
 

@@ -19,8 +19,8 @@ def other_database(request, db_url: str, tmp_path) -> str:
         path = tmp_path / f"other-{uuid.uuid4().hex[:6]}.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    from tests.conftest import _admin_engine, _as
     from engine.dbroles.setup import database_statements
+    from tests.conftest import _admin_engine, _as
 
     template, server = request.getfixturevalue("pg_template"), request.getfixturevalue("pg_server_url")
     roles = request.getfixturevalue("pg_roles")
