@@ -215,4 +215,5 @@ def count_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, today: dt.
 
 def filter_clauses(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int) -> list:
     """The WHERE clauses of the list's scope and filters, for other readers of the same items (the ledger)."""
-    return _where(conn, actor, f, today, yellow_days)
+    clauses, _few = _where(conn, actor, f, today, yellow_days, _units_in_view(conn, actor, f))
+    return clauses
