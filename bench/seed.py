@@ -43,10 +43,10 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.seed_copy import copy_items  # noqa: E402
 from bench.seed_items import CAMPAIGNS, Maker, World, build_world  # noqa: E402
-from engine import textsearch  # noqa: E402
 from engine.bulk import Rows  # noqa: E402
 from engine.clock import UTC  # noqa: E402
 from engine.config import Settings  # noqa: E402
+from engine.listing import textsearch  # noqa: E402
 from engine.models import HistoryRecord, Item, NumberSequence  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store, current_revision, head_revision, migrate  # noqa: E402

@@ -97,7 +97,7 @@ class Item(SQLModel, table=True):
 
     __tablename__ = "items"
     # The list's indexes (migration 0009): each ends in the list's order, created_at, id, so that a filter's
-    # rows come out already ordered; the text-search ones (engine.textsearch) are outside the models.
+    # rows come out already ordered; the text-search ones (engine.listing.textsearch) are outside the models.
     __table_args__ = (sa.Index("ix_items_created", "created_at", "id", "unit_id", "deadline", "due_date"),
                       sa.Index("ix_items_unit_created", "unit_id", "created_at", "id", "deadline"),
                       sa.Index("ix_items_unit_state_created", "unit_id", "state", "created_at", "id"),

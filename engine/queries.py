@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from engine import cursor as cursors
-from engine import itemrows, listnarrow, textsearch
+from engine import itemrows
 from engine.accounts import Actor
 from engine.clock import parse_rfc3339, rfc3339
 from engine.errors import InvalidInput, NotFound
+from engine.listing import narrow as listnarrow
+from engine.listing import textsearch
 from engine.registry import WorkflowRegistry
 
 items, units = itemrows.items, itemrows.units
@@ -120,7 +122,7 @@ def _checked_on_entries(conn: sa.Connection, column: sa.Column) -> sa.ColumnElem
 
 def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, yellow_days: int,
            in_view: dict[int, tuple[str, str]]) -> tuple[list, bool]:
-    """The WHERE clauses of the filters, and whether they name the few rows to read (engine.listnarrow)."""
+    """The WHERE clauses of the filters, and whether they name the few rows to read (engine.listing.narrow)."""
     clauses, few = [], False
     if f.unit is not None or not actor.sees_everything:
         # The scope as a list of unit ids (a province has a few hundred units), read from the units table

@@ -9,8 +9,8 @@ from sqlmodel import SQLModel
 import engine.models  # noqa: F401  (registers the tables for autogenerate)
 from engine.config import Settings
 from engine.dbroles.grants import apply_grants
+from engine.listing.textsearch import include_object
 from engine.store import normalize_url
-from engine.textsearch import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -12,7 +12,7 @@ Text search (``q=``) matches a substring of the title, description, number or ex
 - SQLite: an FTS5 table with the trigram tokenizer (any script, Chinese included; case-insensitive) over
   those four columns, kept in step with ``items`` by triggers. Its rowid is the item's rowid. A trigram
   index answers only strings of 3 characters or more: shorter ones are searched by the LIKE scan along the
-  ordering index (engine.textsearch).
+  ordering index (engine.listing.textsearch).
 - PostgreSQL: ``pg_trgm`` GIN indexes on the same four columns, which serve the ILIKE the list already runs.
   The extension is created here, by the migration's role (the database owner: pg_trgm is a trusted
   extension since PostgreSQL 13, so no superuser is needed).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import textsearch
+from engine.listing import textsearch
 from tests.db_roles import owner_write
 from tests.helpers import new_item
 

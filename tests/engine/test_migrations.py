@@ -8,8 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables)
+from engine.listing.textsearch import include_object
 from engine.store import SchemaNotReady, Store, current_revision, head_revision, migrate, require_schema_at_head
-from engine.textsearch import include_object
 
 
 # The text-search objects of migration 0009 (an FTS5 table, GIN indexes) have no model: alembic skips them.

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from bench import listcases
 from bench.seed import seed
+from engine.listing.textsearch import SEARCHED
 from engine.store import Store
-from engine.textsearch import SEARCHED
 from tests.conftest import START
 
 ITEMS = 2_000
@@ -102,7 +102,7 @@ def _sqlite_problems(conn: sa.Connection, name: str, statements: list) -> list[s
         for line in plan:
             if line.startswith("SCAN items") and "INDEX" not in line:
                 problems.append(f"{name}: a full scan of items: {text}")
-        if "INDEXED BY" in statement:  # engine.listnarrow's probe of one filter's own index
+        if "INDEXED BY" in statement:  # engine.listing.narrow's probe of one filter's own index
             continue
         if "items.rowid IN" in statement:
             # At most listnarrow.MAX_CANDIDATES rows named: read by rowid and sorted, or (when the planner finds

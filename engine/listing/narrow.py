@@ -15,7 +15,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from engine import textsearch
+from engine.listing import textsearch
 
 # At most this many rows are named; past it the walk along the list's order is the faster way.
 MAX_CANDIDATES = textsearch.MAX_CANDIDATES
