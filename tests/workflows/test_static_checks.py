@@ -113,6 +113,8 @@ RAW_CASES = [
     ("not-a-mapping", b"- identified\n- closed\n", ["must be a mapping"]),
     ("empty-file", b"", ["must be a mapping"]),
     ("not-utf8", STANDARD.read_text(encoding="utf-8").encode("gbk"), ["not UTF-8"]),
+    # Deeper than Python's recursion limit: refused as YAML, not a RecursionError out of the loader.
+    ("nested-too-deep", b"name: " + b"[" * 5000 + b"]" * 5000 + b"\n", ["not valid YAML", "nesting depth"]),
 ]
 
 
