@@ -34,6 +34,14 @@ def canonical(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def loads(text, **options):
+    """json.loads, with JSON nested deeper than the parser can recurse refused as a ValueError like any bad JSON."""
+    try:
+        return json.loads(text, **options)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def sha(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -54,7 +62,7 @@ def lines(bundle, name):
     with bundle.open(name) as stream:
         for number, line in enumerate(stream, 1):
             try:
-                yield number, json.loads(line)
+                yield number, loads(line)
             except ValueError:
                 yield number, None
 
@@ -78,7 +86,7 @@ def decode(raw):
     rec["item"] = raw.get("item_id")
     for k, kind in (("evidence", list), ("fields", dict)):
         try:
-            rec[k] = json.loads(raw[k]) if isinstance(raw.get(k), str) else None
+            rec[k] = loads(raw[k]) if isinstance(raw.get(k), str) else None
         except ValueError:
             return None, f"{k} is not valid JSON"
         if not isinstance(rec[k], kind):
@@ -163,7 +171,7 @@ def check_item(row, history, workflows, bad_workflows):
         stored, expected = row.get(col), state[col]
         if col == "tags":
             try:
-                stored = json.loads(stored)
+                stored = loads(stored)
             except (TypeError, ValueError):
                 return head, "tags are not valid JSON"
         if col in ("description", "measures") and expected is None:
@@ -183,7 +191,7 @@ def stored_files(history):
     """(sha256, name, seq) of each stored file ({"stored": true, "sha256": ...}) the records refer to."""
     for rec in history:
         try:
-            entries = json.loads(rec.get("evidence"))
+            entries = loads(rec.get("evidence"))
         except (TypeError, ValueError):
             continue
         for e in entries if isinstance(entries, list) else []:
@@ -233,7 +241,7 @@ def admin_entry(raw):
     for k in ("before", "after"):
         text = raw.get(k)
         try:
-            entry[k] = None if text is None else json.loads(text, parse_float=float_refused)
+            entry[k] = None if text is None else loads(text, parse_float=float_refused)
         except (TypeError, ValueError):
             return None, f"{k} is not JSON text"
         if text is not None and not isinstance(entry[k], dict):
@@ -291,7 +299,7 @@ def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
     """Return the report: {"ok", "items", "records", "checkpoints", "findings", "problems"}."""
     problems, findings = [], []
     bundle = zipfile.ZipFile(path)
-    manifest = json.loads(bundle.read("manifest.json"))
+    manifest = loads(bundle.read("manifest.json"))
     if manifest.get("format") != "closeloop-bundle/1":
         raise ValueError("not a closeloop-bundle/1 manifest")
     keys = {}
@@ -361,7 +369,7 @@ def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
             bad.add(w.get("hash") if isinstance(w, dict) else None)
             problems.append(f"workflows.jsonl line {n}: the definition does not match its hash")
         else:
-            workflows[w["hash"]] = json.loads(text)
+            workflows[w["hash"]] = loads(text)
     seen, items, records, referred = set(), 0, 0, {}
     needed = ("number", "state", "version", "history_seq", "history_hash", "created_at", "closed_at")
     for n, e in lines(bundle, "items.jsonl"):
@@ -420,7 +428,7 @@ def main():
     parser.add_argument("--with-evidence", action="store_true", help="a bundle without evidence files fails")
     args = parser.parse_args()
     try:
-        doc = json.load(open(args.trusted_checkpoint, encoding="utf-8")) if args.trusted_checkpoint else None
+        doc = loads(open(args.trusted_checkpoint, encoding="utf-8").read()) if args.trusted_checkpoint else None
         keys = [bytes.fromhex(k.strip()) for k in args.public_key]
         report = verify(args.bundle, doc, keys or None, args.with_evidence)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:

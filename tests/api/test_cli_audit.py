@@ -104,3 +104,22 @@ def test_a_verifier_meets_broken_data_and_names_it_without_crashing(tmp_path, ex
             code, alone, stderr = standalone(bundle)
             assert code in (0, 2) and "Traceback" not in stderr, stderr
             assert alone["ok"] == report.ok, (name, report.findings, report.problems, alone)
+
+
+def test_json_nested_deeper_than_a_parser_recurses_is_a_finding_not_a_crash(tmp_path, exported):
+    entries = read_bundle(exported)
+    deep = b"[" * 5_000 + b"]" * 5_000
+    for name in ("items.jsonl", "keys.jsonl", "workflows.jsonl"):
+        lines = entries[name].splitlines()
+        bundle = write_bundle(tmp_path / f"deep-{name}.zip", {**entries, name: b"\n".join([deep, *lines[1:]]) + b"\n"})
+        assert not verify_bundle(bundle).ok
+        code, alone, stderr = standalone(bundle)
+        assert code == 2 and alone["ok"] is False and "Traceback" not in stderr, stderr
+    # Inside a record, as the text of its fields: the same.
+    lines = entries["items.jsonl"].splitlines()
+    item = orjson.loads(lines[0])
+    item["history"][0]["fields"] = deep.decode()
+    bundle = write_bundle(tmp_path / "deep-fields.zip", {**entries, "items.jsonl": b"\n".join([orjson.dumps(item), *lines[1:]]) + b"\n"})
+    assert not verify_bundle(bundle).ok
+    code, alone, stderr = standalone(bundle)
+    assert code == 2 and alone["ok"] is False and "Traceback" not in stderr, stderr
