@@ -113,28 +113,37 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path):
-    """A fresh, migrated database of each kind; on PostgreSQL, connected to as the restricted application role."""
-    if request.param == "sqlite":
-        path = tmp_path / "closeloop.db"
+def new_database(request, kind: str, tmp_path: Path, name: str = "closeloop") -> str:
+    """A fresh, migrated database of ``kind`` copied from the session's template (dropped when the test ends);
+    on PostgreSQL, connected to as the restricted application role."""
+    if kind == "sqlite":
+        path = tmp_path / f"{name}.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
+        return f"sqlite:///{path}"
     template = request.getfixturevalue("pg_template")
     server = request.getfixturevalue("pg_server_url")
     roles = request.getfixturevalue("pg_roles")
-    name = f"cl_{uuid.uuid4().hex[:12]}"
+    database = f"cl_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine(server)
     with admin.connect() as conn:
         # The copy keeps the schema's and the tables' grants; those on the database itself are made again.
-        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {roles.owner}")
-        for statement in database_statements(dataclasses.replace(roles, database=name), create=False):
+        conn.exec_driver_sql(f"CREATE DATABASE {database} TEMPLATE {template} OWNER {roles.owner}")
+        for statement in database_statements(dataclasses.replace(roles, database=database), create=False):
             conn.exec_driver_sql(statement)
-    yield _as(server, user=roles.app, database=name)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return _as(server, user=roles.app, database=database)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """A fresh, migrated database of each kind; on PostgreSQL, connected to as the restricted application role."""
+    return new_database(request, request.param, tmp_path)
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import shutil
 import uuid
 
 from openpyxl import load_workbook
@@ -15,29 +13,10 @@ from engine.ledger.columns import HEADERS
 
 def other_database(request, db_url: str, tmp_path) -> str:
     """A second fresh, migrated database on the same store as ``db_url`` (dropped when the test ends)."""
-    if db_url.startswith("sqlite"):
-        path = tmp_path / f"other-{uuid.uuid4().hex[:6]}.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    from engine.dbroles.setup import database_statements
-    from tests.conftest import _admin_engine, _as
+    from tests.conftest import new_database
 
-    template, server = request.getfixturevalue("pg_template"), request.getfixturevalue("pg_server_url")
-    roles = request.getfixturevalue("pg_roles")
-    name = f"cl_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(server)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {roles.owner}")
-        for statement in database_statements(dataclasses.replace(roles, database=name), create=False):
-            conn.exec_driver_sql(statement)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-    request.addfinalizer(drop)
-    return _as(server, user=roles.app, database=name)
+    kind = "sqlite" if db_url.startswith("sqlite") else "postgres"
+    return new_database(request, kind, tmp_path, name=f"other-{uuid.uuid4().hex[:6]}")
 
 
 def xlsx_cells(data: bytes) -> list[list]:
