@@ -113,37 +113,98 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-def new_database(request, kind: str, tmp_path: Path, name: str = "closeloop") -> str:
-    """A fresh, migrated database of ``kind`` copied from the session's template (dropped when the test ends);
-    on PostgreSQL, connected to as the restricted application role."""
-    if kind == "sqlite":
-        path = tmp_path / f"{name}.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    template = request.getfixturevalue("pg_template")
-    server = request.getfixturevalue("pg_server_url")
-    roles = request.getfixturevalue("pg_roles")
-    database = f"cl_{uuid.uuid4().hex[:12]}"
+def _copy_pg_database(server: str, roles: RolePlan, template: str) -> str:
+    """A new PostgreSQL database copied from ``template`` (which nobody may be connected to); returns its name."""
+    name = f"cl_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine(server)
     with admin.connect() as conn:
         # The copy keeps the schema's and the tables' grants; those on the database itself are made again.
-        conn.exec_driver_sql(f"CREATE DATABASE {database} TEMPLATE {template} OWNER {roles.owner}")
-        for statement in database_statements(dataclasses.replace(roles, database=database), create=False):
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template} OWNER {roles.owner}")
+        for statement in database_statements(dataclasses.replace(roles, database=name), create=False):
             conn.exec_driver_sql(statement)
+    admin.dispose()
+    return name
 
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.dispose()
 
-    request.addfinalizer(drop)
+def _drop_pg_database(server: str, name: str) -> None:
+    admin = _admin_engine(server)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+def _built_world(url: str):
+    """Open a runtime on ``url`` as the ``rt`` fixture does and build the test world in it; return the World."""
+    from tests.helpers import build_world
+
+    runtime = Runtime.open(Settings(database_url=url), clock=ManualClock(START))
+    try:
+        return build_world(runtime)
+    finally:
+        runtime.store.dispose()  # on SQLite the last connection folds the WAL back into the file
+
+
+@pytest.fixture(scope="session")
+def sqlite_world(sqlite_template, tmp_path_factory):
+    """A migrated SQLite file holding the test world, and its World (tokens)."""
+    path = tmp_path_factory.mktemp("world") / "world.db"
+    shutil.copy(sqlite_template, path)
+    return path, _built_world(f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def pg_world(pg_server_url, pg_template, pg_roles):
+    """A PostgreSQL database holding the test world (a template for the tests' copies), and its World."""
+    name = _copy_pg_database(pg_server_url, pg_roles, pg_template)
+    world = _built_world(_as(pg_server_url, user=pg_roles.app, database=name))
+    yield name, world
+    _drop_pg_database(pg_server_url, name)
+
+
+# The World a test's database was copied with, when it was (see _world_ahead).
+WORLD_COPIED = pytest.StashKey[object]()
+
+
+def _world_ahead(request) -> bool:
+    """Whether the test's world may be copied in with its database instead of built in it: only when the test
+    asks for the world and opens its runtime with this file's settings and clock (with other workflows or
+    another start time, a copy would not be what building gives)."""
+    # pytest has no public way to ask which definition of a fixture a test gets; _fixtureinfo is stable since 3.x.
+    chosen = request.node._fixtureinfo.name2fixturedefs
+    if "world" not in chosen:
+        return False
+    return all(chosen[name][-1].func.__module__ == __name__ for name in ("settings", "clock", "rt", "world"))
+
+
+def new_database(request, kind: str, tmp_path: Path, name: str = "closeloop", *, with_world: bool = False) -> str:
+    """A fresh, migrated database of ``kind`` copied from the session's template (dropped when the test ends);
+    on PostgreSQL, connected to as the restricted application role. ``with_world``: copied from the template
+    holding the test world (its World is kept in the test's stash for the ``world`` fixture)."""
+    if kind == "sqlite":
+        path = tmp_path / f"{name}.db"
+        if with_world:
+            source, request.node.stash[WORLD_COPIED] = request.getfixturevalue("sqlite_world")
+        else:
+            source = request.getfixturevalue("sqlite_template")
+        shutil.copy(source, path)
+        return f"sqlite:///{path}"
+    server = request.getfixturevalue("pg_server_url")
+    roles = request.getfixturevalue("pg_roles")
+    if with_world:
+        template, request.node.stash[WORLD_COPIED] = request.getfixturevalue("pg_world")
+    else:
+        template = request.getfixturevalue("pg_template")
+    database = _copy_pg_database(server, roles, template)
+    request.addfinalizer(lambda: _drop_pg_database(server, database))
     return _as(server, user=roles.app, database=database)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path):
-    """A fresh, migrated database of each kind; on PostgreSQL, connected to as the restricted application role."""
-    return new_database(request, request.param, tmp_path)
+    """A fresh, migrated database of each kind; on PostgreSQL, connected to as the restricted application role.
+    For a test that uses the world with the default runtime, the copy already holds the world (built once per
+    session: it is a tenth to a half of a second per test)."""
+    return new_database(request, request.param, tmp_path, with_world=_world_ahead(request))
 
 
 @pytest.fixture
@@ -184,11 +245,14 @@ def client(rt):
 
 
 @pytest.fixture
-def world(rt):
+def world(request, rt):
     """Units CITY > DEPT-A > SUB-A1 and CITY > DEPT-B, with users of every role (see tests/helpers.py)."""
     from tests.helpers import build_world
 
-    return build_world(rt)
+    copied = request.node.stash.get(WORLD_COPIED, None)
+    if copied is None:
+        return build_world(rt)
+    return dataclasses.replace(copied, tokens=dict(copied.tokens))  # a test may add tokens to its own
 
 
 @pytest.fixture
