@@ -1,6 +1,9 @@
 """The OpenAPI document is true: every route is summarised, typed, lists its problems, and answers its shape."""
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
 from api.models import HistoryList, ItemOut, ItemPage
@@ -15,6 +18,8 @@ from api.models_admin import (
     WorkflowDetail,
     WorkflowList,
 )
+from engine.config import Settings
+from engine.runtime import Runtime
 from tests.helpers import new_item
 
 
@@ -70,9 +75,27 @@ PROBLEM_FIELDS = {"allowed_triggers", "current_version", "state", "guard", "reas
                   "detected_type", "error_count"}
 
 
+@pytest.fixture(scope="module")
+def served_spec(sqlite_template, tmp_path_factory) -> str:
+    """The served OpenAPI document, read once: it describes the routes, which are the same on either store."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    path = tmp_path_factory.mktemp("spec") / "spec.db"
+    shutil.copy(sqlite_template, path)
+    runtime = Runtime.open(Settings(database_url=f"sqlite:///{path}"))
+    try:
+        with TestClient(create_app(runtime)) as client:
+            return client.get("/openapi.json").text
+    finally:
+        runtime.store.dispose()
+
+
 @pytest.fixture
-def spec(client):
-    return client.get("/openapi.json").json()
+def spec(served_spec) -> dict:
+    """The OpenAPI document, a copy of its own for each test."""
+    return json.loads(served_spec)
 
 
 def _operations(spec):
