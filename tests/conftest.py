@@ -176,14 +176,110 @@ def _world_ahead(request) -> bool:
     return all(chosen[name][-1].func.__module__ == __name__ for name in ("settings", "clock", "rt", "world"))
 
 
-def new_database(request, kind: str, tmp_path: Path, name: str = "closeloop", *, with_world: bool = False) -> str:
+# Data a module's tests all start from, built once per session and store by a registered builder (see prebuilt).
+BUILDERS: dict[str, object] = {}
+PREBUILT_COPIED = pytest.StashKey[tuple]()
+
+
+def builds(name: str):
+    """Register ``build(client, world, rt, clock) -> made`` as the data a test asking for ``prebuilt`` with
+    ``@pytest.mark.prebuilt(name)`` starts from."""
+    def register(build):
+        BUILDERS[name] = build
+        return build
+    return register
+
+
+def _prebuilt_name(request) -> str | None:
+    """The registered data the test starts from, when it asks for it and may take a copy (see _world_ahead)."""
+    marker = request.node.get_closest_marker("prebuilt")
+    if marker is None or "prebuilt" not in request.fixturenames or not _world_ahead(request):
+        return None
+    return marker.args[0]
+
+
+class _Prebuilt:
+    """Databases holding each builder's data, made on first use: (source, what the builder returned, the time
+    its clock ended at)."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[str, str], tuple] = {}
+        self.pg_databases: list[tuple[str, str]] = []
+
+    def get(self, request, kind: str, name: str, tmp_root: Path) -> tuple:
+        if (kind, name) not in self.made:
+            self.made[kind, name] = self._build(request, kind, name, tmp_root)
+        return self.made[kind, name]
+
+    def _build(self, request, kind: str, name: str, tmp_root: Path) -> tuple:
+        from fastapi.testclient import TestClient
+
+        from api.app import create_app
+
+        if kind == "sqlite":
+            source, world = request.getfixturevalue("sqlite_world")
+            path = tmp_root / f"{name}.db"
+            shutil.copy(source, path)
+            url, template = f"sqlite:///{path}", path
+        else:
+            source, world = request.getfixturevalue("pg_world")
+            server, roles = request.getfixturevalue("pg_server_url"), request.getfixturevalue("pg_roles")
+            template = _copy_pg_database(server, roles, source)
+            url = _as(server, user=roles.app, database=template)
+            self.pg_databases.append((server, template))
+        clock = ManualClock(START)
+        runtime = Runtime.open(Settings(database_url=url), clock=clock)
+        try:
+            with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+                made = BUILDERS[name](client, dataclasses.replace(world, tokens=dict(world.tokens)), runtime, clock)
+        finally:
+            runtime.store.dispose()
+        return template, made, clock.now()
+
+
+@pytest.fixture(scope="session")
+def prebuilt_sqlite(sqlite_world, tmp_path_factory):
+    """The session's prebuilt SQLite files (see builds)."""
+    return _Prebuilt(), tmp_path_factory.mktemp("prebuilt")
+
+
+@pytest.fixture(scope="session")
+def prebuilt_postgres(pg_world, tmp_path_factory):
+    """The session's prebuilt PostgreSQL databases (see builds), dropped before the roles that own them."""
+    store = _Prebuilt()
+    yield store, tmp_path_factory.mktemp("prebuilt")
+    for server, name in store.pg_databases:
+        _drop_pg_database(server, name)
+
+
+@pytest.fixture
+def prebuilt(request, client, world, rt, clock):
+    """What the module's registered builder made (``@pytest.mark.prebuilt(name)``), with the clock where the
+    builder left it: copied in with the database when it may be, else built here in the test's own database."""
+    copied = request.node.stash.get(PREBUILT_COPIED, None)
+    if copied is not None:
+        made, now = copied
+        clock.set(now)
+        return made
+    return BUILDERS[request.node.get_closest_marker("prebuilt").args[0]](client, world, rt, clock)
+
+
+def new_database(request, kind: str, tmp_path: Path, name: str = "closeloop", *, with_world: bool = False,
+                 prebuilt: str | None = None) -> str:
     """A fresh, migrated database of ``kind`` copied from the session's template (dropped when the test ends);
     on PostgreSQL, connected to as the restricted application role. ``with_world``: copied from the template
-    holding the test world (its World is kept in the test's stash for the ``world`` fixture)."""
+    holding the test world (its World is kept in the test's stash for the ``world`` fixture); ``prebuilt``: from
+    the database holding that builder's data, and the world."""
+    if prebuilt is not None:
+        store, root = request.getfixturevalue(f"prebuilt_{kind}")
+        source, made, now = store.get(request, kind, prebuilt, root)
+        request.node.stash[PREBUILT_COPIED] = (made, now)
+        with_world = True
     if kind == "sqlite":
         path = tmp_path / f"{name}.db"
         if with_world:
-            source, request.node.stash[WORLD_COPIED] = request.getfixturevalue("sqlite_world")
+            world_source, request.node.stash[WORLD_COPIED] = request.getfixturevalue("sqlite_world")
+            source = source if prebuilt is not None else world_source
         else:
             source = request.getfixturevalue("sqlite_template")
         shutil.copy(source, path)
@@ -191,7 +287,8 @@ def new_database(request, kind: str, tmp_path: Path, name: str = "closeloop", *,
     server = request.getfixturevalue("pg_server_url")
     roles = request.getfixturevalue("pg_roles")
     if with_world:
-        template, request.node.stash[WORLD_COPIED] = request.getfixturevalue("pg_world")
+        world_template, request.node.stash[WORLD_COPIED] = request.getfixturevalue("pg_world")
+        template = source if prebuilt is not None else world_template
     else:
         template = request.getfixturevalue("pg_template")
     database = _copy_pg_database(server, roles, template)
@@ -204,7 +301,8 @@ def db_url(request, tmp_path):
     """A fresh, migrated database of each kind; on PostgreSQL, connected to as the restricted application role.
     For a test that uses the world with the default runtime, the copy already holds the world (built once per
     session: it is a tenth to a half of a second per test)."""
-    return new_database(request, request.param, tmp_path, with_world=_world_ahead(request))
+    return new_database(request, request.param, tmp_path, with_world=_world_ahead(request),
+                        prebuilt=_prebuilt_name(request))
 
 
 @pytest.fixture

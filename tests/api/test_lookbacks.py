@@ -9,13 +9,15 @@ import pytest
 
 from api.models_campaigns import LookbackOut
 from tests.api.test_reports import steps
+from tests.conftest import builds
 from tests.helpers import assert_problem, drive, new_item, table_counts
 
+pytestmark = pytest.mark.prebuilt("lookbacks-closed")
 LOOKBACK_TABLES = ("lookbacks", "lookback_items", "lookback_checks", "history", "items", "admin_log")
 
 
-@pytest.fixture
-def closed(client, world, rt):
+@builds("lookbacks-closed")
+def _closed(client, world, rt, clock):
     """Twelve closed items (DEPT-A, SUB-A1, DEPT-B in turn; the first six in campaign R1) and two open ones."""
     units = ("DEPT-A", "SUB-A1", "DEPT-B")
     made = [drive(client, world, rt, new_item(client, world, unit=units[n % 3], campaign="R1" if n < 6 else None),
@@ -23,6 +25,12 @@ def closed(client, world, rt):
     new_item(client, world)
     drive(client, world, rt, new_item(client, world, unit="DEPT-B"), "rectifying")
     return made
+
+
+@pytest.fixture
+def closed(prebuilt):
+    """The closed items of _closed."""
+    return prebuilt
 
 
 def _draw(client, world, body: dict, user: str = "aud") -> dict:

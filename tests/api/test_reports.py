@@ -9,9 +9,11 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli_app
 from api.models_reports import SummaryOut
+from tests.conftest import builds
 from tests.helpers import assert_problem, drive, fire, new_item, payload
 from tests.report_helpers import assert_figures_agree, expected_groups, raw_items
 
+pytestmark = pytest.mark.prebuilt("reports-mixed")
 GROUPINGS = ("unit", "source", "severity", "workflow", "campaign")
 _NOTHING = {"total": 0, "open": 0, "closed": 0, "cancelled": 0, "overdue": 0, "closure_rate": None,
             "overdue_rate": None, "on_time_rate": None, "closed_on_time": 0, "avg_days_to_close": None, "reopened": 0,
@@ -31,8 +33,8 @@ def steps(client, world, rt, item: dict, triggers: list[str], as_user: dict | No
     return item
 
 
-@pytest.fixture
-def mixed(client, world, rt, clock):
+@builds("reports-mixed")
+def _mixed(client, world, rt, clock):
     """Items of every kind: closed on time, closed late (by the local day), reopened, overdue, cancelled, fresh."""
     made = {}
     made["on_time"] = drive(client, world, rt, new_item(client, world, severity="high", campaign="2026-XC-R1"), "closed")
@@ -53,6 +55,12 @@ def mixed(client, world, rt, clock):
     made["fresh"] = new_item(client, world, unit="DEPT-B", source="inspection", severity="critical")
     clock.advance(days=3)
     return made
+
+
+@pytest.fixture
+def mixed(prebuilt):
+    """The items of _mixed, three days after the last was registered."""
+    return prebuilt
 
 
 @pytest.mark.parametrize("user", ["aud", "sup_a", "sup_b"])
