@@ -50,7 +50,7 @@ def _page(request: Request, who, *, status: int = 200, error: str | None = None,
           params: dict | None = None) -> Response:
     rt = request.app.state.runtime
     return render.page(request, "ledger.html", who, status=status, error=error, outcome=outcome,
-                       params=params or {}, may_import=may_register(who.actor), workflows=rt.registry.names(),
+                       params=params or {}, may_import=may_register(who.actor), import_workflows=rt.registry.names(),
                        default_workflow=rt.settings.default_workflow,
                        **filter_choices(rt, i18n.language(request)))
 
