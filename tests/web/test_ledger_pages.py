@@ -35,7 +35,7 @@ def test_the_download_is_the_apis_ledger_with_the_lists_filters_and_scope(client
     assert sorted(numbers) == sorted([made["DEPT-A"]["number"], made["SUB-A1"]["number"]])  # DEPT-B is outside sup_a's scope
     for params, words in (({"unit": "DEPT-B"}, "DEPT-B"), ({"state": "nowhere"}, "nowhere"),
                           ({"as_of": "2999-01-01"}, "future"), ({"as_of": "2026-02-30"}, "as_of"),
-                          ({"format": "pdf"}, "format")):
+                          ({"format": "pdf"}, "format"), ({"unit": "DEPT-A\x00"}, "NUL")):
         refused = client.get("/ledger/download", params={"format": "csv", **params})
         assert refused.status_code == 422 and words in alert(refused.text), (params, refused.text[:300])
         assert 'id="ledger-download"' in refused.text  # the form again, to correct

@@ -79,6 +79,9 @@ async def download(request: Request) -> Response:
     params = _params(request)
     write = FORMATS.get(request.query_params.get("format", "xlsx"))
     try:
+        for name, value in request.query_params.multi_items():
+            if "\x00" in value:  # never dropped silently: the file would hold more than was asked for
+                raise InvalidInput(f"{name} must not contain NUL characters", field=name)
         if write is None:
             raise InvalidInput("format must be xlsx or csv", field="format")
         filters = filters_of(params)
