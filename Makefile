@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz
+.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz readme-screenshots
 
 setup: $(STAMP)
 
@@ -30,6 +30,13 @@ run: setup
 # One test process per core (pytest-xdist); PYTEST_ARGS='-p no:xdist -k lifecycle' runs a part serially.
 test: setup
 	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
+
+# The README's two screenshots, copied from the browser tests' folder (tests never write into docs/).
+readme-screenshots: setup
+	$(BIN)/python -m pytest -q -p no:xdist tests/web/test_browser.py -k carried_from_registration_to_closed
+	mkdir -p docs/screenshots
+	cp tests/screenshots/item-desktop.png docs/screenshots/item-desktop.png
+	cp tests/screenshots/items-phone.png docs/screenshots/list-phone.png
 
 check-workflows: setup
 	$(BIN)/closeloop workflows check workflows

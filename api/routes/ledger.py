@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import os
 import re
@@ -20,6 +21,7 @@ from api.openapi import IDEMPOTENCY_KEY
 from api.problem_shapes import errors, problem_response, write_errors
 from api.routes.items import ENUMS, LIST_PARAMS
 from engine import queries
+from engine.accounts import Actor
 from engine.errors import InvalidInput
 from engine.ledger import importing, writers
 from engine.ledger.export import ledger_rows
@@ -28,7 +30,7 @@ from engine.schemas import IsoDate
 
 router = APIRouter(tags=["ledger"])
 LEDGER_PARAMS = (LIST_PARAMS - {"limit", "cursor", "count"}) | {"as_of"}
-IMPORT_PATH = re.compile(r"^/api/v1/items/import/?$")
+IMPORT_PATH = re.compile(r"^(/api/v1/items/import|/ledger/import)/?$")  # the API's, and the ledger page's
 MULTIPART_ALLOWANCE = 64 * 1024
 CHUNK = 256 * 1024
 Values = Annotated[list[str] | None, Query()]
@@ -79,17 +81,22 @@ class LedgerQuery:
         self.filters = queries.ItemFilters(overdue=overdue, due_before=due_before, due_after=due_after, q=q,
                                            **{n: queries.split_values(n, v) for n, v in given.items()})
         queries.check_known_values(self.filters, rt.registry, ENUMS)
-        if as_of is not None and as_of > rt.today():
-            raise InvalidInput(f"as_of {as_of.isoformat()} is in the future", field="as_of")
-        self.as_of = as_of
+        self.as_of = checked_as_of(rt, as_of)
         self.caller = caller
 
 
 LedgerDep = Annotated[LedgerQuery, Depends()]
 
 
-def _file_name(query: LedgerQuery, suffix: str) -> str:
-    day = query.as_of or query.caller.rt.today()
+def checked_as_of(rt: Runtime, as_of: dt.date | None) -> dt.date | None:
+    """The day asked for, refused when it is still to come."""
+    if as_of is not None and as_of > rt.today():
+        raise InvalidInput(f"as_of {as_of.isoformat()} is in the future", field="as_of")
+    return as_of
+
+
+def _file_name(rt: Runtime, as_of: dt.date | None, suffix: str) -> str:
+    day = as_of or rt.today()
     return f"ledger-{day.isoformat()}.{suffix}"
 
 
@@ -117,21 +124,7 @@ def _binary(media_type: str, description: str) -> dict:
                        **errors(401, 422, _422="invalid-input")})
 async def ledger_xlsx(query: LedgerDep) -> Response:
     """Items in the caller's scope matching the item list's filters, oldest first (docs/LEDGER.md)."""
-    rt, actor = query.caller.rt, query.caller.actor
-
-    def build() -> str:
-        handle = tempfile.NamedTemporaryFile(prefix="closeloop-ledger-", suffix=".xlsx", delete=False)
-        handle.close()
-        try:
-            writers.write_xlsx(ledger_rows(rt, actor, query.filters, as_of=query.as_of), handle.name)
-        except BaseException:
-            os.unlink(handle.name)
-            raise
-        return handle.name
-
-    path = await dbcalls.in_reader(rt, build)
-    return StreamingResponse(_file_chunks(path), media_type=writers.XLSX_MEDIA_TYPE,
-                             headers=_attachment(_file_name(query, "xlsx")))
+    return await xlsx_download(query.caller.rt, query.caller.actor, query.filters, query.as_of)
 
 
 @router.get("/api/v1/ledger.csv", summary="The 台账 ledger as CSV (UTF-8 with a BOM)", operation_id="export_ledger_csv",
@@ -140,8 +133,33 @@ async def ledger_xlsx(query: LedgerDep) -> Response:
                        **errors(401, 422, _422="invalid-input")})
 async def ledger_csv(query: LedgerDep) -> Response:
     """The same ledger as .xlsx, streamed as CSV a few hundred rows at a time."""
-    rt, actor = query.caller.rt, query.caller.actor
-    rows = ledger_rows(rt, actor, query.filters, as_of=query.as_of)
+    return await csv_download(query.caller.rt, query.caller.actor, query.filters, query.as_of)
+
+
+async def xlsx_download(rt: Runtime, actor: Actor, filters: queries.ItemFilters, as_of: dt.date | None
+                        ) -> StreamingResponse:
+    """The ledger workbook as a download (the API's and the ledger page's): written to a temporary file, then
+    streamed; a refusal (a unit outside the caller's scope) is raised before any byte is sent."""
+
+    def build() -> str:
+        handle = tempfile.NamedTemporaryFile(prefix="closeloop-ledger-", suffix=".xlsx", delete=False)
+        handle.close()
+        try:
+            writers.write_xlsx(ledger_rows(rt, actor, filters, as_of=as_of), handle.name)
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+        return handle.name
+
+    path = await dbcalls.in_reader(rt, build)
+    return StreamingResponse(_file_chunks(path), media_type=writers.XLSX_MEDIA_TYPE,
+                             headers=_attachment(_file_name(rt, as_of, "xlsx")))
+
+
+async def csv_download(rt: Runtime, actor: Actor, filters: queries.ItemFilters, as_of: dt.date | None
+                       ) -> StreamingResponse:
+    """The ledger as CSV, streamed a few hundred rows at a time (the API's and the ledger page's)."""
+    rows = ledger_rows(rt, actor, filters, as_of=as_of)
     # The first row is read before answering: a filter naming a unit the caller cannot list is refused as 422.
     first = await dbcalls.in_reader(rt, lambda: next(rows, None))
 
@@ -151,7 +169,7 @@ async def ledger_csv(query: LedgerDep) -> Response:
             yield from rows
 
     return StreamingResponse(writers.csv_chunks(every_row()), media_type=writers.CSV_MEDIA_TYPE,
-                             headers=_attachment(_file_name(query, "csv")))
+                             headers=_attachment(_file_name(rt, as_of, "csv")))
 
 
 @router.post("/api/v1/items/import", summary="Import a 台账 ledger (.xlsx or .csv)", operation_id="import_ledger",

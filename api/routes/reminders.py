@@ -12,7 +12,7 @@ from api.models_reminders import Inbox, ItemNotices, ReadReceipt
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import queries
-from engine.delivery.status import notice_delivery_status
+from engine.delivery.status import with_delivery
 from engine.reminders import inbox
 
 router = APIRouter(prefix="/api/v1", tags=["reminders"])
@@ -61,10 +61,7 @@ async def item_reminders(item_id: str, caller: CallerDep) -> Response:
     def read() -> Response:
         with rt.store.read() as conn:
             item = queries.get_visible(conn, actor, item_id)
-            notices = inbox.item_notices(conn, item["id"], tz=rt.settings.tz)
-            delivery = notice_delivery_status(conn, [n["id"] for n in notices])
-        for notice in notices:
-            notice["delivery"] = delivery[notice["id"]]
+            notices = with_delivery(conn, inbox.item_notices(conn, item["id"], tz=rt.settings.tz))
         return respond.json_response({"data": notices})
 
     return await dbcalls.in_reader(rt, read)

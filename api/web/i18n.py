@@ -59,6 +59,56 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The reminder inbox, the ledger pages and the list's batch actions.
+WORDS.update({
+    "inbox": ("提醒", "Reminders"), "unread": ("未读", "Unread"),
+    "unread_count": ("未读 {0} 条", "{0} unread"), "unread_nav": ("{0} 条未读", "{0} unread"),
+    "show_all": ("显示全部", "Show all"), "show_unread": ("只看未读", "Unread only"),
+    "mark_read": ("标为已读", "Mark read"), "mark_read_of": ("标为已读：{0}", "Mark read: {0}"),
+    "mark_all_read": ("全部标为已读", "Mark all read"), "read_at": ("已读于 {0}", "read {0}"),
+    "inbox_empty": ("没有提醒。", "No reminders."),
+    "reminder_due_soon": ("即将到期提醒", "Due soon"), "reminder_overdue": ("逾期提醒", "Overdue"),
+    "escalation_blue": ("蓝色督办", "Blue escalation"), "escalation_orange": ("橙色督办", "Orange escalation"),
+    "escalation_red": ("红色督办", "Red escalation"),
+    "item_notices": ("提醒与督办", "Reminders and escalations"), "no_notices": ("尚无提醒或督办。",
+                                                                    "No reminders or escalations yet."),
+    "notice_kind": ("类型", "Kind"), "recipients": ("接收人", "Recipients"), "delivery": ("推送", "Delivery"),
+    "superseded": ("已被更高级别取代", "superseded by a higher level"),
+    "delivery_queued": ("排队中", "Queued"), "delivery_none": ("无推送渠道", "No channel"),
+    "delivery_sending": ("发送中", "Sending"), "delivery_failed": ("发送失败", "Failed"),
+    "delivery_delivered": ("已送达", "Delivered"),
+    "ledger": ("台账", "Ledger"), "ledger_download": ("下载台账", "Download the ledger"),
+    "ledger_intro": ("按下列条件导出您可查看的事项（与问题清单的筛选相同）。",
+                     "The items you may see, filtered as in the item list."),
+    "download_xlsx": ("下载 Excel（.xlsx）", "Download Excel (.xlsx)"), "download_csv": ("下载 CSV", "Download CSV"),
+    "as_of": ("截至日期（留空为当前）", "As of (blank: now)"),
+    "ledger_upload": ("导入台账", "Import a ledger"),
+    "ledger_upload_intro": ("上传 .xlsx 或 .csv 台账。任何一行有错误时，不导入任何事项，并列出每行错误。",
+                            "Upload an .xlsx or .csv ledger. If any row is wrong nothing is imported, and each "
+                            "wrong row is listed."),
+    "ledger_file": ("台账文件（.xlsx 或 .csv）", "Ledger file (.xlsx or .csv)"),
+    "dry_run": ("仅检查，不导入", "Check only, import nothing"), "import": ("导入", "Import"),
+    "import_done": ("已导入：新增 {0} 项，已存在（未改动）{1} 项。", "Imported: {0} new, {1} already here (unchanged)."),
+    "import_checked": ("检查通过，未导入：将新增 {0} 项，已存在 {1} 项。",
+                       "Checked, nothing imported: {0} would be new, {1} are already here."),
+    "import_rejected": ("台账有 {0} 处错误，未导入任何事项。", "The ledger has {0} errors: nothing was imported."),
+    "import_more": ("另有 {0} 处错误未列出。", "{0} more errors are not listed."),
+    "row": ("行", "Row"), "column": ("列", "Column"), "problem": ("问题", "Problem"),
+    "import_roles": ("登记员、督办人员和管理员可导入台账。", "Registrars, supervisors and admins import ledgers."),
+    "batch": ("批量办理", "Batch actions"), "select_item": ("选择 {0}", "Select {0}"),
+    "batch_action": ("操作", "Action"), "batch_assign": ("交办所选事项", "Assign the selected items"),
+    "batch_close": ("销号所选事项（已验收的）", "Close the selected (verified) items"),
+    "batch_unit_keep": ("各事项原责任单位", "Each item's own unit"), "batch_go": ("办理所选事项", "Act on the selected items"),
+    "batch_note": ("所选事项逐一单独办理：某一事项未能办理，不影响其他事项，也不撤销已办理的事项。",
+                   "Each selected item is acted on by itself: one that is refused does not stop the others or "
+                   "undo those done."),
+    "batch_result": ("批量办理结果", "Batch result"), "batch_summary": ("{0} 项已办理，{1} 项未办理。",
+                                                                 "{0} done, {1} not done."),
+    "batch_done": ("已办理", "Done"), "batch_none": ("请至少选择一个事项。", "Select at least one item."),
+    "batch_bad_action": ("请选择要办理的操作。", "Choose an action."),
+    "back_to_list": ("返回问题清单", "Back to the item list"), "outcome": ("结果", "Outcome"),
+})
+
 def language(request: Request) -> str:
     """The language asked for by ?lang=, else the cookie, else Chinese."""
     asked = request.query_params.get("lang") or request.cookies.get(COOKIE)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from api import dbcalls
 from engine.accounts import Actor
 from engine.people import sessions
+from engine.reminders import inbox
 from engine.runtime import Runtime
 
 COOKIE = "closeloop_session"
@@ -27,6 +28,7 @@ class Visitor:
 
     actor: Actor
     session_id: str
+    unread: int = 0  # unread reminders, for the navigation's inbox link
 
     @property
     def csrf(self) -> str:
@@ -49,9 +51,10 @@ async def visitor(request: Request) -> Visitor | None:
 
     def find():
         with rt.store.read() as conn:
-            return sessions.find_session(conn, clock=rt.clock, session_id=session_id, idle=idle, longest=longest)
+            live = sessions.find_session(conn, clock=rt.clock, session_id=session_id, idle=idle, longest=longest)
+            return live, (inbox.unread_count(conn, live.actor.username) if live is not None else 0)
 
-    live = await dbcalls.in_reader(rt, find)
+    live, unread = await dbcalls.in_reader(rt, find)
     if live is None:
         return None
     if live.stale:
@@ -60,7 +63,7 @@ async def visitor(request: Request) -> Visitor | None:
                 sessions.touch(conn, clock=rt.clock, row_id=live.row_id)
 
         await dbcalls.in_writer(rt, touch)
-    return Visitor(live.actor, session_id)
+    return Visitor(live.actor, session_id, unread)
 
 
 def csrf_ok(form, expected: str) -> bool:

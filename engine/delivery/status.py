@@ -106,3 +106,11 @@ def notice_delivery_status(conn: sa.Connection, notice_ids: list[int]) -> dict[i
         elif states:
             entry["status"] = "delivered"
     return out
+
+
+def with_delivery(conn: sa.Connection, notices: list[dict]) -> list[dict]:
+    """Each notice with ``delivery``: how its sending over webhooks, group robots and e-mail stands."""
+    delivery = notice_delivery_status(conn, [n["id"] for n in notices])
+    for notice in notices:
+        notice["delivery"] = delivery[notice["id"]]
+    return notices

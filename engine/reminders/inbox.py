@@ -75,3 +75,11 @@ def unread_count(conn: sa.Connection, username: str) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(_recipients)
                         .where(_recipients.c.username == username, _recipients.c.read_at.is_(None))).scalar_one()
 
+
+
+def mark_all_read(conn: sa.Connection, username: str, *, clock: Clock) -> int:
+    """Mark every unread inbox entry of ``username`` read at once; how many were unread."""
+    done = conn.execute(_recipients.update()
+                        .where(_recipients.c.username == username, _recipients.c.read_at.is_(None))
+                        .values(read_at=clock.now()))
+    return done.rowcount

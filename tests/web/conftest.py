@@ -7,12 +7,25 @@ from tests.web.browser import launch, seeded_database, start_server, stop_server
 
 
 @pytest.fixture(scope="session")
-def web_server(tmp_path_factory):
+def web_database(tmp_path_factory):
+    """The browser server's seeded SQLite file (its URL), for tests that add data of their own to it."""
+    return seeded_database(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="session")
+def web_server(web_database, tmp_path_factory):
     """Base URL of a real server on a seeded SQLite file (stopped by its pid at the end)."""
-    folder = tmp_path_factory.mktemp("web")
-    proc, base = start_server(seeded_database(folder), folder / "serve.log")
+    proc, base = start_server(web_database, tmp_path_factory.mktemp("serve") / "serve.log")
     yield base
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def tool_items(web_database, web_server):
+    """The items of the inbox, ledger, batch and accessibility browser tests (tests/web/seed_tools.py)."""
+    from tests.web.seed_tools import seed_tool_items
+
+    return seed_tool_items(web_database)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,11 @@ from api.routes.items import _view
 from api.web import guard, i18n, render
 from engine import accounts, history, queries
 from engine.audit.item_chain import check_item_chain
+from engine.delivery.status import with_delivery
 from engine.errors import NotFound
 from engine.evidence.files import uploads
 from engine.people.users import display_names
+from engine.reminders import inbox
 from engine.schemas import SEVERITIES, SOURCES
 
 router = APIRouter(include_in_schema=False)
@@ -56,11 +58,14 @@ async def show(request: Request, who, ref: str, *, status: int = 200, error: str
             item = queries.get_visible(conn, who.actor, ref)
             records = history.item_history(conn, item["id"])
             files = uploads(conn, item["id"])
-            people = {r["actor"] for r in records} | {f["uploaded_by"] for f in files} | {item["assignee"]} - {None}
-            return item, records, files, display_names(conn, people), accounts.list_units(conn)
+            # The item's reminders and escalations, as GET /api/v1/items/{id}/reminders gives them.
+            notices = with_delivery(conn, inbox.item_notices(conn, item["id"], tz=rt.settings.tz))
+            people = ({r["actor"] for r in records} | {f["uploaded_by"] for f in files} | {item["assignee"]}
+                      | {p for n in notices for p in n["recipients"]}) - {None}
+            return item, records, files, notices, display_names(conn, people), accounts.list_units(conn)
 
     try:
-        item, records, files, names, units = await dbcalls.in_reader(rt, read)
+        item, records, files, notices, names, units = await dbcalls.in_reader(rt, read)
     except NotFound:
         return guard.not_found(request, who)
     wf = rt.registry.by_hash(item["workflow_hash"])
@@ -70,6 +75,7 @@ async def show(request: Request, who, ref: str, *, status: int = 200, error: str
         notice = i18n.translator(lang)("done", i18n.trigger_title(wf.definition, done, lang))
     return render.page(
         request, "item.html", who, status=status, item=view, error=error, notice=notice, files=files, names=names,
+        notices=notices,
         units=units, source=dict(i18n.choices("sources", SOURCES, lang)).get(view["source"], view["source"]),
         severity=dict(i18n.choices("severities", SEVERITIES, lang)).get(view["severity"], view["severity"]),
         state_title=titles[view["state"]], workflow_title=i18n.title_of(wf.definition.title,

@@ -1,0 +1,134 @@
+"""The ledger pages: the 台账 downloaded as .xlsx or .csv with the item list's filters, and a ledger file
+uploaded for import (with a check-only choice), its outcome or each bad row shown.
+
+Downloads are the API's export (api.routes.ledger.xlsx_download / csv_download: the same scope, columns and
+refusals); an import is engine.ledger.importing's prepare and apply, as POST /api/v1/items/import runs them:
+all rows or none.
+"""
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from api.routes.items import ENUMS
+from api.routes.ledger import checked_as_of, csv_download, xlsx_download
+from api.web import forms, guard, i18n, render
+from api.web.routes.item_list import filter_choices, filters_of
+from api.web.routes.item_new import may_register
+from engine import queries
+from engine.errors import DomainError, InvalidInput
+from engine.ledger import importing
+from engine.schemas import IsoDate
+
+router = APIRouter(include_in_schema=False)
+FORMATS = {"xlsx": xlsx_download, "csv": csv_download}
+_date = TypeAdapter(IsoDate)
+
+
+def _params(request: Request) -> dict[str, str]:
+    return {k: v.strip() for k, v in request.query_params.items() if k not in ("lang", "format") and "\x00" not in v}
+
+
+def _as_of(rt, params: dict[str, str]):
+    if not params.get("as_of"):
+        return None
+    try:
+        day = _date.validate_python(params["as_of"])
+    except ValidationError:
+        raise InvalidInput("as_of must be a date written YYYY-MM-DD", field="as_of") from None
+    return checked_as_of(rt, day)
+
+
+def _page(request: Request, who, *, status: int = 200, error: str | None = None, outcome: dict | None = None,
+          params: dict | None = None) -> Response:
+    rt = request.app.state.runtime
+    return render.page(request, "ledger.html", who, status=status, error=error, outcome=outcome,
+                       params=params or {}, may_import=may_register(who.actor), import_workflows=rt.registry.names(),
+                       default_workflow=rt.settings.default_workflow,
+                       **filter_choices(rt, i18n.language(request)))
+
+
+@router.get("/ledger")
+async def ledger_page(request: Request) -> Response:
+    """The download form (the list's filters and a day to see the ledger as of) and, for those who may, the upload."""
+    who = await guard.signed_in(request)
+    if isinstance(who, Response):
+        return who
+    params = _params(request)
+    outcome = None
+    if params.get("created", "").isdigit() and params.get("unchanged", "").isdigit():
+        outcome = {"rejected": False, "created": int(params["created"]), "unchanged": int(params["unchanged"]),
+                   "dry_run": params.get("checked") == "true"}
+    return _page(request, who, params=params, outcome=outcome)
+
+
+@router.get("/ledger/download")
+async def download(request: Request) -> Response:
+    """The ledger file in the format asked for; a bad filter shows the page again with the reason."""
+    who = await guard.signed_in(request)
+    if isinstance(who, Response):
+        return who
+    rt = request.app.state.runtime
+    params = _params(request)
+    write = FORMATS.get(request.query_params.get("format", "xlsx"))
+    try:
+        for name, value in request.query_params.multi_items():
+            if "\x00" in value:  # never dropped silently: the file would hold more than was asked for
+                raise InvalidInput(f"{name} must not contain NUL characters", field=name)
+        if write is None:
+            raise InvalidInput("format must be xlsx or csv", field="format")
+        filters = filters_of(params)
+        queries.check_known_values(filters, rt.registry, ENUMS)
+        return await write(rt, who.actor, filters, _as_of(rt, params))
+    except DomainError as exc:
+        t = i18n.translator(i18n.language(request))
+        return _page(request, who, status=forms.status_of(exc), error=t("refused", exc.detail), params=params)
+
+
+def _outcome(exc: importing.LedgerRejected) -> dict:
+    errors = exc.extra["errors"]
+    return {"rejected": True, "errors": errors, "count": exc.extra["error_count"],
+            "more": exc.extra["error_count"] - len(errors)}
+
+
+@router.post("/ledger/import")
+async def import_ledger(request: Request) -> Response:
+    """Check the uploaded ledger and, unless only a check was asked for, register its new rows (all or none)."""
+    checked = await guard.posted(request, max_files=1, max_fields=10)
+    if isinstance(checked, Response):
+        return checked
+    who, form = checked
+    rt = request.app.state.runtime
+    t = i18n.translator(i18n.language(request))
+    dry_run = form.get("dry_run") == "true"
+    workflow = form.get("workflow") if isinstance(form.get("workflow"), str) and form.get("workflow") else None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidInput("choose a ledger file (.xlsx or .csv) to upload", field="file")
+        data = await upload.read()
+        prepared = await run_in_threadpool(importing.prepare, rt, who.actor, data, workflow=workflow)
+
+        def work():
+            with rt.store.write() as conn:
+                return importing.apply(conn, rt, who.actor, prepared, dry_run=dry_run)
+
+        # On the write threads, never inline, as the API does: a large ledger must not hold the event loop.
+        result, seq = await asyncio.wrap_future(rt.store.submit_write(work))
+        await rt.store.durable_async(seq)
+    except importing.LedgerRejected as exc:
+        return _page(request, who, status=422, outcome=_outcome(exc))
+    except DomainError as exc:
+        return _page(request, who, status=forms.status_of(exc), error=t("refused", exc.detail))
+    finally:
+        await form.close()
+    # Shown on a page of its own address, so that reloading it does not send the file again.
+    done = {"created": result.created, "unchanged": result.unchanged, "checked": "true" if dry_run else "false"}
+    return RedirectResponse(f"/ledger?{urlencode(done)}", status_code=303)
