@@ -10,7 +10,7 @@ from api.web.drawing.svgtext import frame, text_width
 FONT = 13
 ROW = 28
 BAR_HEIGHT = 18
-CHART = 400  # the width of a 100% bar
+CHART = 320  # the width of a 100% bar
 
 
 @dataclass(frozen=True)
