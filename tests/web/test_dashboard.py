@@ -70,9 +70,9 @@ def test_the_dashboards_figures_are_the_engines_within_the_visitors_scope(client
     assert {level: _figure(page, "level", level) for level in ("blue", "orange", "red")} == \
         {level: int(level == issued[-1]) for level in ("blue", "orange", "red")}
 
-    # Counts by state, with the workflow's titles, linking to the list of those items.
-    assert re.search(r"<td>限期整改</td><td>已销号</td><td class=\"num\"><a href=\"/items\?workflow=standard&amp;state=closed\">1</a>",
-                     page)
+    # Counts by state, with the workflow files' titles, linking to the list of those items.
+    assert re.findall(r'<tr><td>([^<]+)</td><td class="num"><a href="/items\?state=(\w+)">(\d+)</a>', page) == [
+        ("已销号", "closed", "1"), ("已登记", "identified", "1"), ("整改中", "rectifying", "2")]
 
     # What the supervisor may do now, as the engine says: assign the fresh item, transfer the late ones; a
     # closed item waits on nobody.

@@ -22,19 +22,11 @@ router = APIRouter(include_in_schema=False)
 ACTION_LIMIT = 20
 
 
-def _state_rows(rt, counts: list[board.StateCount], lang: str) -> list[dict]:
-    """The counts by state with the workflow's titles, and a link to the list of those items."""
-    rows = []
-    for c in counts:
-        try:
-            definition = rt.registry.current(c.workflow).definition
-            state = i18n.title_of(definition.state(c.state).title, c.state, lang)
-            workflow = i18n.title_of(definition.title, c.workflow, lang)
-        except KeyError:  # a state or workflow only older versions have (UnknownWorkflow is a KeyError)
-            state, workflow = c.state, c.workflow
-        rows.append({"workflow": workflow, "state": state, "count": c.count,
-                     "url": f"/items?{urlencode({'workflow': c.workflow, 'state': c.state})}"})
-    return rows
+def _state_rows(rt, counts: dict[str, int], lang: str) -> list[dict]:
+    """The counts by state with the workflow files' titles, each linking to the list of those items."""
+    titles = i18n.state_titles(rt.registry, lang)
+    return [{"state": titles.get(state, state), "count": n, "url": f"/items?{urlencode({'state': state})}"}
+            for state, n in counts.items()]
 
 
 async def dashboard_page(request: Request, who: Visitor) -> Response:
