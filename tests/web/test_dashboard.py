@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import re
 
+from engine.accounts import Actor
+from engine.listing.actionable import acting_states
 from engine.reminders.sweep import sweep
 from tests.helpers import drive, new_item
 from tests.web.support import sign_in
@@ -114,3 +116,14 @@ def test_a_supervisor_lands_on_the_dashboard_and_others_on_the_home_page(client,
 def test_the_dashboard_asks_for_sign_in(client, world, rt):
     response = client.get("/dashboard", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/signin?next=/dashboard"
+
+
+def test_the_states_searched_for_a_persons_work_are_those_their_roles_can_leave_and_not_final(rt):
+    def states(*roles: str) -> tuple[str, ...]:
+        return acting_states(rt.registry, Actor(1, "x", frozenset(roles), 1, "CITY", "/1/"))
+
+    assert states("assignee") == ("assigned", "rectifying")
+    assert states("verifier") == ("pending_verification",)
+    assert states("auditor") == () and states("admin") == ()  # reopening a closed item is not waiting work
+    assert set(states("supervisor")) == {"identified", "assigned", "rectifying", "extension_requested",
+                                         "pending_verification", "verified"}
