@@ -11,7 +11,20 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.throttle import AuthThrottle
-from api.web.routes import home, inbox, item_actions, item_batch, item_list, item_new, item_page, ledger, signin
+from api.web.routes import (
+    closure_form,
+    dashboard,
+    home,
+    inbox,
+    item_actions,
+    item_batch,
+    item_list,
+    item_new,
+    item_page,
+    ledger,
+    signin,
+    workflow_pages,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -23,5 +36,6 @@ def install(app: FastAPI) -> None:
                                              window_seconds=rt.settings.signin_failure_window_seconds)
     app.mount("/static", StaticFiles(directory=STATIC), name="web-static")
     # /items/new before /items/{ref}, which would otherwise take "new" for an item number.
-    for module in (signin, home, item_new, item_list, item_page, item_actions, item_batch, inbox, ledger):
+    for module in (signin, home, item_new, item_list, item_page, item_actions, item_batch, inbox, ledger, dashboard,
+                   workflow_pages, closure_form):
         app.include_router(module.router)

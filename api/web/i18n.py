@@ -58,6 +58,49 @@ WORDS: dict[str, tuple[str, str]] = {
     "severities": ("低,中,高,严重", "Low,Medium,High,Critical"),
 }
 
+# The dashboard, the workflow pages and the printable 销号 form.
+WORDS.update({
+    "dashboard": ("工作台", "Dashboard"), "by_state": ("各状态事项", "Items by state"),
+    "lights": ("红黄绿灯", "Traffic lights"), "count": ("数量", "Count"),
+    "by_unit": ("各单位情况", "By unit"), "closure_chart": ("各单位销号率", "Closure rate by unit"),
+    "closure_rate": ("销号率", "Closure rate"), "overdue_rate": ("逾期率", "Overdue rate"),
+    "n_total": ("事项数", "Items"), "n_open": ("未办结", "Open"), "n_closed": ("已销号", "Closed"),
+    "n_overdue": ("逾期", "Overdue"), "no_items": ("您的范围内还没有事项。", "There are no items in your scope yet."),
+    "escalations": ("未解除的督办", "Open escalations"), "level": ("等级", "Level"),
+    "level_blue": ("蓝色督办", "Blue notice"), "level_orange": ("橙色督办", "Orange notice"),
+    "level_red": ("红色督办", "Red notice"),
+    "my_actions": ("待我办理", "Needs my action now"),
+    "my_actions_none": ("目前没有待您办理的事项。", "Nothing needs your action now."),
+    "my_actions_more": ("在问题清单中查看更多", "See more in the item list"),
+    "can_do": ("可办理", "You can"),
+    "workflows": ("整改流程", "Workflows"), "workflow_intro": ("每种整改方式的状态与流转。",
+                                                        "The states and transitions of each kind of rectification."),
+    "diagram": ("流程图", "Diagram"), "states": ("状态", "States"), "transitions": ("流转", "Transitions"),
+    "name": ("名称", "Name"), "version": ("版本", "Version"), "from_state": ("从", "From"), "to_state": ("至", "To"),
+    "roles": ("办理角色", "Roles"), "requires": ("必须提供", "Requires"), "guards": ("前提条件", "Guards"),
+    "effects": ("附带效果", "Effects"), "due": ("期限", "Due"), "kind_of_state": ("类型", "Kind"),
+    "initial_state": ("起始", "Initial"), "final_state": ("终结", "Final"), "clock_paused": ("计时暂停", "Clock paused"),
+    "reminders": ("催办", "Reminders"), "escalation": ("督办", "Escalation"),
+    "due_within": ("进入后 {0}", "{0} after entering"), "due_field": ("按整改时限", "The item's due date"),
+    "due_every": ("每 {0} 报告一次", "A report every {0}"),
+    "before_deadline": ("到期前 {0}", "{0} before the deadline"), "overdue_every": ("逾期后每 {0}", "Every {0} overdue"),
+    "after_overdue": ("逾期 {0} 后", "{0} overdue"),
+    "dur_days": ("{0} 天", "{0} days"), "dur_working_days": ("{0} 个工作日", "{0} working days"),
+    "dur_months": ("{0} 个月", "{0} months"),
+    "role_registrar": ("登记人员", "Registrar"), "role_supervisor": ("督办人员", "Supervisor"),
+    "role_assignee": ("责任人", "Assignee"), "role_verifier": ("验收人员", "Verifier"),
+    "role_auditor": ("审计人员", "Auditor"), "role_admin": ("管理员", "Admin"),
+    "no_workflow": ("没有这个整改流程。", "No such workflow."),
+    "closure_form": ("整改销号表", "Rectification sign-off form"), "print_form": ("打印整改销号表", "Print the sign-off form"),
+    "print": ("打印", "Print"), "found": ("发现的问题", "What was found"), "measures_taken": ("整改措施", "Measures taken"),
+    "progress": ("整改过程", "How it was fixed"), "verification": ("验收与销号", "Verification and sign-off"),
+    "verified_by": ("验收人", "Verified by"), "signed_off_by": ("销号人", "Signed off by"), "at": ("时间", "At"),
+    "chain_head": ("记录链头（SHA-256）", "Chain head (SHA-256)"), "closed_at": ("销号时间", "Closed"),
+    "not_closed": ("事项 {0} 尚未销号（当前状态：{1}），销号表在销号后才能打印。",
+                   "Item {0} is not closed (it is {1}): its sign-off form can be printed once it is closed."),
+    "printed_at": ("打印时间", "Printed"),
+})
+
 
 # The reminder inbox, the ledger pages and the list's batch actions.
 WORDS.update({
@@ -148,6 +191,13 @@ def state_titles(registry, lang: str) -> dict[str, str]:
     for state in registry.known_states():
         titles.setdefault(state, state)
     return titles
+
+
+def duration(value, lang: str) -> str:
+    """A workflow duration in words (3 个工作日, 3 working days)."""
+    if lang == "en":
+        return str(value)
+    return translator(lang)(f"dur_{value.unit}", value.amount)
 
 
 def trigger_title(definition, trigger: str, lang: str) -> str:

@@ -31,6 +31,10 @@ PAGES = {
     "inbox": "/inbox",
     "ledger": "/ledger",
     "items-en": f"/items?campaign={CAMPAIGN}&lang=en",
+    "dashboard": "/dashboard",
+    "workflows": "/workflows",
+    "workflow": "/workflows/standard",
+    "closure-form": "/items/{closed}/form",
 }
 
 

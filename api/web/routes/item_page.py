@@ -15,6 +15,7 @@ from engine.errors import NotFound
 from engine.evidence.files import uploads
 from engine.people.users import display_names
 from engine.reminders import inbox
+from engine.reports.population import StateSets
 from engine.schemas import SEVERITIES, SOURCES
 
 router = APIRouter(include_in_schema=False)
@@ -81,7 +82,8 @@ async def show(request: Request, who, ref: str, *, status: int = 200, error: str
         state_title=titles[view["state"]], workflow_title=i18n.title_of(wf.definition.title,
                                                                                       view["workflow"], lang),
         actions=action_forms(wf, view, lang), timeline=_timeline(wf, records, names, titles, lang),
-        chain=check_item_chain(records, item["history_hash"]))
+        chain=check_item_chain(records, item["history_hash"]),
+        closed=item["state"] in StateSets.of(rt.registry).closed)
 
 
 @router.get("/items/{ref}")

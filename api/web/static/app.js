@@ -12,3 +12,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var alert = document.querySelector("[role=alert]");
   if (alert) { alert.setAttribute("tabindex", "-1"); alert.focus(); }
 });
+// The 销号 form's print button (printing from the browser's menu works as well).
+document.addEventListener("click", function (event) {
+  if (event.target.closest && event.target.closest("[data-print]")) { window.print(); }
+});
