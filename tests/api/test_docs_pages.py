@@ -38,3 +38,9 @@ def test_docs_pages_load_only_what_the_app_serves(client, page, needed):
 def test_swagger_ui_does_not_send_the_document_to_an_outside_validator(client):
     # Swagger UI's default validatorUrl posts the document to validator.swagger.io to draw a badge.
     assert '"validatorUrl": null' in client.get("/docs").text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_declare_their_language(client, page):
+    # Was: a bare <html>, which screen readers cannot pronounce by and axe-core reports as serious (html-has-lang).
+    assert re.search(r'<html lang="en">', client.get(page).text)
