@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+import subprocess
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,3 +159,20 @@ def edited_workflows(source: Path, folder: Path, name: str, edit: Callable[[dict
     edit(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder
+
+
+def audit_verify_command(db_url: str) -> subprocess.CompletedProcess:
+    """`closeloop audit verify` on ``db_url``, run in this process (the command's own code, without a new
+    interpreter's second of start-up; tests/api/test_cli_audit.py runs it as a separate process). An exception
+    escaping the command fails the test, as a traceback on its standard error would."""
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    result = CliRunner().invoke(app, ["audit", "verify"], env={"CLOSELOOP_DATABASE_URL": db_url})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(["closeloop", "audit", "verify"], result.exit_code, result.stdout,
+                                       result.stderr)

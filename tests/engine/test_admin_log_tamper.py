@@ -4,8 +4,6 @@ taken before and both offline verifiers each name the same first bad entry. Both
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import orjson
 import pytest
@@ -21,8 +19,7 @@ from engine.canonical import canonical_bytes, canonical_text, sha256_hex
 from engine.errors import IntegrityViolation
 from tests.audit_helpers import export, read_bundle, standalone, write_bundle
 from tests.db_roles import owner_write
-from tests.engine.test_history_chain import CLOSELOOP
-from tests.helpers import new_item
+from tests.helpers import audit_verify_command, new_item
 
 _COLUMNS = ("seq", "at", "actor", "action", "target", "before", "after", "prev_hash", "hash")
 
@@ -135,8 +132,7 @@ def test_tampering_in_the_database_is_named_by_every_check(rt, db_url, kept, tmp
     with rt.store.read() as conn:
         result = verify_database(conn)
     assert not result.ok and result.first_bad is None and result.admin_log["first_bad"]["seq"] == seq
-    env = {**os.environ, "CLOSELOOP_DATABASE_URL": db_url}
-    done = subprocess.run([str(CLOSELOOP), "audit", "verify"], capture_output=True, text=True, env=env, timeout=120)
+    done = audit_verify_command(db_url)
     assert done.returncode == 2 and f"admin log broken at entry {seq}" in done.stderr, done.stderr
     for verdict in _offline(export(rt, tmp_path / "b.zip"), kept):
         assert verdict["ok"] is False and verdict["first_bad"]["seq"] == seq, (kind, verdict)

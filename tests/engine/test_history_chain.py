@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import engine.canonical
 import engine.history
 from engine.canonical import canonical_bytes, canonical_text
 from tests.db_roles import owner_write
-from tests.helpers import drive, new_item
+from tests.helpers import audit_verify_command, drive, new_item
 
 CLOSELOOP = Path(sys.executable).parent / "closeloop"
 GENESIS = "0" * 64
@@ -166,11 +164,6 @@ TAMPERING = [
 ]
 
 
-def _cli_verify(db_url: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLOSELOOP_DATABASE_URL": db_url}
-    return subprocess.run([str(CLOSELOOP), "audit", "verify"], capture_output=True, text=True, env=env, timeout=120)
-
-
 @pytest.mark.parametrize("kind, tamper, seq, reason", TAMPERING, ids=[t[0] for t in TAMPERING])
 def test_tampering_is_found_by_the_cli_and_the_api(client, world, rt, db_url, chained, kind, tamper, seq,
                                                    reason):
@@ -179,7 +172,7 @@ def test_tampering_is_found_by_the_cli_and_the_api(client, world, rt, db_url, ch
         _drop_protection(conn)
         tamper(conn, target["id"])
 
-    done = _cli_verify(db_url)
+    done = audit_verify_command(db_url)
     assert done.returncode != 0, done.stdout
     assert f"item {target['number']} seq {seq}" in done.stderr and reason in done.stderr, done.stderr
     assert chained["b"]["number"] not in done.stderr
@@ -191,7 +184,7 @@ def test_tampering_is_found_by_the_cli_and_the_api(client, world, rt, db_url, ch
 
 
 def test_untampered_history_verifies_ok(client, world, db_url, chained):
-    done = _cli_verify(db_url)
+    done = audit_verify_command(db_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok") and "9 records" in done.stdout
     body = client.get("/api/v1/audit/verify", headers=world.h("aud")).json()

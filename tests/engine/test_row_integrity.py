@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 
 import pytest
 import sqlalchemy as sa
@@ -19,9 +17,9 @@ from engine.audit.verify import verify_database
 from engine.config import Settings
 from engine.runtime import Runtime
 from tests.db_roles import owner_write
-from tests.engine.test_history_chain import CLOSELOOP, _drop_protection
+from tests.engine.test_history_chain import _drop_protection
 from tests.engine.test_workflow_versions import NEW, OLD
-from tests.helpers import assert_problem, drive, fire, new_item, table_counts
+from tests.helpers import assert_problem, audit_verify_command, drive, fire, new_item, table_counts
 
 
 def _sql(rt, statement: str, **params) -> None:
@@ -34,11 +32,6 @@ def _verify(client, world) -> dict:
     response = client.get("/api/v1/audit/verify", headers=world.h("aud"))
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def _cli_verify(db_url: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLOSELOOP_DATABASE_URL": db_url}
-    return subprocess.run([str(CLOSELOOP), "audit", "verify"], capture_output=True, text=True, env=env, timeout=120)
 
 
 def _unit_id(rt, code: str) -> int:
@@ -81,7 +74,7 @@ def test_an_item_row_edited_outside_closeloop_is_named_and_not_acted_on(client, 
     body = _verify(client, world)
     assert body["ok"] is False and "head" not in body
     assert body["first_bad"]["item"] == a["number"] and reason in body["first_bad"]["reason"], body
-    done = _cli_verify(db_url)
+    done = audit_verify_command(db_url)
     assert done.returncode == 2 and f"item {a['number']}" in done.stderr and reason in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
@@ -175,7 +168,7 @@ def test_a_tampered_stored_workflow_is_reported_and_never_used(client, world, rt
     assert "altered" in body["first_bad"]["reason"]
     assert body["workflow_problems"] == [{"hash": content_hash, "name": "standard",
                                           "reason": "the stored definition does not match its hash: it was altered"}]
-    done = _cli_verify(db_url)
+    done = audit_verify_command(db_url)
     assert done.returncode == 2 and content_hash in done.stderr and "altered" in done.stderr, done.stderr
 
     # A restart with the bundled files: the file vouches for its hash, the edited copy is refused.
@@ -255,7 +248,7 @@ def test_malformed_rows_are_named_and_the_check_goes_on(client, world, rt, db_ur
     assert body["first_bad"]["item"] == a["number"] and body["first_bad"]["seq"] == seq, body
     assert reason in body["first_bad"]["reason"]
     assert body["records"] >= 3  # item B's three intact records were still counted
-    done = _cli_verify(db_url)
+    done = audit_verify_command(db_url)
     assert done.returncode == 2 and reason in done.stderr and "Traceback" not in done.stderr, done.stderr
     # Reading the damaged history answers a problem, not a crash.
     read = client.get(f"/api/v1/items/{a['id']}/history", headers=world.h("aud"))
@@ -271,7 +264,7 @@ def test_a_garbage_timestamp_on_sqlite_is_named_not_a_crash(client, world, rt, d
     _sql(rt, "UPDATE items SET created_at = 'garbage' WHERE id = :i", i=a["id"])
     body = _verify(client, world)
     assert body["first_bad"]["item"] == a["number"] and "'garbage' is not a valid time" in body["first_bad"]["reason"]
-    done = _cli_verify(db_url)
+    done = audit_verify_command(db_url)
     assert done.returncode == 2 and "not a valid time" in done.stderr and "Traceback" not in done.stderr
     refused = fire(client, world, a, {"trigger": "close"}, "sup")
     assert_problem(refused, 423)
