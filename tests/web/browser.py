@@ -86,3 +86,15 @@ def screenshot(page, name: str) -> None:
         page.set_viewport_size(viewport)
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(size)
+
+
+def sign_in(page, base: str, username: str, *, shoot: bool = False) -> None:
+    """Sign ``page`` in as ``username`` through the form (``shoot``: a screenshot of the form first); it ends on the
+    home page."""
+    page.goto("/signin")
+    if shoot:
+        screenshot(page, "signin")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}/")

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.browser import WIDTHS
+from tests.web.browser import WIDTHS, sign_in
 from tests.web.seed_tools import CAMPAIGN
-from tests.web.support import PASSWORD
 
 pytestmark = pytest.mark.slow
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -57,11 +56,7 @@ def pages(browser, web_server, tool_items):
     # so that axe-core can be injected.
     signed_in = browser.new_context(base_url=web_server, locale="zh-CN", bypass_csp=True)
     page = signed_in.new_page()
-    page.goto("/signin")
-    page.get_by_label("用户名").fill("sup")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{web_server}/")
+    sign_in(page, web_server, "sup")
     signed_out = browser.new_context(base_url=web_server, locale="zh-CN", bypass_csp=True).new_page()
     yield page, signed_out
     signed_in.close()

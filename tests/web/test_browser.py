@@ -11,7 +11,7 @@ import pytest
 
 from tests.evidence_samples import PDF
 from tests.helpers import USERS
-from tests.web.browser import SIGNING_IN, screenshot
+from tests.web.browser import SIGNING_IN, screenshot, sign_in
 from tests.web.support import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -21,13 +21,7 @@ def signed_in(browser, base: str, username: str, *, shoot: bool = False):
     """A new browser context signed in as ``username`` through the form; returns its page (on the home page)."""
     context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    page.goto("/signin")
-    if shoot:
-        screenshot(page, "signin")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, username, shoot=shoot)
     assert page.locator("#whoami").inner_text() == username
     return page
 

@@ -14,8 +14,7 @@ from engine.clock import ManualClock
 from engine.config import Settings
 from engine.runtime import Runtime
 from tests.helpers import World, fire, new_item
-from tests.web.browser import screenshot
-from tests.web.support import PASSWORD
+from tests.web.browser import screenshot, sign_in
 
 pytestmark = pytest.mark.slow
 LOOPBACK = {"127.0.0.1", "localhost"}
@@ -76,11 +75,7 @@ def test_an_overdue_item_shows_red_on_its_page_and_in_the_list(browser, web_serv
     context = browser.new_context(base_url=web_server, viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
     try:
-        page.goto("/signin")
-        page.get_by_label("用户名").fill("sup")
-        page.get_by_label("密码").fill(PASSWORD)
-        page.get_by_role("button", name="登录").click()
-        page.wait_for_url(f"{web_server}/")
+        sign_in(page, web_server, "sup")
         page.goto(f"/items/{number}")
         light = page.locator(".fields .light")
         assert light.get_attribute("class") == "light light-red"

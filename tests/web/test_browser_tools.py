@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tests.web.browser import screenshot
+from tests.web.browser import screenshot, sign_in
 from tests.web.seed_tools import CAMPAIGN
-from tests.web.support import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +20,7 @@ def supervisor(browser, web_server, tool_items):
     """One page signed in as the city's supervisor for the whole module (a sign-in costs an Argon2 hash)."""
     context = browser.new_context(base_url=web_server, viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    page.goto("/signin")
-    page.get_by_label("用户名").fill("sup")
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{web_server}/")
+    sign_in(page, web_server, "sup")
     yield page
     context.close()
 
