@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+import socket
 import subprocess
 from collections import deque
 from dataclasses import dataclass, field
@@ -176,3 +177,10 @@ def audit_verify_command(db_url: str) -> subprocess.CompletedProcess:
         raise result.exception
     return subprocess.CompletedProcess(["closeloop", "audit", "verify"], result.exit_code, result.stdout,
                                        result.stderr)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at this moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

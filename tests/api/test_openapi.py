@@ -63,7 +63,7 @@ def test_item_token_and_history_answers_match_their_shape(client, world):
 
 OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "get_item_history", "get_me", "list_units",
                  "add_unit", "list_users", "add_user", "issue_token", "verify_audit", "list_workflows", "get_workflow",
-                 "get_health", "get_readiness", "list_my_reminders", "mark_reminder_read", "list_item_reminders",
+                 "get_health", "get_readiness", "get_metrics", "list_my_reminders", "mark_reminder_read", "list_item_reminders",
                  "list_audit_keys", "list_audit_checkpoints", "make_audit_checkpoint", "export_audit_bundle",
                  "list_admin_log", "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks",
                  "delete_webhook", "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook",
