@@ -120,7 +120,9 @@ class Store:
             self.reader = self.writer = sa.create_engine(
                 self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
                 pool_timeout=lock_timeout,
-                connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
+                # A server that does not answer (a dropped route, a stopped VM) must not hang a request either.
+                connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+                              "connect_timeout": max(2, math.ceil(lock_timeout))})
             self._write_lock = None
             self._checkpoints = None
             self._walsync = None  # PostgreSQL syncs its own log at each commit (and groups them itself)

@@ -184,3 +184,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def assert_busy(response) -> dict:
+    """503 problem+json with a Retry-After of whole seconds; return its body."""
+    assert response.status_code == 503, response.text[:300]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) >= 1
+    body = response.json()
+    assert body["status"] == 503 and "Traceback" not in response.text
+    return body

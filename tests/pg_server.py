@@ -101,10 +101,22 @@ class PostgresServer:
                        check=True, capture_output=True)
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self.options = options
         subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
                                  "-l", str(self.root / "server.log"), "start"), check=True, capture_output=True)
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         return f"postgresql+psycopg://closeloop@127.0.0.1:{self.port}/postgres"
+
+    def halt(self) -> None:
+        """Stop the server as an operator would (fast shutdown: sessions cut off), keeping its files."""
+        subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"),
+                       check=True, capture_output=True)
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same data."""
+        subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self.options, "-w", "-l",
+                                 str(self.root / "server.log"), "start"), check=True, capture_output=True)
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
 
     @property
     def socket_dir(self) -> Path:
