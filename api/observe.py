@@ -1,4 +1,5 @@
-"""Every request gets an id, a line in the structured access log and a place in the Prometheus figures.
+"""Every request gets an id, a line in the structured access log, a place in the Prometheus figures, and the
+security headers every response carries.
 
 The id is the client's ``X-Request-ID`` when it is a sane token (so a proxy's id follows the request through),
 else a new random one; it comes back in the response's ``X-Request-ID`` and names the request in the log, so
@@ -21,6 +22,9 @@ from engine import metrics
 
 log = logging.getLogger("closeloop.access")
 SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# On every response: browsers must not guess a type other than the one sent (an uploaded file served as
+# HTML), and no page's address (item numbers) leaks to another site through the Referer header.
+ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
 UNMATCHED = "unmatched"  # requests no route took: one label, whatever the path, so the figures stay bounded
 
 
@@ -38,14 +42,14 @@ class Observe:
         started = time.perf_counter()
         request_id = _request_id(scope["headers"])
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
+        added = [(b"x-request-id", request_id.encode()), *ALWAYS]
         status = 500  # what the client gets if the app fails before answering (the server's own 500)
 
         async def send_with_id(message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:

@@ -151,3 +151,22 @@ def test_the_background_jobs_count_what_they_did(client, world, rt, clock):
     assert value(after, "closeloop_sweep_duration_seconds_count") - value(
         before, "closeloop_sweep_duration_seconds_count") == 1
     assert value(after, "closeloop_outbox_pending") == 0  # delivery dispatched what the sweep queued
+
+
+def test_security_headers_on_api_answers_pages_and_files(client, world, rt):
+    from tests.web.support import sign_in
+
+    for response in (client.get("/healthz"), client.get("/api/v1/items", headers=world.h("aud")),
+                     client.get("/api/v1/items/ZG-none", headers=world.h("aud")), client.get("/static/app.css"),
+                     client.get("/signin")):
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert response.headers["referrer-policy"] == "no-referrer", response.url
+    sign_in(client, rt, "sup")
+    for path in ("/signin", "/items", "/items/ZG-2026-999999", "/dashboard"):
+        page = client.get(path)
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert page.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"], path
+        assert "default-src 'self'" in page.headers["content-security-policy"], path
+        assert page.headers["cache-control"] == "no-store", path
+        assert page.headers.get_list("x-content-type-options") == ["nosniff"], path
