@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -238,3 +239,15 @@ def test_every_api_operation_documents_429_with_retry_after(spec):
     for where, op in _operations(spec):
         if where.split()[1].startswith("/api/"):
             assert op["responses"]["429"]["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+
+
+def test_links_lead_from_what_an_operation_makes_to_the_operations_taking_its_id(spec):
+    ops = {op["operationId"]: (path, op) for path, methods in spec["paths"].items() for op in methods.values()}
+    links = {(producer, name): link for producer, (_path, op) in ops.items()
+             for response in op["responses"].values() for name, link in response.get("links", {}).items()}
+    assert links, "no links: schemathesis's stateful phase and generated clients have nothing to follow"
+    for (producer, _name), link in links.items():
+        path, _op = ops[link["operationId"]]
+        assert set(link["parameters"]) == set(re.findall(r"{([^}:]+)", path)), (producer, link)
+    item_ops = {op_id for op_id, (path, _op) in ops.items() if re.findall(r"{([^}:]+)", path) == ["item_id"]}
+    assert {link["operationId"] for (producer, _), link in links.items() if producer == "create_item"} == item_ops

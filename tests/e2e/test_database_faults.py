@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from engine.config import Settings
 from engine.runtime import Runtime
-from engine.store import Store, migrate
+from engine.store import Store
 from tests.e2e.conftest import serve
 from tests.helpers import COUNTED_TABLES, assert_busy, audit_verify_command, build_world, table_counts
 from tests.pg_server import PostgresServer, find_bindir
@@ -141,12 +141,8 @@ def test_postgresql_stopped_and_started_under_load_answers_503_then_recovers_los
     assert bindir is not None, "PostgreSQL server binaries are needed"
     server = PostgresServer(bindir)
     request.addfinalizer(server.stop)
-    admin = sa.create_engine(Store(server.start()).url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.execute(sa.text("CREATE DATABASE faults"))
-    admin.dispose()
-    url = f"postgresql+psycopg://closeloop@127.0.0.1:{server.port}/faults"
-    migrate(Store(url))
+    server.start()
+    url = server.migrated_database("faults")
     rt = Runtime.open(Settings(database_url=url, write_lock_timeout=2), clock=clock)
     request.addfinalizer(rt.store.dispose)
     world = build_world(rt)
