@@ -15,6 +15,7 @@ from engine import effects, history, itemrows, metrics
 from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
+from engine.commit_hooks import after_commit
 from engine.deadlines import restarts_clock, state_deadline
 from engine.errors import (
     Forbidden,
@@ -35,7 +36,6 @@ from engine.reminders.clock import reminder_clock
 from engine.responsibility import assignee_refusal, takes_on
 from engine.runtime import Runtime
 from engine.schemas import TransitionRequest
-from engine.store import after_commit
 from engine.views import allowed_triggers
 from engine.workdays import add_duration, add_working_days, working_days_between
 

@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from engine.commit_hooks import after_commit_hooks, run_hooks
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
@@ -57,34 +58,6 @@ def _postgres_busy(exc: Exception) -> bool:
     if isinstance(exc, sa.exc.TimeoutError):
         return True
     return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "55P03"
-
-
-AFTER_COMMIT = "closeloop_after_commit"
-
-
-def after_commit(conn: sa.Connection, fn: Callable[[], None]) -> None:
-    """Call ``fn`` once the write transaction ``conn`` is in has committed (never if it rolls back)."""
-    hooks = conn.info.get(AFTER_COMMIT)
-    if hooks is None:  # not a Store.write transaction (a test's own connection): nothing to wait for
-        fn()
-    else:
-        hooks.append(fn)
-
-
-@contextmanager
-def _hooks(conn: sa.Connection) -> Iterator[list[Callable[[], None]]]:
-    """The after-commit list of the transaction on ``conn``, taken off the connection when the block ends."""
-    hooks: list[Callable[[], None]] = []
-    conn.info[AFTER_COMMIT] = hooks
-    try:
-        yield hooks
-    finally:
-        conn.info.pop(AFTER_COMMIT, None)
-
-
-def _run(hooks: list[Callable[[], None]]) -> None:
-    for fn in hooks:
-        fn()
 
 
 class Store:
@@ -278,13 +251,13 @@ class Store:
         """
         if self._write_lock is None:
             try:
-                with self.writer.begin() as conn, _hooks(conn) as hooks:
+                with self.writer.begin() as conn, after_commit_hooks(conn) as hooks:
                     yield conn
             except Exception as exc:  # engine.fastpath raises the driver's own errors, unwrapped
                 if _postgres_busy(exc):
                     raise self.busy() from exc
                 raise
-            _run(hooks)
+            run_hooks(hooks)
             return
         deadline = self._acquire()
         try:
@@ -295,7 +268,7 @@ class Store:
                 conn = self._writer_conn = self.writer.connect()
             transaction = self._begin(conn, deadline)
             try:
-                with transaction, _hooks(conn) as hooks:
+                with transaction, after_commit_hooks(conn) as hooks:
                     yield conn
             except BaseException:
                 if conn.invalidated:
@@ -304,7 +277,7 @@ class Store:
                 raise
         finally:
             self._write_lock.release()
-        _run(hooks)
+        run_hooks(hooks)
         self._checkpoints.committed()
         seq = self._walsync.committed()
         pending = getattr(self._local, "pending", None)
