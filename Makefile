@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz readme-screenshots axe-docs
+.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz soak crash readme-screenshots axe-docs
 
 setup: $(STAMP)
 
@@ -77,6 +77,15 @@ $(VENV)/.fuzz-installed: $(STAMP)
 
 fuzz: $(VENV)/.fuzz-installed
 	$(BIN)/python tests/fuzz/run_fuzz.py $(FUZZ_ARGS)
+
+# Ten minutes of mixed load from 32 clients against 2 API processes and 1 worker on a durable PostgreSQL of its
+# own (SOAK_ARGS='--seconds 120' for a short one): zero 5xx, memory flat, the history replays to the states.
+soak: setup
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+# The SIGKILL test of `make test` at a larger size (CRASH_TRANSITIONS=10000 by default).
+crash: setup
+	CLOSELOOP_CRASH_TRANSITIONS=$${CRASH_TRANSITIONS:-10000} $(BIN)/python -m pytest -p no:xdist -s tests/e2e/test_crash.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache closeloop.db closeloop.db-wal closeloop.db-shm

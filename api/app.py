@@ -1,10 +1,11 @@
-"""The FastAPI application: routes, problem+json errors, the body and header limits."""
+"""The FastAPI application: routes, problem+json errors, the body and header limits, request ids and metrics."""
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from api import docs, openapi, problems, web
 from api.limits import BodyLimit, HeaderLimit
+from api.observe import Observe
 from api.routes import (
     admin,
     audit,
@@ -14,6 +15,7 @@ from api.routes import (
     items,
     ledger,
     lookbacks,
+    metrics,
     reminders,
     reports,
     webhooks,
@@ -40,12 +42,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
                                       window_seconds=runtime.settings.auth_failure_window_seconds)
     problems.install(app)
     for module in (ledger, items, evidence, reminders, workflows, admin, audit, webhooks, health, reports, campaigns,
-                   lookbacks):
+                   lookbacks, metrics):
         app.include_router(module.router)
     docs.install(app)
     web.install(app)
     openapi.install(app, runtime)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        wider=_either(evidence.upload_body_limit(runtime), ledger.import_body_limit(runtime)))
-    app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)  # added last: runs first
+    app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)
+    # Added last, so it runs first: its id and timing cover every refusal above too.
+    app.add_middleware(Observe, access_log=runtime.settings.access_log)
     return app

@@ -1,7 +1,6 @@
 """The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows, webhooks, db."""
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -58,28 +57,14 @@ def _runtime():
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(envvar="PORT", help="Port to listen on.")] = 8000,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="Processes serving the port (each with its own "
+                                               "database pool; PostgreSQL for more than one or two).")] = 1,
           no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not sweep or deliver in this "
                                                       "process (run `closeloop worker` elsewhere).")] = False) -> None:
     """Serve the HTTP API, sweeping and delivering in the background (refuses an unmigrated database)."""
-    import uvicorn
+    from api import server
 
-    from api.app import create_app
-    from api.limits import server_options
-
-    rt = _runtime()
-    application = create_app(rt)
-    if not no_scheduler:
-        from engine.jobs import scheduler
-
-        application.state.scheduler = scheduler(rt)
-        application.router.on_startup.append(application.state.scheduler.start)
-        application.router.on_shutdown.append(lambda: application.state.scheduler.shutdown(wait=False))
-    # Everything loaded so far lives as long as the process: keep the collector from scanning it again and
-    # again, which otherwise shows up as tens-of-milliseconds pauses in the latency tail.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False,
-                **server_options(application.state.runtime.settings.max_header_bytes))
+    server.run(_runtime(), host=host, port=port, workers=workers, with_scheduler=not no_scheduler)
 
 
 @app.command()

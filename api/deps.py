@@ -57,6 +57,7 @@ async def authenticate(request: Request, rt: Runtime) -> Actor:
         throttle.failed(address)
         raise HTTPException(401, "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
     throttle.succeeded(token)
+    request.state.user = actor.username  # for the access log (api.observe)
     return actor
 
 

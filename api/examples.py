@@ -51,6 +51,8 @@ PROBLEMS: dict[int, dict[str, dict]] = {
     431: {"headers-too-large": _problem("headers-too-large", 431, "request headers are limited to 16384 bytes",
                                         title="Request header fields too large")},
     503: {"busy": _problem("busy", 503, "the database is busy; nothing was changed, retry in 1 s"),
+          "database-unavailable": _problem("database-unavailable", 503,
+                                           "the database is unreachable; nothing was changed, retry in 5 s"),
           "not-ready": _problem("service-unavailable", 503,
                                 "database schema is at 0002, the code needs 0003: run `closeloop migrate`")},
 }

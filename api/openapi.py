@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import examples
+from api.openapi_links import add_links
 from api.problem_shapes import problem_schemas
 from api.respond import ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
 from engine.definitions.schema import ROLES
@@ -106,6 +107,7 @@ def build(app: FastAPI, rt: Runtime) -> dict:
     components["parameters"] = PARAMETERS
     spec["security"] = [{"bearer": []}]
     _add_request_examples(spec)
+    add_links(spec)
     return spec
 
 

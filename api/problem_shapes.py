@@ -73,7 +73,8 @@ _DESCRIPTIONS = {400: "Malformed request (bad JSON, a bad header)", 401: "No tok
                  423: "Stored data disagrees with what vouches for it (edited outside closeloop)",
                  429: "Too many requests: retry after Retry-After seconds",
                  431: "Request headers too large",
-                 503: "The database is busy: nothing was changed; retry after Retry-After seconds"}
+                 503: "The database is busy or cannot serve now (down, full, read-only): nothing was changed; "
+                      "retry after Retry-After seconds"}
 
 
 def problem_response(status: int, kind: str | None = None, *, description: str | None = None,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from engine import errors
+from engine.unavailable import unavailable
 
 log = logging.getLogger("closeloop.api")
 PROBLEM = "application/problem+json"
@@ -117,6 +120,19 @@ async def _on_integrity(request: Request, exc: sa.exc.IntegrityError) -> Respons
     return problem(409, "the request conflicts with a concurrent change (a duplicate); retry it", code="conflict")
 
 
+async def _on_database(request: Request, exc: Exception) -> Response:
+    reason = unavailable(exc)
+    if reason is None:
+        return await _on_crash(request, exc)
+    # Not a defect: the database cannot serve now (down, restarting, full, read-only). What the request began
+    # rolled back with it, so the client retries; /readyz says the same to the load balancer.
+    log.warning("database unavailable on %s %s: %s (%s)", request.method, request.url.path, reason,
+                type(exc).__name__)
+    retry = request.app.state.runtime.store.retry_after
+    return problem(503, f"{reason}; nothing was changed, retry in {retry} s", code="database-unavailable",
+                   headers={"Retry-After": str(retry)})
+
+
 async def _on_crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "the server failed to handle this request; it has been logged")
@@ -128,4 +144,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(sa.exc.IntegrityError, _on_integrity)
+    # engine.fastpath raises the drivers' own errors, unwrapped; SQLAlchemy raises its wrappers.
+    for kind in (sa.exc.DBAPIError, sa.exc.TimeoutError, sqlite3.Error, psycopg.Error):
+        app.add_exception_handler(kind, _on_database)
     app.add_exception_handler(Exception, _on_crash)

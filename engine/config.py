@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
     # A YAML file with years' official holiday schedules (调休 included), read before the packages' calendars.
     calendar_file: Path | None = None
+    # One JSON line per request on the closeloop.access logger (api.observe); `closeloop serve` prints it.
+    access_log: bool = True
+    # GET /metrics (Prometheus text) answers only with `Authorization: Bearer <this>` when set; unset, anyone
+    # who can reach the port may read it (it holds counts and timings, no item data).
+    metrics_token: SecretStr | None = None
+    # PostgreSQL connections each process keeps (and may add under a burst); each API worker and each
+    # `closeloop worker` has its own pool, so the server's max_connections must cover them all.
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
     # Delivery of the outbox. Webhook URLs that resolve to loopback or private addresses are refused unless
     # this is set: an admin's URL must not become a way to reach the deployment's own network.
     allow_private_webhooks: bool = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine import metrics
 from engine.audit.checkpoint import daily_checkpoint
 from engine.delivery.worker import DeliveryReport, deliver
 from engine.reminders.sweep import SweepResult, sweep
@@ -37,10 +39,24 @@ def run_pass(rt: Runtime) -> PassResult:
     return PassResult(sweep=swept, delivery=deliver(rt))
 
 
+def _count(result: object, seconds: float) -> None:
+    """Add what a background pass did to the process's Prometheus counters (engine.metrics)."""
+    if isinstance(result, SweepResult):
+        metrics.SWEEP_SECONDS.observe(seconds)
+        metrics.SWEEP_ITEMS.inc(result.claimed)
+        metrics.SWEEP_NOTICES.labels("issued").inc(result.issued)
+        metrics.SWEEP_NOTICES.labels("superseded").inc(result.superseded)
+    elif isinstance(result, DeliveryReport):
+        metrics.DELIVERIES.labels("delivered").inc(result.delivered)
+        metrics.DELIVERIES.labels("failed").inc(result.failed_attempts)
+        metrics.DELIVERIES.labels("given_up").inc(result.given_up)
+
+
 def _logged(job: Callable[[Runtime], object]) -> Callable[[Runtime], None]:
     def run(rt: Runtime) -> None:
         try:
-            job(rt)
+            started = time.perf_counter()
+            _count(job(rt), time.perf_counter() - started)
         except Exception:  # noqa: BLE001 - a failed pass must not end the scheduler; the next one retries
             log.exception("background %s failed; it runs again at the next interval", job.__name__)
 

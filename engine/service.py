@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine import effects, history, itemrows
+from engine import effects, history, itemrows, metrics
 from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
+from engine.commit_hooks import after_commit
 from engine.deadlines import restarts_clock, state_deadline
 from engine.errors import (
     Forbidden,
@@ -181,6 +182,7 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
     itemrows.INSERT_HISTORY.execute(conn, record_params)
     itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.transitioned", after, record, now))
+    after_commit(conn, metrics.TRANSITIONS.labels(request.trigger).inc)
     return FireResult(after, record, wf)
 
 

@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from engine.commit_hooks import after_commit_hooks, run_hooks
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
@@ -63,7 +64,7 @@ class Store:
     """The database behind one process: a reader engine, a writer engine and the write discipline."""
 
     def __init__(self, url: str, *, lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
-                 wal_limit_mb: float = SQLITE_WAL_LIMIT_MB) -> None:
+                 wal_limit_mb: float = SQLITE_WAL_LIMIT_MB, pool_size: int = 20, max_overflow: int = 20) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.lock_timeout = lock_timeout
@@ -90,12 +91,16 @@ class Store:
         else:
             # lock_timeout and pool_timeout turn "waits forever for a row lock or a connection" into a 503.
             self.reader = self.writer = sa.create_engine(
-                self.url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_timeout=lock_timeout,
-                connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}"})
+                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                pool_timeout=lock_timeout,
+                # A server that does not answer (a dropped route, a stopped VM) must not hang a request either.
+                connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+                              "connect_timeout": max(2, math.ceil(lock_timeout))})
             self._write_lock = None
             self._checkpoints = None
             self._walsync = None  # PostgreSQL syncs its own log at each commit (and groups them itself)
-            write_threads = read_threads = 20
+            # Reads and writes share the pool: half of its connections each, so no thread waits for one.
+            write_threads = read_threads = max(1, (pool_size + max_overflow) // 2)
             self.inline_lookups = False  # a network round trip must not block the event loop
             self.inline_writes = False
         self._writer_conn: sa.Connection | None = None
@@ -112,7 +117,8 @@ class Store:
     def for_settings(cls, settings: Settings) -> "Store":
         """The store a deployment's settings describe."""
         return cls(settings.database_url, lock_timeout=settings.write_lock_timeout,
-                   wal_limit_mb=settings.sqlite_wal_limit_mb)
+                   wal_limit_mb=settings.sqlite_wal_limit_mb, pool_size=settings.db_pool_size,
+                   max_overflow=settings.db_max_overflow)
 
     def _executor(self, kind: str) -> ThreadPoolExecutor:
         executor = self._executors.get(kind)
@@ -245,12 +251,13 @@ class Store:
         """
         if self._write_lock is None:
             try:
-                with self.writer.begin() as conn:
+                with self.writer.begin() as conn, after_commit_hooks(conn) as hooks:
                     yield conn
             except Exception as exc:  # engine.fastpath raises the driver's own errors, unwrapped
                 if _postgres_busy(exc):
                     raise self.busy() from exc
                 raise
+            run_hooks(hooks)
             return
         deadline = self._acquire()
         try:
@@ -261,7 +268,7 @@ class Store:
                 conn = self._writer_conn = self.writer.connect()
             transaction = self._begin(conn, deadline)
             try:
-                with transaction:
+                with transaction, after_commit_hooks(conn) as hooks:
                     yield conn
             except BaseException:
                 if conn.invalidated:
@@ -270,6 +277,7 @@ class Store:
                 raise
         finally:
             self._write_lock.release()
+        run_hooks(hooks)
         self._checkpoints.committed()
         seq = self._walsync.committed()
         pending = getattr(self._local, "pending", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+import socket
 import subprocess
 from collections import deque
 from dataclasses import dataclass, field
@@ -176,3 +177,20 @@ def audit_verify_command(db_url: str) -> subprocess.CompletedProcess:
         raise result.exception
     return subprocess.CompletedProcess(["closeloop", "audit", "verify"], result.exit_code, result.stdout,
                                        result.stderr)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at this moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_busy(response) -> dict:
+    """503 problem+json with a Retry-After of whole seconds; return its body."""
+    assert response.status_code == 503, response.text[:300]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert int(response.headers["retry-after"]) >= 1
+    body = response.json()
+    assert body["status"] == 503 and "Traceback" not in response.text
+    return body

@@ -73,7 +73,7 @@ def _free_port() -> int:
 class PostgresServer:
     """initdb into a temp folder, start on a free loopback port, stop by the postmaster's process id."""
 
-    def __init__(self, bindir: Path, *, host_auth: str = "trust") -> None:
+    def __init__(self, bindir: Path, *, host_auth: str = "trust", durable: bool = False) -> None:
         self.bindir = bindir
         # Over TCP; the socket in the server's folder always trusts (that is how a superuser gets in when
         # host_auth asks the roles for passwords).
@@ -86,6 +86,8 @@ class PostgresServer:
         self.pid: int | None = None
         # PostgreSQL refuses to run as root: run it as the 'postgres' system user when we are root.
         self.run_as = "postgres" if os.geteuid() == 0 else None
+        # The tests trade crash safety for speed; a soak or a benchmark runs PostgreSQL as production does.
+        self.durable = durable
 
     def _cmd(self, *args: str) -> list[str]:
         return (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(args)
@@ -99,12 +101,43 @@ class PostgresServer:
         subprocess.run(self._cmd(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "closeloop",
                                  "--auth-local=trust", f"--auth-host={self.host_auth}", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
                        check=True, capture_output=True)
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        speed = "" if self.durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} {speed}-c max_connections=200")
+        self.options = options
         subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
                                  "-l", str(self.root / "server.log"), "start"), check=True, capture_output=True)
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         return f"postgresql+psycopg://closeloop@127.0.0.1:{self.port}/postgres"
+
+    def migrated_database(self, name: str) -> str:
+        """Create database ``name`` on the started server, migrate it, and return its URL (as the superuser)."""
+        import sqlalchemy as sa
+
+        from engine.store import Store, migrate
+
+        admin = sa.create_engine(f"postgresql+psycopg://closeloop@127.0.0.1:{self.port}/postgres",
+                                 isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = f"postgresql+psycopg://closeloop@127.0.0.1:{self.port}/{name}"
+        store = Store(url)
+        try:
+            migrate(store)
+        finally:
+            store.dispose()
+        return url
+
+    def halt(self) -> None:
+        """Stop the server as an operator would (fast shutdown: sessions cut off), keeping its files."""
+        subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"),
+                       check=True, capture_output=True)
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port with the same data."""
+        subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self.options, "-w", "-l",
+                                 str(self.root / "server.log"), "start"), check=True, capture_output=True)
+        self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
 
     @property
     def socket_dir(self) -> Path:

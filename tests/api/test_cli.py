@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from api.cli import app
 from engine.config import Settings
 from engine.runtime import Runtime
 from engine.store import Store
+from tests.helpers import free_port
 
 CLOSELOOP = Path(sys.executable).parent / "closeloop"
 TOKEN = re.compile(r"^cl_[A-Za-z0-9_-]{43,}$")
@@ -52,12 +52,6 @@ def script(*args: str, env: dict, timeout: float = 120) -> subprocess.CompletedP
     """Run the installed console script."""
     return subprocess.run([str(CLOSELOOP), *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **env})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -63,7 +64,7 @@ def test_item_token_and_history_answers_match_their_shape(client, world):
 
 OPERATION_IDS = {"create_item", "list_items", "get_item", "fire_transition", "get_item_history", "get_me", "list_units",
                  "add_unit", "list_users", "add_user", "issue_token", "verify_audit", "list_workflows", "get_workflow",
-                 "get_health", "get_readiness", "list_my_reminders", "mark_reminder_read", "list_item_reminders",
+                 "get_health", "get_readiness", "get_metrics", "list_my_reminders", "mark_reminder_read", "list_item_reminders",
                  "list_audit_keys", "list_audit_checkpoints", "make_audit_checkpoint", "export_audit_bundle",
                  "list_admin_log", "update_user", "list_tokens", "revoke_token", "create_webhook", "list_webhooks",
                  "delete_webhook", "list_webhook_deliveries", "replay_webhook_delivery", "test_webhook",
@@ -238,3 +239,15 @@ def test_every_api_operation_documents_429_with_retry_after(spec):
     for where, op in _operations(spec):
         if where.split()[1].startswith("/api/"):
             assert op["responses"]["429"]["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+
+
+def test_links_lead_from_what_an_operation_makes_to_the_operations_taking_its_id(spec):
+    ops = {op["operationId"]: (path, op) for path, methods in spec["paths"].items() for op in methods.values()}
+    links = {(producer, name): link for producer, (_path, op) in ops.items()
+             for response in op["responses"].values() for name, link in response.get("links", {}).items()}
+    assert links, "no links: schemathesis's stateful phase and generated clients have nothing to follow"
+    for (producer, _name), link in links.items():
+        path, _op = ops[link["operationId"]]
+        assert set(link["parameters"]) == set(re.findall(r"{([^}:]+)", path)), (producer, link)
+    item_ops = {op_id for op_id, (path, _op) in ops.items() if re.findall(r"{([^}:]+)", path) == ["item_id"]}
+    assert {link["operationId"] for (producer, _), link in links.items() if producer == "create_item"} == item_ops

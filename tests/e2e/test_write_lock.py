@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from engine.config import Settings
 from engine.store import sqlite_path
-from tests.helpers import drive, new_item, table_counts
+from tests.helpers import assert_busy, drive, new_item, table_counts
 
 LOCK_TIMEOUT_S = 1.5
 # Far below the lock timeout: what "served at once" means on a loaded two-core machine.
@@ -112,15 +112,6 @@ def assert_prompt(response_fn, status: int = 200) -> httpx.Response:
     assert response.status_code == status, response.text[:300]
     assert elapsed < PROMPT_S, f"took {elapsed:.2f} s while a write was waiting for the lock"
     return response
-
-
-def assert_busy(response: httpx.Response) -> None:
-    """503 problem+json with a Retry-After of whole seconds."""
-    assert response.status_code == 503, response.text[:300]
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert int(response.headers["retry-after"]) >= 1
-    body = response.json()
-    assert body["status"] == 503 and "Traceback" not in response.text
 
 
 def test_write_waiting_for_the_lock_leaves_the_server_serving_then_answers_503(live_server, rt, world):

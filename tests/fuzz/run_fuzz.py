@@ -13,7 +13,9 @@ What it does, all on 127.0.0.1 and inside a temporary folder:
    instead of stopping at "unit does not exist" or a 404; edge values join them (dates at the ends of
    the range, odd ETags, page cursors real and forged);
 4. runs ``st run`` twice against ``/openapi.json``: as the admin over every operation, then as the
-   supervisor over the item operations. Checks: every schemathesis check but positive-data acceptance
+   supervisor over the item operations, each through every phase: the document's examples, coverage,
+   fuzzing, and the stateful phase, which follows the document's links (register an item, then read, fire,
+   upload and list on that item; add a user, then issue a token...) and the links schemathesis infers. Checks: every schemathesis check but positive-data acceptance
    (see CHECKS): no 5xx; response bodies, statuses, headers and media types as the document says;
    requests that violate the schema get a 4xx; a missing token gets a 401; an undocumented method gets a
    405 whose ``Allow`` lists the path's methods. Bounded by ``--max-examples`` per operation and
@@ -209,9 +211,13 @@ def _toml(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)  # JSON strings, numbers and arrays are valid TOML values
 
 
-def write_config(path: Path, seeds: dict[str, list], probability: float) -> None:
-    """A schemathesis.toml with the dictionaries and the parameters they feed."""
-    lines = []
+def write_config(path: Path, seeds: dict[str, list], args: argparse.Namespace) -> None:
+    """A schemathesis.toml: examples per operation, the stateful phase's scenarios and steps, the dictionaries
+    and the parameters they feed."""
+    probability = args.probability
+    lines = [f"generation.max-examples = {args.max_examples}", "",
+             "[phases.stateful]", f"max-steps = {args.stateful_steps}", "",
+             "[phases.stateful.generation]", f"max-examples = {args.stateful_examples}", ""]
     for name, values in seeds.items():
         if values:
             lines += [f"[dictionaries.{name}]", f"values = {_toml(values)}", ""]
@@ -230,7 +236,7 @@ def run_pass(name: str, *, server: Server, token: str, workdir: Path, config: Pa
     report_path = out_dir / "report.json"
     command = [str(BIN / "st"), "--config-file", str(config), "run", f"{server.base}/openapi.json",
                "--header", f"Authorization: Bearer {token}", "--checks", args.checks, "--exclude-checks", args.exclude_checks,
-               "--max-examples", str(args.max_examples), "--max-time", str(budget), "--workers", "1",
+               "--max-time", str(budget), "--workers", "1",
                "--request-timeout", "30", "--generation-database", "none", "--no-color",
                "--report", "json", "--report-json-path", str(report_path), *extra]
     if args.seed is not None:
@@ -274,6 +280,17 @@ def server_crashes(log_path: Path) -> list[str]:
     return crashes
 
 
+def _stateful(result: PassResult) -> str:
+    """What the stateful phase did, as schemathesis printed it: scenarios run and links followed."""
+    text = result.output.read_text(encoding="utf-8", errors="replace") if result.output and result.output.exists() else ""
+    scenarios = re.search(r"Scenarios:\s+(\d+)", text)
+    links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", text)
+    if not scenarios:
+        return "; stateful phase: not run"
+    return (f"; stateful: {scenarios.group(1)} scenarios, {links.group(1)} of {links.group(2)} links followed"
+            if links else f"; stateful: {scenarios.group(1)} scenarios")
+
+
 def summarize(results: list[PassResult], crashes: list[str], server_died: bool) -> int:
     """Print what was found; return the exit status."""
     print("\n== fuzz summary")
@@ -281,7 +298,7 @@ def summarize(results: list[PassResult], crashes: list[str], server_died: bool) 
     for r in results:
         cases = r.report.get("test_cases", {})
         print(f"pass {r.name}: {cases.get('generated', '?')} test cases in {r.seconds:.0f} s, "
-              f"schemathesis exit {r.exit_code}, seed {r.report.get('seed', '?')}")
+              f"schemathesis exit {r.exit_code}, seed {r.report.get('seed', '?')}{_stateful(r)}")
         for group in r.groups(server_errors=True) + r.groups(server_errors=False):
             is_5xx = group.get("type") == "ServerError"
             server_errors += group["count"] if is_5xx else 0
@@ -312,6 +329,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-examples", type=int, default=25, help="examples per operation and phase (25)")
     parser.add_argument("--max-time", type=int, default=240, help="seconds for all passes together (240)")
+    parser.add_argument("--stateful-examples", type=int, default=50,
+                        help="scenarios of the stateful phase, each a chain of calls following the links (50)")
+    parser.add_argument("--stateful-steps", type=int, default=12, help="most calls in one scenario (12)")
     parser.add_argument("--seed", type=int, default=None, help="make the generated data reproducible")
     parser.add_argument("--checks", default=CHECKS, help=f"schemathesis checks ({CHECKS})")
     parser.add_argument("--exclude-checks", default=EXCLUDED_CHECKS, help=f"checks left out ({EXCLUDED_CHECKS})")
@@ -348,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         print(f"serving {server.base} (pid {server.proc.pid}) on {workdir / 'fuzz.db'}; callers {admin}, {supervisor}")
         config = workdir / "schemathesis.toml"
-        write_config(config, seed_values(server, admin_token), args.probability)
+        write_config(config, seed_values(server, admin_token), args)
         first = max(1, args.max_time // 2)
         plan = [("admin", admin_token, first, []),
                 ("supervisor", supervisor_token, max(1, args.max_time - first), ["--include-path-regex", "^/api/v1/items"])]
