@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 _COMMON = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck), print_blob=True)
 settings.register_profile("ci", max_examples=32, stateful_step_count=30, derandomize=True, **_COMMON)
 settings.register_profile("ci-postgres", max_examples=8, stateful_step_count=30, derandomize=True, **_COMMON)
-settings.register_profile("long", max_examples=120, stateful_step_count=50, **_COMMON)
+settings.register_profile("long", max_examples=80, stateful_step_count=50, **_COMMON)
 settings.register_profile("long-postgres", max_examples=40, stateful_step_count=50, **_COMMON)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 POSTGRES_PROFILE = {"ci": "ci-postgres", "long": "long-postgres"}.get(PROFILE, PROFILE)
