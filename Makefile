@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz soak crash readme-screenshots axe-docs
+.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ run: setup
 # One test process per core (pytest-xdist); PYTEST_ARGS='-p no:xdist -k lifecycle' runs a part serially.
 test: setup
 	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
+
+# The model-based test's long profile (random, not derandomized: each run tries new sequences; a few minutes a store).
+# What it tried is printed at the end; a failure prints the shrunk sequence of calls and the seed to reproduce it.
+model: setup
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -p no:xdist tests/model $(PYTEST_ARGS)
 
 # The README's two screenshots, copied from the browser tests' folder (tests never write into docs/).
 readme-screenshots: setup

@@ -360,3 +360,20 @@ def world(request, rt):
 def workflows_dir() -> Path:
     """The bundled workflow folder."""
     return Settings().workflows_dir
+
+
+# Summary lines a test reports as the user property "model-run" (what the model-based test tried), printed at
+# the end of the run; collected from reports, so that pytest-xdist's workers' lines reach the terminal too.
+_RUN_LINES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    """Keep the summary lines of each test's report."""
+    if report.when == "call":
+        _RUN_LINES.extend(value for name, value in report.user_properties if name == "model-run")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the summary lines tests reported."""
+    for line in _RUN_LINES:
+        terminalreporter.write_line(line)
