@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from engine.audit.bundle_verify import BundleError, verify_bundle
-from tests.audit_helpers import read_bundle, standalone, templates, write_bundle
+from tests.audit_helpers import named, read_bundle, standalone, templates, write_bundle
 from tests.engine.test_history_chain import CLOSELOOP
 
 
@@ -132,3 +132,11 @@ def test_json_nested_deeper_than_a_parser_recurses_is_a_finding_not_a_crash(tmp_
     assert not verify_bundle(bundle).ok
     code, alone, stderr = standalone(bundle)
     assert code == 2 and alone["ok"] is False and "Traceback" not in stderr, stderr
+    # Nested as deep as orjson reads but past Python's recursion limit, in a record's evidence: the record named.
+    item = orjson.loads(lines[1])
+    item["history"][1]["evidence"] = "[" * 600 + "]" * 600
+    bundle = write_bundle(tmp_path / "nested.zip", {**entries, "items.jsonl": b"\n".join(
+        [lines[0], orjson.dumps(item), *lines[2:]]) + b"\n"})
+    report = verify_bundle(bundle, workers=2)
+    code, alone, stderr = standalone(bundle)
+    assert code == 2 and named(report.findings) == named(alone["findings"]) == {item["id"]: 2}, stderr
