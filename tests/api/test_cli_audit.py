@@ -10,6 +10,7 @@ import zipfile
 import orjson
 import pytest
 
+from engine.audit import bundle_items
 from engine.audit.bundle_verify import BundleError, verify_bundle
 from tests.audit_helpers import named, read_bundle, standalone, templates, write_bundle
 from tests.engine.test_history_chain import CLOSELOOP
@@ -140,3 +141,22 @@ def test_json_nested_deeper_than_a_parser_recurses_is_a_finding_not_a_crash(tmp_
     report = verify_bundle(bundle, workers=2)
     code, alone, stderr = standalone(bundle)
     assert code == 2 and named(report.findings) == named(alone["findings"]) == {item["id"]: 2}, stderr
+
+
+@ONE_STORE
+@pytest.mark.parametrize("block", [1 << 20, 64])  # the lines in one block, or about a block each
+def test_an_item_given_twice_and_a_line_that_is_no_item_are_named_wherever_blocks_end(tmp_path, exported,
+                                                                                      monkeypatch, block):
+    entries = read_bundle(exported)
+    lines = entries["items.jsonl"].splitlines()
+    bundle = write_bundle(tmp_path / "twice.zip", {**entries, "items.jsonl": b"\n".join(
+        [lines[0], lines[1], b"{not json", lines[2], lines[1]]) + b"\n"})
+    twice = orjson.loads(lines[1])
+    monkeypatch.setattr(bundle_items, "BLOCK", block)
+    for workers in (1, 2):
+        report = verify_bundle(bundle, workers=workers)
+        assert report.problems[0] == "items.jsonl line 3: the line is not an item entry"
+        assert report.findings == [{"item": twice["item"]["number"], "item_id": twice["id"], "seq": None,
+                                    "reason": "the item appears twice in the bundle"}]
+    code, alone, _ = standalone(bundle)
+    assert code == 2 and named(alone["findings"]) == {twice["id"]: None}
