@@ -12,7 +12,7 @@ import pytest
 
 from engine.audit import bundle_items
 from engine.audit.bundle_verify import BundleError, verify_bundle
-from tests.audit_helpers import named, read_bundle, standalone, templates, write_bundle
+from tests.audit_helpers import named, read_bundle, rehash, standalone, templates, write_bundle
 from tests.engine.test_history_chain import CLOSELOOP
 
 
@@ -160,3 +160,19 @@ def test_an_item_given_twice_and_a_line_that_is_no_item_are_named_wherever_block
                                     "reason": "the item appears twice in the bundle"}]
     code, alone, _ = standalone(bundle)
     assert code == 2 and named(alone["findings"]) == {twice["id"]: None}
+
+
+@ONE_STORE
+def test_a_record_holding_a_float_is_named_by_both_verifiers_though_its_hash_was_recomputed(tmp_path, exported):
+    entries = read_bundle(exported)
+    lines = entries["items.jsonl"].splitlines()
+    item = orjson.loads(lines[0])
+    fields = json.loads(item["history"][1]["fields"])
+    item["history"][1]["fields"] = json.dumps({**fields, "score": 1.5}, sort_keys=True, separators=(",", ":"))
+    item["history"] = rehash(item["history"], item["id"])  # as the formula would hash it if it allowed floats
+    item["item"]["history_hash"] = item["history"][-1]["hash"]
+    bundle = write_bundle(tmp_path / "float.zip", {**entries, "items.jsonl": b"\n".join(
+        [orjson.dumps(item), *lines[1:]]) + b"\n"})
+    code, alone, _ = standalone(bundle)
+    assert named(verify_bundle(bundle).findings) == {item["id"]: 2}
+    assert code == 2 and named(alone["findings"]) == {item["id"]: 2}
