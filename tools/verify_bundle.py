@@ -6,9 +6,10 @@
 It makes every check of docs/AUDIT.md section 7, in its order: keys (1), the checkpoints' chain and
 signatures (2), their heads (3), the checkpoint you kept (4; its body's hash, which the bundle must hold),
 the workflow versions (5), every item's records, chain, replay and row, and what checkpoints covered (6),
-removed items (7), the manifest's counts (8), the admin log (9) and the evidence files (10). It does not
-validate a workflow definition beyond its hash, nor check the kept checkpoint's own signature apart from the
-bundle's copy of it; its reasons are worded more briefly than closeloop's, but name the same records.
+removed items (7), the manifest's counts (8), the admin log (9) and the evidence files (10). Unlike
+`closeloop audit verify`, it does not validate a workflow definition beyond its hash, checks the kept
+checkpoint only through the bundle's copy of it (the same body, whose signature it verifies), takes public keys
+as hex only (not base64 or PEM), and words its reasons more briefly, naming the same records.
 Exit status 0 when everything verifies, 2 when anything does not (each broken item's first bad record is
 named), 1 when the bundle cannot be read at all.
 """
