@@ -11,7 +11,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from engine.audit.bundle import Filters, stream_bundle
-from engine.history import GENESIS, record_hash
+from engine.bulk import Rows
+from engine.canonical import sha256_hex
+from engine.history import GENESIS
+from engine.models import HistoryRecord, Item
 from tests.helpers import drive, fire, new_item
 
 STANDALONE = Path(__file__).resolve().parent.parent / "tools" / "verify_bundle.py"
@@ -30,19 +33,32 @@ def templates(client, world, rt) -> list[dict]:
 
 def rehash(records: list[dict], item_id: str) -> list[dict]:
     """Records (raw rows: evidence and fields as text) re-chained under ``item_id`` with real hashes."""
+    return _chained(records, [(json.loads(r["evidence"]), json.loads(r["fields"])) for r in records], item_id)
+
+
+# The documented formula (engine/canonical.py) applied to values read from JSON, which are plain already.
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _chained(records: list[dict], values: list[tuple[list, dict]], item_id: str) -> list[dict]:
+    """``records`` re-chained under ``item_id``; ``values`` holds each one's evidence and fields as read."""
     prev, out = GENESIS, []
-    for raw in records:
+    for raw, (evidence, fields) in zip(records, values):
         record = {**raw, "item_id": item_id, "prev_hash": prev}
         hashed = {k: record[k] for k in ("seq", "trigger", "from_state", "to_state", "actor", "at", "comment")}
-        hashed.update(item=item_id, prev_hash=prev, evidence=json.loads(raw["evidence"]),
-                      fields=json.loads(raw["fields"]))
-        record["hash"] = prev = record_hash(hashed)
+        hashed.update(item=item_id, prev_hash=prev, evidence=evidence, fields=fields)
+        record["hash"] = prev = sha256_hex(_canonical(hashed).encode("utf-8"))
         out.append(record)
     return out
 
 
-def clone_history(rt, sources: list[dict], *, records: int) -> int:
-    """Copy the source items (and their chains, re-hashed) until the history holds ``records``; return items made."""
+def clone_history(rt, sources: list[dict], *, records: int, batch: int = 20_000) -> int:
+    """Copy the source items (and their chains, re-hashed) until the history holds ``records``; return items made.
+
+    A transaction per ``batch`` records or so, then a checkpoint of SQLite's write-ahead log: the store
+    checkpoints only every few hundred commits, so a few large ones would pile a million records up in the log
+    (gigabytes), which every later write searches.
+    """
     with rt.store.read() as conn:
         rows = {s["id"]: dict(conn.execute(sa.text("SELECT * FROM items WHERE id = :i"), {"i": s["id"]})
                               .mappings().one()) for s in sources}
@@ -50,28 +66,43 @@ def clone_history(rt, sources: list[dict], *, records: int) -> int:
             f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM history WHERE item_id = :i ORDER BY seq"), {"i": s["id"]})
             .mappings()] for s in sources}
         total = conn.execute(sa.text("SELECT COUNT(*) FROM history")).scalar_one()
+    values = {}
+    for source, chain in chains.items():
+        values[source] = [(json.loads(r["evidence"]), json.loads(r["fields"])) for r in chain]
+        # The formula here is the engine's: re-chained under its own id, a chain comes out as stored.
+        assert [r["hash"] for r in _chained(chain, values[source], source)] == [r["hash"] for r in chain]
+    item_columns = list(next(iter(rows.values())))
     made, item_rows, history_rows = 0, [], []
     while total < records:
         source = sources[made % len(sources)]["id"]
         item_id = str(uuid.uuid4())
-        chain = rehash(chains[source], item_id)
+        chain = _chained(chains[source], values[source], item_id)
         row = {**rows[source], "id": item_id, "number": f"ZG-2026-{900000 + made:07d}", "history_hash": chain[-1]["hash"]}
-        item_rows.append(row)
-        history_rows.extend(chain)
+        item_rows.append(tuple(row[c] for c in item_columns))
+        history_rows.extend(tuple(r[c] for c in _HISTORY_COLUMNS) for r in chain)
         total += len(chain)
         made += 1
-        if len(history_rows) >= 20_000 or total >= records:  # in batches: a million records need not fit in memory
-            _insert(rt, item_rows, history_rows)
+        if len(history_rows) >= batch or total >= records:  # a million records need not fit in memory
+            _insert(rt, item_columns, item_rows, history_rows)
             item_rows, history_rows = [], []
     return made
 
 
-def _insert(rt, item_rows: list[dict], history_rows: list[dict]) -> None:
-    items_table = sa.table("items", *[sa.column(c) for c in item_rows[0]])
-    history_table = sa.table("history", *[sa.column(c) for c in _HISTORY_COLUMNS])
+# SQLite's page cache while cloning: the items' and the history's indexes take random keys (uuids).
+_CACHE_KB = 1_000_000
+
+
+def _insert(rt, item_columns: list[str], item_rows: list[tuple], history_rows: list[tuple]) -> None:
+    """Insert tuples in the driver's form, then (SQLite) fold the write-ahead log back into the database."""
     with rt.store.write() as conn:
-        conn.execute(items_table.insert(), item_rows)
-        conn.execute(history_table.insert(), history_rows)
+        if rt.store.is_sqlite:
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{_CACHE_KB}")
+        rows = Rows(conn)
+        rows.insert(Item.__table__, item_columns, item_rows)
+        rows.insert(HistoryRecord.__table__, _HISTORY_COLUMNS, history_rows)
+    if rt.store.is_sqlite:
+        with rt.store.reader.connect() as conn:  # outside any transaction, as a checkpoint must be
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def export(rt, path: Path, filters: Filters | None = None) -> Path:

@@ -1,5 +1,10 @@
 """Checking ``items.jsonl`` of a bundle: each line by the quick check, and by the reference check when it is
 not sure; in this process or in forked workers, a block of whole lines at a time, the answers in line order.
+
+A block's answer is a summary: its item ids, its record count, and only the lines that are not intact items.
+Most lines are, so little crosses between processes (a tuple per line, with its order key and number, was
+pickled, sent and unpickled for every item). An item that appears twice is the one thing a summary cannot
+place on its line: a block holding one is checked again line by line (check_block) to name it.
 """
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import contextlib
 import gc
 import multiprocessing
 import zipfile
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import orjson
 
@@ -91,16 +96,98 @@ def blocks(stream) -> Iterator[tuple[bytes, bytes]]:
         yield data, b"" if data.endswith(b"\n") else stream.readline()
 
 
-def check_block(data: bytes, tail: bytes, context: tuple) -> list[tuple[int, object]]:
-    """Every line of a block checked, in order, numbered from 1 within the block (as a file iterator gives
-    them: an empty line is a line, and so is a last one without its newline)."""
+def _split(data: bytes, tail: bytes) -> list[bytes]:
+    """The lines of a block, as a file iterator gives them: an empty line is a line, and so is a last one
+    without its newline."""
     lines = data.split(b"\n")
     lines[-1] += tail
     if lines[-1].endswith(b"\n"):
         lines[-1] = lines[-1][:-1]
     elif not lines[-1]:
         lines.pop()
-    return [check_entry(n, raw, context) for n, raw in enumerate(lines, start=1)]
+    return lines
+
+
+def check_block(data: bytes, tail: bytes, context: tuple) -> list[tuple[int, object]]:
+    """Every line of a block checked, in order, numbered from 1 within the block."""
+    return [check_entry(n, raw, context) for n, raw in enumerate(_split(data, tail), start=1)]
+
+
+class Summary(NamedTuple):
+    """What the lines of one block hold, as few objects as can say it."""
+
+    lines: int
+    records: int
+    ids: list[str]  # the ids of the lines that are items, in order
+    problems: list[tuple[int, str]]  # (line within the block, why it is not an item entry)
+    findings: list[tuple[tuple, dict]]  # (order key, {"item", "item_id", "seq", "reason"}) of broken items
+
+
+def summarize_block(data: bytes, tail: bytes, context: tuple) -> Summary:
+    """A block checked line by line (what check_entry does), answered as a Summary."""
+    _workflows, _bad, claims, plans = context
+    lines = _split(data, tail)
+    ids: list[str] = []
+    problems, findings, records = [], [], 0
+    for n, raw in enumerate(lines, start=1):
+        try:
+            entry = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            entry = None
+        count = intact_records(entry, plans, claims)
+        if count is not None:
+            ids.append(entry["id"])
+            records += count
+            continue
+        result = reference_check(entry, context)
+        if isinstance(result, str):
+            problems.append((n, result))
+            continue
+        item_id, key, number, count, finding = result
+        ids.append(item_id)
+        records += count
+        if finding is not None:
+            findings.append((key, {"item": number, "item_id": item_id, **finding}))
+    return Summary(len(lines), records, ids, problems, findings)
+
+
+class Tally:
+    """Everything items.jsonl held, added up block by block in line order."""
+
+    def __init__(self, context: tuple) -> None:
+        self.context = context
+        self.lines = self.items = self.records = 0
+        self.seen: set[str] = set()
+        self.problems: list[str] = []
+        self.found: list[tuple[tuple, dict]] = []  # (order key, finding) of every broken item
+
+    def add(self, summary: Summary, data: bytes, tail: bytes) -> None:
+        """Add one block's summary (``data`` and ``tail`` are the block, checked again if an item repeats)."""
+        ids = set(summary.ids)
+        if len(ids) != len(summary.ids) or not self.seen.isdisjoint(ids):
+            self._add_lines(check_block(data, tail, self.context))
+            return
+        self.seen |= ids
+        self.items += len(summary.ids)
+        self.records += summary.records
+        self.problems.extend(f"items.jsonl line {self.lines + n}: {problem}" for n, problem in summary.problems)
+        self.found.extend(summary.findings)
+        self.lines += summary.lines
+
+    def _add_lines(self, results: list[tuple[int, object]]) -> None:
+        for line, result in results:
+            if isinstance(result, str):
+                self.problems.append(f"items.jsonl line {self.lines + line}: {result}")
+                continue
+            item_id, key, number, records, finding = result
+            self.items += 1
+            self.records += records
+            if item_id in self.seen:
+                finding = {"seq": None, "reason": "the item appears twice in the bundle"}
+            self.seen.add(item_id)
+            if finding is not None:
+                self.found.append((key, {"item": number, "item_id": item_id, **finding}))
+        self.lines += len(results)
 
 
 # What the forked workers read (inherited, never pickled): set just before the pool starts.
@@ -123,15 +210,15 @@ def cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_shared_block(data: bytes, tail: bytes) -> list[tuple[int, object]]:
-    return check_block(data, tail, _SHARED["context"])
+def _summarize_shared_block(data: bytes, tail: bytes) -> Summary:
+    return summarize_block(data, tail, _SHARED["context"])
 
 
-def _checked_blocks(raw, workers: int, context: tuple) -> Iterator[list[tuple[int, object]]]:
-    """Each block's results, in order: here, or by ``workers`` forked processes."""
+def _summaries(raw, workers: int, context: tuple) -> Iterator[tuple[Summary, bytes, bytes]]:
+    """Each block's summary, in order, with the block: here, or by ``workers`` forked processes."""
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         for data, tail in blocks(raw):
-            yield check_block(data, tail, context)
+            yield summarize_block(data, tail, context), data, tail
         return
     _SHARED["context"] = context
     pending: collections.deque = collections.deque()
@@ -139,20 +226,21 @@ def _checked_blocks(raw, workers: int, context: tuple) -> Iterator[list[tuple[in
         # At most two blocks per worker in flight: memory stays bounded whatever the bundle's size.
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for block in blocks(raw):
-                pending.append(pool.apply_async(_check_shared_block, block))
+                pending.append((pool.apply_async(_summarize_shared_block, block), *block))
                 if len(pending) >= 2 * workers:
-                    yield pending.popleft().get()
+                    answer, data, tail = pending.popleft()
+                    yield answer.get(), data, tail
             while pending:
-                yield pending.popleft().get()
+                answer, data, tail = pending.popleft()
+                yield answer.get(), data, tail
     finally:
         _SHARED.clear()
 
 
-def item_results(bundle: zipfile.ZipFile, workers: int, context: tuple) -> Iterator[tuple[int, object]]:
-    """Each line of items.jsonl checked, in order: (line number, what check_entry answers)."""
-    before = 0  # lines in the blocks already answered
+def check_items(bundle: zipfile.ZipFile, workers: int, context: tuple) -> Tally:
+    """Every line of items.jsonl checked, added up in line order."""
+    tally = Tally(context)
     with bundle.open("items.jsonl") as raw:
-        for results in _checked_blocks(raw, workers, context):
-            for line, result in results:
-                yield before + line, result
-            before += len(results)
+        for summary, data, tail in _summaries(raw, workers, context):
+            tally.add(summary, data, tail)
+    return tally

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.admin_chain import AdminChain, claim_of
-from engine.audit.bundle_items import cycle_collector_paused, item_results
+from engine.audit.bundle_items import check_items, cycle_collector_paused
 from engine.audit.checkpoint import BODY_KEYS
 from engine.audit.evidence import check_bundle_evidence
 from engine.audit.keys import key_id_of
@@ -290,24 +290,14 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
                 report.workflow_problems.append({"hash": row["hash"], "name": str(row.get("name")), "reason": reason})
             else:
                 workflows[row["hash"]] = definition
-        found, seen = [], set()
         try:
             bundle.getinfo("items.jsonl")
         except KeyError:
             raise BundleError("the bundle has no items.jsonl") from None
         context = (workflows, bad_workflows, chain.claims, plans_of(workflows, bad_workflows))
-        for line, result in item_results(bundle, workers, context):
-            if isinstance(result, str):
-                report.problems.append(f"items.jsonl line {line}: {result}")
-                continue
-            item_id, key, number, records, finding = result
-            report.items += 1
-            report.records += records
-            if item_id in seen:
-                finding = {"seq": None, "reason": "the item appears twice in the bundle"}
-            seen.add(item_id)
-            if finding is not None:
-                found.append((key, {"item": number, "item_id": item_id, **finding}))
+        tally = check_items(bundle, workers, context)
+        report.items, report.records, seen, found = tally.items, tally.records, tally.seen, tally.found
+        report.problems.extend(tally.problems)
         missing = [i for i in chain.claims if i not in seen]
         if manifest.get("complete") is True:
             for item_id in missing:

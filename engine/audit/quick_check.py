@@ -18,7 +18,7 @@ from operator import itemgetter
 
 import orjson
 
-from engine.audit.replay import _REPLAYED_SET, REPLAYED, _apply_effects, _has_float, _instant
+from engine.audit.replay import _PLAIN_KINDS, _REPLAYED_SET, REPLAYED, _apply_effects, _has_float, _instant
 from engine.definitions import WorkflowDef
 from engine.definitions.schema import TransitionDef
 from engine.history import GENESIS
@@ -35,6 +35,7 @@ _CREATIONS = ("create", "import")
 _SORT_KEYS = orjson.OPT_SORT_KEYS
 _sha256 = hashlib.sha256
 _dumps = orjson.dumps
+_loads = orjson.loads
 # The replayed columns compared as they are, in the order _row_agrees lists them; tags and the two texts
 # whose null is stored as "" are compared on their own.
 _as_compared = itemgetter("workflow", "workflow_hash", "title", "source", "severity", "unit", "assignee", "due_date",
@@ -68,17 +69,6 @@ def plans_of(workflows: dict[str, WorkflowDef], bad_workflows: dict[str, str]) -
     return plans
 
 
-def _value(text: object, kind: type) -> object:
-    """A record's evidence or fields text as a float-free ``kind``, or None when the reference must read it."""
-    if type(text) is not str:
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return value if type(value) is kind and not _has_float(value) else None
-
-
 def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list[tuple[int, str, int]]]
                    ) -> int | None:
     """The number of records of an item that passes every check, or None when the reference check must decide."""
@@ -88,45 +78,51 @@ def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list
     if type(item_id) is not str or type(row) is not dict or type(history) is not list or not history:
         return None
     prev, prev_to, plan, state = GENESIS, None, None, {}
-    for seq, record in enumerate(history, start=1):
-        if type(record) is not dict or tuple(record) != _RECORD_KEYS:
-            return None
-        (owner, number, trigger, from_state, to_state, actor, at, comment, evidence, fields, prev_hash,
-         stated) = record.values()
-        # from_state == prev_to also types it (None, then the text the record before went to).
-        if (owner != item_id or type(number) is not int or number != seq or prev_hash != prev
-                or from_state != prev_to or type(trigger) is not str or type(to_state) is not str
-                or type(actor) is not str or type(at) is not str or type(stated) is not str or not (comment is None or type(comment) is str)):
-            return None
-        listed = [] if evidence == "[]" else _value(evidence, list)  # most records carry no evidence
-        named = {} if fields == "{}" else _value(fields, dict)
-        if listed is None or named is None:
-            return None
-        hashed = {"item": owner, "seq": number, "trigger": trigger, "from_state": from_state,
-                  "to_state": to_state, "actor": actor, "at": at, "comment": comment, "evidence": listed,
-                  "fields": named, "prev_hash": prev_hash}
-        try:
+    try:  # a text orjson will not read, or a record it will not write (a lone surrogate): the reference decides
+        for seq, record in enumerate(history, start=1):
+            if type(record) is not dict or tuple(record) != _RECORD_KEYS:
+                return None
+            (owner, number, trigger, from_state, to_state, actor, at, comment, evidence, fields, prev_hash,
+             stated) = record.values()
+            # A value found equal to text is text (orjson makes exact types, and no other type equals a str):
+            # owner, prev_hash and from_state by these comparisons; trigger and to_state by the workflow's look-up
+            # below, the stated hash by the computed one. A whole number may be a bool (True == 1): typed here.
+            if (owner != item_id or number != seq or type(number) is not int or prev_hash != prev
+                    or from_state != prev_to or type(actor) is not str or type(at) is not str
+                    or not (comment is None or type(comment) is str)):
+                return None
+            listed = [] if evidence == "[]" else _loads(evidence)  # most records carry no evidence
+            named = {} if fields == "{}" else _loads(fields)
+            if type(listed) is not list or type(named) is not dict:
+                return None
+            # Floats are looked for only under what holds more than text, numbers and null (a set made in C).
+            if ((listed and not set(map(type, listed)) <= _PLAIN_KINDS and _has_float(listed))
+                    or (named and not set(map(type, named.values())) <= _PLAIN_KINDS and _has_float(named))):
+                return None
+            hashed = {"item": owner, "seq": number, "trigger": trigger, "from_state": from_state,
+                      "to_state": to_state, "actor": actor, "at": at, "comment": comment, "evidence": listed,
+                      "fields": named, "prev_hash": prev_hash}
             if _sha256(_dumps(hashed, option=_SORT_KEYS)).hexdigest() != stated:
                 return None
-        except TypeError:  # text orjson will not write (a lone surrogate): the reference decides
-            return None
-        if seq == 1:
-            workflow_hash = named.get("workflow_hash")
-            plan = plans.get(workflow_hash) if type(workflow_hash) is str else None
-            if plan is None or trigger not in _CREATIONS or to_state != plan.initial:
-                return None
-            state = dict(zip(REPLAYED, map(named.get, REPLAYED)))
-            state["submitted_by"], state["reopened_count"] = None, 0
-        else:
-            step = plan.steps.get((trigger, from_state))
-            if step is None or step.dest != to_state:
-                return None
-            if step.effects:
-                _apply_effects(step, hashed, state)
-            if named:
-                state.update(named if named.keys() <= _REPLAYED_SET
-                             else {k: v for k, v in named.items() if k in _REPLAYED_SET})
-        prev, prev_to = stated, to_state
+            if seq == 1:
+                workflow_hash = named.get("workflow_hash")
+                plan = plans.get(workflow_hash) if type(workflow_hash) is str else None
+                if plan is None or trigger not in _CREATIONS or to_state != plan.initial:
+                    return None
+                state = dict(zip(REPLAYED, map(named.get, REPLAYED)))
+                state["submitted_by"], state["reopened_count"] = None, 0
+            else:
+                step = plan.steps.get((trigger, from_state))
+                if step is None or step.dest != to_state:
+                    return None
+                if step.effects:
+                    _apply_effects(step, hashed, state)
+                if named:
+                    state.update(named if named.keys() <= _REPLAYED_SET
+                                 else {k: v for k, v in named.items() if k in _REPLAYED_SET})
+            prev, prev_to = stated, to_state
+    except (orjson.JSONDecodeError, TypeError):
+        return None
     if not _row_agrees(row, state, len(history), prev, prev_to, plan, history[0]["at"]):
         return None
     for seq, head, _number in claims.get(item_id, ()):

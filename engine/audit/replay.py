@@ -57,20 +57,34 @@ class Finding:
     reason: str
 
 
+# What a parsed JSON value holds that needs no closer look for floats.
+_PLAIN_KINDS = frozenset({str, int, bool, type(None)})
+
+
 def _has_float(value: object) -> bool:
-    """Whether a parsed JSON value holds a float anywhere (orjson also reads integers past 64 bits as floats)."""
-    kind = type(value)
-    if kind is dict:
-        values = value.values()
-    elif kind is list:
-        values = value
-    else:
-        return kind is float
-    kinds = set(map(type, values))  # one pass in C: most records hold only text, numbers and null
-    if float in kinds:
-        return True
-    if dict in kinds or list in kinds:
-        return any(_has_float(v) for v in values if type(v) is dict or type(v) is list)
+    """Whether a parsed JSON value holds a float anywhere (orjson also reads integers past 64 bits as floats).
+
+    Walked with a list of the containers still to look into, not by recursion: a value nests as deep as the
+    parser allows (orjson: 1,024 levels), deeper than Python's recursion limit.
+    """
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            values = value.values()
+        elif kind is list:
+            values = value
+        elif kind is float:
+            return True
+        else:
+            continue
+        kinds = set(map(type, values))  # one pass in C: most records hold only text, numbers and null
+        if kinds <= _PLAIN_KINDS:
+            continue
+        if float in kinds:
+            return True
+        pending.extend(v for v in values if type(v) is dict or type(v) is list)
     return False
 
 

@@ -10,8 +10,9 @@ import zipfile
 import orjson
 import pytest
 
+from engine.audit import bundle_items
 from engine.audit.bundle_verify import BundleError, verify_bundle
-from tests.audit_helpers import read_bundle, standalone, templates, write_bundle
+from tests.audit_helpers import named, read_bundle, rehash, standalone, templates, write_bundle
 from tests.engine.test_history_chain import CLOSELOOP
 
 
@@ -132,3 +133,46 @@ def test_json_nested_deeper_than_a_parser_recurses_is_a_finding_not_a_crash(tmp_
     assert not verify_bundle(bundle).ok
     code, alone, stderr = standalone(bundle)
     assert code == 2 and alone["ok"] is False and "Traceback" not in stderr, stderr
+    # Nested as deep as orjson reads but past Python's recursion limit, in a record's evidence: the record named.
+    item = orjson.loads(lines[1])
+    item["history"][1]["evidence"] = "[" * 600 + "]" * 600
+    bundle = write_bundle(tmp_path / "nested.zip", {**entries, "items.jsonl": b"\n".join(
+        [lines[0], orjson.dumps(item), *lines[2:]]) + b"\n"})
+    report = verify_bundle(bundle, workers=2)
+    code, alone, stderr = standalone(bundle)
+    assert code == 2 and named(report.findings) == named(alone["findings"]) == {item["id"]: 2}, stderr
+
+
+@ONE_STORE
+@pytest.mark.parametrize("block", [1 << 20, 64])  # the lines in one block, or about a block each
+def test_an_item_given_twice_and_a_line_that_is_no_item_are_named_wherever_blocks_end(tmp_path, exported,
+                                                                                      monkeypatch, block):
+    entries = read_bundle(exported)
+    lines = entries["items.jsonl"].splitlines()
+    bundle = write_bundle(tmp_path / "twice.zip", {**entries, "items.jsonl": b"\n".join(
+        [lines[0], lines[1], b"{not json", lines[2], lines[1]]) + b"\n"})
+    twice = orjson.loads(lines[1])
+    monkeypatch.setattr(bundle_items, "BLOCK", block)
+    for workers in (1, 2):
+        report = verify_bundle(bundle, workers=workers)
+        assert report.problems[0] == "items.jsonl line 3: the line is not an item entry"
+        assert report.findings == [{"item": twice["item"]["number"], "item_id": twice["id"], "seq": None,
+                                    "reason": "the item appears twice in the bundle"}]
+    code, alone, _ = standalone(bundle)
+    assert code == 2 and named(alone["findings"]) == {twice["id"]: None}
+
+
+@ONE_STORE
+def test_a_record_holding_a_float_is_named_by_both_verifiers_though_its_hash_was_recomputed(tmp_path, exported):
+    entries = read_bundle(exported)
+    lines = entries["items.jsonl"].splitlines()
+    item = orjson.loads(lines[0])
+    fields = json.loads(item["history"][1]["fields"])
+    item["history"][1]["fields"] = json.dumps({**fields, "score": 1.5}, sort_keys=True, separators=(",", ":"))
+    item["history"] = rehash(item["history"], item["id"])  # as the formula would hash it if it allowed floats
+    item["item"]["history_hash"] = item["history"][-1]["hash"]
+    bundle = write_bundle(tmp_path / "float.zip", {**entries, "items.jsonl": b"\n".join(
+        [orjson.dumps(item), *lines[1:]]) + b"\n"})
+    code, alone, _ = standalone(bundle)
+    assert named(verify_bundle(bundle).findings) == {item["id"]: 2}
+    assert code == 2 and named(alone["findings"]) == {item["id"]: 2}

@@ -94,6 +94,19 @@ def test_text_nested_too_deeply_is_named_not_a_crash(column):
     assert record is None and problem == f"{column} nests too deeply to be read"
 
 
+NESTED = "[" * 600 + "]" * 600  # within what orjson reads (1,024 levels), past Python's recursion limit
+
+
+@pytest.mark.parametrize("column, text", [("evidence", NESTED), ("fields", '{"a":' + NESTED + "}"),
+                                          ("fields", '{"a":' + NESTED[:-1] + "1.5]}")])
+def test_text_nested_past_the_recursion_limit_is_hashed_alike_on_both_paths(column, text):
+    row = _row(**{"fields": "{}", column: text})
+    record, problem = decode_record(row)
+    computed, reference_problem = _reference(row)
+    assert problem == reference_problem
+    assert (record["_computed"] if record else None) == computed
+
+
 def test_item_tags_nested_too_deeply_are_named_not_a_crash():
     replayed = {"seq": 1, "hash": "h", "state": "s", **{k: None for k in REPLAYED}}
     row = {"history_seq": 1, "history_hash": "h", "version": 1, "state": "s", **{k: None for k in REPLAYED},
