@@ -8,7 +8,7 @@ import os
 from tests.fuzz import run_fuzz
 
 # Seconds for both passes together, and examples per operation and phase; CLOSELOOP_FUZZ_SECONDS raises it.
-SECONDS = int(os.environ.get("CLOSELOOP_FUZZ_SECONDS", "60"))
+SECONDS = int(os.environ.get("CLOSELOOP_FUZZ_SECONDS", "40"))
 
 
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(capsys):
