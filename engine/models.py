@@ -193,3 +193,4 @@ from engine.evidence import models as _evidence_models  # noqa: E402,F401
 from engine.lookback import models as _lookback_models  # noqa: E402,F401
 from engine.people import models as _people_models  # noqa: E402,F401
 from engine.reminders import models as _reminder_models  # noqa: E402,F401
+from engine.reports import models as _report_models  # noqa: E402,F401

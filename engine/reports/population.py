@@ -33,12 +33,17 @@ class StateSets:
         return cls(final=final, closed=final - {CANCELLED})
 
 
-def scope_clause(actor: Actor) -> sa.ColumnElement | None:
-    """Items of the actor's read scope (None: everything), by unit id, so no item row is joined to units."""
+def scope_units(actor: Actor) -> sa.ScalarSelect | None:
+    """The ids of the units in the actor's read scope, as a subquery (None: every unit)."""
     if actor.sees_everything:
         return None
-    subtree = sa.select(units.c.id).where(units.c.path.startswith(actor.unit_path, autoescape=True))
-    return items.c.unit_id.in_(subtree.scalar_subquery())
+    return sa.select(units.c.id).where(units.c.path.startswith(actor.unit_path, autoescape=True)).scalar_subquery()
+
+
+def scope_clause(actor: Actor) -> sa.ColumnElement | None:
+    """Items of the actor's read scope (None: everything), by unit id, so no item row is joined to units."""
+    subtree = scope_units(actor)
+    return None if subtree is None else items.c.unit_id.in_(subtree)
 
 
 def unit_subtree_clause(conn: sa.Connection, actor: Actor, code: str, *, field: str = "unit") -> sa.ColumnElement:
