@@ -105,7 +105,7 @@ class Item(SQLModel, table=True):
                       *(sa.Index(f"ix_items_{c}_created", c, "created_at", "id")
                         for c in ("campaign", "assignee", "source", "severity", "workflow")),
                       # The open items with what the summary report counts of them (migration 0013).
-                      sa.Index("ix_items_open", "created_at", "unit_id", "state", "deadline", "reopened_count", "source",
+                      sa.Index("ix_items_open", "unit_id", "state", "created_at", "deadline", "reopened_count", "source",
                                "severity", "workflow", "campaign", "closed_at", sqlite_where=sa.text("closed_at IS NULL"),
                                postgresql_where=sa.text("closed_at IS NULL")))
     id: str = Field(primary_key=True, max_length=36)

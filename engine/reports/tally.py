@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from engine.accounts import Actor
 from engine.reports import kept
@@ -107,18 +109,31 @@ def _live(conn: sa.Connection, actor: Actor, group_by: str, where: list, period:
     dialect, key = conn.dialect.name, _key_column(group_by)
     due = items.c.due_date.is_not(None)
     subtree = scope_units(actor)
-    where = [*where, *period_clauses(period.first, period.last, tz)] + (
+    created = items.c.created_at if closing or dialect != "sqlite" else _not_indexed(items.c.created_at)
+    where = [*where, *period_clauses(period.first, period.last, tz, created=created)] + (
         [] if subtree is None else [items.c.unit_id.in_(subtree)])
     # COUNT(*) FILTER (WHERE ...): both stores have it, and SQLite runs it ~20% faster than SUM(CASE ...).
     closing_figures = [sa.func.count().filter(due),
                        sa.func.count().filter(sa.and_(due, local_day(items.c.closed_at, dialect, tz) <= items.c.due_date)),
                        sa.func.sum(days_between(items.c.created_at, items.c.closed_at, dialect))]
+    # Grouped by an expression of the key, not the column: SQLite would rather walk an index already in the
+    # grouping's order and read every item row (seconds at a million items) than sort the few it reads from
+    # ix_items_open (or the period's stretch of ix_items_created) alone. By unit, ix_items_open is in order.
+    if dialect == "sqlite" and (closing or group_by != "unit"):
+        key = key + 0 if group_by == "unit" else key.concat("")
     query = sa.select(key, items.c.state, sa.func.count(), sa.func.count().filter(items.c.deadline < today),
                       sa.func.count().filter(items.c.reopened_count > 0),
                       *(closing_figures if closing else [sa.literal(0)] * 3))
     rows = conn.execute(query.where(*where).group_by(key, items.c.state))
     return {(r[0], r[1]): Tally(items=int(r[2]), overdue=int(r[3]), reopened=int(r[4]), with_due=int(r[5]),
                                 on_time=int(r[6]), days=float(r[7] or 0.0)) for r in rows}
+
+
+def _not_indexed(column: sa.ColumnElement) -> sa.ColumnElement:
+    """``+column`` (SQLite): the same value, through which SQLite looks nothing up in an index, its documented
+    way to rule one out: the open items' period is then checked on the entries of ix_items_open, rather than
+    found through ix_items_created and every item row in it read."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 def _kept(conn: sa.Connection, actor: Actor, group_by: str, months: tuple[str | None, str | None]) -> Tallies:
