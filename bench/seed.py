@@ -11,6 +11,7 @@ What it makes (reproducibly, from ``--seed``):
 - each item's history from its creation to its state (assign, accept, progress reports, submit, approve,
   close; or cancel), hashed by engine.history, so ``closeloop audit verify`` accepts every chain. Each
   record names its real actor; evidence is left out (no files are stored).
+The summary report's kept counts (engine.reports.kept) are made in one pass at the end, not row by row.
 The statistics are brought up to date at the end (SQLite ANALYZE; PostgreSQL VACUUM ANALYZE, which needs
 the tables' owner: give the owner's or a superuser's URL).
 
@@ -48,6 +49,7 @@ from engine.clock import UTC  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.listing import textsearch  # noqa: E402
 from engine.models import HistoryRecord, Item, NumberSequence  # noqa: E402
+from engine.reports import kept  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store, current_revision, head_revision, migrate  # noqa: E402
 
@@ -110,7 +112,7 @@ def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime |
     sequences = NumberSequence.__table__
     with rt.store.read() as conn:
         numbers = {r.year: r.last for r in conn.execute(sa.select(sequences))}
-    with _indexes_set_aside(rt.store, n):
+    with _indexes_set_aside(rt.store, n), kept.paused(rt.store, rt.settings.tz):
         records = _load(rt, world, target if opened else None, now, numbers, n, batch, rng_seed,
                         jobs or os.cpu_count() or 1, progress)
     refresh_statistics(rt.store)
@@ -261,7 +263,7 @@ def copy(source_url: str, target_url: str, *, progress=None) -> Seeded:
     source = Store(source_url)
     with source.read() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM items")).scalar_one()
-    with _indexes_set_aside(rt.store, total):
+    with _indexes_set_aside(rt.store, total), kept.paused(rt.store, rt.settings.tz):
         done, records, numbers = copy_items(source, rt.store, {code: ids[0] for code, ids in world.units.items()},
                                             bulk_insert, progress=progress)
         with rt.store.write() as conn:

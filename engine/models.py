@@ -103,7 +103,11 @@ class Item(SQLModel, table=True):
                       sa.Index("ix_items_unit_state_created", "unit_id", "state", "created_at", "id"),
                       sa.Index("ix_items_state_created", "state", "created_at", "id", "unit_id", "deadline"),
                       *(sa.Index(f"ix_items_{c}_created", c, "created_at", "id")
-                        for c in ("campaign", "assignee", "source", "severity", "workflow")))
+                        for c in ("campaign", "assignee", "source", "severity", "workflow")),
+                      # The open items with what the summary report counts of them (migration 0013).
+                      sa.Index("ix_items_open", "unit_id", "state", "created_at", "deadline", "reopened_count", "source",
+                               "severity", "workflow", "campaign", "closed_at", sqlite_where=sa.text("closed_at IS NULL"),
+                               postgresql_where=sa.text("closed_at IS NULL")))
     id: str = Field(primary_key=True, max_length=36)
     number: str = Field(max_length=32, unique=True)
     workflow: str = Field(max_length=64)
@@ -193,3 +197,4 @@ from engine.evidence import models as _evidence_models  # noqa: E402,F401
 from engine.lookback import models as _lookback_models  # noqa: E402,F401
 from engine.people import models as _people_models  # noqa: E402,F401
 from engine.reminders import models as _reminder_models  # noqa: E402,F401
+from engine.reports import models as _report_models  # noqa: E402,F401

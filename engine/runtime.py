@@ -12,6 +12,7 @@ from engine.config import Settings
 from engine.dbroles.grants import require_app_privileges
 from engine.errors import WorkflowError
 from engine.registry import WorkflowRegistry, sync_workflows
+from engine.reports import kept
 from engine.store import Store, require_schema_at_head
 
 log = logging.getLogger("closeloop.calendar")
@@ -39,6 +40,7 @@ class Runtime:
             with store.read() as conn:
                 require_app_privileges(conn)  # a clear refusal now, not "permission denied" mid-request
         registry = sync_workflows(store, clock, settings.workflows_dir)
+        kept.ensure(store, settings.tz)  # the report's kept counts, reckoned in this deployment's zone
         if settings.default_workflow not in registry.names():
             raise WorkflowError([f"CLOSELOOP_DEFAULT_WORKFLOW: no workflow named {settings.default_workflow!r} "
                                  f"(known: {', '.join(registry.names())})"])

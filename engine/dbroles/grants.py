@@ -45,6 +45,9 @@ WRITTEN_TABLES: dict[str, tuple[str, ...]] = {
     "delivery_events": ("SELECT", "INSERT"),
     "web_sessions": ("SELECT", "INSERT", "UPDATE"),  # last seen, ended; never deleted
     "campaigns": ("SELECT", "INSERT", "UPDATE"),  # name, issuing body and date can be corrected
+    # Kept by the triggers on items as they change; emptied and filled again when the zone changes.
+    "report_counts": ("SELECT", "INSERT", "UPDATE", "DELETE"),
+    "report_counts_zone": ("SELECT", "UPDATE"),
 }
 
 

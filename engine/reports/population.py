@@ -33,12 +33,17 @@ class StateSets:
         return cls(final=final, closed=final - {CANCELLED})
 
 
-def scope_clause(actor: Actor) -> sa.ColumnElement | None:
-    """Items of the actor's read scope (None: everything), by unit id, so no item row is joined to units."""
+def scope_units(actor: Actor) -> sa.ScalarSelect | None:
+    """The ids of the units in the actor's read scope, as a subquery (None: every unit)."""
     if actor.sees_everything:
         return None
-    subtree = sa.select(units.c.id).where(units.c.path.startswith(actor.unit_path, autoescape=True))
-    return items.c.unit_id.in_(subtree.scalar_subquery())
+    return sa.select(units.c.id).where(units.c.path.startswith(actor.unit_path, autoescape=True)).scalar_subquery()
+
+
+def scope_clause(actor: Actor) -> sa.ColumnElement | None:
+    """Items of the actor's read scope (None: everything), by unit id, so no item row is joined to units."""
+    subtree = scope_units(actor)
+    return None if subtree is None else items.c.unit_id.in_(subtree)
 
 
 def unit_subtree_clause(conn: sa.Connection, actor: Actor, code: str, *, field: str = "unit") -> sa.ColumnElement:
@@ -50,15 +55,17 @@ def unit_subtree_clause(conn: sa.Connection, actor: Actor, code: str, *, field: 
     return items.c.unit_id.in_(subtree.scalar_subquery())
 
 
-def period_clauses(date_from: dt.date | None, date_to: dt.date | None, tz: ZoneInfo) -> list[sa.ColumnElement]:
-    """Items registered from the start of local day ``date_from`` to the end of local day ``date_to``."""
+def period_clauses(date_from: dt.date | None, date_to: dt.date | None, tz: ZoneInfo, *,
+                   created: sa.ColumnElement = items.c.created_at) -> list[sa.ColumnElement]:
+    """Items registered from the start of local day ``date_from`` to the end of local day ``date_to``
+    (``created``: the registration time as the query names it)."""
     if date_from is not None and date_to is not None and date_from > date_to:
         raise InvalidInput(f"from ({date_from}) is after to ({date_to})", field="from")
     clauses = []
     for day, later, after in ((date_from, 0, True), (date_to, 1, False)):
         start = _local_midnight(day, later, tz) if day is not None else None
         if start is not None:
-            clauses.append(items.c.created_at >= start if after else items.c.created_at < start)
+            clauses.append(created >= start if after else created < start)
     return clauses
 
 

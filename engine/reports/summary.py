@@ -1,7 +1,8 @@
 """The summary report: per group of items, how many are open, closed, overdue, closed on time and reopened.
 
-One GROUP BY over the items table, every figure a conditional sum, so the cost is one scan (or one index
-range) however many groups there are; rates are divided out afterwards. docs/REPORTS.md defines each figure.
+The counts come per (group, state) from engine.reports.tally (kept counts of final items, open items live);
+each state is then counted as open, closed or cancelled by the workflows' definitions, and rates are divided
+out afterwards. docs/REPORTS.md defines each figure.
 """
 from __future__ import annotations
 
@@ -13,16 +14,8 @@ import sqlalchemy as sa
 from engine.accounts import Actor
 from engine.campaigns.models import Campaign
 from engine.registry import WorkflowRegistry
-from engine.reports.population import (
-    CANCELLED,
-    StateSets,
-    days_between,
-    items,
-    local_day,
-    period_clauses,
-    scope_clause,
-    units,
-)
+from engine.reports.population import CANCELLED, StateSets, units
+from engine.reports.tally import Period, Tallies, tallies
 
 GROUPS = ("unit", "source", "severity", "workflow", "campaign")
 COUNTS = ("total", "open", "closed", "cancelled", "overdue", "closed_with_due_date", "closed_on_time", "reopened",
@@ -40,29 +33,24 @@ class SummaryQuery:
     today: dt.date
 
 
-def _one(condition: sa.ColumnElement) -> sa.ColumnElement:
-    # COUNT(*) FILTER (WHERE ...): both stores have it, and SQLite runs it ~20% faster than SUM(CASE ...).
-    return sa.func.count().filter(condition)
-
-
-def _figures(states: StateSets, today: dt.date, dialect: str, tz) -> list[sa.ColumnElement]:
-    is_closed = items.c.state.in_(sorted(states.closed))
-    is_open = items.c.state.not_in(sorted(states.final))
-    with_due = sa.and_(is_closed, items.c.due_date.is_not(None))
-    return [
-        sa.func.count().label("total"),
-        _one(is_open).label("open"),
-        _one(is_closed).label("closed"),
-        _one(items.c.state == CANCELLED).label("cancelled"),
+def group_rows(found: Tallies, states: StateSets) -> list[dict]:
+    """One row of COUNTS (and days_to_close) per group key, from the (key, state) tallies; empty groups left out."""
+    rows: dict = {}
+    for (key, state), t in found.items():
+        closed, is_open = state in states.closed, state not in states.final
+        row = rows.setdefault(key, {"key": key, **{name: 0 for name in COUNTS}, "days_to_close": 0.0})
+        row["total"] += t.items
+        row["open"] += t.items if is_open else 0
+        row["closed"] += t.items if closed else 0
+        row["cancelled"] += t.items if state == CANCELLED else 0
         # The deadline in force now: the due date while rectifying, a step's span before and after (DESIGN.md).
-        _one(sa.and_(is_open, items.c.deadline < today)).label("overdue"),
-        _one(with_due).label("closed_with_due_date"),
-        _one(sa.and_(with_due, local_day(items.c.closed_at, dialect, tz) <= items.c.due_date)).label("closed_on_time"),
-        _one(items.c.reopened_count > 0).label("reopened"),
-        _one(sa.or_(is_closed, items.c.reopened_count > 0)).label("ever_closed"),
-        sa.func.sum(days_between(items.c.created_at, items.c.closed_at, dialect)).filter(is_closed)
-        .label("days_to_close"),
-    ]
+        row["overdue"] += t.overdue if is_open else 0
+        row["closed_with_due_date"] += t.with_due if closed else 0
+        row["closed_on_time"] += t.on_time if closed else 0
+        row["reopened"] += t.reopened
+        row["ever_closed"] += t.items if closed else t.reopened
+        row["days_to_close"] += t.days if closed else 0.0
+    return [row for row in rows.values() if row["total"]]
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -87,11 +75,8 @@ def figures_of(row: dict) -> dict:
 
 def summary(conn: sa.Connection, actor: Actor, registry: WorkflowRegistry, query: SummaryQuery, tz) -> dict:
     """The report: one row per group within the actor's scope, and the totals over all of them."""
-    dialect = conn.dialect.name
-    key = items.c.unit_id if query.group_by == "unit" else items.c[query.group_by]
-    where = [c for c in [scope_clause(actor), *period_clauses(query.date_from, query.date_to, tz)] if c is not None]
-    figures = _figures(StateSets.of(registry), query.today, dialect, tz)
-    rows = [dict(r) for r in conn.execute(sa.select(key.label("key"), *figures).where(*where).group_by(key)).mappings()]
+    found = tallies(conn, actor, query.group_by, Period(query.date_from, query.date_to), query.today, tz)
+    rows = group_rows(found, StateSets.of(registry))
     labels = _labels(conn, query.group_by, [r["key"] for r in rows], registry)
     groups = []
     for row in rows:

@@ -5,18 +5,23 @@ stores; and what the list answers is what the plain query without any of those i
 The database is a small one bench/seed.py fills (realistic spread of states, units, campaigns, deadlines),
 with fresh statistics. PostgreSQL plans are read with sequential scans and sorts priced out of reach, so
 the plan shows which ordered index the planner has for each query; a missing one shows up as a Sort.
+The summary report's statements are read the same way (no full scan of items; open items index only).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
 
 from bench import listcases
 from bench.seed import seed
+from engine.config import Settings
 from engine.listing.textsearch import SEARCHED
+from engine.reports.summary import GROUPS, SummaryQuery, summary
+from engine.runtime import Runtime
 from engine.store import Store
 from tests.conftest import START
 
@@ -207,3 +212,41 @@ def test_every_case_lists_what_the_plain_query_lists(seeded):
             expected = _reference_ids(conn, case, TODAY)
         assert ids == expected, name
         assert ids or name in ("q (number)", "q (rare)"), f"{name} matches nothing in the seeded data"
+
+
+def test_the_summary_report_reads_no_item_row_of_a_closed_item(seeded, db_url):
+    """The report counts open items from the partial index ix_items_open (index only), the final ones of whole
+    months from report_counts, and those of the period's cut months through the ordering index by created_at:
+    never a full scan of items, whatever the grouping."""
+    rt = Runtime.open(Settings(database_url=db_url))
+    period = (TODAY.replace(day=1) - dt.timedelta(days=200), TODAY - dt.timedelta(days=1))
+    problems, open_reads = [], 0
+    try:
+        for group_by in GROUPS:
+            query = SummaryQuery(group_by, period[0], period[1], TODAY)
+            with seeded.read() as conn, listcases.captured(seeded.reader) as sent:
+                summary(conn, listcases.actor(conn, listcases.AUDITOR), rt.registry, query, rt.settings.tz)
+            with seeded.read() as conn:
+                for statement, params in sent:
+                    if not re.search(r"\bFROM (items|report_counts)\b", statement):
+                        continue
+                    plan = _report_plan(conn, statement, params)
+                    if re.search(r"SCAN items(?! USING)|Seq Scan items", plan):
+                        problems.append(f"{group_by}: a full scan of items: {plan}")
+                    if "closed_at IS NULL" in statement:
+                        open_reads += 1
+                        # PostgreSQL may also take it as a bitmap when its statistics say few rows match.
+                        if not re.search(r"COVERING INDEX ix_items_open|(Index Only|Bitmap Index) Scan ix_items_open",
+                                         plan):
+                            problems.append(f"{group_by}: the open items are not read from ix_items_open: {plan}")
+    finally:
+        rt.store.dispose()
+    assert open_reads == len(GROUPS) and not problems, "\n".join(problems)
+
+
+def _report_plan(conn: sa.Connection, statement: str, params) -> str:
+    if conn.dialect.name == "sqlite":
+        return " ; ".join(_sqlite_plan(conn, statement, params))
+    with conn.begin_nested():
+        nodes = _pg_plan(conn, statement, params, enable_seqscan="off")
+    return "; ".join(f"{n['Node Type']} {n.get('Index Name', n.get('Relation Name', ''))}" for n in nodes)

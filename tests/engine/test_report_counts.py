@@ -1,0 +1,132 @@
+"""The summary report's kept counts (migration 0013): the triggers keep what a count from scratch finds while
+items are closed, cancelled and reopened across months; a period cut inside months agrees with the raw rows;
+a runtime in another zone counts again in its own zone. Both stores."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from engine.accounts import Actor
+from engine.config import Settings
+from engine.reports import kept
+from engine.reports.summary import SummaryQuery, summary
+from engine.reports.tally import Period, split_by_months
+from engine.runtime import Runtime
+from tests.helpers import DRIVER, drive, fire, new_item, path_to, payload
+from tests.report_helpers import assert_figures_agree, expected_groups, raw_items
+
+AUDITOR = Actor(0, "aud", frozenset({"auditor"}), 0, "", "/")
+
+
+def _kept_rows(rt: Runtime) -> list[tuple]:
+    with rt.store.read() as conn:
+        rows = conn.execute(sa.text("SELECT dimension, group_key, unit_id, month, state, items, with_due, on_time, "
+                                    "reopened, days FROM report_counts WHERE items <> 0"))
+        return sorted((*r[:9], round(float(r[9]), 6)) for r in rows)
+
+
+def _step(client, world, rt, item: dict, trigger: str) -> dict:
+    tdef = rt.registry.current(item["workflow"]).definition.transition(trigger, item["state"])
+    actor = item["assignee"] if tdef.roles[0] == "assignee" and item.get("assignee") else DRIVER[tdef.roles[0]]
+    response = fire(client, world, item, payload(tdef, rt.today(), item), actor)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _reopen_and_close(client, world, rt, item: dict) -> dict:
+    """Reopen a closed item and take it round the loop again to closed."""
+    item = _step(client, world, rt, item, "reopen")
+    wf = rt.registry.current(item["workflow"]).definition
+    while item["state"] != "closed":
+        tdef = next(t for t in path_to(wf, "closed") if item["state"] in t.source)
+        item = _step(client, world, rt, item, tdef.trigger)
+    return item
+
+
+def _months_of_items(client, world, rt, clock) -> None:
+    """Items registered on both sides of two month ends (local time), closed, cancelled, reopened, left open."""
+    for day in ("2026-01-30 23:30", "2026-01-31 23:50", "2026-02-01 00:10", "2026-02-15 12:00", "2026-03-01 08:00"):
+        clock.set(dt.datetime.fromisoformat(day).replace(tzinfo=rt.settings.tz))
+        closed = drive(client, world, rt, new_item(client, world, campaign="R1"), "closed")
+        drive(client, world, rt, new_item(client, world, unit="DEPT-B", source="audit"), "cancelled")
+        drive(client, world, rt, new_item(client, world, unit="SUB-A1"), "rectifying")
+        if day.startswith("2026-01-31"):
+            _step(client, world, rt, _reopen_and_close(client, world, rt, closed), "reopen")  # reopened, open again
+        elif day.startswith("2026-02-15"):
+            _reopen_and_close(client, world, rt, closed)  # reopened, closed again
+    clock.set(dt.datetime(2026, 3, 20, 9, 0, tzinfo=rt.settings.tz))
+
+
+def _expected(rt: Runtime, group_by: str, first: dt.date | None, last: dt.date | None) -> dict:
+    tz = rt.settings.tz
+    rows = [r for r in raw_items(rt)
+            if (first is None or _local(r["created_at"], tz) >= first) and (last is None or _local(r["created_at"], tz) <= last)]
+    return expected_groups(rows, group_by, rt.today(), tz)
+
+
+def _local(created, tz) -> dt.date:
+    when = created if isinstance(created, dt.datetime) else dt.datetime.fromisoformat(str(created))
+    return when.replace(tzinfo=dt.timezone.utc).astimezone(tz).date()
+
+
+def _assert_report_agrees(rt: Runtime, group_by: str, first: dt.date | None, last: dt.date | None) -> None:
+    with rt.store.read() as conn:
+        report = summary(conn, AUDITOR, rt.registry, SummaryQuery(group_by, first, last, rt.today()), rt.settings.tz)
+    want = _expected(rt, group_by, first, last)
+    got = {g["key"]: g for g in report["groups"]}
+    assert set(got) == set(want), (group_by, first, last)
+    for key, figures in want.items():
+        assert_figures_agree(got[key], figures, f"{group_by}={key} {first}..{last}")
+
+
+def test_the_triggers_keep_what_a_count_from_scratch_finds(client, world, rt, clock):
+    _months_of_items(client, world, rt, clock)
+    with rt.store.read() as conn:
+        assert kept.usable(conn, rt.settings.tz)
+    held = _kept_rows(rt)
+    assert {r[3] for r in held} == {"2026-01", "2026-02", "2026-03"} and any(r[8] for r in held)  # reopened counted
+    with rt.store.write() as conn:
+        kept.refill(conn, rt.settings.tz)
+    assert _kept_rows(rt) == held
+
+
+@pytest.mark.parametrize("first, last", [
+    (None, None), ("2026-01-31", "2026-02-01"), ("2026-01-01", "2026-02-28"), ("2026-01-31", None),
+    (None, "2026-02-14"), ("2026-02-01", "2026-02-28"), ("2026-01-15", "2026-03-01"),
+])
+def test_a_period_cut_inside_months_agrees_with_the_raw_rows(client, world, rt, clock, first, last):
+    _months_of_items(client, world, rt, clock)
+    day = lambda text: None if text is None else dt.date.fromisoformat(text)  # noqa: E731
+    for group_by in ("unit", "campaign", "source"):
+        _assert_report_agrees(rt, group_by, day(first), day(last))
+
+
+def test_a_runtime_in_another_zone_counts_again_in_its_own(client, world, rt, clock, db_url):
+    _months_of_items(client, world, rt, clock)
+    tokyo = Runtime.open(Settings(database_url=db_url, timezone="Asia/Tokyo"), clock=clock)
+    try:
+        with tokyo.store.read() as conn:
+            assert kept.usable(conn, tokyo.settings.tz) and not kept.usable(conn, rt.settings.tz)
+        # 2026-01-31 23:30 in Shanghai is 2026-02-01 00:30 in Tokyo: the month and the period move with the zone.
+        _assert_report_agrees(tokyo, "unit", dt.date(2026, 2, 1), None)
+        _assert_report_agrees(rt, "unit", dt.date(2026, 2, 1), None)  # counted live, the zone not being its own
+    finally:
+        tokyo.store.dispose()
+
+
+@pytest.mark.parametrize("first, last, months, edges", [
+    (None, None, (None, None), []),
+    ("2026-01-01", "2026-03-31", ("2026-01", "2026-03"), []),
+    ("2026-01-15", "2026-03-10", ("2026-02", "2026-02"), [("2026-01-15", "2026-01-31"), ("2026-03-01", "2026-03-10")]),
+    ("2026-01-15", "2026-01-20", None, [("2026-01-15", "2026-01-20")]),
+    ("2026-01-15", "2026-02-10", None, [("2026-01-15", "2026-02-10")]),
+    ("2024-02-02", None, ("2024-03", None), [("2024-02-02", "2024-02-29")]),
+    (None, "2026-12-30", (None, "2026-11"), [("2026-12-01", "2026-12-30")]),
+])
+def test_a_period_splits_into_whole_months_and_the_days_outside_them(first, last, months, edges):
+    day = lambda text: None if text is None else dt.date.fromisoformat(text)  # noqa: E731
+    got_months, got_edges = split_by_months(Period(day(first), day(last)))
+    assert got_months == months
+    assert [(e.first.isoformat(), e.last.isoformat()) for e in got_edges] == edges
