@@ -21,10 +21,12 @@ _SQLITE_REASONS = {
     sqlite3.SQLITE_LOCKED: "the database is locked",
     sqlite3.SQLITE_PROTOCOL: "the database's lock protocol failed; retry",
 }
-# PostgreSQL SQLSTATE classes: 08 connection exceptions, 53 insufficient resources, 57 operator
+# PostgreSQL SQLSTATE classes: 08 connection exceptions, 40 transaction rollback (a deadlock or a
+# serialization failure: PostgreSQL chose this transaction to undo), 53 insufficient resources, 57 operator
 # intervention (shutdown, crash recovery, "cannot connect now"), 55P03 lock not available.
-_PG_CLASSES = {"08": "the database is unreachable", "53": "the database is out of resources",
-               "57": "the database is shutting down or starting up"}
+_PG_CLASSES = {"08": "the database is unreachable",
+               "40": "the database undid this request to resolve a conflict with a concurrent one",
+               "53": "the database is out of resources", "57": "the database is shutting down or starting up"}
 
 
 def unavailable(exc: BaseException) -> str | None:
