@@ -19,6 +19,7 @@ import collections
 import datetime as dt
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -208,7 +209,12 @@ def main() -> int:
             proc.send_signal(signal.SIGTERM)
         for proc in processes:
             proc.wait(timeout=30)
-        return report(url, tally, memory, took, drained, received)
+        status = report(url, tally, memory, took, drained, received)
+        if status == 0:
+            shutil.rmtree(folder, ignore_errors=True)  # kept when something failed: processes.log says what
+        else:
+            print(f"processes' log: {folder / 'processes.log'}")
+        return status
     finally:
         for proc in processes:
             if proc.poll() is None:
