@@ -18,7 +18,7 @@ import uuid
 
 import orjson
 
-from engine import metrics
+from engine.metrics.counters import HTTP_REQUESTS, HTTP_SECONDS
 
 log = logging.getLogger("closeloop.access")
 SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
@@ -58,8 +58,8 @@ class Observe:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(method, route).observe(elapsed)
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_SECONDS.labels(method, route).observe(elapsed)
             if self.access_log and log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
                 log.info(orjson.dumps({

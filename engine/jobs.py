@@ -14,9 +14,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import metrics
 from engine.audit.checkpoint import daily_checkpoint
 from engine.delivery.worker import DeliveryReport, deliver
+from engine.metrics import counters
 from engine.reminders.sweep import SweepResult, sweep
 from engine.runtime import Runtime
 
@@ -40,16 +40,16 @@ def run_pass(rt: Runtime) -> PassResult:
 
 
 def _count(result: object, seconds: float) -> None:
-    """Add what a background pass did to the process's Prometheus counters (engine.metrics)."""
+    """Add what a background pass did to the process's Prometheus counters (engine.metrics.counters)."""
     if isinstance(result, SweepResult):
-        metrics.SWEEP_SECONDS.observe(seconds)
-        metrics.SWEEP_ITEMS.inc(result.claimed)
-        metrics.SWEEP_NOTICES.labels("issued").inc(result.issued)
-        metrics.SWEEP_NOTICES.labels("superseded").inc(result.superseded)
+        counters.SWEEP_SECONDS.observe(seconds)
+        counters.SWEEP_ITEMS.inc(result.claimed)
+        counters.SWEEP_NOTICES.labels("issued").inc(result.issued)
+        counters.SWEEP_NOTICES.labels("superseded").inc(result.superseded)
     elif isinstance(result, DeliveryReport):
-        metrics.DELIVERIES.labels("delivered").inc(result.delivered)
-        metrics.DELIVERIES.labels("failed").inc(result.failed_attempts)
-        metrics.DELIVERIES.labels("given_up").inc(result.given_up)
+        counters.DELIVERIES.labels("delivered").inc(result.delivered)
+        counters.DELIVERIES.labels("failed").inc(result.failed_attempts)
+        counters.DELIVERIES.labels("given_up").inc(result.given_up)
 
 
 def _logged(job: Callable[[Runtime], object]) -> Callable[[Runtime], None]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine import effects, history, itemrows, metrics
+from engine import effects, history, itemrows
 from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
@@ -31,6 +31,7 @@ from engine.fastpath import Prebuilt
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow
+from engine.metrics.counters import TRANSITIONS
 from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.responsibility import assignee_refusal, takes_on
@@ -182,7 +183,7 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
     itemrows.INSERT_HISTORY.execute(conn, record_params)
     itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.transitioned", after, record, now))
-    after_commit(conn, metrics.TRANSITIONS.labels(request.trigger).inc)
+    after_commit(conn, TRANSITIONS.labels(request.trigger).inc)
     return FireResult(after, record, wf)
 
 

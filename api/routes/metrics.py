@@ -11,7 +11,7 @@ from api.deps import RuntimeDep
 from api.openapi import PUBLIC
 from api.problem_shapes import problem_response
 from api.problems import problem
-from engine.metrics import exposition
+from engine.metrics.exposition import exposition
 
 router = APIRouter(tags=["operations"])
 
