@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs
+.PHONY: run test setup bench bench-transitions bench-sweep bench-audit bench-evidence bench-lists bench-ledger clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs
 
 setup: $(STAMP)
 
@@ -50,7 +50,13 @@ axe-docs: setup
 check-workflows: setup
 	$(BIN)/closeloop workflows check workflows
 
+# Every benchmark, several runs each, then one table of figures, targets and ratios (an hour or more: the
+# benchmarks fill databases of 1,000,000 items). BENCH_ARGS='--only transitions,sweep' or '--quick' runs a part.
 bench: setup
+	$(BIN)/python bench/table.py $(BENCH_ARGS)
+
+# fire() and transitions over HTTP on SQLite, one run (a minute or two).
+bench-transitions: setup
 	$(BIN)/python bench/transitions.py
 
 # The reminder sweep at 1,000,000 items (a few minutes, most of it seeding the database).

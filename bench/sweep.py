@@ -22,9 +22,11 @@ from pathlib import Path
 # bench/transitions.py shares its name with the `transitions` library: keep this folder off the import path.
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.figures import Figure, report  # noqa: E402
 from engine import accounts  # noqa: E402
 from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -124,6 +126,11 @@ def main() -> None:
           f"(nothing due: {small['idle_ms']:.2f} ms)")
     print(f"  cost ratio, {big['items']:,} vs {small['items']:,} items for the same due work: "
           f"{big['due_s'] / small['due_s']:.2f} (1.0 = the cost follows the due items only)")
+    size = f"{big['items']:,} items, SQLite"
+    report(Figure(f"sweep, nothing due, {size}", big["idle_ms"], "ms", target=10, better="lower"),
+           Figure(f"sweep, {big['due']:,} due, {size}", big["due_per_s"], "items/s", target=10_000),
+           Figure(f"sweep cost, {big['items']:,} vs {small['items']:,} items, same due work", big["due_s"] / small["due_s"],
+                  "x", target=1.5, better="lower", reference="the same due items among a tenth of the items"))
 
 
 if __name__ == "__main__":
