@@ -29,7 +29,9 @@ import sqlalchemy as sa  # noqa: E402
 from bench.figures import Figure, report  # noqa: E402
 from engine import accounts  # noqa: E402
 from engine.audit.actors import cli_actor  # noqa: E402
+from engine.bulk import Rows  # noqa: E402
 from engine.config import Settings  # noqa: E402
+from engine.models import Item  # noqa: E402
 from engine.reminders.sweep import sweep  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store, migrate  # noqa: E402
@@ -61,16 +63,16 @@ def _seed(rt: Runtime, count: int, now: dt.datetime) -> None:
     later = (now + dt.timedelta(days=30)).replace(tzinfo=None).isoformat(" ")
     entered = (now - dt.timedelta(days=60)).replace(tzinfo=None).isoformat(" ")
     deadline = (now + dt.timedelta(days=33)).date().isoformat()
-    sql = ("INSERT INTO items (id, number, workflow, workflow_hash, state, version, title, description, source, "
-           "severity, unit_id, assignee, due_date, deadline, state_entered_at, measures, tags, created_by, "
-           "reopened_count, history_seq, history_hash, next_reminder_at, created_at, updated_at) VALUES "
-           "(?, ?, 'standard', ?, 'rectifying', 3, '学校食堂食品安全隐患整改', '', 'inspection', 'medium', ?, "
-           "'asg_a', ?, ?, ?, '', '[]', 'reg', 0, 3, '', ?, ?, ?)")
-    with rt.store.write() as conn:
-        driver = conn.connection.driver_connection
-        for start in range(0, count, 50_000):
-            driver.executemany(sql, [(str(uuid.uuid4()), f"B-{n:08d}", wf_hash, unit_id, deadline, deadline, entered,
-                                      later, entered, entered) for n in range(start, min(start + 50_000, count))])
+    columns = ("id", "number", "workflow", "workflow_hash", "state", "version", "title", "description", "source",
+               "severity", "unit_id", "assignee", "due_date", "deadline", "state_entered_at", "measures", "tags",
+               "created_by", "reopened_count", "history_seq", "history_hash", "next_reminder_at", "created_at",
+               "updated_at")
+    for start in range(0, count, 50_000):
+        with rt.store.write() as conn:  # engine.bulk: multi-row statements (one a row rebuilds the FTS5 index)
+            Rows(conn).insert(Item.__table__, columns, [
+                (str(uuid.uuid4()), f"B-{n:08d}", "standard", wf_hash, "rectifying", 3, "学校食堂食品安全隐患整改", "",
+                 "inspection", "medium", unit_id, "asg_a", deadline, deadline, entered, "", "[]", "reg", 0, 3, "", later,
+                 entered, entered) for n in range(start, min(start + 50_000, count))])
     with rt.store.write() as conn:
         conn.exec_driver_sql("ANALYZE")
 
