@@ -7,7 +7,8 @@ runs of one, and takes the median of each figure over the runs. A missed target 
 missed; the README says why each one is missed and what would close it. Each run's own report is kept in a log
 folder printed at the end.
 
-Run: make bench   (or .venv/bin/python bench/table.py [--only transitions,sweep] [--runs N] [--quick])
+Run: make bench   (or .venv/bin/python bench/table.py [--only transitions,sweep] [--runs N] [--quick] [--markdown]);
+     .venv/bin/python bench/table.py --again LOGS prints an earlier run's table from its logs.
 """
 from __future__ import annotations
 
@@ -110,6 +111,27 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def markdown(rows: list[Row]) -> str:
+    """The table in Markdown, for the README."""
+    lines = ["| benchmark | figure | median | runs (low-high) | target | result | ratio to |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        f = row.figure
+        spread = f"{row.runs}: {number(row.low, '')}-{number(row.high, '')}".rstrip() if row.runs > 1 else "1"
+        target = "" if f.target is None else ("≥ " if f.better == "higher" else "≤ ") + number(f.target, f.unit)
+        lines.append(f"| {f.group} | {f.name} | {number(f.value, f.unit)} | {spread} | {target} | {verdict(f)} | "
+                     f"{f.reference} |")
+    return "\n".join(lines)
+
+
+def from_logs(logs: Path) -> list[Figure]:
+    """The figures a run left in its log folder, round by round, each tagged with its benchmark's name."""
+    found = []
+    for path in sorted(logs.glob("*-*.jsonl"), key=lambda p: (int(p.stem.rsplit("-", 1)[1]), p.stem)):
+        name = path.stem.rsplit("-", 1)[0]
+        found += [replace(f, group=name) for f in read(str(path))]
+    return found
+
+
 def run_once(bench: Bench, args: tuple[str, ...], logs: Path, run: int) -> list[Figure]:
     """Run ``bench`` once with ``args``; its report goes to a log file, its figures come back tagged with its name."""
     figures_file, log = logs / f"{bench.name}-{run}.jsonl", logs / f"{bench.name}-{run}.log"
@@ -134,7 +156,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs of every benchmark (default: each benchmark's own)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run: checks that every benchmark runs")
     parser.add_argument("--logs", type=Path, help="folder for each run's report (default: a new temporary folder)")
+    parser.add_argument("--again", type=Path, metavar="LOGS", help="print the table of an earlier run from its logs")
+    parser.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     options = parser.parse_args()
+    if options.again:
+        names = [b.name for b in BENCHES]
+        rows = summarize(from_logs(options.again))
+        rows.sort(key=lambda r: names.index(r.figure.group) if r.figure.group in names else len(names))
+        print(markdown(rows) if options.markdown else render(rows))
+        return
     chosen = BENCHES
     if options.only:
         names = options.only.split(",")
@@ -154,7 +184,7 @@ def main() -> None:
     order = {b.name: n for n, b in enumerate(chosen)}
     rows = sorted(summarize(figures), key=lambda r: order[r.figure.group])
     print()
-    print(render(rows))
+    print(markdown(rows) if options.markdown else render(rows))
     print(f"\neach run's report: {logs}")
 
 

@@ -52,6 +52,10 @@ def test_the_runner_tables_a_real_benchmark_run(tmp_path):
     assert "≤ 10.0 ms  met" in done.stdout  # a sweep over 3,000 items with nothing due takes well under 10 ms
     assert "sweep, 500 due, 3,000 items, SQLite" in done.stdout
     assert (tmp_path / "sweep-1.log").read_text().startswith("sweep over 3,000 items")
+    again = subprocess.run([sys.executable, str(ROOT / "bench" / "table.py"), "--again", str(tmp_path), "--markdown"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "| sweep | sweep, nothing due, 3,000 items, SQLite |" in again.stdout
+    assert "| ≤ 10.0 ms | met |" in again.stdout
 
 
 def test_an_unknown_benchmark_name_is_refused_with_the_names_there_are():
