@@ -267,6 +267,7 @@ class Store:
             if conn is None or conn.closed or conn.invalidated:
                 conn = self._writer_conn = self.writer.connect()
             transaction = self._begin(conn, deadline)
+            changed_before = conn.connection.driver_connection.total_changes
             try:
                 with transaction, after_commit_hooks(conn) as hooks:
                     yield conn
@@ -275,16 +276,22 @@ class Store:
                     conn.close()
                     self._writer_conn = None
                 raise
+            changes = conn.connection.driver_connection.total_changes - changed_before
         finally:
             self._write_lock.release()
         run_hooks(hooks)
-        self._checkpoints.committed()
+        self._checkpoints.committed(changes)
         seq = self._walsync.committed()
         pending = getattr(self._local, "pending", None)
         if pending is not None:
             pending.seq = max(pending.seq, seq)
         else:
             self._walsync.wait(seq)
+
+    def settle_checkpoints(self) -> None:
+        """Wait until a WAL checkpoint already scheduled has finished (SQLite; nothing to wait for on PostgreSQL)."""
+        if self._checkpoints is not None:
+            self._checkpoints.settle()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
