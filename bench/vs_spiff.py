@@ -98,6 +98,9 @@ def summarize(runs: dict[str, list[dict]]) -> list[Figure]:
         print(f"{side:<14} {median(r, 'items_per_s'):7.1f} items/s (runs: {rates})  "
               f"CPU {median(r, 'cpu_ms_per_item'):5.2f} ms/item  peak {median(r, 'peak_mb'):5.1f} MiB "
               f"({median(r, 'ready_mb'):.1f} MiB before the first item)")
+    register, transition = median(ours, "register_cpu_us"), median(ours, "transition_cpu_us")
+    print(f"closeloop CPU: registering an item {register:.0f} us, a transition {transition:.0f} us "
+          f"({register / transition:.1f}x)")
     speed = median(ours, "items_per_s") / median(theirs, "items_per_s")
     cpu = median(theirs, "cpu_ms_per_item") / median(ours, "cpu_ms_per_item")
     memory = median(ours, "peak_mb") / median(theirs, "peak_mb")
