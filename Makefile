@@ -75,7 +75,7 @@ bench-ledger: setup
 	$(BIN)/python bench/ledger.py
 
 # closeloop against SpiffWorkflow: the six-step lifecycle on SQLite, one durable commit per step, items/s and peak
-# memory of each in its own process (SPIFF_ARGS='--items 300 --rounds 1' for a short one; about a minute).
+# memory of each in its own process (1,000 items x 3 runs a side: 1-4 minutes; SPIFF_ARGS='--items 300 --rounds 1').
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
