@@ -52,7 +52,7 @@ check-workflows: setup
 
 # Every benchmark, several runs each, then one table of figures, targets and ratios (an hour or more: the
 # benchmarks fill databases of 1,000,000 items). BENCH_ARGS='--only transitions,sweep' or '--quick' runs a part.
-bench: setup
+bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/table.py $(BENCH_ARGS)
 
 # fire() and transitions over HTTP on SQLite, one run (a minute or two).

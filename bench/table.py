@@ -49,6 +49,8 @@ BENCHES = (
     Bench("audit", "audit_verify.py", runs=1, quick=("--records", "2000")),
     Bench("evidence", "evidence.py", runs=3, quick=("--files", "1", "--mb", "1")),
     Bench("ledger", "ledger.py", runs=1, quick=("--rows", "500")),
+    # Its own rounds alternate which engine goes first and take medians: one run of the script.
+    Bench("spiff", "vs_spiff.py", runs=1, quick=("--items", "5", "--rounds", "1")),
 )
 
 
@@ -93,7 +95,7 @@ def verdict(figure: Figure) -> str:
 def render(rows: list[Row]) -> str:
     """The table as text: one line a figure, grouped by benchmark."""
     lines, group = [], None
-    header = f"{'figure':<58} {'median':>16} {'runs (low-high)':>26} {'target':>16}  {'result':<15} ratio to"
+    header = f"{'figure':<66} {'median':>16} {'runs (low-high)':>26} {'target':>16}  {'result':<15} ratio to"
     lines += [header, "-" * len(header)]
     for row in rows:
         f = row.figure
@@ -102,7 +104,7 @@ def render(rows: list[Row]) -> str:
             lines.append(f"[{group}]")
         spread = f"{row.runs}: {number(row.low, '')}-{number(row.high, '')}".rstrip() if row.runs > 1 else "1"
         target = "" if f.target is None else ("≥ " if f.better == "higher" else "≤ ") + number(f.target, f.unit)
-        lines.append(f"  {f.name:<56} {number(f.value, f.unit):>16} {spread:>26} {target:>16}  {verdict(f):<15} "
+        lines.append(f"  {f.name:<64} {number(f.value, f.unit):>16} {spread:>26} {target:>16}  {verdict(f):<15} "
                      f"{f.reference}".rstrip())
     missed = [r for r in rows if r.figure.met() is False]
     met = [r for r in rows if r.figure.met()]
