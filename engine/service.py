@@ -178,11 +178,18 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     # SET only what changed: SQLite rewrites every index on a SET column, changed or not.
     changed = tuple(k for k in _UPDATED if after[k] != item[k])
     params = {f"v_{k}": after[k] for k in changed}
-    updated = _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]})
+    params.update(_id=item["id"], _version=item["version"])
+    queued = outbox_row("item.transitioned", after, record, now)
+    if conn.dialect.name == "postgresql":  # one round trip: the update, and the two inserts only if it matched
+        params.update({f"h_{k}": v for k, v in record_params.items()}, **{f"o_{k}": v for k, v in queued.items()})
+        updated = itemrows.transition_write(changed).rowcount(conn, params)
+    else:
+        updated = _update_statement(changed).rowcount(conn, params)
+        if updated == 1:
+            itemrows.INSERT_HISTORY.execute(conn, record_params)
+            itemrows.INSERT_OUTBOX.execute(conn, queued)
     if updated != 1:  # the row lock makes this impossible; refuse rather than fork the chain
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
-    itemrows.INSERT_HISTORY.execute(conn, record_params)
-    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.transitioned", after, record, now))
     after_commit(conn, TRANSITIONS.labels(request.trigger).inc)
     return FireResult(after, record, wf)
 

@@ -303,8 +303,10 @@ class Store:
         never call ``conn.execute`` on it, which would open a transaction that nothing ends.
         """
         if not self.is_sqlite:
+            # Autocommit: the statement runs alone, without the BEGIN before and the ROLLBACK after it that
+            # would cost two more round trips (psycopg switches autocommit on the client, sending nothing).
             with self.reader.connect() as conn:
-                yield conn
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
             return
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
