@@ -86,14 +86,38 @@ def next_number(conn: sa.Connection, year: int) -> int:
 
 _HISTORY_COLUMNS = [c.name for c in history.columns if c.name != "id"]
 _OUTBOX_COLUMNS = [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")]
+_UPDATES: dict[tuple[str, ...], Prebuilt] = {}
 _WRITES: dict[tuple[str, ...], Prebuilt] = {}
 
 
-def transition_write(columns: tuple[str, ...]) -> Prebuilt:
-    """PostgreSQL's whole write of a transition as one statement (one round trip instead of three): the
-    version-checked UPDATE of ``columns`` (parameters v_<column>, _id, _version), and only if it touched the row,
-    the history record (h_<column>) and the outbox row (o_<column>); its rowcount is 1, or 0 when the version
-    did not match and nothing was written. Built once per set of columns."""
+def write_transition(conn: sa.Connection, changes: dict, item: dict, record: dict, queued: dict) -> int:
+    """Write a transition: SET ``changes`` on the item row if it is still at ``item``'s version, and only then
+    append the history ``record`` and the outbox row ``queued``; return 1, or 0 when the version did not match
+    and nothing was written. On PostgreSQL it is one statement (one round trip instead of three)."""
+    params = {f"v_{k}": v for k, v in changes.items()}
+    params.update(_id=item["id"], _version=item["version"])
+    if conn.dialect.name == "postgresql":
+        params.update({f"h_{k}": v for k, v in record.items()}, **{f"o_{k}": v for k, v in queued.items()})
+        return _combined_write(tuple(changes)).rowcount(conn, params)
+    updated = _update_statement(tuple(changes)).rowcount(conn, params)
+    if updated == 1:
+        INSERT_HISTORY.execute(conn, record)
+        INSERT_OUTBOX.execute(conn, queued)
+    return updated
+
+
+def _update_statement(columns: tuple[str, ...]) -> Prebuilt:
+    """The prebuilt UPDATE for this set of columns (a handful of combinations occur; each built once)."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = Prebuilt(UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}") for k in columns}))
+    return statement
+
+
+def _combined_write(columns: tuple[str, ...]) -> Prebuilt:
+    """WITH updated AS (UPDATE items ... RETURNING id), recorded AS (INSERT INTO history ... SELECT ... FROM
+    updated) INSERT INTO outbox ... SELECT ... FROM updated: the inserts take their one row from the update's,
+    so they write nothing when it matched nothing. Built once per set of columns."""
     statement = _WRITES.get(columns)
     if statement is None:
         updated = (UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}", type_=items.c[k].type) for k in columns})
