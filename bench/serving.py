@@ -87,7 +87,20 @@ def start_serve(port: int, env: dict[str, str], log, *, workers: int = 2, wait: 
             stop(proc)
             raise RuntimeError(f"closeloop serve did not start on port {port} (see its log)")
         time.sleep(0.3)
+    _settle(api_workers(proc.pid), deadline)
     return proc
+
+
+def _settle(pids: list[int], deadline: float) -> None:
+    """Wait until every worker's memory has stopped growing (/healthz answered by one says nothing of the
+    others, which may still be importing), so that "after start" means after each worker started."""
+    last: list[float] = []
+    while time.monotonic() < deadline:
+        now = [rss_mb(pid) for pid in pids]
+        if last and all(abs(a - b) < 1 for a, b in zip(now, last)):
+            return
+        last = now
+        time.sleep(1)
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
