@@ -68,6 +68,7 @@ class Measured:
     rss_warm: dict[int, float] = field(default_factory=dict)
     rss_after: dict[int, float] = field(default_factory=dict)
     statements: list[tuple[int, str]] = field(default_factory=list)
+    server_log: str = ""  # its end, kept when a request failed with a 5xx
 
 
 def _uptime() -> str:
@@ -116,6 +117,8 @@ def measure(filled: pg_cluster.Filled, args: argparse.Namespace, folder: Path) -
             measured.rss_after = {pid: rss_mb(pid) for pid in workers}
         finally:
             stop(proc)
+    if any(status >= 500 for half in measured.http for status in half.load.statuses):
+        measured.server_log = (folder / "serve.log").read_text(errors="replace")[-4000:]  # the folder goes
     return measured
 
 
@@ -160,6 +163,8 @@ def publish(measured: Measured, filled: pg_cluster.Filled, args: argparse.Namesp
               f"targets < {RSS_TARGET_MB:.0f} MB, growth <= {GROWTH_TARGET_MB:.0f} MB)")
     if done != sum(http.statuses.values()):
         print(f"  WARNING: only {done} of {sum(http.statuses.values())} transitions answered 200")
+    if measured.server_log:
+        print("  the end of the servers' log:\n" + measured.server_log)
     reference = f"pgbench TPC-B-like, {args.pgbench_clients} clients, same server, same run"
     report(Figure(f"pgbench TPC-B-like, {args.pgbench_clients} clients, PostgreSQL durable", tps, "/s"),
            Figure(f"HTTP transitions, PostgreSQL, {args.workers} processes, {args.clients} clients, {at}", http.rate,

@@ -34,8 +34,9 @@ def ping_when_idle(engine: sa.Engine, idle_seconds: float = IDLE_SECONDS) -> Non
         if time.monotonic() - record.info.get(_USED, 0.0) < idle_seconds:
             return
         try:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute(";")  # an empty query: what pool_pre_ping sends on PostgreSQL
+            # The dialect's own ping (what pool_pre_ping runs): an empty query sent in autocommit, so that the
+            # connection is not left in a transaction it would then refuse to switch to autocommit in.
+            engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
             # The pool discards this connection and checks out another (a new one when none is left).
             raise sa.exc.DisconnectionError(f"a pooled connection failed its ping: {exc}") from exc

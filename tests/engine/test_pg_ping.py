@@ -15,9 +15,9 @@ def _pool(url: str, idle_seconds: float) -> sa.Engine:
     return engine
 
 
-def _backend(engine: sa.Engine) -> int:
+def _backend(engine: sa.Engine, **options) -> int:
     with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        return conn.execution_options(**options).exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
 
 
 def _drop(url: str, pid: int) -> None:
@@ -35,6 +35,8 @@ def test_a_connection_dropped_while_idle_is_replaced_before_use(pg_server_url):
         _drop(pg_server_url, first)
         second = _backend(engine)  # would raise if the dead connection were handed out
         assert second != first
+        # The ping leaves no transaction open: a checkout may still switch to autocommit (Store.single does).
+        assert _backend(engine, isolation_level="AUTOCOMMIT") == second
     finally:
         engine.dispose()
 
