@@ -112,11 +112,17 @@ def pgbench(server: PostgresServer, clients: int, threads: int, seconds: int) ->
     done = subprocess.run([_bin(server, "pgbench"), "-c", str(clients), "-j", str(threads), "-T", str(seconds),
                            *_address(server), PGBENCH_DB], check=True, capture_output=True, text=True)
     cpu = postgres_cpu(server) - cpu_before
-    tps = re.search(r"^tps = ([\d.]+) \(without initial connection time\)", done.stdout, re.M)
-    count = re.search(r"^number of transactions actually processed: (\d+)", done.stdout, re.M)
+    tps, count = pgbench_rate(done.stdout + done.stderr)
+    return PgbenchRun(tps, count, seconds, cpu)
+
+
+def pgbench_rate(output: str) -> tuple[float, int]:
+    """The tps (without the initial connection time) and the transactions pgbench printed."""
+    tps = re.search(r"^tps = ([\d.]+) \(without initial connection time\)", output, re.M)
+    count = re.search(r"^number of transactions actually processed: (\d+)", output, re.M)
     if tps is None or count is None:
-        raise RuntimeError("pgbench printed no rate:\n" + done.stdout[-2000:] + done.stderr[-2000:])
-    return PgbenchRun(float(tps.group(1)), int(count.group(1)), seconds, cpu)
+        raise RuntimeError("pgbench printed no rate:\n" + output[-2000:])
+    return float(tps.group(1)), int(count.group(1))
 
 
 def postgres_cpu(server: PostgresServer) -> float:
