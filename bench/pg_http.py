@@ -67,7 +67,7 @@ class Measured:
     rss_start: dict[int, float] = field(default_factory=dict)
     rss_warm: dict[int, float] = field(default_factory=dict)
     rss_after: dict[int, float] = field(default_factory=dict)
-    statements: list[tuple[int, str]] = field(default_factory=list)
+    statements: list[tuple[float, float, str]] = field(default_factory=list)
     server_log: str = ""  # its end, kept when a request failed with a 5xx
 
 
@@ -154,8 +154,8 @@ def publish(measured: Measured, filled: pg_cluster.Filled, args: argparse.Namesp
           f"PostgreSQL {per * sum(h.postgres_cpu for h in measured.http):.2f} ms, load generator "
           f"{per * sum(h.client_cpu for h in measured.http):.2f} ms; PostgreSQL write transactions per transition "
           f"{sum(h.transactions for h in measured.http) / max(done, 1):.2f}")
-    for calls, query in measured.statements:
-        print(f"    {calls:6.2f} per transition  {query}")
+    for calls, ms, query in measured.statements:
+        print(f"    {calls:6.2f} per transition, {ms:5.2f} ms executing  {query}")
     growth = {pid: measured.rss_after[pid] - measured.rss_start[pid] for pid in measured.rss_start}
     for n, pid in enumerate(measured.rss_start, 1):
         print(f"  serve worker {n}: RSS {measured.rss_start[pid]:.0f} MB after start, {measured.rss_warm[pid]:.0f} MB "

@@ -70,10 +70,12 @@ class StatementCount:
         """Forget what was counted so far."""
         _query(self.url, "SELECT pg_stat_statements_reset()")
 
-    def top(self, transitions: int, limit: int = 12) -> list[tuple[float, str]]:
-        """Statements per transition in closeloop's database since the reset: all together, then the most frequent."""
-        rows = _query(self.url, "SELECT s.calls, regexp_replace(s.query, '\\s+', ' ', 'g') FROM pg_stat_statements s "
-                                "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
-                                "AND s.query NOT LIKE '%%pg_stat_statements%%' ORDER BY s.calls DESC")
-        counted = [(calls / transitions, query[:110]) for calls, query in rows]
-        return [(sum(c for c, _ in counted), "(all statements)")] + counted[:limit]
+    def top(self, transitions: int, limit: int = 12) -> list[tuple[float, float, str]]:
+        """Statements and their execution ms per transition in closeloop's database since the reset: all
+        together, then the most frequent."""
+        rows = _query(self.url, "SELECT s.calls, s.total_exec_time, regexp_replace(s.query, '\\s+', ' ', 'g') "
+                                "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                                "WHERE d.datname = current_database() AND s.query NOT LIKE '%%pg_stat_statements%%' "
+                                "ORDER BY s.calls DESC")
+        counted = [(calls / transitions, ms / transitions, query[:100]) for calls, ms, query in rows]
+        return [(sum(c for c, _, _ in counted), sum(m for _, m, _ in counted), "(all statements)")] + counted[:limit]
