@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-sweep bench-audit bench-evidence bench-lists bench-ledger bench-pg clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs
+.PHONY: run test setup bench bench-transitions bench-sweep bench-audit bench-evidence bench-lists bench-ledger bench-spiff bench-pg clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs
 
 setup: $(STAMP)
 
@@ -50,7 +50,13 @@ axe-docs: setup
 check-workflows: setup
 	$(BIN)/closeloop workflows check workflows
 
-bench: setup
+# Every benchmark, several runs each, then one table of figures, targets and ratios (an hour or more: the
+# benchmarks fill databases of 1,000,000 items). BENCH_ARGS='--only transitions,sweep' or '--quick' runs a part.
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/table.py $(BENCH_ARGS)
+
+# fire() and transitions over HTTP on SQLite, one run (a minute or two).
+bench-transitions: setup
 	$(BIN)/python bench/transitions.py
 
 # The reminder sweep at 1,000,000 items (a few minutes, most of it seeding the database).
@@ -80,6 +86,15 @@ bench-evidence: setup
 # The 台账 ledger at 100,000 rows: import seconds, export seconds and the exporting process's peak memory.
 bench-ledger: setup
 	$(BIN)/python bench/ledger.py
+
+# closeloop against SpiffWorkflow: the six-step lifecycle on SQLite, one durable commit per step, items/s and peak
+# memory of each in its own process (1,000 items x 3 runs a side: 1-4 minutes; SPIFF_ARGS='--items 300 --rounds 1').
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-spiff: $(VENV)/.bench-installed
+	$(BIN)/python bench/vs_spiff.py $(SPIFF_ARGS)
 
 # Bounded schemathesis run against a served demo (FUZZ_ARGS='--max-time 600 --seed 1' changes the bounds);
 # exits non-zero when any schemathesis check but positive-data acceptance fails (5xx, answers unlike the document...).

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,9 @@ sys.path.insert(0, str(HERE.parent))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from bench.child import run_measured  # noqa: E402
+from bench.figures import Figure  # noqa: E402
+from bench.figures import report as report_figures  # noqa: E402
 from engine.audit.bundle_verify import verify_bundle  # noqa: E402
 from engine.audit.checkpoint import checkpoint_now  # noqa: E402
 from engine.config import Settings  # noqa: E402
@@ -39,23 +41,6 @@ from tests.audit_helpers import STANDALONE, clone_history, templates  # noqa: E4
 from tests.helpers import build_world  # noqa: E402
 
 CLOSELOOP = Path(sys.executable).parent / "closeloop"
-
-
-# Runs a command and prints its peak resident memory in KB. A process started straight from this one would
-# report this one's peak instead (Linux keeps the larger of the old and the new image's peaks across exec),
-# and this one holds the whole history it built; the launcher is small, so its child's peak is the command's.
-_LAUNCHER = ("import os, sys\npid = os.fork()\nif pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
-             "_pid, status, usage = os.wait4(pid, 0)\nprint(usage.ru_maxrss)\n"
-             "sys.exit(os.waitstatus_to_exitcode(status))")
-
-
-def _child(args: list[str], env: dict) -> tuple[float, float]:
-    """Run a command to completion: (seconds, its peak resident memory in MB)."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *args], env=env, stdout=subprocess.PIPE, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed")
-    return time.perf_counter() - started, int(done.stdout.split()[-1]) / 1024
 
 
 def _cpu_seconds() -> tuple[float, float]:
@@ -94,12 +79,16 @@ def measure(records: int) -> None:
         small_env = {**env, "CLOSELOOP_DATABASE_URL": small_url,
                      "CLOSELOOP_AUDIT_KEY_DIR": str(folder / "small" / "keys")}
         bundle, small = folder / "bundle.zip", folder / "small.zip"
-        seconds, peak = _child([str(CLOSELOOP), "audit", "export", str(bundle)], env)
-        _small_seconds, small_peak = _child([str(CLOSELOOP), "audit", "export", str(small)], small_env)
+        export = run_measured([str(CLOSELOOP), "audit", "export", str(bundle)], env)
+        seconds, peak = export.wall, export.peak_mb
+        small_peak = run_measured([str(CLOSELOOP), "audit", "export", str(small)], small_env).peak_mb
         print(f"export    {records:,} records in {seconds:.1f} s ({records / seconds:,.0f} records/s), "
               f"{bundle.stat().st_size / 1e6:.0f} MB; peak memory {peak:.0f} MB "
               f"(at {records // 10:,} records: {small_peak:.0f} MB)")
         print(f"machine   {os.cpu_count()} CPUs; load average {_load()} before verifying")
+        report_figures(Figure(f"audit export peak memory, {records:,} records", peak, "MB", better="lower"),
+                       Figure("audit export peak, full / a tenth of the records", peak / small_peak, "x", target=1.2,
+                              better="lower", reference=f"the same export of {records // 10:,} records"))
         for workers in (1, os.cpu_count() or 1):
             started, (own, children) = time.perf_counter(), _cpu_seconds()
             report = verify_bundle(bundle, workers=workers)
@@ -112,9 +101,13 @@ def measure(records: int) -> None:
                   f"target >= 100,000); CPU {own + children:.1f} us a record{split}, all processes: "
                   f"{workers} such CPUs would do {workers * 1e6 / (own + children):,.0f} records/s; "
                   f"load average {_load()}")
-        seconds, peak = _child([sys.executable, str(STANDALONE), str(bundle)], env)
+            report_figures(Figure(f"audit verify, {workers} process{'es' if workers > 1 else ''}", report.records / seconds,
+                                  "records/s", target=100_000 if workers == (os.cpu_count() or 1) else None))
+        standalone = run_measured([sys.executable, str(STANDALONE), str(bundle)], env)
+        seconds, peak = standalone.wall, standalone.peak_mb
         print(f"verify    {report.records:,} records in {seconds:.1f} s: {report.records / seconds:,.0f} records/s "
               f"(tools/verify_bundle.py, peak memory {peak:.0f} MB)")
+        report_figures(Figure("audit verify, tools/verify_bundle.py", report.records / seconds, "records/s"))
         rt.store.dispose()
         small_rt.store.dispose()
 

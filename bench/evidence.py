@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -25,6 +25,8 @@ sys.path.insert(0, str(HERE.parent))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from bench.child import run_measured  # noqa: E402
+from bench.figures import Figure, report  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store, migrate  # noqa: E402
@@ -32,18 +34,6 @@ from tests.audit_helpers import STANDALONE  # noqa: E402
 from tests.helpers import build_world, drive, fire, new_item  # noqa: E402
 
 CLOSELOOP = Path(sys.executable).parent / "closeloop"
-TIME = ["/usr/bin/time", "-f", "%e %M"]  # seconds, peak resident KB
-
-
-def _timed(args: list[str], env: dict) -> tuple[float, int]:
-    """(seconds, peak resident MB) of a command run as its own process."""
-    done = subprocess.run(TIME + args, capture_output=True, text=True, env=env)
-    if done.returncode not in (0,):
-        raise SystemExit(f"{' '.join(args)} failed: {done.stderr[-2000:]}")
-    seconds, kb = done.stderr.strip().splitlines()[-1].split()
-    return float(seconds), int(kb) // 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10)
@@ -73,14 +63,17 @@ def main() -> None:
     mb = uploaded / 1024 / 1024
     print(f"upload    {args.files} files of {args.mb} MB: {mb / seconds:.0f} MB/s ({seconds:.1f} s)")
     env = {**os.environ, "CLOSELOOP_DATABASE_URL": f"sqlite:///{db}", "CLOSELOOP_AUDIT_KEY_DIR": str(folder / "k")}
-    plain_s, plain_mb = _timed([str(CLOSELOOP), "audit", "export", str(folder / "plain.zip")], env)
-    with_s, with_mb = _timed([str(CLOSELOOP), "audit", "export", str(folder / "b.zip"), "--with-evidence"], env)
-    print(f"export    with {mb:.0f} MB of evidence: {with_s:.1f} s, peak {with_mb} MB resident "
-          f"(without the files: {plain_s:.1f} s, peak {plain_mb} MB)")
-    ours_s, _ = _timed([str(CLOSELOOP), "audit", "verify", str(folder / "b.zip"), "--with-evidence"], env)
-    theirs_s, _ = _timed([sys.executable, str(STANDALONE), str(folder / "b.zip"), "--with-evidence"], env)
+    plain = run_measured([str(CLOSELOOP), "audit", "export", str(folder / "plain.zip")], env)
+    bundled = run_measured([str(CLOSELOOP), "audit", "export", str(folder / "b.zip"), "--with-evidence"], env)
+    print(f"export    with {mb:.0f} MB of evidence: {bundled.wall:.1f} s, peak {bundled.peak_mb:.0f} MB resident "
+          f"(without the files: {plain.wall:.1f} s, peak {plain.peak_mb:.0f} MB)")
+    ours_s = run_measured([str(CLOSELOOP), "audit", "verify", str(folder / "b.zip"), "--with-evidence"], env).wall
+    theirs_s = run_measured([sys.executable, str(STANDALONE), str(folder / "b.zip"), "--with-evidence"], env).wall
     print(f"verify    closeloop audit verify: {mb / ours_s:.0f} MB/s; tools/verify_bundle.py: {mb / theirs_s:.0f} MB/s")
-    print(f"(data in {folder}; delete it when done)")
+    report(Figure(f"evidence upload, {args.mb} MB files", mb / seconds, "MB/s"),
+           Figure(f"audit export peak with {mb:.0f} MB of evidence / without", bundled.peak_mb / plain.peak_mb, "x",
+                  target=1.2, better="lower", reference="the same export without the files"))
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

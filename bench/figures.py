@@ -41,6 +41,11 @@ class Figure:
         return (self.value - self.target) / self.target
 
 
+def store_name(dialect: str) -> str:
+    """The store's name as figures print it: 'SQLite' or 'PostgreSQL'."""
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(dialect, dialect)
+
+
 def report(*figures: Figure) -> None:
     """Append ``figures`` to the file CLOSELOOP_BENCH_FIGURES names, one JSON object a line (nothing when unset)."""
     path = os.environ.get(ENV)

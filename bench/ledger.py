@@ -23,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 
+from bench.child import run_measured  # noqa: E402
+from bench.figures import Figure, report  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.ledger.columns import HEADERS  # noqa: E402
 from engine.ledger.writers import write_xlsx  # noqa: E402
@@ -34,20 +36,6 @@ CLOSELOOP = Path(sys.executable).parent / "closeloop"
 UNITS = ("DEPT-A", "SUB-A1", "DEPT-B")
 STATES = ("已登记", "已交办", "整改中", "待验收", "已销号")
 SOURCES = ("巡视巡察", "审计", "督查督办", "群众反映/信访", "自查自纠")
-
-
-def _child(args: list[str], env: dict) -> tuple[float, float, float]:
-    """Run a command to completion, its output discarded: (wall seconds, CPU seconds, peak resident MB)."""
-    started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # the child becomes the command, so the peak measured is its own
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.execve(args[0], args, env)
-    _pid, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(args)} failed")
-    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def _rows(count: int):
@@ -81,15 +69,22 @@ def main() -> None:
         print(f"file      {args.rows:,} rows, {ledger.stat().st_size / 1e6:.1f} MB, written in "
               f"{time.perf_counter() - started:.1f} s")
         env = {**os.environ, "CLOSELOOP_DATABASE_URL": url, "CLOSELOOP_LEDGER_MAX_ROWS": str(max(args.rows, 1))}
-        wall, cpu, peak = _child([str(CLOSELOOP), "import", str(ledger), "--as", "reg"], env)
-        print(f"import    {args.rows:,} rows: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.0f} MB (target < 30 s)")
+        into = run_measured([str(CLOSELOOP), "import", str(ledger), "--as", "reg"], env)
+        print(f"import    {args.rows:,} rows: {into.wall:.1f} s wall, {into.cpu:.1f} s CPU, peak {into.peak_mb:.0f} MB "
+              "(target < 30 s)")
         out = folder / "out.xlsx"
-        wall, cpu, peak = _child([str(CLOSELOOP), "export", "ledger", str(out)], env)
-        print(f"export    {args.rows:,} items: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.0f} MB "
+        full = run_measured([str(CLOSELOOP), "export", "ledger", str(out)], env)
+        print(f"export    {args.rows:,} items: {full.wall:.1f} s wall, {full.cpu:.1f} s CPU, peak {full.peak_mb:.0f} MB "
               f"(targets < 10 s, < 300 MB); {out.stat().st_size / 1e6:.1f} MB")
-        wall, cpu, third = _child([str(CLOSELOOP), "export", "ledger", str(folder / "third.xlsx"), "--unit", "DEPT-B"],
-                                  env)
-        print(f"export    a third of them (--unit DEPT-B): {wall:.1f} s wall, {cpu:.1f} s CPU, peak {third:.0f} MB")
+        third = run_measured([str(CLOSELOOP), "export", "ledger", str(folder / "third.xlsx"), "--unit", "DEPT-B"], env)
+        print(f"export    a third of them (--unit DEPT-B): {third.wall:.1f} s wall, {third.cpu:.1f} s CPU, "
+              f"peak {third.peak_mb:.0f} MB")
+    rows = f"{args.rows:,} rows"
+    report(Figure(f"ledger import, {rows}", into.wall, "s", target=30, better="lower"),
+           Figure(f"ledger export, {rows}", full.wall, "s", target=10, better="lower"),
+           Figure(f"ledger export peak memory, {rows}", full.peak_mb, "MB", target=300, better="lower"),
+           Figure("ledger export peak, all / a third of the rows", full.peak_mb / third.peak_mb, "x", target=1.2,
+                  better="lower", reference="the same export of one unit's third"))
 
 
 if __name__ == "__main__":

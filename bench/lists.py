@@ -30,7 +30,9 @@ if str(HERE.parent) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench import listcases  # noqa: E402
+from bench import listcases, reports  # noqa: E402
+from bench.figures import Figure, store_name  # noqa: E402
+from bench.figures import report as report_figures  # noqa: E402
 from bench.seed import seed  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.store import Store  # noqa: E402
@@ -38,10 +40,8 @@ from tests.pg_server import PostgresServer, find_bindir  # noqa: E402
 
 TARGET_MS = 50.0
 
-# Timings beside the list's: (name, function of a read connection and today). The summary report
-# (engine/reports, GET /api/v1/reports/summary; target < 500 ms) belongs here, e.g.
-#   ("report by unit", lambda conn, today: reports.summary(conn, auditor, group_by="unit", ...)),
-# each is run as often as a list case and printed after the list's table.
+# Timings beside the list's: (name, function of a read connection and today), each run as often as a list case
+# and printed after the list's table. The summary report is timed by bench/reports.py on the same database.
 EXTRA_TIMINGS: list[tuple[str, Callable[[sa.Connection, dt.date], object]]] = []
 
 
@@ -63,10 +63,10 @@ def _prepare(url: str, items: int) -> None:
         print(f"  using the {have:,} items already in {Store(url).url.split('@')[-1]}")
         return
 
-    def report(done: int, total: int) -> None:
+    def progress(done: int, total: int) -> None:
         print(f"\r  seeding {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
-    result = seed(url, items, progress=report)
+    result = seed(url, items, progress=progress)
     print(f"\r  seeded {result.items:,} items, {result.records:,} history records in {result.seconds:.0f} s",
           file=sys.stderr)
 
@@ -122,10 +122,11 @@ def clock() -> tuple[float, float]:
     return time.perf_counter(), time.thread_time()
 
 
-def report(store_name: str, table: list[tuple[str, list[float], list[float], int, list[float]]]) -> None:
+def print_table(store: str, table: list[tuple[str, list[float], list[float], int, list[float]]]) -> tuple[float, float]:
     """Print one store's table: p50/p95 of the first and the next page, the CPU p95 of a page in this process
-    (all of SQLite's work; only the client's for PostgreSQL), and the worst p95 against the target."""
-    print(f"\n{store_name}: p50 / p95 wall ms (first page | next page) | p95 CPU ms of a page in this process;"
+    (all of SQLite's work; only the client's for PostgreSQL), and the worst p95 against the target; return the
+    worst wall and CPU p95."""
+    print(f"\n{store}: p50 / p95 wall ms (first page | next page) | p95 CPU ms of a page in this process;"
           f" target p95 < {TARGET_MS:.0f} ms")
     worst = worst_cpu = 0.0
     for name, first, following, rows, cpu in table:
@@ -140,6 +141,20 @@ def report(store_name: str, table: list[tuple[str, list[float], list[float], int
         print(line + (f"   ({rows} rows)" if rows < 50 else ""))
     print(f"  worst p95: {worst:.1f} ms wall, {worst_cpu:.1f} ms CPU "
           f"{'(within target)' if worst < TARGET_MS else '(wall time over target)'}")
+    return worst, worst_cpu
+
+
+def report(url: str, runs: int) -> None:
+    """Time the list's cases and the summary report on the filled database at ``url``; print and report them."""
+    store, items = store_name(Store(url).dialect), _items_in(url)
+    worst, worst_cpu = print_table(store, measure(url, runs))
+    figures = [Figure(f"list page p95, slowest case, {items:,} items, {store}", worst, "ms", target=TARGET_MS, better="lower")]
+    if store == "SQLite":  # all of SQLite's work runs in this process: its CPU time is the page's own cost
+        figures.append(Figure(f"list page p95 CPU, slowest case, {items:,} items, {store}", worst_cpu, "ms", target=TARGET_MS,
+                              better="lower"))
+    report_figures(*figures)
+    print()
+    reports.run(url, max(3, runs // 4))
 
 
 def main() -> None:
@@ -152,14 +167,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.db:
         _prepare(args.db, args.items)
-        report(Store(args.db).dialect, measure(args.db, args.runs))
+        report(args.db, args.runs)
         return
     with tempfile.TemporaryDirectory(prefix="closeloop-bench-") as folder:
         if args.store in ("sqlite", "both"):
             url = f"sqlite:///{Path(folder) / 'lists.db'}"
             print(f"SQLite, {args.items:,} items")
             _prepare(url, args.items)
-            report("SQLite", measure(url, args.runs))
+            report(url, args.runs)
         if args.store in ("postgresql", "both"):
             bindir = find_bindir()
             if bindir is None:
@@ -170,7 +185,7 @@ def main() -> None:
                 url = server.start()
                 print(f"\nPostgreSQL ({bindir.parent.name}), {args.items:,} items")
                 _prepare(url, args.items)
-                report("PostgreSQL", measure(url, args.runs))
+                report(url, args.runs)
             finally:
                 server.stop()
 

@@ -51,12 +51,16 @@ INSERT_OUTBOX = Prebuilt(outbox.insert(), [c.name for c in outbox.columns if c.n
 
 UPDATE_ITEM = items.update().where(items.c.id == sa.bindparam("_id"), items.c.version == sa.bindparam("_version"))
 INSERT_ITEM = items.insert()
+# Registration's statements, prebuilt (engine.fastpath): the item with every column, its unit, its assignee.
+INSERT_NEW_ITEM = Prebuilt(INSERT_ITEM, [c.name for c in items.columns])
 SELECT_UNIT = sa.select(units.c.id, units.c.code, units.c.path).where(units.c.code == sa.bindparam("code"))
 SELECT_ASSIGNEE = (
     sa.select(users.c.username, users.c.roles, users.c.active, units.c.path)
     .select_from(users.join(units, units.c.id == users.c.unit_id))
     .where(users.c.username == sa.bindparam("username"))
 )
+UNIT_BY_CODE = Prebuilt(SELECT_UNIT)
+ASSIGNEE_BY_NAME = Prebuilt(SELECT_ASSIGNEE)
 
 
 def load_item(conn: sa.Connection, ref: str, *, lock: bool = False) -> dict | None:
@@ -75,13 +79,19 @@ def load_item(conn: sa.Connection, ref: str, *, lock: bool = False) -> dict | No
                                  ) from None
 
 
+def _next_number_upsert(insert) -> Prebuilt:
+    one = sa.literal_column("1", sa.Integer)  # in the SQL text: the only parameter is the year
+    return Prebuilt(insert(sequences).values(year=sa.bindparam("year"), last=one).on_conflict_do_update(
+        index_elements=[sequences.c.year], set_={"last": sequences.c.last + one}).returning(sequences.c.last))
+
+
+# Built once per dialect: building and compiling the upsert cost more than running it (each registration).
+_NEXT_NUMBER = {"sqlite": _next_number_upsert(sqlite.insert), "postgresql": _next_number_upsert(postgresql.insert)}
+
+
 def next_number(conn: sa.Connection, year: int) -> int:
     """The next item number of ``year``, atomically (an upsert that returns the new value)."""
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(sequences)
-    stmt = insert.values(year=year, last=1).on_conflict_do_update(
-        index_elements=[sequences.c.year], set_={"last": sequences.c.last + 1}
-    ).returning(sequences.c.last)
-    return conn.execute(stmt).scalar_one()
+    return _NEXT_NUMBER[conn.dialect.name].execute(conn, {"year": year}).fetchone()[0]
 
 
 _HISTORY_COLUMNS = [c.name for c in history.columns if c.name != "id"]

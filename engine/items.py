@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -21,12 +22,30 @@ from engine.schemas import NewItem
 CREATE_ROLES = frozenset({"registrar", "supervisor", "admin"})
 
 
+class UnitRef(NamedTuple):
+    """A unit as the write path needs it (itemrows.SELECT_UNIT's columns)."""
+
+    id: int
+    code: str
+    path: str
+
+
+class AssigneeRow(NamedTuple):
+    """A would-be assignee as the checks need them (itemrows.SELECT_ASSIGNEE's columns)."""
+
+    username: str
+    roles: str
+    active: bool
+    path: str
+
+
 def resolve_unit(conn: sa.Connection, actor: Actor, code: str, granting_roles: frozenset[str], *,
-                 field: str = "unit") -> sa.Row:
+                 field: str = "unit") -> UnitRef:
     """The unit with ``code``, which must exist and lie within the write scope of the roles that grant the action."""
-    row = conn.execute(itemrows.SELECT_UNIT, {"code": code}).first()
-    if row is None:
+    found = itemrows.UNIT_BY_CODE.first(conn, {"code": code})
+    if found is None:
         raise InvalidInput(f"unit {code!r} does not exist", field=field)
+    row = UnitRef(**found)
     if not actor.can_act(granting_roles, row.path):
         raise Forbidden(f"unit {code!r} is outside {actor.username}'s unit scope", reason="unit_scope")
     return row
@@ -34,13 +53,13 @@ def resolve_unit(conn: sa.Connection, actor: Actor, code: str, granting_roles: f
 
 def check_assignee(conn: sa.Connection, username: str, unit_path: str, *, field: str = "assignee") -> None:
     """An assignee must be an active user with the assignee role, in the item's unit or below it."""
-    row = conn.execute(itemrows.SELECT_ASSIGNEE, {"username": username}).first()
-    problem = assignee_problem(row, username, unit_path)
+    found = itemrows.ASSIGNEE_BY_NAME.first(conn, {"username": username})
+    problem = assignee_problem(None if found is None else AssigneeRow(**found), username, unit_path)
     if problem is not None:
         raise InvalidInput(problem, field=field)
 
 
-def assignee_problem(row: sa.Row | None, username: str, unit_path: str) -> str | None:
+def assignee_problem(row: AssigneeRow | sa.Row | None, username: str, unit_path: str) -> str | None:
     """Why the user (their SELECT_ASSIGNEE row, None if missing) cannot be an item's assignee, or None."""
     if row is None or not row.active:
         return f"user {username!r} does not exist or is inactive"
@@ -104,7 +123,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         "next_reminder_at": None, "closed_at": None, "created_at": now, "updated_at": now,
     }
     row["next_reminder_at"] = reminder_clock(rt, wf.definition, row)
-    conn.execute(itemrows.INSERT_ITEM, row)
+    itemrows.INSERT_NEW_ITEM.execute(conn, row)
     itemrows.INSERT_HISTORY.execute(conn, record_params)
     row["unit_code"], row["unit_path"] = unit.code, unit.path
     itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.created", row, record, now))

@@ -81,8 +81,14 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
+# Rows a transition changes (its item, its history record, its outbox event, and a notice now and then): the
+# unit in which commits are counted, so that one bulk transaction of thousands of rows counts as what it wrote.
+ROWS_A_COMMIT = 4
+
+
 class WalCheckpoints:
-    """Background checkpoints, every few hundred commits, that keep one database's WAL under ``wal_limit``."""
+    """Background checkpoints, every few hundred commits' worth of rows, that keep one database's WAL under
+    ``wal_limit``."""
 
     def __init__(self, reader: sa.Engine, wal_limit: int, write_lock: Callable[[], ContextManager[None]]) -> None:
         self.reader = reader
@@ -97,9 +103,11 @@ class WalCheckpoints:
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
-    def committed(self) -> None:
-        """Count a commit; every ``every`` commits, schedule a checkpoint (unless one is still pending)."""
-        self._commits += 1
+    def committed(self, changes: int = ROWS_A_COMMIT) -> None:
+        """Count a commit that changed ``changes`` rows (triggers' included), as that many transitions' worth of
+        rows; every ``every`` such, schedule a checkpoint (unless one is still pending). Counting commits alone
+        let a bulk import or a seed of a million items, a few huge commits, grow the log by gigabytes."""
+        self._commits += max(1, -(-changes // ROWS_A_COMMIT))
         if self._commits >= self._next and not self._pending:
             self._next = self._commits + self.every
             self._pending = True
@@ -133,6 +141,13 @@ class WalCheckpoints:
                     driver.execute(f"PRAGMA busy_timeout={READ_BUSY_MS}")
         except Busy:
             pass  # a writer here has waited that long for another process's lock: try after the next commits
+
+    def settle(self) -> None:
+        """Wait until a checkpoint already scheduled has finished."""
+        with self._executor_lock:
+            executor = self._executor
+        if executor is not None:
+            executor.submit(lambda: None).result()
 
     def close(self) -> None:
         """Wait for a running checkpoint (it holds a connection) and stop the thread."""

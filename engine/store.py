@@ -8,7 +8,6 @@ having changed nothing; SQLite's WAL checkpoints live in engine.sqlite.
 """
 from __future__ import annotations
 
-import functools
 import math
 import sqlite3
 import threading
@@ -16,19 +15,20 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from engine.commit_hooks import after_commit_hooks, run_hooks
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.pgping import ping_when_idle
+from engine.revisions import current_revision, head_revision  # noqa: F401  (imported from here by callers)
 from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.walsync import WalSync
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 T = TypeVar("T")
 
@@ -268,6 +268,7 @@ class Store:
             if conn is None or conn.closed or conn.invalidated:
                 conn = self._writer_conn = self.writer.connect()
             transaction = self._begin(conn, deadline)
+            changed_before = conn.connection.driver_connection.total_changes
             try:
                 with transaction, after_commit_hooks(conn) as hooks:
                     yield conn
@@ -276,16 +277,22 @@ class Store:
                     conn.close()
                     self._writer_conn = None
                 raise
+            changes = conn.connection.driver_connection.total_changes - changed_before
         finally:
             self._write_lock.release()
         run_hooks(hooks)
-        self._checkpoints.committed()
+        self._checkpoints.committed(changes)
         seq = self._walsync.committed()
         pending = getattr(self._local, "pending", None)
         if pending is not None:
             pending.seq = max(pending.seq, seq)
         else:
             self._walsync.wait(seq)
+
+    def settle_checkpoints(self) -> None:
+        """Wait until a WAL checkpoint already scheduled has finished (SQLite; nothing to wait for on PostgreSQL)."""
+        if self._checkpoints is not None:
+            self._checkpoints.settle()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -347,23 +354,13 @@ class Store:
 
 def alembic_config(url: str | None = None) -> Config:
     """An alembic Config pointing at the project's migrations, independent of the working directory."""
+    from alembic.config import Config  # only the commands that migrate pay for alembic (engine.revisions)
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url:
         cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     return cfg
-
-
-@functools.lru_cache(maxsize=1)
-def head_revision() -> str:
-    """The newest migration's revision id (read once: the migration files do not change while we run)."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def current_revision(store: Store) -> str | None:
-    """The revision the database is at, or None if it was never migrated."""
-    with store.reader.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def migrate(store: Store, revision: str = "head", *, app_role: str | None = None) -> None:

@@ -10,8 +10,12 @@ from engine.accounts import Actor
 from engine.errors import Forbidden, NotFound
 from engine.evidence.models import EvidenceFile
 from engine.evidence.storage import Stored
+from engine.fastpath import Prebuilt
 
 _files = EvidenceFile.__table__
+# Every transition that declares a file asks this (engine.evidence.references): prebuilt, run on the cursor.
+_UPLOADED_NAMES = Prebuilt(sa.select(_files.c.name).where(_files.c.item_id == sa.bindparam("item_id"),
+                                                          _files.c.sha256 == sa.bindparam("sha256")))
 
 
 def item_for_evidence(conn: sa.Connection, actor: Actor, item_ref: str, *, acting: bool) -> dict:
@@ -48,6 +52,11 @@ def uploads(conn: sa.Connection, item_id: str, sha256: str | None = None) -> lis
     if sha256 is not None:
         query = query.where(_files.c.sha256 == sha256)
     return [_public(row) for row in conn.execute(query.order_by(_files.c.id.desc()))]
+
+
+def uploaded_names(conn: sa.Connection, item_id: str, sha256: str) -> set[str]:
+    """The names under which the file ``sha256`` was uploaded for the item (empty if it never was)."""
+    return {row[0] for row in _UPLOADED_NAMES.execute(conn, {"item_id": item_id, "sha256": sha256}).fetchall()}
 
 
 def stored_hashes(conn: sa.Connection) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from engine.errors import InvalidInput
-from engine.evidence.files import uploads
+from engine.evidence.files import uploaded_names, uploads
 from engine.schemas import Evidence
 
 
@@ -26,7 +26,7 @@ def _uploaded_as_named(conn: sa.Connection, item_id: str, entry: Evidence) -> bo
     of a reference, recorded as one (with size and media type) so the bundle carries the file."""
     if entry.url is not None:
         return False
-    return any(f["name"] == entry.name for f in uploads(conn, item_id, entry.sha256))
+    return entry.name in uploaded_names(conn, item_id, entry.sha256)
 
 
 def _stored_entry(conn: sa.Connection, item_id: str, entry: Evidence, where: str) -> dict:

@@ -26,6 +26,9 @@ REQUEST_TIMEOUT_S = 30.0
 # The items' named assignee: only they act on its rectification steps, here from two tokens (two devices)
 # that the racers alternate between.
 RACER = "asg_a"
+# Clients drop a connection idle this long, well before uvicorn closes it (timeout_keep_alive, 5 s): a round
+# that a loaded machine stalls for longer must not send its request on a socket the server is closing (reset).
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 class Race:
@@ -43,7 +46,7 @@ class Race:
             thread.start()
 
     def _work(self, base: str, token: str) -> None:
-        with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S,
+        with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S, limits=CLIENT_LIMITS,
                           headers={"Authorization": f"Bearer {token}"}) as http:
             try:
                 while True:
@@ -97,7 +100,7 @@ def race(live_server, world, rt):
 @pytest.fixture
 def http(live_server):
     """One client for the test thread's own requests."""
-    with httpx.Client(base_url=live_server, timeout=REQUEST_TIMEOUT_S) as client:
+    with httpx.Client(base_url=live_server, timeout=REQUEST_TIMEOUT_S, limits=CLIENT_LIMITS) as client:
         yield client
 
 

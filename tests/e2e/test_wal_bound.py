@@ -96,3 +96,26 @@ def test_wal_stays_bounded_under_continuous_writes_and_reads(live_server, rt, wo
     assert largest[0] <= WAL_BOUND_BYTES, (
         f"the WAL reached {largest[0] / 2**20:.1f} MB over {counts['written']} transitions "
         f"(limit {WAL_LIMIT_MB} MB, bound {WAL_BOUND_BYTES / 2**20:.1f} MB)")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_few_bulk_transactions_are_checkpointed_as_the_rows_they_wrote(rt, world, client):
+    """A bulk import or a seed writes thousands of rows in each of a few commits: the log is restarted after them
+    as after as many transitions, not left to grow until hundreds more commits come (a million-item seed grew it
+    to 6 GB)."""
+    from engine.bulk import Rows
+    from tests.engine.test_bulk_rows import COLUMNS, _notices, _row
+
+    path = sqlite_path(rt.store.url)
+    item = new_item(client, world)["id"]
+    for _ in range(3):  # each ~2 MB of log: twice the limit, in 3 commits where 16 are counted between checks
+        with rt.store.write() as conn:
+            rows = Rows(conn)
+            rows.insert(_notices, COLUMNS, [_row(rows, n, f"bulk/{n}", item) for n in rows.new_ids(_notices, 4000)])
+        rt.store.settle_checkpoints()
+    high = _wal_bytes(path)
+    with rt.store.write() as conn:  # the next write starts the log from the top again, cut to the limit
+        conn.exec_driver_sql("UPDATE notices SET status = status WHERE id = 1")
+    after = _wal_bytes(path)
+    print(f"WAL {high / 2**20:.1f} MB after 3 bulk commits, {after / 2**20:.2f} MB after the next write")
+    assert after <= WAL_LIMIT_MB * 1024 * 1024, f"the log was left at {after / 2**20:.1f} MB"
