@@ -34,6 +34,8 @@ sys.path.insert(0, str(HERE.parent))
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench.serving import api_workers as serve_workers  # noqa: E402
+from bench.serving import children, healthy, rss_mb  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
@@ -109,30 +111,6 @@ async def read(http: httpx.AsyncClient, world, chance: random.Random, known: lis
         tally.note("inbox", await http.get("/api/v1/me/reminders", headers=world.h(chance.choice(("asg_a", "sup")))))
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (0 once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of a process (uvicorn's workers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
 async def load(base: str, world, wf, clients: int, seconds: float, watched: dict[str, int], tally: Tally,
                memory: dict[str, list[float]]) -> None:
     """Run the clients, sampling memory every 10 s and printing a line every minute."""
@@ -183,7 +161,7 @@ def main() -> int:
                                            "--no-scheduler"], env=env, stdout=log, stderr=log))
         processes.append(subprocess.Popen([str(CLOSELOOP), "worker"], env=env, stdout=log, stderr=log))
         deadline = time.monotonic() + 120
-        while len(children(processes[0].pid)) < 3 or not _healthy(base):  # 2 workers + the resource tracker
+        while len(children(processes[0].pid)) < 3 or not healthy(base):  # 2 workers + the resource tracker
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                 print((folder / "processes.log").read_text()[-3000:], file=sys.stderr)
                 return 2
@@ -193,8 +171,7 @@ def main() -> int:
                 "url": hook.url + "/soak", "kind": "generic",
                 "events": ["item.transitioned", "reminder.due_soon", "reminder.overdue", "escalation.issued"]})
             assert made.status_code == 201, made.text
-            api_workers = [pid for pid in children(processes[0].pid) if b"spawn_main" in
-                           Path(f"/proc/{pid}/cmdline").read_bytes()]
+            api_workers = serve_workers(processes[0].pid)
             watched = {**{f"api-{n + 1}": pid for n, pid in enumerate(api_workers)}, "worker": processes[1].pid}
             memory: dict[str, list[float]] = {name: [] for name in watched}
             tally = Tally()
@@ -221,13 +198,6 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
         pg.stop()
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _drain(url: str, seconds: float) -> bool:

@@ -92,3 +92,50 @@ _NEXT_NUMBER = {"sqlite": _next_number_upsert(sqlite.insert), "postgresql": _nex
 def next_number(conn: sa.Connection, year: int) -> int:
     """The next item number of ``year``, atomically (an upsert that returns the new value)."""
     return _NEXT_NUMBER[conn.dialect.name].execute(conn, {"year": year}).fetchone()[0]
+
+
+_HISTORY_COLUMNS = [c.name for c in history.columns if c.name != "id"]
+_OUTBOX_COLUMNS = [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")]
+_UPDATES: dict[tuple[str, ...], Prebuilt] = {}
+_WRITES: dict[tuple[str, ...], Prebuilt] = {}
+
+
+def write_transition(conn: sa.Connection, changes: dict, item: dict, record: dict, queued: dict) -> int:
+    """Write a transition: SET ``changes`` on the item row if it is still at ``item``'s version, and only then
+    append the history ``record`` and the outbox row ``queued``; return 1, or 0 when the version did not match
+    and nothing was written. On PostgreSQL it is one statement (one round trip instead of three)."""
+    params = {f"v_{k}": v for k, v in changes.items()}
+    params.update(_id=item["id"], _version=item["version"])
+    if conn.dialect.name == "postgresql":
+        params.update({f"h_{k}": v for k, v in record.items()}, **{f"o_{k}": v for k, v in queued.items()})
+        return _combined_write(tuple(changes)).rowcount(conn, params)
+    updated = _update_statement(tuple(changes)).rowcount(conn, params)
+    if updated == 1:
+        INSERT_HISTORY.execute(conn, record)
+        INSERT_OUTBOX.execute(conn, queued)
+    return updated
+
+
+def _update_statement(columns: tuple[str, ...]) -> Prebuilt:
+    """The prebuilt UPDATE for this set of columns (a handful of combinations occur; each built once)."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = Prebuilt(UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}") for k in columns}))
+    return statement
+
+
+def _combined_write(columns: tuple[str, ...]) -> Prebuilt:
+    """WITH updated AS (UPDATE items ... RETURNING id), recorded AS (INSERT INTO history ... SELECT ... FROM
+    updated) INSERT INTO outbox ... SELECT ... FROM updated: the inserts take their one row from the update's,
+    so they write nothing when it matched nothing. Built once per set of columns."""
+    statement = _WRITES.get(columns)
+    if statement is None:
+        updated = (UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}", type_=items.c[k].type) for k in columns})
+                   .returning(items.c.id).cte("updated"))
+        recorded = history.insert().from_select(_HISTORY_COLUMNS, sa.select(
+            *[sa.bindparam(f"h_{c}", type_=history.c[c].type) for c in _HISTORY_COLUMNS]).select_from(updated)
+        ).cte("recorded")
+        queued = outbox.insert().from_select(_OUTBOX_COLUMNS, sa.select(
+            *[sa.bindparam(f"o_{c}", type_=outbox.c[c].type) for c in _OUTBOX_COLUMNS]).select_from(updated))
+        statement = _WRITES[columns] = Prebuilt(queued.add_cte(recorded))
+    return statement

@@ -27,7 +27,6 @@ from engine.errors import (
     VersionConflict,
 )
 from engine.evidence.references import recorded_evidence
-from engine.fastpath import Prebuilt
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow
@@ -177,12 +176,10 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
     after["history_seq"], after["history_hash"] = record["seq"], record["hash"]
     # SET only what changed: SQLite rewrites every index on a SET column, changed or not.
     changed = tuple(k for k in _UPDATED if after[k] != item[k])
-    params = {f"v_{k}": after[k] for k in changed}
-    updated = _update_statement(changed).rowcount(conn, {**params, "_id": item["id"], "_version": item["version"]})
+    updated = itemrows.write_transition(conn, {k: after[k] for k in changed}, item, record_params,
+                                        outbox_row("item.transitioned", after, record, now))
     if updated != 1:  # the row lock makes this impossible; refuse rather than fork the chain
         raise VersionConflict("item changed while the transition ran", current_version=item["version"] + 1)
-    itemrows.INSERT_HISTORY.execute(conn, record_params)
-    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.transitioned", after, record, now))
     after_commit(conn, TRANSITIONS.labels(request.trigger).inc)
     return FireResult(after, record, wf)
 
@@ -190,16 +187,6 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
 _UPDATED = ("state", "version", "unit_id", "assignee", "due_date", "requested_due_date", "deadline", "next_reminder_at",
             "state_entered_at", "measures", "submitted_by", "reopened_count", "history_seq", "history_hash",
             "closed_at", "updated_at")
-_UPDATES: dict[tuple[str, ...], Prebuilt] = {}
-
-
-def _update_statement(columns: tuple[str, ...]) -> Prebuilt:
-    """The prebuilt UPDATE for this set of columns (a handful of combinations occur; each built once)."""
-    statement = _UPDATES.get(columns)
-    if statement is None:
-        statement = _UPDATES[columns] = Prebuilt(
-            itemrows.UPDATE_ITEM.values(**{k: sa.bindparam(f"v_{k}") for k in columns}))
-    return statement
 
 
 def fire_once(rt: Runtime, *, item_ref: str, actor: Actor, request: TransitionRequest,

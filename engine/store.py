@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from engine.commit_hooks import after_commit_hooks, run_hooks
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
+from engine.pgping import ping_when_idle
 from engine.revisions import current_revision, head_revision  # noqa: F401  (imported from here by callers)
 from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.walsync import WalSync
@@ -91,11 +92,11 @@ class Store:
         else:
             # lock_timeout and pool_timeout turn "waits forever for a row lock or a connection" into a 503.
             self.reader = self.writer = sa.create_engine(
-                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-                pool_timeout=lock_timeout,
+                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=lock_timeout,
                 # A server that does not answer (a dropped route, a stopped VM) must not hang a request either.
                 connect_args={"options": f"-c lock_timeout={int(lock_timeout * 1000)}",
                               "connect_timeout": max(2, math.ceil(lock_timeout))})
+            ping_when_idle(self.writer)  # not on every checkout: a round trip a transaction saved under load
             self._write_lock = None
             self._checkpoints = None
             self._walsync = None  # PostgreSQL syncs its own log at each commit (and groups them itself)
@@ -310,8 +311,10 @@ class Store:
         never call ``conn.execute`` on it, which would open a transaction that nothing ends.
         """
         if not self.is_sqlite:
+            # Autocommit: the statement runs alone, without the BEGIN before and the ROLLBACK after it that
+            # would cost two more round trips (psycopg switches autocommit on the client, sending nothing).
             with self.reader.connect() as conn:
-                yield conn
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
             return
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
