@@ -1,6 +1,7 @@
 """The `closeloop audit` commands as an operator runs them, and a verifier that meets broken bundles."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -176,3 +177,43 @@ def test_a_record_holding_a_float_is_named_by_both_verifiers_though_its_hash_was
     code, alone, _ = standalone(bundle)
     assert named(verify_bundle(bundle).findings) == {item["id"]: 2}
     assert code == 2 and named(alone["findings"]) == {item["id"]: 2}
+
+
+def _manifest_of_kind(entries, value):
+    return {**entries, "manifest.json": orjson.dumps(value)}
+
+
+def _counts_as_text(entries):
+    return _manifest_of_kind(entries, {**orjson.loads(entries["manifest.json"]), "counts": "many"})
+
+
+def _workflow_hash_as_list(entries):
+    lines = entries["workflows.jsonl"].splitlines()
+    line = orjson.loads(lines[0])
+    return {**entries, "workflows.jsonl": b"\n".join([orjson.dumps({**line, "hash": [line["hash"]]}), *lines[1:]])}
+
+
+# A value of another kind where the bundle format has an object or a hash: the standalone verifier's answer
+# (1: the bundle cannot be read; 2: it does not verify), as closeloop's verifier refuses the same bundle.
+WRONG_KINDS = [("manifest-a-list", lambda entries: _manifest_of_kind(entries, []), 1),
+               ("counts-as-text", _counts_as_text, 2),
+               ("workflow-hash-a-list", _workflow_hash_as_list, 2)]
+
+
+@ONE_STORE
+@pytest.mark.parametrize("edit, status", [w[1:] for w in WRONG_KINDS], ids=[w[0] for w in WRONG_KINDS])
+def test_a_value_of_the_wrong_kind_is_refused_by_the_standalone_verifier_without_a_traceback(tmp_path, exported,
+                                                                                            edit, status):
+    bundle = write_bundle(tmp_path / "kind.zip", edit(read_bundle(exported)))
+    with pytest.raises(BundleError) if status == 1 else contextlib.nullcontext():
+        assert not verify_bundle(bundle).ok
+    code, alone, stderr = standalone(bundle)
+    assert code == status and "Traceback" not in stderr, stderr
+    assert status == 1 or alone["ok"] is False
+
+
+@ONE_STORE
+def test_a_trusted_checkpoint_that_is_no_json_object_is_a_clear_error_of_the_standalone_verifier(tmp_path, exported):
+    (tmp_path / "list.json").write_text("[1, 2]", encoding="utf-8")
+    code, _, stderr = standalone(exported, "--trusted-checkpoint", str(tmp_path / "list.json"))
+    assert code == 1 and "not a checkpoint document" in stderr and "Traceback" not in stderr, stderr
