@@ -72,12 +72,12 @@ def run(url: str, runs: int) -> float:
     rt = Runtime.open(Settings(database_url=url))
     store = store_name(rt.store.dialect)
     print(f"summary report on {store}, median / slowest of {runs} runs (target < {TARGET_MS} ms)")
-    worst = 0.0
+    worst = worst_cpu = 0.0
     for label, actor in _actors(rt):
         for period, date_from, date_to in periods(rt.today()):
             for group_by in GROUPS:
                 median, slowest, cpu, counted = measure(rt, actor, group_by, runs, date_from, date_to)
-                worst = max(worst, median)
+                worst, worst_cpu = max(worst, median), max(worst_cpu, cpu)
                 print(f"  {label:<11} {period:<12} group_by={group_by:<9} {median:8.1f} ms / {slowest:8.1f} ms   "
                       f"cpu {cpu:8.1f} ms  ({counted:,} items)", flush=True)
     print(f"  slowest median: {worst:.1f} ms ({worst / TARGET_MS:.2f} of the target)")
@@ -86,6 +86,9 @@ def run(url: str, runs: int) -> float:
     rt.store.dispose()
     report(Figure(f"summary report, slowest grouping, {items:,} items, {store}", worst, "ms", target=TARGET_MS,
                   better="lower"))
+    if store == "SQLite":  # the report's work runs in this process: its CPU time is the report's own cost
+        report(Figure(f"summary report CPU, slowest grouping, {items:,} items, {store}", worst_cpu, "ms",
+                      target=TARGET_MS, better="lower"))
     return worst
 
 
