@@ -197,8 +197,9 @@ def _load(rt: Runtime, world: World, url: str | None, now: dt.datetime, numbers:
         records += len(chain)
         done += len(items)
         if rt.store.is_sqlite:
-            # The store checkpoints every few hundred commits; a load of a few large ones would otherwise
-            # leave everything in an ever longer write-ahead log, which every later read searches.
+            # Truncate the write-ahead log, which every later read searches, once the checkpoint the store
+            # scheduled for these rows has run (two at once: the second finds the log busy and leaves it).
+            rt.store.settle_checkpoints()
             with rt.store.reader.connect() as conn:  # outside any transaction, as a checkpoint must be
                 conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if progress is not None:

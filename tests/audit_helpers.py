@@ -101,6 +101,8 @@ def _insert(rt, item_columns: list[str], item_rows: list[tuple], history_rows: l
         rows.insert(Item.__table__, item_columns, item_rows)
         rows.insert(HistoryRecord.__table__, _HISTORY_COLUMNS, history_rows)
     if rt.store.is_sqlite:
+        rt.store.settle_checkpoints()  # the store's own, scheduled by the rows just written: a second one at the same
+        # time would find the log busy and leave it as it is
         with rt.store.reader.connect() as conn:  # outside any transaction, as a checkpoint must be
             conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
