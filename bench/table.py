@@ -108,7 +108,7 @@ def render(rows: list[Row]) -> str:
         if f.group != group:
             group = f.group
             lines.append(f"[{group}]")
-        spread = f"{row.runs}: {number(row.low, '')}-{number(row.high, '')}".rstrip() if row.runs > 1 else "1"
+        spread = f"{row.runs}: {number(row.low, '').strip()}-{number(row.high, '').strip()}".rstrip() if row.runs > 1 else "1"
         target = "" if f.target is None else ("≥ " if f.better == "higher" else "≤ ") + number(f.target, f.unit)
         lines.append(f"  {f.name:<64} {number(f.value, f.unit):>16} {spread:>26} {target:>16}  {verdict(f):<15} "
                      f"{f.reference}".rstrip())
@@ -124,7 +124,7 @@ def markdown(rows: list[Row]) -> str:
     lines = ["| benchmark | figure | median | runs (low-high) | target | result | ratio to |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         f = row.figure
-        spread = f"{row.runs}: {number(row.low, '')}-{number(row.high, '')}".rstrip() if row.runs > 1 else "1"
+        spread = f"{row.runs}: {number(row.low, '').strip()}-{number(row.high, '').strip()}".rstrip() if row.runs > 1 else "1"
         target = "" if f.target is None else ("≥ " if f.better == "higher" else "≤ ") + number(f.target, f.unit)
         lines.append(f"| {f.group} | {f.name} | {number(f.value, f.unit)} | {spread} | {target} | {verdict(f)} | "
                      f"{f.reference} |")
