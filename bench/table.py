@@ -98,6 +98,20 @@ def verdict(figure: Figure) -> str:
     return f"{'missed' if figure.better == 'higher' else 'over'} by {figure.shortfall():.0%}"
 
 
+def _spread(row: Row) -> str:
+    """How many runs and their lowest and highest value ('1' for a single run)."""
+    if row.runs == 1:
+        return "1"
+    return f"{row.runs}: {number(row.low, '').strip()}-{number(row.high, '').strip()}"
+
+
+def _target(figure: Figure) -> str:
+    """'≥ 800 /s' or '≤ 80.0 ms', or '' for a figure without a target."""
+    if figure.target is None:
+        return ""
+    return ("≥ " if figure.better == "higher" else "≤ ") + number(figure.target, figure.unit)
+
+
 def render(rows: list[Row]) -> str:
     """The table as text: one line a figure, grouped by benchmark."""
     lines, group = [], None
@@ -108,8 +122,7 @@ def render(rows: list[Row]) -> str:
         if f.group != group:
             group = f.group
             lines.append(f"[{group}]")
-        spread = f"{row.runs}: {number(row.low, '').strip()}-{number(row.high, '').strip()}".rstrip() if row.runs > 1 else "1"
-        target = "" if f.target is None else ("≥ " if f.better == "higher" else "≤ ") + number(f.target, f.unit)
+        spread, target = _spread(row), _target(f)
         lines.append(f"  {f.name:<64} {number(f.value, f.unit):>16} {spread:>26} {target:>16}  {verdict(f):<15} "
                      f"{f.reference}".rstrip())
     missed = [r for r in rows if r.figure.met() is False]
@@ -124,8 +137,7 @@ def markdown(rows: list[Row]) -> str:
     lines = ["| benchmark | figure | median | runs (low-high) | target | result | ratio to |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         f = row.figure
-        spread = f"{row.runs}: {number(row.low, '').strip()}-{number(row.high, '').strip()}".rstrip() if row.runs > 1 else "1"
-        target = "" if f.target is None else ("≥ " if f.better == "higher" else "≤ ") + number(f.target, f.unit)
+        spread, target = _spread(row), _target(f)
         lines.append(f"| {f.group} | {f.name} | {number(f.value, f.unit)} | {spread} | {target} | {verdict(f)} | "
                      f"{f.reference} |")
     return "\n".join(lines)
