@@ -54,7 +54,11 @@ def receiver(clock: Clock, respond: Responder = ok) -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server naming
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender went away mid-request (killed): nothing was delivered
+                self.close_connection = True
+                return
             parts = urlsplit(self.path)
             received = Received(parts.path, parts.query, {k: v[0] for k, v in parse_qs(parts.query).items()},
                                 {k.lower(): v for k, v in self.headers.items()}, body, clock.now())
