@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import docs, openapi, problems, web
+from api.lane import TransitionLane
 from api.limits import BodyLimit, HeaderLimit
 from api.observe import Observe
 from api.routes import (
@@ -47,6 +48,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     docs.install(app)
     web.install(app)
     openapi.install(app, runtime)
+    # Added first, so it runs last of these: inside the limits, the request id and the access log.
+    app.add_middleware(TransitionLane, api=app)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        wider=_either(evidence.upload_body_limit(runtime), ledger.import_body_limit(runtime)))
     app.add_middleware(HeaderLimit, max_bytes=runtime.settings.max_header_bytes)

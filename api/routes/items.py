@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from api import dbcalls, respond
-from api.deps import CallerDep
+from api.deps import Caller, CallerDep
 from api.models import HistoryList, ItemOut, ItemPage, TransitionOut
 from api.openapi import ETAG, IDEMPOTENCY_KEY, IF_MATCH, LOCATION, headers_doc, success_headers
 from api.problem_shapes import errors, write_errors
@@ -122,6 +122,11 @@ async def get_item(item_id: str, caller: CallerDep) -> Response:
 async def transition(item_id: str, body: TransitionRequest, caller: CallerDep) -> Response:
     """Fire ``trigger``: 409 if not allowed from the state, 412 on a stale If-Match, 403 for role, scope or
     separation of duties, 422 when a requirement or guard refuses. A refusal changes nothing."""
+    return await fire_transition(caller, item_id, body)
+
+
+async def fire_transition(caller: Caller, item_id: str, body: TransitionRequest) -> Response:
+    """The transition route's work, shared with api.lane, which serves the same request without FastAPI."""
     rt, actor = caller.rt, caller.actor
     expected = respond.parse_if_match(caller.header("if-match"))
 
