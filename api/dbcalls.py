@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Callable, TypeVar
 
 from engine.runtime import Runtime
@@ -11,17 +12,22 @@ T = TypeVar("T")
 
 
 async def in_writer(rt: Runtime, fn: Callable[[], T]) -> T:
-    """Run ``fn`` (which opens its own write transaction) inline if the store allows and the lock is free,
-    else on the store's write threads, where its wait for the lock is bounded (then errors.Busy); return
-    once its commit is on disk (engine.walsync), without blocking the event loop meanwhile."""
+    """Run ``fn`` (which opens its own write transaction) inline if the store allows, once the process's write
+    lock is free (awaited on the loop, bounded: then errors.Busy); if another process holds SQLite's lock, on
+    the store's write threads, whose wait is bounded alike. Return once the commit is on disk (engine.walsync),
+    without blocking the event loop meanwhile."""
     store = rt.store
     if store.inline_writes:
-        try:
-            with store.without_waiting(), store.deferred_sync() as pending:
-                result = fn()
-        except WriteBusy:
-            pass  # the lock is taken (another process, a checkpoint, queued writes): wait off the event loop
-        else:
+        deadline = time.monotonic() + store.lock_timeout
+        while True:
+            try:
+                with store.without_waiting(), store.deferred_sync() as pending:
+                    result = fn()
+            except WriteBusy as busy:
+                if not busy.in_process:
+                    break  # another process holds SQLite's lock: wait with SQLite's busy handler, off the loop
+                await store.lock_released(deadline - time.monotonic())
+                continue
             await store.durable_async(pending.seq)  # acknowledged only once the commit is on disk
             return result
     result, seq = await asyncio.wrap_future(store.submit_write(fn))

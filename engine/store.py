@@ -8,6 +8,7 @@ having changed nothing; SQLite's WAL checkpoints live in engine.sqlite.
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from engine.commit_hooks import after_commit_hooks, run_hooks
 from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
+from engine.lockwait import ReleaseWaiters
 from engine.pgping import ping_when_idle
 from engine.revisions import current_revision, head_revision  # noqa: F401  (imported from here by callers)
 from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
@@ -51,7 +53,14 @@ class PendingSync:
 
 
 class WriteBusy(Exception):
-    """The write lock is taken and the caller asked not to wait (see Store.without_waiting)."""
+    """The write lock is taken and the caller asked not to wait (see Store.without_waiting).
+
+    ``in_process``: taken by a thread of this process (await Store.lock_released), not by another process.
+    """
+
+    def __init__(self, *, in_process: bool) -> None:
+        super().__init__("the write lock is taken by " + ("this process" if in_process else "another process"))
+        self.in_process = in_process
 
 
 def _postgres_busy(exc: Exception) -> bool:
@@ -108,6 +117,7 @@ class Store:
         # Writers blocked on (or queued for) the lock: while any wait, inline writes queue behind them.
         self._waiting = 0
         self._waiting_lock = threading.Lock()
+        self._released = ReleaseWaiters()  # event loops waiting for the write lock (lock_released)
         self._local = threading.local()
         self._thread_conns: list[sa.Connection] = []
         self._threads = {"write": write_threads, "read": read_threads}
@@ -209,7 +219,7 @@ class Store:
         if getattr(self._local, "nowait", False):
             # Writers already queued go first, and the event loop never blocks on a lock.
             if self._waiting or not self._write_lock.acquire(blocking=False):
-                raise WriteBusy
+                raise WriteBusy(in_process=True)
             return 0.0
         deadline = getattr(self._local, "deadline", None) or time.monotonic() + self.lock_timeout
         if self._write_lock.acquire(blocking=False):
@@ -230,7 +240,7 @@ class Store:
             if not is_busy(exc):
                 raise
             if not deadline:
-                raise WriteBusy from exc
+                raise WriteBusy(in_process=False) from exc
         # SQLite's own busy handler waits for the lock, bounded by what is left of the deadline. The writer
         # connection keeps busy_timeout=0 otherwise, so an uncontended write never sets it.
         driver = conn.connection.driver_connection
@@ -279,7 +289,7 @@ class Store:
                 raise
             changes = conn.connection.driver_connection.total_changes - changed_before
         finally:
-            self._write_lock.release()
+            self._release()
         run_hooks(hooks)
         self._checkpoints.committed(changes)
         seq = self._walsync.committed()
@@ -301,7 +311,22 @@ class Store:
         try:
             yield
         finally:
-            self._write_lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        self._write_lock.release()
+        self._released.wake()
+
+    async def lock_released(self, timeout: float) -> None:
+        """Wait, without blocking the event loop, for the next release of this process's write lock (or for
+        it to be free of holders and queued writers); errors.Busy after ``timeout`` seconds."""
+        released = self._released.future()
+        if not self._write_lock.locked() and not self._waiting:
+            self._released.wake()  # released before the future was added: it would wait for the next one
+        try:
+            await asyncio.wait_for(released, max(0.0, timeout))
+        except TimeoutError:
+            raise self.busy() from None
 
     @contextmanager
     def single(self) -> Iterator[sa.Connection]:

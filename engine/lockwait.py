@@ -1,0 +1,43 @@
+"""Event loops waiting for the process's SQLite write lock, woken when it is released, with no thread each.
+
+A server runs its SQLite writes inline on the event loop (engine.store). When the lock is taken by another
+thread of the process (a background job, a checkpoint), handing the write to the write thread instead
+keeps every later write there too: while that thread holds the lock, the loop's next write finds it taken
+and follows. The writes then pay two threads contending for the GIL. Waiting on the loop for the lock's
+release, then writing inline again, ends the detour with the holder's transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+
+class ReleaseWaiters:
+    """Futures of event loops to resolve at the next release of a lock."""
+
+    def __init__(self) -> None:
+        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._guard = threading.Lock()
+
+    def future(self) -> asyncio.Future:
+        """A future of the running loop, resolved at the next wake()."""
+        loop = asyncio.get_running_loop()
+        made = loop.create_future()
+        with self._guard:
+            self._futures.append((loop, made))
+        return made
+
+    def wake(self) -> None:
+        """Resolve every waiting future (from any thread)."""
+        if not self._futures:  # the common case, read without the guard: a waiter re-checks the lock after adding
+            return
+        with self._guard:
+            waiting, self._futures = self._futures, []
+        for loop, future in waiting:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():  # cancelled by its timeout meanwhile
+        future.set_result(None)
