@@ -48,10 +48,12 @@ from engine.bulk import Rows  # noqa: E402
 from engine.clock import UTC  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.listing import textsearch  # noqa: E402
+from engine.migrate import migrate  # noqa: E402
 from engine.models import HistoryRecord, Item, NumberSequence  # noqa: E402
 from engine.reports import kept  # noqa: E402
+from engine.revisions import current_revision, head_revision  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.store import Store, current_revision, head_revision, migrate  # noqa: E402
+from engine.store import Store  # noqa: E402
 
 ITEM_COLUMNS = ("id", "number", "workflow", "workflow_hash", "state", "version", "title", "description", "source",
                 "severity", "unit_id", "assignee", "due_date", "requested_due_date", "deadline", "state_entered_at",

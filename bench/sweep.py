@@ -33,11 +33,12 @@ from engine import accounts  # noqa: E402
 from engine.audit.actors import cli_actor  # noqa: E402
 from engine.bulk import Rows  # noqa: E402
 from engine.config import Settings  # noqa: E402
+from engine.migrate import migrate  # noqa: E402
 from engine.models import Item  # noqa: E402
 from engine.reminders.sweep import sweep  # noqa: E402
 from engine.revisions import head_revision  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.store import Store, migrate  # noqa: E402
+from engine.store import Store  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "closeloop-bench-cache"
 UNITS = [("CITY", "市", None), ("DEPT-A", "市教委", "CITY"), ("DEPT-B", "市民政局", "CITY")]

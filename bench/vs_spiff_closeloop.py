@@ -40,7 +40,8 @@ def _settings(db: Path) -> Settings:
 
 def setup(db: Path) -> dict[str, str]:
     """A migrated database with the unit tree and the lifecycle's three users; their tokens by username."""
-    from engine.store import Store, migrate  # only here: the measured run opens a migrated database
+    from engine.migrate import migrate
+    from engine.store import Store  # only here: the measured run opens a migrated database
 
     settings = _settings(db)
     store = Store.for_settings(settings)

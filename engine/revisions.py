@@ -11,14 +11,11 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from engine.config import PROJECT_ROOT
-
-if TYPE_CHECKING:
-    from engine.store import Store
+from engine.store import Store, safe_url
 
 VERSIONS = PROJECT_ROOT / "migrations" / "versions"
 VERSION_TABLE = "alembic_version"  # alembic's own table, one row naming the revision applied last
@@ -66,7 +63,7 @@ def head_revision() -> str:
         return head
     from alembic.script import ScriptDirectory
 
-    from engine.store import alembic_config
+    from engine.migrate import alembic_config
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -80,3 +77,23 @@ def current_revision(store: Store) -> str | None:
     if len(rows) > 1:  # branches applied side by side: closeloop's migrations are one line
         raise RuntimeError(f"the database is at several revisions at once ({', '.join(sorted(rows))})")
     return rows[0] if rows else None
+
+
+class SchemaNotReady(RuntimeError):
+    """The database is unmigrated or behind the code."""
+
+
+def require_schema_at_head(store: Store) -> None:
+    """Refuse to go on with an unmigrated or older database, saying which command fixes it."""
+    try:
+        current, head = current_revision(store), head_revision()
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise SchemaNotReady(f"the database {safe_url(store.url)} refuses to show its schema revision to this role "
+                             f"({str(exc.orig).splitlines()[0]}): run `closeloop migrate` as the owner with "
+                             f"CLOSELOOP_DB_APP_ROLE naming this role, which grants what it needs "
+                             f"(docs/POSTGRES.md)") from None
+    if current != head:
+        state = "has never been migrated" if current is None else f"is at revision {current}, the code needs {head}"
+        raise SchemaNotReady(f"the database {safe_url(store.url)} {state}: run `closeloop migrate` first")

@@ -1,10 +1,10 @@
-"""Database access: engines, the one way to open a write transaction, and schema checks.
+"""Database access: engines and the one way to open a write transaction (migrations: engine.migrate).
 
 How writes are serialized is decided here and nowhere else. SQLite allows one writer: threads that race
 for its lock sleep in the busy handler and p99 jumps to a second, so each process takes a lock before
 ``BEGIN IMMEDIATE``. PostgreSQL wants real concurrency with row locks, so there is no lock at all.
 On both, a write waits at most ``lock_timeout`` for the locks it needs and then raises errors.Busy (503)
-having changed nothing; SQLite's WAL checkpoints live in engine.sqlite.
+having changed nothing; SQLite's WAL checkpoints live in engine.sqlite, the schema revision checks in engine.revisions.
 """
 from __future__ import annotations
 
@@ -16,26 +16,19 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
 from engine.commit_hooks import after_commit_hooks, run_hooks
-from engine.config import PROJECT_ROOT, SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
+from engine.config import SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.lockwait import ReleaseWaiters
 from engine.pgping import ping_when_idle
-from engine.revisions import current_revision, head_revision  # noqa: F401  (imported from here by callers)
 from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.walsync import WalSync
 
-if TYPE_CHECKING:
-    from alembic.config import Config
-
 T = TypeVar("T")
-
-MIGRATIONS = PROJECT_ROOT / "migrations"
-
 
 def normalize_url(url: str) -> str:
     """Pick the drivers we ship: pysqlite for SQLite, psycopg 3 for PostgreSQL."""
@@ -375,52 +368,6 @@ class Store:
         self.reader.dispose()
         if self.writer is not self.reader:
             self.writer.dispose()
-
-
-def alembic_config(url: str | None = None) -> Config:
-    """An alembic Config pointing at the project's migrations, independent of the working directory."""
-    from alembic.config import Config  # only the commands that migrate pay for alembic (engine.revisions)
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    if url:
-        cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
-    return cfg
-
-
-def migrate(store: Store, revision: str = "head", *, app_role: str | None = None) -> None:
-    """Bring the schema up to ``revision`` in one transaction (on SQLite too); on PostgreSQL, then grant
-    ``app_role`` exactly what the application needs (engine.dbroles.grants), in the same transaction."""
-    from alembic import command
-
-    cfg = alembic_config()
-    cfg.attributes["app_role"] = app_role
-    with store.write() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    if store.is_sqlite:
-        with store.write() as conn:
-            optimize(conn)
-
-
-class SchemaNotReady(RuntimeError):
-    """The database is unmigrated or behind the code."""
-
-
-def require_schema_at_head(store: Store) -> None:
-    """Refuse to go on with an unmigrated or older database, saying which command fixes it."""
-    try:
-        current, head = current_revision(store), head_revision()
-    except sa.exc.ProgrammingError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
-            raise
-        raise SchemaNotReady(f"the database {safe_url(store.url)} refuses to show its schema revision to this role "
-                             f"({str(exc.orig).splitlines()[0]}): run `closeloop migrate` as the owner with "
-                             f"CLOSELOOP_DB_APP_ROLE naming this role, which grants what it needs "
-                             f"(docs/POSTGRES.md)") from None
-    if current != head:
-        state = "has never been migrated" if current is None else f"is at revision {current}, the code needs {head}"
-        raise SchemaNotReady(f"the database {safe_url(store.url)} {state}: run `closeloop migrate` first")
 
 
 def safe_url(url: str) -> str:

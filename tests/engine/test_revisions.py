@@ -8,8 +8,9 @@ from pathlib import Path
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from engine.revisions import VERSIONS, head_of, head_revision
-from engine.store import Store, alembic_config, current_revision, migrate
+from engine.migrate import alembic_config, migrate
+from engine.revisions import VERSIONS, current_revision, head_of, head_revision
+from engine.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
