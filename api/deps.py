@@ -34,31 +34,47 @@ async def get_actor(request: Request, rt: RuntimeDep) -> Actor:
 
 async def authenticate(request: Request, rt: Runtime) -> Actor:
     """The actor behind the request's bearer token; 401 without a valid one."""
+    token = bearer_token(request)
+    actor = await dbcalls.lookup(rt, lambda: find_actor(rt, token))
+    return settle(request, token, actor)
+
+
+def bearer_token(request: Request) -> str:
+    """The request's bearer token, before it is looked up: 401 without one, 429 from an address refused for
+    too many bad tokens."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-
     token = token.strip()
     throttle: AuthThrottle = request.app.state.throttle
-    address = request.client.host if request.client else ""
-    wait = throttle.retry_after(address, token)
+    wait = throttle.retry_after(_address(request), token)
     if wait is not None:
         raise HTTPException(429, f"too many bad tokens from this address; try again in {wait} s",
                             headers={"Retry-After": str(wait)})
+    return token
 
-    def find() -> Actor | None:
-        # One indexed lookup, no explicit transaction: a single SELECT is consistent on its own.
-        with rt.store.single() as conn:
-            return accounts.authenticate(conn, token)
 
-    actor = await dbcalls.lookup(rt, find)
+def find_actor(rt: Runtime, token: str) -> Actor | None:
+    """The token's actor, or None (blocking: one indexed lookup, no explicit transaction, which a single
+    SELECT does not need to be consistent)."""
+    with rt.store.single() as conn:
+        return accounts.authenticate(conn, token)
+
+
+def settle(request: Request, token: str, actor: Actor | None) -> Actor:
+    """Count the lookup's outcome for the address's throttle; 401 for an unknown or revoked token."""
+    throttle: AuthThrottle = request.app.state.throttle
     if actor is None:
-        throttle.failed(address)
+        throttle.failed(_address(request))
         raise HTTPException(401, "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"})
     throttle.succeeded(token)
     request.state.user = actor.username  # for the access log (api.observe)
     return actor
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

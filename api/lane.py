@@ -15,9 +15,12 @@ import re
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
+from starlette.responses import Response
 
-from api.deps import get_caller
+from api import dbcalls
+from api.deps import Caller, bearer_token, find_actor, get_caller, settle
 from api.routes import items
+from engine.accounts import Actor
 from engine.schemas import TransitionRequest
 
 PATH = re.compile(r"/api/v1/items/([^/]+)/transitions")
@@ -52,13 +55,36 @@ class TransitionLane:
         scope["route"], scope["path_params"] = self.route, {"item_id": item_id}  # the access log's and metrics' route
         request = Request(scope, receive)
         try:
-            response = await items.fire_transition(await get_caller(request), item_id, request_body)
+            response = await self._transition(request, item_id, request_body)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _transition(request: Request, item_id: str, body: TransitionRequest) -> Response:
+        rt = request.app.state.runtime
+        if rt.store.inline_lookups:  # SQLite: the token lookup runs inline, then the write (api.dbcalls)
+            return await items.fire_transition(await get_caller(request), item_id, body)
+        # PostgreSQL: the lookup and the write on one trip to a write thread instead of a read thread, then a
+        # write thread: each trip costs the thread hand-offs and their contention for the GIL.
+        token = bearer_token(request)
+        found: list[Actor | None] = [None]
+
+        def look_up_then_write() -> Response | None:
+            found[0] = actor = find_actor(rt, token)
+            return None if actor is None else items.transition_work(Caller(rt, actor, request), item_id, body)()
+
+        try:
+            response = await dbcalls.in_writer(rt, look_up_then_write)
+        finally:
+            if found[0] is not None:  # the throttle's count and the access log's user, for a refusal too
+                settle(request, token, found[0])
+        if found[0] is None:
+            settle(request, token, None)  # 401: the token is unknown or revoked
+        return response
 
     def _handler(self, exc: Exception):
         for kind in type(exc).__mro__:

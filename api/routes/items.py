@@ -1,7 +1,7 @@
 """Items: register, list, read, fire transitions, read history."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Callable
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -127,18 +127,27 @@ async def transition(item_id: str, body: TransitionRequest, caller: CallerDep) -
 
 async def fire_transition(caller: Caller, item_id: str, body: TransitionRequest) -> Response:
     """The transition route's work, shared with api.lane, which serves the same request without FastAPI."""
+    return await dbcalls.in_writer(caller.rt, transition_work(caller, item_id, body))
+
+
+def transition_work(caller: Caller, item_id: str, body: TransitionRequest) -> Callable[[], Response]:
+    """The blocking part of a transition (If-Match read, write transaction, idempotent replay), for in_writer."""
     rt, actor = caller.rt, caller.actor
-    expected = respond.parse_if_match(caller.header("if-match"))
 
-    def work(conn):
-        result = service.fire(conn, rt, item_ref=item_id, actor=actor, request=body, expected_version=expected)
-        view = item_view(result.item, result.workflow, actor, rt.today(), rt.settings.yellow_days)
-        view["transition"] = _public(result.record)
-        return respond.stored_json(view, 200, _etag(result.item["version"]))
+    def run() -> Response:
+        expected = respond.parse_if_match(caller.header("if-match"))
 
-    return await dbcalls.in_writer(rt, lambda: respond.write(
-        rt, actor, key=caller.header("idempotency-key"), method="POST", path=f"/api/v1/items/{item_id}/transitions",
-        body={"request": body.model_dump(mode="json"), "if_match": expected}, work=work))
+        def work(conn):
+            result = service.fire(conn, rt, item_ref=item_id, actor=actor, request=body, expected_version=expected)
+            view = item_view(result.item, result.workflow, actor, rt.today(), rt.settings.yellow_days)
+            view["transition"] = _public(result.record)
+            return respond.stored_json(view, 200, _etag(result.item["version"]))
+
+        return respond.write(rt, actor, key=caller.header("idempotency-key"), method="POST",
+                             path=f"/api/v1/items/{item_id}/transitions",
+                             body={"request": body.model_dump(mode="json"), "if_match": expected}, work=work)
+
+    return run
 
 
 @router.get("/{item_id}/history", response_model=HistoryList, summary="An item's hash-chained history",

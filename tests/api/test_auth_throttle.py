@@ -39,3 +39,16 @@ def test_missing_or_malformed_credentials_are_not_counted_as_guesses(client, wor
         assert_problem(client.get("/api/v1/me"), 401)
         assert_problem(client.get("/api/v1/me", headers={"Authorization": "Basic eDp5"}), 401)
     assert_problem(client.get("/api/v1/me", headers=BAD), 401)
+
+
+def test_bad_tokens_on_the_transition_lane_count_and_are_refused_alike(client, world, rt):
+    """POST .../transitions is served outside FastAPI's dependencies (api.lane): its guesses count the same."""
+    item = client.get("/api/v1/items", headers=world.h("reg")).json()["data"]
+    target = f"/api/v1/items/{item[0]['id'] if item else 'no-such-item'}/transitions"
+    for _ in range(rt.settings.auth_failure_limit):
+        assert_problem(client.post(target, json={"trigger": "accept"}, headers=BAD), 401)
+    refused = client.post(target, json={"trigger": "accept"}, headers=BAD)
+    assert_problem(refused, 429)
+    assert int(refused.headers["retry-after"]) > 0
+    assert_problem(client.get("/api/v1/me", headers=BAD), 429)  # the same address's count as every route's
+    assert client.post(target, json={"trigger": "accept"}, headers=world.h("reg")).status_code != 429

@@ -118,9 +118,15 @@ def test_a_laned_transition_is_logged_and_counted_under_its_route(client, world,
     with caplog.at_level("INFO", logger="closeloop.access"):
         answer = client.post(f"/api/v1/items/{pair[LANE]['id']}/transitions",
                              json={"trigger": "report_progress", "comment": "已完成"}, headers={**world.h("asg_a"), "X-Request-ID": "lane-1"})
+        refused = client.post(f"/api/v1/items/{pair[LANE]['id']}/transitions", json={"trigger": "approve"},
+                              headers=world.h("asg_a"))
+        unknown = client.post(f"/api/v1/items/{pair[LANE]['id']}/transitions", json={"trigger": "approve"},
+                              headers={"Authorization": "Bearer cl_not-a-token"})
     assert answer.status_code == 200 and answer.headers["x-request-id"] == "lane-1"
-    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "closeloop.access"]
-    assert line["route"] == "/api/v1/items/{item_id}/transitions" and line["user"] == "asg_a"
-    assert line["status"] == 200 and line["request_id"] == "lane-1"
+    assert (refused.status_code, unknown.status_code) == (409, 401)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "closeloop.access"]
+    assert [(line["status"], line["user"]) for line in lines] == [(200, "asg_a"), (409, "asg_a"), (401, None)]
+    assert {line["route"] for line in lines} == {"/api/v1/items/{item_id}/transitions"}
+    assert lines[0]["request_id"] == "lane-1"
     metrics = client.get("/metrics", headers=world.h("adm")).text
     assert 'route="/api/v1/items/{item_id}/transitions",status="200"' in metrics
