@@ -43,24 +43,36 @@ class TransitionLane:
         if match is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        item_id = match[1]
+        # FastAPI would match the route before reading the body: the access log's and the metrics' route.
+        scope["route"], scope["path_params"] = self.route, {"item_id": item_id}
+        request = Request(scope, receive)
+        try:
+            messages, body, complete = await _read_body(receive)
+        except Exception as exc:  # the body limit's refusal of a streamed body, answered as the route would
+            await self._answer_error(request, exc, scope, receive, send)
+            return
         try:
             # As FastAPI reads a JSON body: json.loads, then the model in Python mode.
-            request_body = TransitionRequest.model_validate(json.loads(body))
+            request_body = TransitionRequest.model_validate(json.loads(body)) if complete else None
         except Exception:  # noqa: BLE001 - any refusal is FastAPI's to word
-            await self.app(scope, _replay(body, receive), send)
+            request_body = None
+        if request_body is None:  # not parsed, or the client left mid-body: FastAPI gets exactly what came
+            await self.app(scope, _replay(messages, receive), send)
             return
-        item_id = match[1]
         self.served += 1
-        scope["route"], scope["path_params"] = self.route, {"item_id": item_id}  # the access log's and metrics' route
-        request = Request(scope, receive)
         try:
             response = await self._transition(request, item_id, request_body)
         except Exception as exc:
-            handler = self._handler(exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
+            await self._answer_error(request, exc, scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+    async def _answer_error(self, request: Request, exc: Exception, scope, receive, send) -> None:
+        handler = self._handler(exc)
+        if handler is None:
+            raise exc
+        response = await handler(request, exc)
         await response(scope, receive, send)
 
     @staticmethod
@@ -106,27 +118,25 @@ def _transition_path(scope) -> re.Match | None:
     return None
 
 
-async def _read_body(receive) -> bytes:
-    chunks = []
+async def _read_body(receive) -> tuple[list[dict], bytes, bool]:
+    """The messages received, the body they carry, and whether it arrived whole (not cut by a disconnect)."""
+    messages = []
     while True:
         message = await receive()
+        messages.append(message)
         if message["type"] != "http.request":
-            break  # the client went away: the route will see the same
-        chunks.append(message.get("body", b""))
+            return messages, b"", False  # the client went away mid-body
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return messages, b"".join(m.get("body", b"") for m in messages), True
 
 
-def _replay(body: bytes, receive):
-    """A ``receive`` that hands over the body already read, then whatever the client sends next."""
-    sent = False
+def _replay(messages: list[dict], receive):
+    """A ``receive`` that hands over the messages already read, in order, then whatever comes next."""
+    pending = list(messages)
 
     async def replayed():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if pending:
+            return pending.pop(0)
         return await receive()
 
     return replayed

@@ -28,16 +28,22 @@ class ReleaseWaiters:
         return made
 
     def wake(self) -> None:
-        """Resolve every waiting future (from any thread)."""
+        """Resolve every waiting future (from any thread); never raises, since it runs after a commit."""
         if not self._futures:  # the common case, read without the guard: a waiter re-checks the lock after adding
             return
         with self._guard:
             waiting, self._futures = self._futures, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
         for loop, future in waiting:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future)
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, futures)
+            except RuntimeError:
+                pass  # the loop closed meanwhile: nothing waits on it any more
 
 
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():  # cancelled by its timeout meanwhile
-        future.set_result(None)
+def _resolve(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():  # cancelled by its timeout meanwhile
+            future.set_result(None)

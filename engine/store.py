@@ -206,6 +206,9 @@ class Store:
     def _count_waiting(self, delta: int) -> None:
         with self._waiting_lock:
             self._waiting += delta
+            done = self._waiting == 0
+        if done:  # loops that stood back for queued writers may write now (lock_released)
+            self._released.wake()
 
     def _acquire(self) -> float:
         """Take the process's write lock; return the deadline for SQLite's lock too (0.0: do not wait)."""

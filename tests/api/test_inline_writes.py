@@ -94,3 +94,23 @@ def test_a_write_the_job_keeps_waiting_past_the_lock_timeout_is_refused_and_chan
     assert LOCK_TIMEOUT_S - 0.05 <= elapsed < LOCK_TIMEOUT_S + 0.9
     assert wrote_on == [] and _unit_name(rt, "DEPT-B") == "市民政局"
     assert ticks >= 50  # the wait never blocked the loop
+
+
+def test_a_write_standing_back_for_a_queued_writer_goes_ahead_once_the_queue_empties(rt, world):
+    # A loop's write stands back while writers are queued on the write thread, even with the lock free; the
+    # last of them leaving the queue (after its commit, or at its timeout) must wake it, or it would wait for
+    # some other write's release, or for the whole lock timeout and then a 503.
+    store, wrote_on = rt.store, []
+    store._count_waiting(1)  # a queued writer that has released the lock but not yet left the queue
+    leaves = threading.Timer(0.05, store._count_waiting, args=(-1,))
+
+    async def write() -> tuple[str, float]:
+        leaves.start()
+        started = time.monotonic()
+        done = await dbcalls.in_writer(rt, _rename(rt, "民政局（排队后）", wrote_on))
+        return done, time.monotonic() - started
+
+    done, elapsed = asyncio.run(write())
+    leaves.join()
+    assert done == "民政局（排队后）" and wrote_on == [threading.get_ident()]
+    assert elapsed < LOCK_TIMEOUT_S / 2, f"woke only after {elapsed:.2f} s"

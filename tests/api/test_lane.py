@@ -130,3 +130,43 @@ def test_a_laned_transition_is_logged_and_counted_under_its_route(client, world,
     assert lines[0]["request_id"] == "lane-1"
     metrics = client.get("/metrics", headers=world.h("adm")).text
     assert 'route="/api/v1/items/{item_id}/transitions",status="200"' in metrics
+
+
+def test_a_streamed_body_past_the_limit_is_refused_alike(client, world, pair):
+    """No Content-Length (chunked): the limit refuses it while the lane reads it, as while FastAPI reads it."""
+    chunk = json.dumps({"trigger": "report_progress", "comment": "字" * 400_000}).encode()
+    answers = []
+    for media_type in (LANE, ROUTE):
+        answers.append(_answer(client.post(f"/api/v1/items/{pair[media_type]['id']}/transitions",
+                                           content=iter([chunk, chunk, chunk]),
+                                           headers={**world.h("asg_a"), "Content-Type": media_type})))
+    assert answers[0] == answers[1] and answers[0][0] == 413
+
+
+def test_a_client_leaving_mid_body_fires_nothing(client, world, pair, rt):
+    """A body cut off by a disconnect is never treated as whole, even when what came so far parses."""
+    import asyncio
+
+    lane, item = _lane(client), pair[LANE]
+    before = lane.served
+    whole_so_far = json.dumps({"trigger": "report_progress", "comment": "已完成"}).encode()
+    sent = [{"type": "http.request", "body": whole_so_far, "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive():
+        return sent.pop(0) if sent else {"type": "http.disconnect"}
+
+    async def send(_message):
+        pass
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in {**world.h("asg_a"), "Content-Type": LANE}.items()]
+    path = f"/api/v1/items/{item['id']}/transitions"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 5555), "server": ("127.0.0.1", 8000)}
+    try:
+        asyncio.run(client.app(scope, receive, send))
+    except Exception:  # noqa: BLE001 - whatever FastAPI does with a vanished client, nothing may be written
+        pass
+    assert lane.served == before
+    now = client.get(f"/api/v1/items/{item['id']}", headers=world.h("asg_a")).json()
+    assert now["version"] == item["version"]
