@@ -24,7 +24,7 @@ def reference(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(VALUES)
 def test_the_fast_encoder_writes_the_reference_bytes(value):
     assert canonical_bytes(value) == reference(value)
