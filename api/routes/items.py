@@ -111,7 +111,7 @@ async def get_item(item_id: str, caller: CallerDep) -> Response:
             item = queries.get_visible(conn, actor, item_id)
         return respond.json_response(_view(rt, item, actor), headers=_etag(item["version"]))
 
-    return await dbcalls.in_reader(rt, read)
+    return await dbcalls.lookup(rt, read)  # one row by key: inline on SQLite, as the token lookup is
 
 
 @router.post("/{item_id}/transitions", response_model=TransitionOut, summary="Fire a transition",
