@@ -1,9 +1,9 @@
 """The hot path, POST /api/v1/items/{id}/transitions, served without FastAPI's route matching and dependency solving.
 
-The engine's transition costs about 0.6 ms of CPU; FastAPI adds about 0.35 ms to it by matching the path
-against every route, solving the dependencies and validating the body through its generic machinery. This
-lane answers the same request with the same code (api.deps.get_caller, api.routes.items.fire_transition)
-and the app's own exception handlers, so its answers are the route's. A request it is not sure of (another
+The engine's transition costs about 0.55 ms of CPU; FastAPI's route matching over every route, dependency
+solving and generic body handling added about 0.2 ms more (bench/http_layers.py). This lane answers the same
+request with the same code (api.deps, api.routes.items.fire_transition and transition_work) and the app's own
+exception handlers, so its answers are the route's. A request it is not sure of (another
 content type, a body that does not parse or validate) goes on to FastAPI untouched, body included, so every
 refusal keeps FastAPI's shape and order.
 """
