@@ -63,6 +63,14 @@ def canonical_bytes(value: object) -> bytes:
         return _reference(ready).encode("utf-8")
 
 
+def plain_canonical_bytes(value: object) -> bytes:
+    """The canonical JSON of a value that is already plain JSON (as :func:`plain` leaves it), without walking it."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return _reference(value).encode("utf-8")
+
+
 def sha256_hex(data: bytes) -> str:
     """Lower-case hex SHA-256."""
     return hashlib.sha256(data).hexdigest()

@@ -14,6 +14,7 @@ BUNDLED_WORKFLOWS = PROJECT_ROOT / "workflows"
 # Defaults shared with engine.store.Store, which is also opened without settings (migrations, tests).
 WRITE_LOCK_TIMEOUT_S = 5.0
 SQLITE_WAL_LIMIT_MB = 64.0
+SQLITE_WRITER_CACHE_MB = 64
 # PDF, the usual images and Office documents (OOXML and the legacy OLE formats).
 DEFAULT_EVIDENCE_TYPES = (
     "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp",
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     # Size of SQLite's -wal file past which a background checkpoint restarts the log (and the file is
     # truncated back to it): the bound on the WAL under sustained load.
     sqlite_wal_limit_mb: float = Field(default=SQLITE_WAL_LIMIT_MB, gt=0)
+    # SQLite's page cache for the one writing connection of a process (SQLite's own default is 2 MB): a large
+    # write (a ledger import, a sweep's batch) that outgrows it writes pages out and reads them back before
+    # it commits. It grows only as pages are used.
+    sqlite_writer_cache_mb: int = Field(default=SQLITE_WRITER_CACHE_MB, ge=1, le=65536)
     # A YAML file with years' official holiday schedules (调休 included), read before the packages' calendars.
     calendar_file: Path | None = None
     # One JSON line per request on the closeloop.access logger (api.observe); `closeloop serve` prints it.

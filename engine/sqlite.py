@@ -31,8 +31,9 @@ FRAME_HEADER = 24
 ANALYSIS_LIMIT = 1000
 
 
-def sqlite_engine(url: str, begin: str, pool_size: int, wal_limit: int) -> sa.Engine:
-    """An engine whose connections use WAL and start transactions with ``begin``."""
+def sqlite_engine(url: str, begin: str, pool_size: int, wal_limit: int, cache_mb: int | None = None) -> sa.Engine:
+    """An engine whose connections use WAL and start transactions with ``begin`` (and a page cache of
+    ``cache_mb``, else SQLite's default)."""
     engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size * 4, pool_pre_ping=False)
 
     @sa.event.listens_for(engine, "connect")
@@ -47,6 +48,8 @@ def sqlite_engine(url: str, begin: str, pool_size: int, wal_limit: int) -> sa.En
         cur.execute("PRAGMA synchronous=NORMAL")
         # When the log restarts, the file is cut back to this size instead of keeping its high-water mark.
         cur.execute(f"PRAGMA journal_size_limit={wal_limit}")
+        if cache_mb is not None:
+            cur.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")  # negative: in KiB
         if begin != "BEGIN":
             # Writers never checkpoint: a checkpoint (and its fsync) inside a commit is a latency spike every
             # few hundred transitions. WalCheckpoints runs them on a background thread instead.

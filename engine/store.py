@@ -21,7 +21,7 @@ from typing import Callable, Iterator, TypeVar
 import sqlalchemy as sa
 
 from engine.commit_hooks import after_commit_hooks, run_hooks
-from engine.config import SQLITE_WAL_LIMIT_MB, WRITE_LOCK_TIMEOUT_S, Settings
+from engine.config import SQLITE_WAL_LIMIT_MB, SQLITE_WRITER_CACHE_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.lockwait import ReleaseWaiters
 from engine.pgping import ping_when_idle
@@ -67,7 +67,8 @@ class Store:
     """The database behind one process: a reader engine, a writer engine and the write discipline."""
 
     def __init__(self, url: str, *, lock_timeout: float = WRITE_LOCK_TIMEOUT_S,
-                 wal_limit_mb: float = SQLITE_WAL_LIMIT_MB, pool_size: int = 20, max_overflow: int = 20) -> None:
+                 wal_limit_mb: float = SQLITE_WAL_LIMIT_MB, pool_size: int = 20, max_overflow: int = 20,
+                 writer_cache_mb: int = SQLITE_WRITER_CACHE_MB) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self.lock_timeout = lock_timeout
@@ -77,7 +78,8 @@ class Store:
             if self.url in ("sqlite://", "sqlite:///:memory:"):
                 raise ValueError("an in-memory SQLite database cannot be shared; use a file")
             self.reader = sqlite_engine(self.url, "BEGIN", pool_size=8, wal_limit=self.wal_limit)
-            self.writer = sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1, wal_limit=self.wal_limit)
+            self.writer = sqlite_engine(self.url, "BEGIN IMMEDIATE", pool_size=1, wal_limit=self.wal_limit,
+                                        cache_mb=writer_cache_mb)
             self._write_lock: threading.Lock | None = threading.Lock()
             self._checkpoints: WalCheckpoints | None = WalCheckpoints(self.reader, self.wal_limit, self._locked)
             # Group commit: a commit is acknowledged once an fsync of the log covers it (engine.walsync).
@@ -122,7 +124,7 @@ class Store:
         """The store a deployment's settings describe."""
         return cls(settings.database_url, lock_timeout=settings.write_lock_timeout,
                    wal_limit_mb=settings.sqlite_wal_limit_mb, pool_size=settings.db_pool_size,
-                   max_overflow=settings.db_max_overflow)
+                   max_overflow=settings.db_max_overflow, writer_cache_mb=settings.sqlite_writer_cache_mb)
 
     def _executor(self, kind: str) -> ThreadPoolExecutor:
         executor = self._executors.get(kind)

@@ -33,3 +33,17 @@ def owner_write(rt) -> Iterator[sa.Connection]:
             yield conn
     finally:
         owner.dispose()
+
+
+def refuse_inserts(rt, table: str, message: str, *, when: str = "") -> None:
+    """A fault made by whoever holds the database: inserts into ``table`` (those whose new row meets ``when``,
+    an SQL condition on ``new``) are refused with ``message``."""
+    with owner_write(rt) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                 f"RAISE EXCEPTION '{message}'; END $$"))
+            conn.execute(sa.text(f"CREATE TRIGGER {table}_refused BEFORE INSERT ON {table} FOR EACH ROW "
+                                 f"{f'WHEN ({when})' if when else ''} EXECUTE FUNCTION refuse_{table}()"))
+        else:
+            conn.execute(sa.text(f"CREATE TRIGGER {table}_refused BEFORE INSERT ON {table} "
+                                 f"{f'WHEN {when}' if when else ''} BEGIN SELECT RAISE(ABORT, '{message}'); END"))

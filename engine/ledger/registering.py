@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from engine import history, itemrows
 from engine.accounts import Actor
 from engine.bulk import Rows
+from engine.canonical import plain_canonical_bytes
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.items import outbox_row
@@ -20,6 +21,7 @@ from engine.ledger.rows import Candidate
 from engine.machine import CompiledWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
+from engine.write_behind import WriteBehind
 
 items, sequences = itemrows.items, itemrows.sequences
 INSERT_CHUNK = 1000
@@ -88,19 +90,15 @@ def import_comment(state_title: str, state: str, username: str) -> str:
     return f"导入台账：当前状态 {state_title}（{state}），由 {username} 导入 (imported from a ledger by {username})"
 
 
-# Canonical JSON (engine.canonical) of values that are already plain JSON: the same bytes, without walking
-# each value first (as engine.audit.replay hashes parsed records).
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
 def first_record(item_id: str, state: str, actor: str, at: str, comment: str, fields: dict) -> tuple[dict, dict]:
-    """An imported item's first history record, as engine.history.new_record builds it (``fields`` plain JSON)."""
+    """An imported item's first history record, as engine.history.new_record builds it (``fields`` plain JSON,
+    hashed as it is: engine.canonical.plain would return it unchanged)."""
     record = {"item": item_id, "seq": 1, "trigger": "import", "from_state": None, "to_state": state,
               "actor": actor, "at": at, "comment": comment, "evidence": [], "fields": fields,
               "prev_hash": history.GENESIS}
-    record["hash"] = hashlib.sha256(_canonical({k: record[k] for k in history.HASHED_KEYS}).encode()).hexdigest()
+    record["hash"] = hashlib.sha256(plain_canonical_bytes({k: record[k] for k in history.HASHED_KEYS})).hexdigest()
     params = {"item_id": item_id, "seq": 1, "trigger": "import", "from_state": None, "to_state": state,
-              "actor": actor, "at": at, "comment": comment, "evidence": "[]", "fields": _canonical(fields),
+              "actor": actor, "at": at, "comment": comment, "evidence": "[]", "fields": plain_canonical_bytes(fields).decode(),
               "prev_hash": history.GENESIS, "hash": record["hash"]}
     return record, params
 
@@ -108,28 +106,44 @@ def first_record(item_id: str, state: str, actor: str, at: str, comment: str, fi
 def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWorkflow, candidates: list[Candidate],
                  now: dt.datetime) -> None:
     """Insert the items, their first history records (trigger ``import``) and their item.created events."""
-    definition = wf.definition
-    today = rt.local_date(now)
-    numbers = assign_numbers(conn, rt, candidates, today)
-    item_rows, record_rows, outbox_rows = [], [], []
+    numbers = assign_numbers(conn, rt, candidates, rt.local_date(now))
+    build = _Builder(rt, actor, wf, now)
     bulk = Rows(conn)
-    # Every row enters its state at the same instant, so its deadline depends only on (state, due date) and
-    # its first reminder only on (state, deadline): each is computed once per distinct pair.
-    deadline_of: dict[tuple, dt.date | None] = {}
-    reminder_of: dict[tuple, dt.datetime | None] = {}
+    # Each chunk's rows are built here while the write thread inserts the chunk before (engine.write_behind).
+    with WriteBehind() as behind:
+        for start in range(0, len(candidates), INSERT_CHUNK):
+            chunk = [build(index, c, number) for index, c, number in
+                     zip(range(start, start + INSERT_CHUNK), candidates[start:start + INSERT_CHUNK],
+                         numbers[start:start + INSERT_CHUNK])]
+            behind.submit(_write, bulk, *_tuples(bulk, chunk))
 
-    def deadlines(state: str, due: dt.date | None) -> dt.date | None:
+
+class _Builder:
+    """The rows that register one candidate: its item, its first record and its item.created event."""
+
+    def __init__(self, rt: Runtime, actor: Actor, wf: CompiledWorkflow, now: dt.datetime) -> None:
+        self.rt, self.actor, self.wf, self.now = rt, actor, wf, now
+        self.today = rt.local_date(now)
+        # Every row enters its state at the same instant, so its deadline depends only on (state, due date) and
+        # its first reminder only on (state, deadline): each is computed once per distinct pair.
+        self._deadlines: dict[tuple, dt.date | None] = {}
+        self._reminders: dict[tuple, dt.datetime | None] = {}
+
+    def _deadline(self, state: str, due: dt.date | None) -> dt.date | None:
         key = (state, due)
-        if key not in deadline_of:
-            deadline_of[key] = state_deadline(definition, state, entered=today, due_date=due)
-        return deadline_of[key]
+        if key not in self._deadlines:
+            self._deadlines[key] = state_deadline(self.wf.definition, state, entered=self.today, due_date=due)
+        return self._deadlines[key]
 
-    def reminders(row: dict) -> dt.datetime | None:
+    def _reminder(self, row: dict) -> dt.datetime | None:
         key = (row["state"], row["deadline"])
-        if key not in reminder_of:
-            reminder_of[key] = reminder_clock(rt, definition, row)
-        return reminder_of[key]
-    for index, (c, number) in enumerate(zip(candidates, numbers)):
+        if key not in self._reminders:
+            self._reminders[key] = reminder_clock(self.rt, self.wf.definition, row)
+        return self._reminders[key]
+
+    def __call__(self, index: int, c: Candidate, number: str) -> tuple[dict, dict, dict]:
+        """(item row, history row, outbox row) of the ``index``-th candidate, registered under ``number``."""
+        definition, wf, now, username = self.wf.definition, self.wf, self.now, self.actor.username
         item_id = str(uuid.uuid4())
         # A microsecond apart, in the file's order: the ledger lists items by registration, so an imported
         # ledger exports again in the order it came in.
@@ -142,28 +156,22 @@ def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWor
             registered["progress"] = c.progress
         if c.closed_on:
             registered["closed_on"] = c.closed_on.isoformat()
-        record, record_params = first_record(item_id, c.state, actor.username, rfc3339(created),
-                                             import_comment(sdef.title.zh, c.state, actor.username), registered)
+        record, record_params = first_record(item_id, c.state, username, rfc3339(created),
+                                             import_comment(sdef.title.zh, c.state, username), registered)
         row = {
             "id": item_id, "number": number, "workflow": definition.name, "workflow_hash": wf.hash, "state": c.state,
             "version": 1, "title": c.new.title, "description": c.new.description, "source": c.new.source,
             "severity": c.new.severity, "unit_id": c.unit_id, "assignee": c.new.assignee, "due_date": c.new.due_date,
-            "requested_due_date": None,
-            "deadline": deadlines(c.state, c.new.due_date),
+            "requested_due_date": None, "deadline": self._deadline(c.state, c.new.due_date),
             "state_entered_at": now, "measures": c.new.measures, "external_ref": c.new.external_ref,
             "campaign": c.new.campaign, "tags": json.dumps(c.new.tags, ensure_ascii=False),
-            "created_by": actor.username, "submitted_by": None, "reopened_count": 0, "history_seq": 1,
+            "created_by": username, "submitted_by": None, "reopened_count": 0, "history_seq": 1,
             "history_hash": record["hash"], "next_reminder_at": None,
-            "closed_at": _closed_at(rt, c, sdef.final, created), "created_at": created, "updated_at": created,
+            "closed_at": _closed_at(self.rt, c, sdef.final, created), "created_at": created, "updated_at": created,
         }
-        row["next_reminder_at"] = reminders(row)
-        item_rows.append(row)
-        record_rows.append(record_params)
-        outbox_rows.append(outbox_row("item.created", {**row, "unit_code": c.new.unit, "unit_path": c.unit_path},
-                                      record, created))
-        if len(item_rows) >= INSERT_CHUNK:
-            _flush(bulk, item_rows, record_rows, outbox_rows)
-    _flush(bulk, item_rows, record_rows, outbox_rows)
+        row["next_reminder_at"] = self._reminder(row)
+        event = outbox_row("item.created", {**row, "unit_code": c.new.unit, "unit_path": c.unit_path}, record, created)
+        return row, record_params, event
 
 
 _ITEM_COLUMNS = tuple(c.name for c in items.columns)
@@ -172,26 +180,30 @@ _OUTBOX_COLUMNS = tuple(c.name for c in itemrows.outbox.columns if c.name not in
 _INSTANTS = frozenset({"state_entered_at", "next_reminder_at", "closed_at", "created_at", "updated_at"})
 
 
-def _flush(rows: Rows, item_rows: list, record_rows: list, outbox_rows: list) -> None:
-    """Write the pending rows on the driver's cursor (engine.bulk): tens of thousands of rows in seconds."""
-    if item_rows:
-        converted: dict = {}  # each distinct time or date once: a row's times repeat in its own row and the next
+def _tuples(rows: Rows, built: list[tuple[dict, dict, dict]]) -> tuple[list, list, list]:
+    """A chunk's (item, record, event) rows as the driver takes them (engine.bulk), each distinct time or date
+    converted once: a row's times repeat in its own row and the next."""
+    converted: dict = {}
 
-        def store(column: str, value):
-            if value is None or (column not in _INSTANTS and column not in _DATES):
-                return value
-            found = converted.get(value)
-            if found is None:
-                found = converted[value] = (rows.instant(value) if column in _INSTANTS
-                                            else value.isoformat() if rows.sqlite else value)
-            return found
+    def store(column: str, value):
+        if value is None or (column not in _INSTANTS and column not in _DATES):
+            return value
+        found = converted.get(value)
+        if found is None:
+            found = converted[value] = (rows.instant(value) if column in _INSTANTS
+                                        else value.isoformat() if rows.sqlite else value)
+        return found
 
-        rows.insert(items, _ITEM_COLUMNS, [tuple(store(c, r[c]) for c in _ITEM_COLUMNS) for r in item_rows])
-        rows.insert(itemrows.history, _HISTORY_COLUMNS, [tuple(r[c] for c in _HISTORY_COLUMNS) for r in record_rows])
-        rows.insert(itemrows.outbox, _OUTBOX_COLUMNS, [tuple(store(c, r[c]) for c in _OUTBOX_COLUMNS)
-                                                       for r in outbox_rows])
-    for pending in (item_rows, record_rows, outbox_rows):
-        pending.clear()
+    return ([tuple(store(c, item[c]) for c in _ITEM_COLUMNS) for item, _record, _event in built],
+            [tuple(record[c] for c in _HISTORY_COLUMNS) for _item, record, _event in built],
+            [tuple(store(c, event[c]) for c in _OUTBOX_COLUMNS) for _item, _record, event in built])
+
+
+def _write(rows: Rows, item_rows: list, record_rows: list, outbox_rows: list) -> None:
+    """Insert one chunk's items, first records and events on the driver's cursor."""
+    rows.insert(items, _ITEM_COLUMNS, item_rows)
+    rows.insert(itemrows.history, _HISTORY_COLUMNS, record_rows)
+    rows.insert(itemrows.outbox, _OUTBOX_COLUMNS, outbox_rows)
 
 
 _DATES = frozenset({"due_date", "requested_due_date", "deadline"})

@@ -16,7 +16,7 @@ from engine import accounts
 from engine.audit.actors import os_user
 from engine.audit.verify import verify_admin_log
 from engine.history import GENESIS
-from tests.db_roles import owner_write
+from tests.db_roles import refuse_inserts
 from tests.delivery_support import add_webhook
 from tests.helpers import assert_problem
 
@@ -154,15 +154,7 @@ def test_a_failed_action_writes_no_entry(client, world, rt):
 
 
 def test_an_entry_that_cannot_be_written_fails_the_action(rt, world):
-    with owner_write(rt) as conn:  # a fault in the log's table (made by its owner): every insert into it is refused
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                                 "RAISE EXCEPTION 'no room'; END $$"))
-            conn.execute(sa.text("CREATE TRIGGER admin_log_full BEFORE INSERT ON admin_log FOR EACH ROW "
-                                 "EXECUTE FUNCTION refuse()"))
-        else:
-            conn.execute(sa.text("CREATE TRIGGER admin_log_full BEFORE INSERT ON admin_log "
-                                 "BEGIN SELECT RAISE(ABORT, 'no room'); END"))
+    refuse_inserts(rt, "admin_log", "no room")  # a fault in the log's table: every insert into it is refused
     with pytest.raises(sa.exc.DBAPIError, match="no room"):
         with rt.store.write() as conn:
             accounts.add_unit(conn, clock=rt.clock, actor="cli:tests", code="LOST", name="不该存在")

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 import zipfile
 
 import pytest
 
+from engine import accounts
 from engine.ledger.columns import HEADERS
+from engine.ledger.importing import import_ledger
+from tests.db_roles import refuse_inserts
 from tests.helpers import assert_problem, new_item, table_counts
 from tests.ledger.support import ledger_file, upload, xlsx_cells
 
@@ -157,3 +161,18 @@ def test_an_imported_record_is_built_as_the_history_builds_records():
                                 actor="reg", at="2026-03-02T01:00:00.000000Z", comment="导入台账", evidence=[],
                                 fields=fields, prev_hash=history.GENESIS)
     assert mine == theirs
+
+
+def test_a_write_that_fails_part_way_leaves_nothing_and_no_write_running(world, rt):
+    """The rows go in chunk by chunk on a write thread (engine.write_behind): a chunk that fails after two went
+    in takes the whole import back, and nothing is left writing on the connection."""
+    # A fault in the items table: the 2,501st row of the file cannot be written.
+    refuse_inserts(rt, "items", "no room", when="new.external_ref = 'XC-2026-02500'")
+    before = table_counts(rt)
+    with rt.store.read() as conn:
+        registrar = accounts.authenticate(conn, world.tokens["reg"])
+    with pytest.raises(Exception, match="no room") as failed:
+        import_ledger(rt, registrar, ledger_file([_row(n) for n in range(3000)]))
+    assert type(failed.value).__module__.split(".")[0] in ("sqlite3", "psycopg"), failed.value
+    assert [t.name for t in threading.enumerate() if t.name == "closeloop-write-behind"] == []
+    assert table_counts(rt) == before

@@ -1,0 +1,68 @@
+"""WriteBehind: writes run in the order submitted, a failed write reaches the caller, and the block never ends
+with a write still running on the caller's connection."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.write_behind import WriteBehind
+
+
+def _alive() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "closeloop-write-behind"]
+
+
+def test_writes_run_in_order_on_another_thread_and_all_have_run_when_the_block_ends():
+    done, threads = [], set()
+
+    def write(n: int) -> None:
+        threads.add(threading.get_ident())
+        done.append(n)
+
+    with WriteBehind(depth=1) as behind:
+        for n in range(50):
+            behind.submit(write, n)
+    assert done == list(range(50))
+    assert threads and threading.get_ident() not in threads
+    assert _alive() == []
+
+
+def test_a_failed_write_is_raised_in_the_caller_and_the_writes_after_it_are_dropped():
+    done = []
+
+    def write(n: int) -> None:
+        if n == 3:
+            raise ValueError("disk full at write 3")
+        done.append(n)
+
+    with pytest.raises(ValueError, match="disk full at write 3"):
+        with WriteBehind() as behind:
+            for n in range(10):
+                behind.submit(write, n)
+    assert done == [0, 1, 2]
+    assert _alive() == []
+
+
+def test_a_failure_in_the_caller_waits_for_the_write_in_flight_before_it_propagates():
+    started, release, finished = threading.Event(), threading.Event(), []
+
+    def slow_write() -> None:
+        started.set()
+        release.wait(5)
+        finished.append(True)
+
+    def caller() -> None:
+        with WriteBehind() as behind:
+            behind.submit(slow_write)
+            started.wait(5)
+            raise KeyError("a bad row")
+
+    result = []
+    runner = threading.Thread(target=lambda: result.append(pytest.raises(KeyError, caller)))
+    runner.start()
+    runner.join(0.2)
+    assert runner.is_alive(), "the caller's block ended while a write was still running on its connection"
+    release.set()
+    runner.join(5)
+    assert finished == [True] and result and _alive() == []
