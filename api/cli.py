@@ -11,9 +11,9 @@ from api import cli_audit, cli_db, cli_jobs, cli_ledger, cli_report
 from engine.audit.actors import cli_actor
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
-from engine.migrate import migrate as run_migrations
-from engine.revisions import SchemaNotReady
 from engine.store import Store, safe_url
+from engine.store.migrate import migrate as run_migrations
+from engine.store.revisions import SchemaNotReady
 
 app = typer.Typer(help="closeloop: rectification (整改) closed-loop workflow engine.", no_args_is_help=True,
                   add_completion=False)

@@ -37,8 +37,8 @@ def _report_broken(bad: dict | None, workflow_problems: list[dict], tail: str) -
 def _verify_database(with_evidence: bool) -> None:
     from engine.audit.verify import verify_database
     from engine.config import Settings
-    from engine.revisions import SchemaNotReady, require_schema_at_head
     from engine.store import Store
+    from engine.store.revisions import SchemaNotReady, require_schema_at_head
 
     settings = Settings()
     store = Store(settings.database_url)

@@ -14,7 +14,7 @@ T = TypeVar("T")
 async def in_writer(rt: Runtime, fn: Callable[[], T]) -> T:
     """Run ``fn`` (which opens its own write transaction) inline if the store allows, once the process's write
     lock is free (awaited on the loop, bounded: then errors.Busy); if another process holds SQLite's lock, on
-    the store's write threads, whose wait is bounded alike. Return once the commit is on disk (engine.walsync),
+    the store's write threads, whose wait is bounded alike. Return once the commit is on disk (engine.store.walsync),
     without blocking the event loop meanwhile."""
     store = rt.store
     if store.inline_writes:

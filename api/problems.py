@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from engine import errors
-from engine.unavailable import unavailable
+from engine.store.unavailable import unavailable
 
 log = logging.getLogger("closeloop.api")
 PROBLEM = "application/problem+json"
@@ -144,7 +144,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(sa.exc.IntegrityError, _on_integrity)
-    # engine.fastpath raises the drivers' own errors, unwrapped; SQLAlchemy raises its wrappers.
+    # engine.store.fastpath raises the drivers' own errors, unwrapped; SQLAlchemy raises its wrappers.
     for kind in (sa.exc.DBAPIError, sa.exc.TimeoutError, sqlite3.Error, psycopg.Error):
         app.add_exception_handler(kind, _on_database)
     app.add_exception_handler(Exception, _on_crash)

@@ -35,9 +35,9 @@ from bench.figures import report as report_figures  # noqa: E402
 from engine.audit.bundle_verify import verify_bundle  # noqa: E402
 from engine.audit.checkpoint import checkpoint_now  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.migrate import migrate  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store  # noqa: E402
+from engine.store.migrate import migrate  # noqa: E402
 from tests.audit_helpers import STANDALONE, clone_history, templates  # noqa: E402
 from tests.helpers import build_world  # noqa: E402
 

@@ -28,9 +28,9 @@ from api.app import create_app  # noqa: E402
 from bench.child import run_measured  # noqa: E402
 from bench.figures import Figure, report  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.migrate import migrate  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store  # noqa: E402
+from engine.store.migrate import migrate  # noqa: E402
 from tests.audit_helpers import STANDALONE  # noqa: E402
 from tests.helpers import build_world, drive, fire, new_item  # noqa: E402
 

@@ -70,8 +70,8 @@ class Probe:
 
     def install(self) -> None:
         """Wrap the group-commit sync and the checkpoints with timers."""
-        from engine import sqlite as store_sqlite
-        from engine import walsync
+        from engine.store import sqlite as store_sqlite
+        from engine.store import walsync
 
         def timed(record, fn, before=None):
             def wrapper(this, *args):

@@ -28,9 +28,9 @@ from bench.figures import Figure, report  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.ledger.columns import HEADERS  # noqa: E402
 from engine.ledger.writers import write_xlsx  # noqa: E402
-from engine.migrate import migrate  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store  # noqa: E402
+from engine.store.migrate import migrate  # noqa: E402
 from tests.helpers import build_world  # noqa: E402
 
 CLOSELOOP = Path(sys.executable).parent / "closeloop"

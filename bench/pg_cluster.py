@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from bench.seed import seed
 from bench.serving import children, cpu_seconds
-from engine.revisions import head_revision
+from engine.store.revisions import head_revision
 from tests.pg_server import PostgresServer
 
 CLOSELOOP_DB = "closeloop"

@@ -44,16 +44,16 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.seed_copy import copy_items  # noqa: E402
 from bench.seed_items import CAMPAIGNS, Maker, World, build_world  # noqa: E402
-from engine.bulk import Rows  # noqa: E402
 from engine.clock import UTC  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.listing import textsearch  # noqa: E402
-from engine.migrate import migrate  # noqa: E402
 from engine.models import HistoryRecord, Item, NumberSequence  # noqa: E402
 from engine.reports import kept  # noqa: E402
-from engine.revisions import current_revision, head_revision  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store  # noqa: E402
+from engine.store.bulk import Rows  # noqa: E402
+from engine.store.migrate import migrate  # noqa: E402
+from engine.store.revisions import current_revision, head_revision  # noqa: E402
 
 ITEM_COLUMNS = ("id", "number", "workflow", "workflow_hash", "state", "version", "title", "description", "source",
                 "severity", "unit_id", "assignee", "due_date", "requested_due_date", "deadline", "state_entered_at",
@@ -279,8 +279,8 @@ def copy(source_url: str, target_url: str, *, progress=None) -> Seeded:
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...] | list[str], data: list[tuple]) -> None:
-    """Insert rows given as tuples in the driver's own form (engine.bulk.Rows): on PostgreSQL through COPY,
-    whose rows psycopg writes in C (an array per column, as engine.bulk sends, is dumped in Python)."""
+    """Insert rows given as tuples in the driver's own form (engine.store.bulk.Rows): on PostgreSQL through COPY,
+    whose rows psycopg writes in C (an array per column, as engine.store.bulk sends, is dumped in Python)."""
     rows = Rows(conn)
     if rows.sqlite:
         rows.insert(table, columns, data)

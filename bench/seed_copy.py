@@ -12,9 +12,9 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from engine.bulk import Rows
 from engine.models import HistoryRecord, Item, NumberSequence, Unit
 from engine.store import Store
+from engine.store.bulk import Rows
 
 items, history, units = Item.__table__, HistoryRecord.__table__, Unit.__table__
 ITEM_COLUMNS = [c.name for c in items.columns]

@@ -10,13 +10,13 @@ import sqlalchemy as sa
 
 from bench import seed_text as text
 from engine import accounts, history
-from engine.bulk import Rows
 from engine.canonical import canonical_text
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
 from engine.schemas import SEVERITIES, SOURCES
+from engine.store.bulk import Rows
 
 WORKFLOWS = (("standard", 0.7), ("immediate", 0.1), ("long_term", 0.2))
 # The path to each state: the triggers after "create" (progress reports are added while rectifying).

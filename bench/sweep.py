@@ -31,14 +31,14 @@ import sqlalchemy as sa  # noqa: E402
 from bench.figures import Figure, report  # noqa: E402
 from engine import accounts  # noqa: E402
 from engine.audit.actors import cli_actor  # noqa: E402
-from engine.bulk import Rows  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.migrate import migrate  # noqa: E402
 from engine.models import Item  # noqa: E402
 from engine.reminders.sweep import sweep  # noqa: E402
-from engine.revisions import head_revision  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
 from engine.store import Store  # noqa: E402
+from engine.store.bulk import Rows  # noqa: E402
+from engine.store.migrate import migrate  # noqa: E402
+from engine.store.revisions import head_revision  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "closeloop-bench-cache"
 UNITS = [("CITY", "市", None), ("DEPT-A", "市教委", "CITY"), ("DEPT-B", "市民政局", "CITY")]
@@ -73,7 +73,7 @@ def _seed(rt: Runtime, count: int, now: dt.datetime) -> None:
                "created_by", "reopened_count", "history_seq", "history_hash", "next_reminder_at", "created_at",
                "updated_at")
     for start in range(0, count, 50_000):
-        with rt.store.write() as conn:  # engine.bulk: multi-row statements (one a row rebuilds the FTS5 index)
+        with rt.store.write() as conn:  # engine.store.bulk: multi-row statements (one a row rebuilds the FTS5 index)
             Rows(conn).insert(Item.__table__, columns, [
                 (str(uuid.uuid4()), f"B-{n:08d}", "standard", wf_hash, "rectifying", 3, "学校食堂食品安全隐患整改", "",
                  "inspection", "medium", unit_id, "asg_a", deadline, deadline, entered, "", "[]", "reg", 0, 3, "", later,

@@ -3,7 +3,7 @@
 Both sides take items through register, assign, accept, submit, approve and close, each step its own
 transaction and its own durable commit, each side in a child process of its own (so neither's imports count
 against the other's memory), on a new SQLite file in WAL mode where every commit is on disk before it returns:
-  closeloop       in-process with its default settings: synchronous=NORMAL plus group commit (engine.walsync:
+  closeloop       in-process with its default settings: synchronous=NORMAL plus group commit (engine.store.walsync:
                   an fdatasync of the log covers each commit before it is acknowledged); Runtime, create_item,
                   service.fire_once (bench/vs_spiff_closeloop.py)
   SpiffWorkflow   bench/lifecycle.bpmn (six user tasks), its BpmnWorkflowSerializer state loaded before and

@@ -40,8 +40,8 @@ def _settings(db: Path) -> Settings:
 
 def setup(db: Path) -> dict[str, str]:
     """A migrated database with the unit tree and the lifecycle's three users; their tokens by username."""
-    from engine.migrate import migrate
     from engine.store import Store  # only here: the measured run opens a migrated database
+    from engine.store.migrate import migrate
 
     settings = _settings(db)
     store = Store.for_settings(settings)

@@ -12,9 +12,9 @@ from engine.audit import admin_log
 from engine.clock import Clock
 from engine.definitions.schema import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.fastpath import Prebuilt
 from engine.models import Token, Unit, User
 from engine.people.email import check_email
+from engine.store.fastpath import Prebuilt
 from engine.text import is_blank
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
@@ -73,7 +73,7 @@ def new_token() -> str:
     return "cl_" + secrets.token_urlsafe(32)
 
 
-# Runs on every request, so it is prebuilt and run on the driver's cursor (see engine.fastpath).
+# Runs on every request, so it is prebuilt and run on the driver's cursor (see engine.store.fastpath).
 _AUTH = Prebuilt(
     sa.select(_users.c.id, _users.c.username, _users.c.roles, _users.c.unit_id, _units.c.code, _units.c.path)
     .select_from(_tokens.join(_users, _users.c.id == _tokens.c.user_id).join(_units, _units.c.id == _users.c.unit_id))

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.errors import IntegrityViolation
-from engine.fastpath import Prebuilt
 from engine.models import HistoryRecord, Item, NumberSequence, Outbox, Unit, User
+from engine.store.fastpath import Prebuilt
 
 items = Item.__table__
 units = Unit.__table__
@@ -45,13 +45,13 @@ ITEM_WITH_UNIT = _ITEM_WITH_UNIT
 
 _LOADERS = {(False, False): Prebuilt(SELECT_BY_ID), (False, True): Prebuilt(SELECT_BY_NUMBER),
             (True, False): Prebuilt(LOCK_BY_ID), (True, True): Prebuilt(LOCK_BY_NUMBER)}
-# The history and outbox rows of every write, prebuilt (engine.fastpath): the transition path's inserts.
+# The history and outbox rows of every write, prebuilt (engine.store.fastpath): the transition path's inserts.
 INSERT_HISTORY = Prebuilt(history.insert(), [c.name for c in history.columns if c.name != "id"])
 INSERT_OUTBOX = Prebuilt(outbox.insert(), [c.name for c in outbox.columns if c.name not in ("id", "dispatched_at")])
 
 UPDATE_ITEM = items.update().where(items.c.id == sa.bindparam("_id"), items.c.version == sa.bindparam("_version"))
 INSERT_ITEM = items.insert()
-# Registration's statements, prebuilt (engine.fastpath): the item with every column, its unit, its assignee.
+# Registration's statements, prebuilt (engine.store.fastpath): the item with every column, its unit, its assignee.
 INSERT_NEW_ITEM = Prebuilt(INSERT_ITEM, [c.name for c in items.columns])
 SELECT_UNIT = sa.select(units.c.id, units.c.code, units.c.path).where(units.c.code == sa.bindparam("code"))
 SELECT_ASSIGNEE = (

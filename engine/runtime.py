@@ -13,8 +13,8 @@ from engine.dbroles.grants import require_app_privileges
 from engine.errors import WorkflowError
 from engine.registry import WorkflowRegistry, sync_workflows
 from engine.reports import kept
-from engine.revisions import require_schema_at_head
 from engine.store import Store
+from engine.store.revisions import require_schema_at_head
 
 log = logging.getLogger("closeloop.calendar")
 

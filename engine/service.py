@@ -15,7 +15,6 @@ from engine import effects, history, itemrows
 from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
-from engine.commit_hooks import after_commit
 from engine.deadlines import restarts_clock, state_deadline
 from engine.errors import (
     Forbidden,
@@ -36,6 +35,7 @@ from engine.reminders.clock import reminder_clock
 from engine.responsibility import assignee_refusal, takes_on
 from engine.runtime import Runtime
 from engine.schemas import TransitionRequest
+from engine.store.commit_hooks import after_commit
 from engine.views import allowed_triggers
 from engine.workdays import add_duration, add_working_days, working_days_between
 

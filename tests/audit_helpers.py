@@ -11,10 +11,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from engine.audit.bundle import Filters, stream_bundle
-from engine.bulk import Rows
 from engine.canonical import sha256_hex
 from engine.history import GENESIS
 from engine.models import HistoryRecord, Item
+from engine.store.bulk import Rows
 from tests.helpers import drive, fire, new_item
 
 STANDALONE = Path(__file__).resolve().parent.parent / "tools" / "verify_bundle.py"

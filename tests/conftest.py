@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from engine.clock import ManualClock
 from engine.config import Settings
 from engine.dbroles.setup import RolePlan, database_statements, role_statements, schema_statements, sql_literal
-from engine.migrate import migrate
 from engine.runtime import Runtime
 from engine.store import Store
+from engine.store.migrate import migrate
 from tests.db_roles import OWNER_OF, owner_url
 from tests.pg_server import PostgresServer, find_bindir
 

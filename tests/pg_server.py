@@ -113,8 +113,8 @@ class PostgresServer:
         """Create database ``name`` on the started server, migrate it, and return its URL (as the superuser)."""
         import sqlalchemy as sa
 
-        from engine.migrate import migrate
         from engine.store import Store
+        from engine.store.migrate import migrate
 
         admin = sa.create_engine(f"postgresql+psycopg://closeloop@127.0.0.1:{self.port}/postgres",
                                  isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)

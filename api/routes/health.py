@@ -12,7 +12,7 @@ from api.problem_shapes import problem_response
 from api.problems import problem
 from api.respond import json_response
 from engine.calendars.coverage import warning_for, years_without_official_schedule
-from engine.revisions import current_revision, head_revision
+from engine.store.revisions import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from engine.audit.append_only import APPEND_ONLY_TABLES
-from engine.revisions import SchemaNotReady
+from engine.store.revisions import SchemaNotReady
 
 log = logging.getLogger("closeloop.database")
 

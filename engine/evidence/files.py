@@ -10,7 +10,7 @@ from engine.accounts import Actor
 from engine.errors import Forbidden, NotFound
 from engine.evidence.models import EvidenceFile
 from engine.evidence.storage import Stored
-from engine.fastpath import Prebuilt
+from engine.store.fastpath import Prebuilt
 
 _files = EvidenceFile.__table__
 # Every transition that declares a file asks this (engine.evidence.references): prebuilt, run on the cursor.

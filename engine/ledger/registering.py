@@ -12,7 +12,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from engine import history, itemrows
 from engine.accounts import Actor
-from engine.bulk import Rows
 from engine.canonical import plain_canonical_bytes
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
@@ -21,7 +20,8 @@ from engine.ledger.rows import Candidate
 from engine.machine import CompiledWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
-from engine.write_behind import WriteBehind
+from engine.store.bulk import Rows
+from engine.store.write_behind import WriteBehind
 
 items, sequences = itemrows.items, itemrows.sequences
 INSERT_CHUNK = 1000
@@ -109,7 +109,7 @@ def register_all(conn: sa.Connection, rt: Runtime, actor: Actor, wf: CompiledWor
     numbers = assign_numbers(conn, rt, candidates, rt.local_date(now))
     build = _Builder(rt, actor, wf, now)
     bulk = Rows(conn)
-    # Each chunk's rows are built here while the write thread inserts the chunk before (engine.write_behind).
+    # Each chunk's rows are built here while the write thread inserts the chunk before (engine.store.write_behind).
     with WriteBehind() as behind:
         for start in range(0, len(candidates), INSERT_CHUNK):
             chunk = [build(index, c, number) for index, c, number in
@@ -181,7 +181,7 @@ _INSTANTS = frozenset({"state_entered_at", "next_reminder_at", "closed_at", "cre
 
 
 def _tuples(rows: Rows, built: list[tuple[dict, dict, dict]]) -> tuple[list, list, list]:
-    """A chunk's (item, record, event) rows as the driver takes them (engine.bulk), each distinct time or date
+    """A chunk's (item, record, event) rows as the driver takes them (engine.store.bulk), each distinct time or date
     converted once: a row's times repeat in its own row and the next."""
     converted: dict = {}
 

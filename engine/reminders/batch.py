@@ -23,13 +23,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from engine.bulk import Rows
 from engine.errors import DomainError
 from engine.registry import UnknownWorkflow
 from engine.reminders.models import Notice
 from engine.reminders.recipients import Directory
 from engine.reminders.rules import escalation_order, key_prefix, key_suffix, schedule
 from engine.runtime import Runtime
+from engine.store.bulk import Rows
 
 log = logging.getLogger("closeloop.reminders")
 _notices = Notice.__table__

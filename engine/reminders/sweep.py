@@ -17,13 +17,13 @@ from operator import attrgetter
 
 import sqlalchemy as sa
 
-from engine.bulk import Rows
-from engine.fastpath import Prebuilt
 from engine.models import Item, Outbox, Unit
 from engine.reminders.batch import Claimed, Planner
 from engine.reminders.models import NoticeRecipient
 from engine.reminders.recipients import Directory
 from engine.runtime import Runtime
+from engine.store.bulk import Rows
+from engine.store.fastpath import Prebuilt
 
 log = logging.getLogger("closeloop.reminders")
 _items, _units, _recipients, _outbox = Item.__table__, Unit.__table__, NoticeRecipient.__table__, Outbox.__table__
@@ -37,7 +37,7 @@ _CLAIM = (sa.select(*(_items.c[name] for name in ("id", "number", "title", "work
           .limit(sa.bindparam("limit"))
           # SQLite's compiler writes an OFFSET beside a bound LIMIT; named, so the prebuilt statement can fill it.
           .offset(sa.bindparam("skip")))
-# Run on the driver's cursor (engine.fastpath): the claim's rows go straight into Claimed tuples.
+# Run on the driver's cursor (engine.store.fastpath): the claim's rows go straight into Claimed tuples.
 _CLAIM_SQLITE = Prebuilt(_CLAIM)
 # Each item to one sweeping process; the others skip it rather than wait.
 _CLAIM_POSTGRES = Prebuilt(_CLAIM.with_for_update(of=_items, skip_locked=True))
@@ -93,7 +93,7 @@ def sweep(rt: Runtime, *, now: dt.datetime | None = None, batch_size: int | None
     result = SweepResult(batch=f"sweep-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}")
     # Items in the same state with the same deadline share their dates: worked out once per sweep.
     planner = Planner(rt, now, result.batch)
-    # Each batch's commit goes to disk while the next batch is built (group commit, engine.walsync); the
+    # Each batch's commit goes to disk while the next batch is built (group commit, engine.store.walsync); the
     # sweep reports nothing, and returns, before the last of them is on disk.
     with rt.store.deferred_sync() as pending:
         try:

@@ -103,7 +103,7 @@ def test_a_few_bulk_transactions_are_checkpointed_as_the_rows_they_wrote(rt, wor
     """A bulk import or a seed writes thousands of rows in each of a few commits: the log is restarted after them
     as after as many transitions, not left to grow until hundreds more commits come (a million-item seed grew it
     to 6 GB)."""
-    from engine.bulk import Rows
+    from engine.store.bulk import Rows
     from tests.engine.test_bulk_rows import COLUMNS, _notices, _row
 
     path = sqlite_path(rt.store.url)

@@ -15,8 +15,8 @@ from sqlmodel import SQLModel
 import engine.models  # noqa: F401 - registers every table on SQLModel.metadata
 from engine.config import PROJECT_ROOT
 from engine.listing.textsearch import SEARCH_TABLES
-from engine.migrate import migrate
 from engine.store import Store
+from engine.store.migrate import migrate
 
 FORBIDDEN_IN_ENGINE = {"fastapi", "starlette", "api", "uvicorn"}
 SCANNED_FOR_CREATE_ALL = ("engine", "api", "migrations", "bench", "tests")

@@ -1,4 +1,4 @@
-"""engine.bulk on both stores: rows written from pre-converted values read back through SQLAlchemy's column
+"""engine.store.bulk on both stores: rows written from pre-converted values read back through SQLAlchemy's column
 types exactly; inserts that skip rows already there say which went in; drawn ids never repeat."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from engine.bulk import Rows
 from engine.clock import rfc3339
 from engine.models import Item
 from engine.reminders.models import Notice
+from engine.store.bulk import Rows
 from tests.helpers import new_item
 
 _notices, _items = Notice.__table__, Item.__table__

@@ -9,9 +9,9 @@ from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers the tables)
 from engine.listing.textsearch import include_object
-from engine.migrate import migrate
-from engine.revisions import SchemaNotReady, current_revision, head_revision, require_schema_at_head
 from engine.store import Store
+from engine.store.migrate import migrate
+from engine.store.revisions import SchemaNotReady, current_revision, head_revision, require_schema_at_head
 
 
 # The text-search objects of migration 0009 (an FTS5 table, GIN indexes) have no model: alembic skips them.

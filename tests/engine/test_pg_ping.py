@@ -1,12 +1,12 @@
-"""PostgreSQL's pool pings a connection only after it sat idle (engine.pgping): a connection the server dropped
+"""PostgreSQL's pool pings a connection only after it sat idle (engine.store.pgping): a connection the server dropped
 while it was idle is replaced before a statement uses it; one used a moment ago is trusted without a ping."""
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from engine.pgping import ping_when_idle
 from engine.store import normalize_url
+from engine.store.pgping import ping_when_idle
 
 
 def _pool(url: str, idle_seconds: float) -> sa.Engine:

@@ -17,9 +17,9 @@ from engine.config import PROJECT_ROOT, Settings
 from engine.dbroles import grants as pgroles
 from engine.dbroles.grants import RolesError, app_privileges, privilege_report
 from engine.jobs import run_pass
-from engine.migrate import migrate
 from engine.runtime import Runtime
 from engine.store import Store
+from engine.store.migrate import migrate
 from tests.api.test_cli import free_port, script
 from tests.audit_helpers import templates
 from tests.db_roles import owner_write

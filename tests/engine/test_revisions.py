@@ -1,4 +1,4 @@
-"""The schema revisions read without alembic (engine.revisions) agree with alembic's own answers."""
+"""The schema revisions read without alembic (engine.store.revisions) agree with alembic's own answers."""
 from __future__ import annotations
 
 import subprocess
@@ -8,9 +8,9 @@ from pathlib import Path
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from engine.migrate import alembic_config, migrate
-from engine.revisions import VERSIONS, current_revision, head_of, head_revision
 from engine.store import Store
+from engine.store.migrate import alembic_config, migrate
+from engine.store.revisions import VERSIONS, current_revision, head_of, head_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 

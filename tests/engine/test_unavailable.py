@@ -7,7 +7,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from engine.unavailable import unavailable
+from engine.store.unavailable import unavailable
 
 
 class Coded(psycopg.errors.Error):
@@ -35,7 +35,7 @@ def _sqlite(code: int) -> sqlite3.OperationalError:
     (_sqlite(sqlite3.SQLITE_IOERR_FSYNC if hasattr(sqlite3, "SQLITE_IOERR_FSYNC") else sqlite3.SQLITE_IOERR), "I/O"),
 ])
 def test_a_database_that_cannot_serve_now_is_named_straight_from_the_driver_or_wrapped(error, reason):
-    assert reason in unavailable(error)  # engine.fastpath raises the driver's own error
+    assert reason in unavailable(error)  # engine.store.fastpath raises the driver's own error
     assert reason in unavailable(sa.exc.OperationalError("SELECT 1", {}, error))  # SQLAlchemy wraps it
 
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-import engine.walsync
-from engine.walsync import WalSync
+import engine.store.walsync
+from engine.store.walsync import WalSync
 from tests.e2e.conftest import serve
 from tests.helpers import new_item
 
@@ -20,7 +20,7 @@ SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.fixture
 def slow_fsync(monkeypatch):
     """Every sync of the log (an fdatasync) takes 0.2 s more; records when each one started and finished."""
-    real = engine.walsync.os.fdatasync
+    real = engine.store.walsync.os.fdatasync
     calls: list[tuple[float, float]] = []
 
     def fsync(fd: int) -> None:
@@ -29,7 +29,7 @@ def slow_fsync(monkeypatch):
         real(fd)
         calls.append((started, time.monotonic()))
 
-    monkeypatch.setattr(engine.walsync.os, "fdatasync", fsync)
+    monkeypatch.setattr(engine.store.walsync.os, "fdatasync", fsync)
     return calls
 
 
@@ -102,14 +102,14 @@ def test_concurrent_writes_share_their_syncs_and_wait_for_them(rt, world, slow_f
 def test_a_log_replaced_on_disk_is_synced_through_a_new_descriptor(tmp_path, monkeypatch):
     """SQLite deletes the -wal when its last connection closes and makes a new one later: a sync of the old
     descriptor would cover nothing written since, so each sync goes to the file now at the path."""
-    real = engine.walsync.os.fdatasync
+    real = engine.store.walsync.os.fdatasync
     synced: list[int] = []
 
     def fdatasync(fd: int) -> None:
-        synced.append(engine.walsync.os.fstat(fd).st_ino)
+        synced.append(engine.store.walsync.os.fstat(fd).st_ino)
         real(fd)
 
-    monkeypatch.setattr(engine.walsync.os, "fdatasync", fdatasync)
+    monkeypatch.setattr(engine.store.walsync.os, "fdatasync", fdatasync)
     wal = tmp_path / "x.db-wal"
     wal.write_bytes(b"frames")
     sync = WalSync(wal)

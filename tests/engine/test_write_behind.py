@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from engine.write_behind import WriteBehind
+from engine.store.write_behind import WriteBehind
 
 
 def _alive() -> list[str]:

@@ -164,7 +164,7 @@ def test_an_imported_record_is_built_as_the_history_builds_records():
 
 
 def test_a_write_that_fails_part_way_leaves_nothing_and_no_write_running(world, rt):
-    """The rows go in chunk by chunk on a write thread (engine.write_behind): a chunk that fails after two went
+    """The rows go in chunk by chunk on a write thread (engine.store.write_behind): a chunk that fails after two went
     in takes the whole import back, and nothing is left writing on the connection."""
     # A fault in the items table: the 2,501st row of the file cannot be written.
     refuse_inserts(rt, "items", "no room", when="new.external_ref = 'XC-2026-02500'")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from engine.config import Settings
-from engine.migrate import migrate
 from engine.runtime import Runtime
 from engine.store import Store
+from engine.store.migrate import migrate
 from tests.api.test_cli import _wait_until_up, free_port
 from tests.helpers import build_world
 from tests.web.support import PASSWORD, give_password

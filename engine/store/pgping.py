@@ -4,7 +4,7 @@ SQLAlchemy's pool_pre_ping sends an empty query on each checkout: under load tha
 transaction for connections that were in use a moment ago. Here a connection idle for ``idle_seconds`` or more
 is pinged (a server restarted or a connection dropped while it sat in the pool is replaced before a request
 uses it); a connection that was in use more recently is not. If the server goes away between two uses that
-close together, the statement fails as a lost connection (503, engine.unavailable), and SQLAlchemy then
+close together, the statement fails as a lost connection (503, engine.store.unavailable), and SQLAlchemy then
 replaces every pooled connection older than the failure, as it does with pre-ping too.
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Bulk writes of many rows on the driver's cursor, with values given once in the driver's own form.
 
 The sweep writes tens of thousands of rows a minute at a province's scale. Through SQLAlchemy, or even
-engine.fastpath's per-row conversion, most of the time goes into converting the same few values again
+engine.store.fastpath's per-row conversion, most of the time goes into converting the same few values again
 for every row (one ``now`` in every notice and outbox row). Here a caller converts each distinct value
-once (:meth:`Rows.instant`: the conversion of the column type and engine.fastpath)
+once (:meth:`Rows.instant`: the conversion of the column type and engine.store.fastpath)
 and hands over plain tuples. Rows that must not be written twice go in with ``ON CONFLICT DO NOTHING``
 (SQLite >= 3.24 and PostgreSQL alike) under ids drawn beforehand, so what was new is known without
 reading the unique keys first. On SQLite one statement inserts many rows (a multi-row VALUES list, as
@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from engine.clock import rfc3339
-from engine.fastpath import _postgres_datetime, _sqlite_datetime, _to_postgres, _to_sqlite
+from engine.store.fastpath import _postgres_datetime, _sqlite_datetime, _to_postgres, _to_sqlite
 
 # Keys in one SQLite ``IN (...)`` list, well under any build's limit on bound parameters.
 MAX_ROWS = 1_000

@@ -1,11 +1,11 @@
-"""Running the migrations: the only code that imports alembic (it costs a process ~11 MB; engine.revisions)."""
+"""Running the migrations: the only code that imports alembic (it costs a process ~11 MB; engine.store.revisions)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from engine.config import PROJECT_ROOT
-from engine.sqlite import optimize
 from engine.store import Store, normalize_url
+from engine.store.sqlite import optimize
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -15,7 +15,7 @@ MIGRATIONS = PROJECT_ROOT / "migrations"
 
 def alembic_config(url: str | None = None) -> Config:
     """An alembic Config pointing at the project's migrations, independent of the working directory."""
-    from alembic.config import Config  # only the commands that migrate pay for alembic (engine.revisions)
+    from alembic.config import Config  # only the commands that migrate pay for alembic (engine.store.revisions)
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -1,10 +1,11 @@
-"""Database access: engines and the one way to open a write transaction (migrations: engine.migrate).
+"""The Store: a process's engines and the one way to open a write transaction (migrations: engine.store.migrate).
 
 How writes are serialized is decided here and nowhere else. SQLite allows one writer: threads that race
 for its lock sleep in the busy handler and p99 jumps to a second, so each process takes a lock before
 ``BEGIN IMMEDIATE``. PostgreSQL wants real concurrency with row locks, so there is no lock at all.
 On both, a write waits at most ``lock_timeout`` for the locks it needs and then raises errors.Busy (503)
-having changed nothing; SQLite's WAL checkpoints live in engine.sqlite, the schema revision checks in engine.revisions.
+having changed nothing. SQLite's WAL checkpoints live in engine.store.sqlite, the schema revision checks in
+engine.store.revisions.
 """
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ from typing import Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
-from engine.commit_hooks import after_commit_hooks, run_hooks
 from engine.config import SQLITE_WAL_LIMIT_MB, SQLITE_WRITER_CACHE_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
-from engine.lockwait import ReleaseWaiters
-from engine.pgping import ping_when_idle
-from engine.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
-from engine.walsync import WalSync
+from engine.store.commit_hooks import after_commit_hooks, run_hooks
+from engine.store.lockwait import ReleaseWaiters
+from engine.store.pgping import ping_when_idle
+from engine.store.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
+from engine.store.walsync import WalSync
 
 T = TypeVar("T")
 
@@ -82,7 +83,7 @@ class Store:
                                         cache_mb=writer_cache_mb)
             self._write_lock: threading.Lock | None = threading.Lock()
             self._checkpoints: WalCheckpoints | None = WalCheckpoints(self.reader, self.wal_limit, self._locked)
-            # Group commit: a commit is acknowledged once an fsync of the log covers it (engine.walsync).
+            # Group commit: a commit is acknowledged once an fsync of the log covers it (engine.store.walsync).
             self._walsync: WalSync | None = WalSync(Path(f"{sqlite_path(self.url)}-wal"))
             # One writer at a time, first come first served: threads racing for SQLite's lock (an unfair one)
             # are where one-second tails come from. Off the loop, writes would queue on this one thread.
@@ -262,7 +263,7 @@ class Store:
             try:
                 with self.writer.begin() as conn, after_commit_hooks(conn) as hooks:
                     yield conn
-            except Exception as exc:  # engine.fastpath raises the driver's own errors, unwrapped
+            except Exception as exc:  # engine.store.fastpath raises the driver's own errors, unwrapped
                 if _postgres_busy(exc):
                     raise self.busy() from exc
                 raise
@@ -328,7 +329,7 @@ class Store:
 
     @contextmanager
     def single(self) -> Iterator[sa.Connection]:
-        """A connection for single prebuilt statements (engine.fastpath) outside an explicit transaction.
+        """A connection for single prebuilt statements (engine.store.fastpath) outside an explicit transaction.
 
         On SQLite each thread keeps one open (a single SELECT is consistent on its own, and autocommits);
         never call ``conn.execute`` on it, which would open a transaction that nothing ends.

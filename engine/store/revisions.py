@@ -63,7 +63,7 @@ def head_revision() -> str:
         return head
     from alembic.script import ScriptDirectory
 
-    from engine.migrate import alembic_config
+    from engine.store.migrate import alembic_config
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
