@@ -147,6 +147,15 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
     return _number(raw, style is not None and int(style) in date_styles)
 
 
+def _pieces(text: str, start: int, separator: str) -> Iterator[str]:
+    """``text[start:].split(separator)``, one piece at a time: the sheet's text is the largest thing an import
+    holds (about 2 bytes a character of Chinese), and the slice and the list of pieces were two more copies."""
+    while (end := text.find(separator, start)) >= 0:
+        yield text[start:end]
+        start = end + len(separator)
+    yield text[start:]
+
+
 def read_rows(book: zipfile.ZipFile) -> Iterator[tuple[int, list[object]]]:
     """(row number, values) of the first sheet's rows that have any cell, in order.
 
@@ -162,7 +171,7 @@ def read_rows(book: zipfile.ZipFile) -> Iterator[tuple[int, list[object]]]:
     if data_at < 0:
         raise NotAWorkbook("its sheet has no sheetData")
     number = 0
-    for chunk in text[data_at:].split("</row>"):
+    for chunk in _pieces(text, data_at, "</row>"):
         start = chunk.rfind("<row")
         if start < 0:
             continue
