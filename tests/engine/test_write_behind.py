@@ -2,6 +2,7 @@
 with a write still running on the caller's connection."""
 from __future__ import annotations
 
+import signal
 import threading
 
 import pytest
@@ -66,3 +67,41 @@ def test_a_failure_in_the_caller_waits_for_the_write_in_flight_before_it_propaga
     release.set()
     runner.join(5)
     assert finished == [True] and result and _alive() == []
+
+
+def test_a_caller_that_fails_drops_the_writes_still_queued():
+    started, release, done = threading.Event(), threading.Event(), []
+
+    def write(n: int) -> None:
+        if n == 0:
+            started.set()
+            release.wait(5)
+        done.append(n)
+
+    with pytest.raises(KeyError, match="a bad row") as failed:
+        with WriteBehind(depth=2) as behind:
+            behind.submit(write, 0)
+            started.wait(5)
+            behind.submit(write, 1)
+            behind.submit(write, 2)
+            threading.Timer(0.1, release.set).start()
+            raise KeyError("a bad row")
+    assert done == [0], "writes queued behind a failed caller were still run"
+    assert _alive() == [] and not getattr(failed.value, "__notes__", None)
+
+
+def test_ctrl_c_while_the_block_ends_waits_for_the_write_in_flight():
+    """A signal (Ctrl-C in `closeloop import`) that lands while the block waits for the thread is raised only once
+    the write running on the caller's connection has finished: never while it still runs."""
+    main, finished = threading.main_thread().ident, []
+
+    def write() -> None:
+        signal.pthread_kill(main, signal.SIGINT)  # the caller is waiting for this write by now
+        threading.Event().wait(0.3)
+        finished.append(True)
+
+    with pytest.raises(KeyboardInterrupt):
+        with WriteBehind() as behind:
+            behind.submit(write)
+    assert finished == [True], "the block ended while its write was still running"
+    assert _alive() == []

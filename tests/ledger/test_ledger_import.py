@@ -7,6 +7,8 @@ import threading
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import accounts
 from engine.ledger.columns import HEADERS
@@ -151,28 +153,38 @@ def test_the_row_and_size_limits_are_clear(client, world, rt):
     assert "limited to 100 bytes" in body["detail"]
 
 
-def test_an_imported_record_is_built_as_the_history_builds_records():
+_TEXT = st.text(max_size=40)  # any code point: CJK, emoji, controls, lone surrogates
+_PLAIN_JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 63 - 1) | _TEXT,
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+                           max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.dictionaries(_TEXT, _PLAIN_JSON, max_size=8), comment=_TEXT, actor=_TEXT)
+def test_an_imported_record_is_built_as_the_history_builds_records(fields, comment, actor):
+    """The import hashes its first records with orjson straight from plain JSON; engine.history, the reference,
+    converts and encodes them its own way. Both must give the same record and hash for any plain JSON fields."""
     from engine import history
     from engine.ledger.registering import first_record
 
-    fields = {"title": "标题", "unit": "DEPT-A", "due_date": "2026-06-30", "tags": ["学前教育"], "number": "ZG-1"}
-    mine = first_record("id-1", "rectifying", "reg", "2026-03-02T01:00:00.000000Z", "导入台账", fields)
+    at = "2026-03-02T01:00:00.000000Z"
+    mine = first_record("id-1", "rectifying", actor, at, comment, fields)
     theirs = history.new_record(item_id="id-1", seq=1, trigger="import", from_state=None, to_state="rectifying",
-                                actor="reg", at="2026-03-02T01:00:00.000000Z", comment="导入台账", evidence=[],
-                                fields=fields, prev_hash=history.GENESIS)
+                                actor=actor, at=at, comment=comment, evidence=[], fields=fields,
+                                prev_hash=history.GENESIS)
     assert mine == theirs
 
 
 def test_a_write_that_fails_part_way_leaves_nothing_and_no_write_running(world, rt):
-    """The rows go in chunk by chunk on a write thread (engine.store.write_behind): a chunk that fails after two went
-    in takes the whole import back, and nothing is left writing on the connection."""
-    # A fault in the items table: the 2,501st row of the file cannot be written.
-    refuse_inserts(rt, "items", "no room", when="new.external_ref = 'XC-2026-02500'")
+    """The rows go in chunk by chunk on a write thread (engine.store.write_behind): a chunk that fails after one
+    went in, with more chunks built behind it, takes the whole import back, and nothing is left writing."""
+    # A fault in the items table: the 1,501st row of the file cannot be written (the second chunk of five).
+    refuse_inserts(rt, "items", "no room", when="new.external_ref = 'XC-2026-01500'")
     before = table_counts(rt)
     with rt.store.read() as conn:
         registrar = accounts.authenticate(conn, world.tokens["reg"])
     with pytest.raises(Exception, match="no room") as failed:
-        import_ledger(rt, registrar, ledger_file([_row(n) for n in range(3000)]))
+        import_ledger(rt, registrar, ledger_file([_row(n) for n in range(ROWS)]))
     assert type(failed.value).__module__.split(".")[0] in ("sqlite3", "psycopg"), failed.value
     assert [t.name for t in threading.enumerate() if t.name == "closeloop-write-behind"] == []
     assert table_counts(rt) == before
