@@ -14,6 +14,9 @@ class ReportCount(SQLModel, table=True):
     in one final state: how many, how many had a due date and met it, were ever reopened, and their days to close."""
 
     __tablename__ = "report_counts"
+    # What the report reads, in the order it groups by (migration 0014): the sums need neither the table nor a sort.
+    __table_args__ = (sa.Index("ix_report_counts_by_group", "dimension", "group_key", "state", "unit_id", "month",
+                               "items", "with_due", "on_time", "reopened", "days"),)
     dimension: str = Field(primary_key=True, max_length=16)  # unit, source, severity, workflow or campaign
     group_key: str = Field(primary_key=True, max_length=100)  # unit: its id; campaign: '' for none
     unit_id: int = Field(primary_key=True)
