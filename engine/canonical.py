@@ -47,20 +47,12 @@ def _reference(value: object) -> str:
 
 def canonical_text(value: object) -> str:
     """The canonical JSON text of ``value`` (dates and times converted to their fixed string forms)."""
-    ready = plain(value)
-    try:
-        return orjson.dumps(ready, option=orjson.OPT_SORT_KEYS).decode("utf-8")
-    except orjson.JSONEncodeError:
-        return _reference(ready)
+    return canonical_bytes(value).decode("utf-8")
 
 
 def canonical_bytes(value: object) -> bytes:
     """The canonical JSON of ``value`` as UTF-8 bytes."""
-    ready = plain(value)
-    try:
-        return orjson.dumps(ready, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        return _reference(ready).encode("utf-8")
+    return plain_canonical_bytes(plain(value))
 
 
 def plain_canonical_bytes(value: object) -> bytes:

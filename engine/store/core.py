@@ -31,6 +31,7 @@ from engine.store.walsync import WalSync
 
 T = TypeVar("T")
 
+
 def normalize_url(url: str) -> str:
     """Pick the drivers we ship: pysqlite for SQLite, psycopg 3 for PostgreSQL."""
     if url.startswith("postgres://"):
@@ -91,8 +92,9 @@ class Store:
             # A single indexed read of a local file (~20 us) is cheaper inline than a hop to a thread.
             self.inline_lookups = True
             # A server runs SQLite writes on its event loop: they are a few hundred microseconds of mostly
-            # GIL-holding work, so a thread hop only adds contention. They never wait there: when the lock is
-            # taken (another process, a checkpoint, writes already queued) the write goes to the write thread.
+            # GIL-holding work, so a thread hop only adds contention. They never block it: when a thread of
+            # this process holds the lock (a job, a checkpoint, queued writes) the loop awaits its release
+            # (lock_released); only another process's lock sends the write to the write thread (api.dbcalls).
             self.inline_writes = True
         else:
             # lock_timeout and pool_timeout turn "waits forever for a row lock or a connection" into a 503.
