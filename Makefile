@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export CLOSELOOP_DATABASE_URL ?= sqlite:///closeloop.db
 
-.PHONY: run test setup bench bench-transitions bench-sweep bench-audit bench-evidence bench-lists bench-ledger bench-spiff bench-pg clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs
+.PHONY: run test setup bench bench-transitions bench-sweep bench-audit bench-evidence bench-lists bench-ledger bench-spiff bench-pg clean check-workflows lint fuzz soak crash model readme-screenshots axe-docs audit-deps
 
 setup: $(STAMP)
 
@@ -114,8 +114,16 @@ soak: setup
 crash: setup
 	CLOSELOOP_CRASH_TRANSITIONS=$${CRASH_TRANSITIONS:-10000} $(BIN)/python -m pytest -p no:xdist -s tests/e2e/test_crash.py
 
+# Every installed dependency's version checked against PyPI's advisories by pip-audit, in a venv of its own so that
+# its dependencies do not mix with closeloop's. --strict: a dependency it could not look up fails the check.
+audit-deps: setup
+	$(PYTHON) -m venv .venv-audit
+	.venv-audit/bin/python -m pip install --quiet 'pip-audit>=2.7'
+	$(BIN)/python -m pip freeze --exclude-editable > .venv-audit/requirements.txt
+	.venv-audit/bin/pip-audit --strict --no-deps --disable-pip -r .venv-audit/requirements.txt
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache closeloop.db closeloop.db-wal closeloop.db-shm
+	rm -rf $(VENV) .venv-audit *.egg-info .pytest_cache closeloop.db closeloop.db-wal closeloop.db-shm
 
 lint: setup
 	$(BIN)/python -m pip install --quiet 'ruff>=0.8'
