@@ -26,6 +26,11 @@ def test_ids_sort_in_the_order_they_were_made_down_to_a_fraction_of_a_millisecon
     assert made_now == sorted(made_now)
 
 
+def test_given_random_bits_make_the_same_id_again_for_reproducible_data():
+    assert new_item_id(NS, 12345) == new_item_id(NS, 12345) != new_item_id(NS, 12346)
+    assert uuid.UUID(new_item_id(NS, (1 << 64) - 1)).variant == uuid.RFC_4122  # extra bits cannot spoil the variant
+
+
 def test_ids_made_at_the_same_instant_differ_in_their_62_random_bits():
     same = {new_item_id(NS) for _ in range(10_000)}
     assert len(same) == 10_000
