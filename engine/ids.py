@@ -1,11 +1,11 @@
 """Item ids: UUIDs that start with the time they were made (RFC 9562, version 7).
 
-An item's id is the key of its row's unique index and leads the keys of every index on its history,
-notices, outbox events and evidence. Random ids (version 4) put each new item, and each notice a sweep
-writes for a batch of items, on a page of its own all over those B-trees, so at a million items every
+An item's id is the key of its row's unique index and leads the keys of the indexes on its history,
+notices, evidence files and checkpoint heads. Random ids (version 4) put each new item, and each notice a
+sweep writes for a batch of items, on a page of its own all over those B-trees, so at a million items every
 insert read and rewrote a page no other insert nearby used. Ids that ascend with time land next to each
 other: items registered together, and the items a sweep takes in row order, write the same few pages.
-Sixty-two random bits per millisecond keep ids unguessable and unique across processes.
+The 62 random bits in each id keep ids unguessable and unique across processes.
 """
 from __future__ import annotations
 
