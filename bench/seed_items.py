@@ -12,7 +12,7 @@ from engine import accounts, history
 from engine.canonical import canonical_text
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
-from engine.ids import new_item_id
+from engine.itemrows import new_item_id
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
 from engine.schemas import SEVERITIES, SOURCES
@@ -117,7 +117,7 @@ class Maker:
             at = triggers.index("accept") + 1
             triggers[at:at] = ["report_progress"] * rng.choice((0, 0, 1, 2))
         times = self._times(created, len(triggers))
-        # As the engine makes them (engine.ids), time first, from the seed's own random numbers.
+        # As the engine makes them (engine.itemrows), time first, from the seed's own random numbers.
         item_id = new_item_id(int(created.timestamp()) * 10**9 + created.microsecond * 1000, rng.getrandbits(62))
         title = text.title(rng)
         source = rng.choice(SOURCES)

@@ -32,7 +32,7 @@ from bench.figures import Figure, report  # noqa: E402
 from engine import accounts  # noqa: E402
 from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
-from engine.ids import new_item_id  # noqa: E402
+from engine.itemrows import new_item_id  # noqa: E402
 from engine.models import Item  # noqa: E402
 from engine.reminders.sweep import sweep  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402

@@ -13,7 +13,6 @@ from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.errors import Forbidden, InvalidInput
 from engine.guards import past_max_due
-from engine.ids import new_item_id
 from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
@@ -102,7 +101,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         raise InvalidInput(f"{too_late} (workflow {name!r})", field="due_date")
     number = f"{rt.settings.number_prefix.upper()}-{today.year}-{itemrows.next_number(conn, today.year):06d}"
     initial = wf.definition.initial
-    item_id = new_item_id()
+    item_id = itemrows.new_item_id()
     registered = data.model_dump(mode="json", exclude_none=True)
     registered["unit"] = unit.code  # the code as stored, which the history replays against the row
     registered["workflow"] = name

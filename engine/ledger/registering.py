@@ -14,7 +14,6 @@ from engine.accounts import Actor
 from engine.canonical import plain_canonical_bytes
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
-from engine.ids import new_item_id
 from engine.items import outbox_row
 from engine.ledger.rows import Candidate
 from engine.machine import CompiledWorkflow
@@ -144,7 +143,7 @@ class _Builder:
     def __call__(self, index: int, c: Candidate, number: str) -> tuple[dict, dict, dict]:
         """(item row, history row, outbox row) of the ``index``-th candidate, registered under ``number``."""
         definition, wf, now, username = self.wf.definition, self.wf, self.now, self.actor.username
-        item_id = new_item_id()
+        item_id = itemrows.new_item_id()
         # A microsecond apart, in the file's order: the ledger lists items by registration, so an imported
         # ledger exports again in the order it came in.
         created = now + dt.timedelta(microseconds=index)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from engine.ids import new_item_id
+from engine.itemrows import new_item_id
 from tests.helpers import new_item
 from tests.ledger.support import ledger_file, upload
 
