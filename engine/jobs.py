@@ -56,7 +56,8 @@ def _logged(job: Callable[[Runtime], object]) -> Callable[[Runtime], None]:
     def run(rt: Runtime) -> None:
         try:
             started = time.perf_counter()
-            _count(job(rt), time.perf_counter() - started)
+            with rt.store.background():  # requests' writes go between the job's batches
+                _count(job(rt), time.perf_counter() - started)
         except Exception:  # noqa: BLE001 - a failed pass must not end the scheduler; the next one retries
             log.exception("background %s failed; it runs again at the next interval", job.__name__)
 

@@ -17,14 +17,14 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, ContextManager, Iterator, TypeVar
 
 import sqlalchemy as sa
 
 from engine.config import SQLITE_WAL_LIMIT_MB, SQLITE_WRITER_CACHE_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.store.commit_hooks import after_commit_hooks, run_hooks
-from engine.store.lockwait import ReleaseWaiters
+from engine.store.lockwait import ReleaseWaiters, make_way
 from engine.store.pgping import ping_when_idle
 from engine.store.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.store.walsync import WalSync
@@ -160,13 +160,21 @@ class Store:
                     retry_after=self.retry_after)
 
     @contextmanager
-    def without_waiting(self) -> Iterator[None]:
-        """In this block (this thread), write() raises WriteBusy at once rather than wait for the lock."""
-        self._local.nowait = True
+    def _thread_flag(self, name: str) -> Iterator[None]:
+        setattr(self._local, name, True)
         try:
             yield
         finally:
-            self._local.nowait = False
+            setattr(self._local, name, False)
+
+    def without_waiting(self) -> ContextManager[None]:
+        """In this block (this thread), write() raises WriteBusy at once rather than wait for the lock."""
+        return self._thread_flag("nowait")
+
+    def background(self) -> ContextManager[None]:
+        """In this block (this thread, a background job's), each write first lets the process's writes that are
+        waiting for the lock go (engine.store.lockwait.make_way): a job's batches never hold requests up long."""
+        return self._thread_flag("background")
 
     @contextmanager
     def deferred_sync(self) -> Iterator["PendingSync"]:
@@ -222,6 +230,8 @@ class Store:
             if self._waiting or not self._write_lock.acquire(blocking=False):
                 raise WriteBusy(in_process=True)
             return 0.0
+        if getattr(self._local, "background", False):
+            make_way(lambda: self._waiting or self._released.waiting)
         deadline = getattr(self._local, "deadline", None) or time.monotonic() + self.lock_timeout
         if self._write_lock.acquire(blocking=False):
             return deadline
@@ -325,7 +335,8 @@ class Store:
         if not self._write_lock.locked() and not self._waiting:
             self._released.wake()  # released before the future was added: it would wait for the next one
         try:
-            await asyncio.wait_for(released, max(0.0, timeout))
+            with self._released.counted():  # a background job's next batch waits for this write (background)
+                await asyncio.wait_for(released, max(0.0, timeout))
         except TimeoutError:
             raise self.busy() from None
 

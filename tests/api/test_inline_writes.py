@@ -12,7 +12,11 @@ import sqlalchemy as sa
 
 from api import dbcalls
 from engine.config import Settings
+from engine.delivery.fanout import FANOUT_BATCH
 from engine.errors import Busy
+from engine.jobs import DELIVERY_JOB, scheduler
+from engine.store.lockwait import MAKE_WAY_SECONDS
+from tests.delivery_support import insert_events
 
 LOCK_TIMEOUT_S = 1.0
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL has no process lock
@@ -78,6 +82,11 @@ def _unit_name(rt, code: str) -> str:
         return conn.execute(sa.text("SELECT name FROM units WHERE code = :c"), {"c": code}).scalar_one()
 
 
+def _dispatched(rt) -> int:
+    with rt.store.read() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM outbox WHERE dispatched_at IS NOT NULL")).scalar_one()
+
+
 def test_a_write_waits_on_the_loop_for_the_job_then_runs_inline(rt, world):
     wrote_on: list[int] = []
     outcome, ticks, elapsed = asyncio.run(_write_while_held(rt, 0.3, _rename(rt, "民政局（新）", wrote_on)))
@@ -114,3 +123,52 @@ def test_a_write_standing_back_for_a_queued_writer_goes_ahead_once_the_queue_emp
     leaves.join()
     assert done == "民政局（排队后）" and wrote_on == [threading.get_ident()]
     assert elapsed < LOCK_TIMEOUT_S / 2, f"woke only after {elapsed:.2f} s"
+
+
+def test_the_delivery_job_lets_the_loops_waiting_writes_go_between_its_batches(rt, world):
+    # Under load a delivery pass fans out thousands of outbox rows, a batch per transaction. The job took the
+    # lock back the moment it released it, so of the requests that had queued during a batch one or two got
+    # in, and the rest waited for the next gap: a tail of a few hundred milliseconds every delivery interval.
+    # Every write that waited for a batch must go before the next one.
+    total, writers = 3 * FANOUT_BATCH, 8
+    insert_events(rt, [("item.transitioned", {"item": f"item-{n}"}, None) for n in range(total)])
+    delivery = scheduler(rt).get_job(DELIVERY_JOB).func  # the job as the scheduler runs it
+    job = threading.Thread(target=delivery, args=[rt])
+    seen: list[int] = []  # how many outbox rows had been fanned out, as each write saw it
+
+    def count_dispatched() -> None:
+        with rt.store.write() as conn:
+            seen.append(conn.execute(sa.text("SELECT count(*) FROM outbox WHERE dispatched_at IS NOT NULL")
+                                     ).scalar_one())
+            conn.execute(sa.text("UPDATE units SET name = name WHERE code = 'DEPT-B'"))
+
+    async def writer() -> None:
+        while job.is_alive():
+            await dbcalls.in_writer(rt, count_dispatched)
+
+    async def write_while_the_job_runs() -> None:
+        job.start()
+        await asyncio.gather(*(writer() for _ in range(writers)))
+        await asyncio.to_thread(job.join)
+
+    asyncio.run(write_while_the_job_runs())
+    assert _dispatched(rt) == total
+    after_first_batch = seen.count(FANOUT_BATCH)
+    assert after_first_batch >= writers, (
+        f"{after_first_batch} of the {writers} writes waiting for the first batch went before the second")
+
+
+def test_a_job_stands_back_for_waiting_writes_for_a_bounded_time_only(rt, world):
+    # Under load that never lets up some write is always waiting: the job must still get its batches done.
+    store = rt.store
+    with store._released.counted():  # a loop's write that keeps waiting
+        started = time.monotonic()
+        with store.background(), store.write() as conn:
+            conn.execute(sa.text("UPDATE units SET name = '市民政局（后台）' WHERE code = 'DEPT-B'"))
+        elapsed = time.monotonic() - started
+    assert MAKE_WAY_SECONDS - 0.01 <= elapsed < MAKE_WAY_SECONDS + LOCK_TIMEOUT_S / 2
+    assert _unit_name(rt, "DEPT-B") == "市民政局（后台）"
+    started = time.monotonic()
+    with store.background(), store.write() as conn:  # nobody waiting: no standing back
+        conn.execute(sa.text("UPDATE units SET name = '市民政局' WHERE code = 'DEPT-B'"))
+    assert time.monotonic() - started < MAKE_WAY_SECONDS / 2
