@@ -7,8 +7,8 @@ Prints, from one run on this machine:
   hello-world   GET /healthz through uvicorn (the framework's ceiling)
   HTTP          POST /transitions (report_progress, a self-loop) from 32 concurrent clients, with p50/p99
   WAL           the largest size of the -wal file during the HTTP run, and after it
-Targets (issue 2): fire() >= 25% of raw sqlite3; HTTP >= 1,000 transitions/s with p99 < 50 ms; the WAL
-stays bounded (issue 5) by CLOSELOOP_SQLITE_WAL_LIMIT_MB plus what arrives between two checkpoints.
+Targets: fire() >= 40% of raw sqlite3 on closeloop's tables; HTTP >= 1,000 transitions/s, >= 40% of hello-world,
+with p99 < 25 ms; the WAL stays bounded by CLOSELOOP_SQLITE_WAL_LIMIT_MB plus what arrives between two checkpoints.
 Run: make bench   (or .venv/bin/python bench/transitions.py [--items N] [--requests N])
 """
 from __future__ import annotations
@@ -231,7 +231,8 @@ def main() -> None:
     print(f"hello-world GET /healthz, {args.concurrency} clients:       {hello.rate:9,.0f} req/s  "
           f"p50 {hello.percentile(50):.1f} ms  p99 {hello.percentile(99):.1f} ms")
     print(f"HTTP transitions, {args.concurrency} clients:               {http.rate:9,.0f} transitions/s  "
-          f"p50 {http.percentile(50):.1f} ms  p99 {http.percentile(99):.1f} ms  (target >= 1,000/s, p99 < 50 ms)")
+          f"p50 {http.percentile(50):.1f} ms  p99 {http.percentile(99):.1f} ms  p99.9 {http.percentile(99.9):.1f} ms  "
+          f"max {1000 * max(http.latencies):.1f} ms  (target >= 1,000/s, p99 < 25 ms)")
     print(f"  statuses: {dict(sorted(http.statuses.items()))}; HTTP/hello-world ratio {http.rate / hello.rate:.0%}")
     mb = 1024 * 1024
     print(f"  SQLite file {db_size / mb:.1f} MB; -wal at most {wal_largest / mb:.1f} MB during the run, "
@@ -242,9 +243,13 @@ def main() -> None:
            Figure("fire() in-process, SQLite", fired, "transitions/s"),
            Figure("fire() / raw sqlite3", 100 * fired / raw, "%", target=40, reference=raw_ref),
            Figure(f"hello-world GET /healthz, {args.concurrency} clients", hello.rate, "req/s"),
+           # The framework's own tail with this many clients on this machine: what a transition's p99 stands on.
+           Figure("hello-world GET /healthz p99", hello.percentile(99), "ms", better="lower"),
            Figure(f"HTTP transitions, SQLite, {args.concurrency} clients", http.rate, "/s", target=1000),
            Figure("HTTP transitions / hello-world, SQLite", 100 * http.rate / hello.rate, "%", target=40,
                   reference=hello_ref),
+           # With N clients always waiting, the mean latency is N / rate (Little's law): p99 can be no lower.
+           Figure("HTTP transitions p50, SQLite", http.percentile(50), "ms", better="lower"),
            Figure("HTTP transitions p99, SQLite", http.percentile(99), "ms", target=25, better="lower"),
            # Bounded: the limit, plus what arrives while a checkpoint runs (a few seconds of writes at most).
            Figure("SQLite -wal at most, during HTTP", wal_largest / mb, "MB", target=2 * limit_mb, better="lower",
