@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from engine.config import SQLITE_WAL_LIMIT_MB, SQLITE_WRITER_CACHE_MB, WRITE_LOCK_TIMEOUT_S, Settings
 from engine.errors import Busy
 from engine.store.commit_hooks import after_commit_hooks, run_hooks
-from engine.store.lockwait import ReleaseWaiters, make_way
+from engine.store.lockwait import ReleaseWaiters
 from engine.store.pgping import ping_when_idle
 from engine.store.sqlite import WalCheckpoints, is_busy, optimize, sqlite_engine
 from engine.store.walsync import WalSync
@@ -173,7 +173,7 @@ class Store:
 
     def background(self) -> ContextManager[None]:
         """In this block (this thread, a background job's), each write first lets the process's writes that are
-        waiting for the lock go (engine.store.lockwait.make_way): a job's batches never hold requests up long."""
+        waiting for the lock go (ReleaseWaiters.make_way): a job's batches never hold requests up long."""
         return self._thread_flag("background")
 
     @contextmanager
@@ -220,8 +220,9 @@ class Store:
         with self._waiting_lock:
             self._waiting += delta
             done = self._waiting == 0
-        if done:  # loops that stood back for queued writers may write now (lock_released)
+        if done:  # loops that stood back for queued writers may write now (lock_released), and jobs (make_way)
             self._released.wake()
+            self._released.stopped_waiting()
 
     def _acquire(self) -> float:
         """Take the process's write lock; return the deadline for SQLite's lock too (0.0: do not wait)."""
@@ -231,7 +232,7 @@ class Store:
                 raise WriteBusy(in_process=True)
             return 0.0
         if getattr(self._local, "background", False):
-            make_way(lambda: self._waiting or self._released.waiting)
+            self._released.make_way(lambda: self._waiting or self._released.waiting)
         deadline = getattr(self._local, "deadline", None) or time.monotonic() + self.lock_timeout
         if self._write_lock.acquire(blocking=False):
             return deadline

@@ -8,21 +8,18 @@ release, then writing inline again, ends the detour with the holder's transactio
 
 A background job that writes in batches (the sweep, the delivery's fan-out) used to take the lock back the
 moment it had released it: of the requests that had queued during a batch, one or two got in before the next,
-and the rest waited for the whole pass. Between two batches, a job now makes way (``make_way``) for every
+and the rest waited for the whole pass. Between two batches, a job now makes way (``ReleaseWaiters.make_way``) for every
 write of the process that is waiting.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 # The longest a job's batch stands back for waiting writes: under load that never lets up, it goes on anyway.
 MAKE_WAY_SECONDS = 0.25
-# How often a job that stands back looks again (it sleeps meanwhile, leaving the GIL to the writes).
-MAKE_WAY_POLL_SECONDS = 0.0005
 
 
 class ReleaseWaiters:
@@ -33,17 +30,29 @@ class ReleaseWaiters:
         self._guard = threading.Lock()
         # Writes between the lock's refusal and their next try, woken or not (a woken one counts until it runs).
         self.waiting = 0
+        self._fewer = threading.Condition()  # notified whenever a write stops waiting
 
     @contextmanager
     def counted(self) -> Iterator[None]:
         """Count a loop's write as waiting for the lock while the block (its await) lasts."""
-        with self._guard:
+        with self._fewer:
             self.waiting += 1
         try:
             yield
         finally:
-            with self._guard:
+            with self._fewer:
                 self.waiting -= 1
+                self._fewer.notify_all()
+
+    def stopped_waiting(self) -> None:
+        """Tell a job standing back (make_way) that a write the caller counts itself stopped waiting."""
+        with self._fewer:
+            self._fewer.notify_all()
+
+    def make_way(self, others_waiting: Callable[[], int], limit: float = MAKE_WAY_SECONDS) -> None:
+        """Block while ``others_waiting()`` says writes are waiting for the lock, at most ``limit`` seconds."""
+        with self._fewer:
+            self._fewer.wait_for(lambda: not others_waiting(), timeout=limit)
 
     def future(self) -> asyncio.Future:
         """A future of the running loop, resolved at the next wake()."""
@@ -74,9 +83,3 @@ def _resolve(futures: list[asyncio.Future]) -> None:
         if not future.done():  # cancelled by its timeout meanwhile
             future.set_result(None)
 
-
-def make_way(others_waiting: Callable[[], int], limit: float = MAKE_WAY_SECONDS) -> None:
-    """Sleep while ``others_waiting()`` says writes are waiting for the lock, at most ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while others_waiting() and time.monotonic() < deadline:
-        time.sleep(MAKE_WAY_POLL_SECONDS)
