@@ -336,7 +336,7 @@ class Store:
         if not self._write_lock.locked() and not self._waiting:
             self._released.wake()  # released before the future was added: it would wait for the next one
         try:
-            with self._released.counted():  # a background job's next batch waits for this write (background)
+            with self._released.counted():  # a background job's next write waits for this one (Store.background)
                 await asyncio.wait_for(released, max(0.0, timeout))
         except TimeoutError:
             raise self.busy() from None

@@ -8,8 +8,8 @@ release, then writing inline again, ends the detour with the holder's transactio
 
 A background job that writes in batches (the sweep, the delivery's fan-out) used to take the lock back the
 moment it had released it: of the requests that had queued during a batch, one or two got in before the next,
-and the rest waited for the whole pass. Between two batches, a job now makes way (``ReleaseWaiters.make_way``) for every
-write of the process that is waiting.
+and the rest waited for the whole pass. Between two batches, a job now makes way (``ReleaseWaiters.make_way``)
+for every write of the process that is waiting.
 """
 from __future__ import annotations
 
@@ -82,4 +82,3 @@ def _resolve(futures: list[asyncio.Future]) -> None:
     for future in futures:
         if not future.done():  # cancelled by its timeout meanwhile
             future.set_result(None)
-
