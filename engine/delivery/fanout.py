@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 
 import orjson
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from engine.delivery.models import Delivery, DeliveryEvent, WebhookEndpoint
 from engine.models import Outbox, Unit, User
 from engine.runtime import Runtime
+from engine.store.bulk import Rows
 
 log = logging.getLogger("closeloop.delivery")
 _outbox, _endpoints, _units, _users = Outbox.__table__, WebhookEndpoint.__table__, Unit.__table__, User.__table__
@@ -60,20 +62,30 @@ def _emails(conn: sa.Connection, rows: list[tuple[sa.Row, dict]]) -> dict[str, s
     return dict(conn.execute(query).all())
 
 
-def fan_out(conn: sa.Connection, rt: Runtime, now: dt.datetime, *, limit: int = FANOUT_BATCH) -> int:
-    """Turn up to ``limit`` undispatched outbox rows into deliveries and mark them dispatched; return how many."""
-    query = _NEW_ROWS
-    if conn.dialect.name == "postgresql":
-        # Each outbox row to one process; another skips it rather than waiting or fanning it out twice.
-        query = query.with_for_update(of=_outbox, skip_locked=True)
-    taken = conn.execute(query, {"limit": limit}).all()
-    if not taken:
-        return 0
+@dataclass
+class _Planned:
+    """What one fan-out batch read and worked out: the outbox rows taken and the deliveries they make."""
+
+    taken: list[int]
+    emails: dict[str, str]
+    # Group key -> (channel, endpoint id, username, batch, [(outbox id, event, notice id)]).
+    groups: dict[tuple, tuple[str, int | None, str | None, str | None, list]]
+
+    def keep_only(self, marked: set[int]) -> None:
+        """Drop what another process fanned out between this one's read and its write."""
+        self.taken = [row_id for row_id in self.taken if row_id in marked]
+        for key, group in list(self.groups.items()):
+            group[4][:] = [carried for carried in group[4] if carried[0] in marked]
+            if not group[4]:
+                del self.groups[key]
+
+
+def _plan(conn: sa.Connection, rt: Runtime, taken: list[sa.Row]) -> _Planned:
+    """Which deliveries the outbox rows ``taken`` make: reads endpoints and addresses, writes nothing."""
     rows = [(row, data) for row in taken if (data := _load(row)) is not None]
     endpoints = [(e.id, e.kind, frozenset(orjson.loads(e.events)), e.path)
                  for e in conn.execute(_ACTIVE_ENDPOINTS).all()]
     emails = _emails(conn, rows) if rt.settings.smtp_host else {}
-    # Group key -> (channel, endpoint id, username, batch, [(outbox id, event, notice id)]).
     groups: dict[tuple, tuple[str, int | None, str | None, str | None, list]] = {}
     for row, data in rows:
         notice = data.get("notice") if isinstance(data.get("notice"), int) else None
@@ -91,17 +103,56 @@ def fan_out(conn: sa.Connection, rt: Runtime, now: dt.datetime, *, limit: int = 
             for username in dict.fromkeys(named):
                 key = ("email", username, together)
                 groups.setdefault(key, ("email", None, username, row.batch, []))[4].append(carried)
+    return _Planned([row.id for row in taken], emails, groups)
+
+
+def _insert_deliveries(conn: sa.Connection, rt: Runtime, planned: _Planned, now: dt.datetime) -> None:
+    if not planned.groups:
+        return
     retry_until = now + dt.timedelta(hours=rt.settings.delivery_retry_hours)
-    if groups:
-        new = [{"message_id": new_message_id(), "endpoint_id": endpoint_id, "channel": channel, "username": username,
-                "email": emails.get(username) if username else None,
-                "event": carried[0][1] if len(carried) == 1 else "digest", "batch": batch, "status": "pending",
-                "attempts": 0, "next_attempt_at": now, "retry_until": retry_until, "created_at": now}
-               for channel, endpoint_id, username, batch, carried in groups.values()]
-        ids = conn.execute(_deliveries.insert().returning(_deliveries.c.id, sort_by_parameter_order=True),
-                           new).scalars().all()
-        conn.execute(_events.insert(), [{"delivery_id": delivery_id, "outbox_id": outbox_id, "notice_id": notice}
-                                        for delivery_id, group in zip(ids, groups.values())
-                                        for outbox_id, _event, notice in group[4]])
-    conn.execute(_outbox.update().where(_outbox.c.id.in_([row.id for row in taken])).values(dispatched_at=now))
-    return len(taken)
+    emails = planned.emails
+    new = [{"message_id": new_message_id(), "endpoint_id": endpoint_id, "channel": channel, "username": username,
+            "email": emails.get(username) if username else None,
+            "event": carried[0][1] if len(carried) == 1 else "digest", "batch": batch, "status": "pending",
+            "attempts": 0, "next_attempt_at": now, "retry_until": retry_until, "created_at": now}
+           for channel, endpoint_id, username, batch, carried in planned.groups.values()]
+    ids = conn.execute(_deliveries.insert().returning(_deliveries.c.id, sort_by_parameter_order=True),
+                       new).scalars().all()
+    conn.execute(_events.insert(), [{"delivery_id": delivery_id, "outbox_id": outbox_id, "notice_id": notice}
+                                    for delivery_id, group in zip(ids, planned.groups.values())
+                                    for outbox_id, _event, notice in group[4]])
+
+
+def _mark_dispatched(conn: sa.Connection, ids: list[int], now: dt.datetime) -> set[int]:
+    """Mark the rows of ``ids`` not yet dispatched; the ids of those this call marked."""
+    # On the driver's cursor: SQLAlchemy's building of a thousand-key IN list cost more than the update itself.
+    rows = Rows(conn)
+    return rows.set_where_null(_outbox, "dispatched_at", rows.instant(now), ids)
+
+
+def fan_out(rt: Runtime, now: dt.datetime, *, limit: int = FANOUT_BATCH) -> int:
+    """Turn up to ``limit`` undispatched outbox rows into deliveries and mark them dispatched; return how many.
+
+    On SQLite the rows are read and worked out before the write lock is taken, so requests' writes go on
+    meanwhile; under the lock only the rows still undispatched are marked, and only their deliveries made
+    (another process may have fanned some out in between). On PostgreSQL one transaction locks the rows it
+    takes, and another process skips them rather than waiting or fanning them out twice.
+    """
+    if rt.store.is_sqlite:
+        with rt.store.read() as conn:
+            taken = conn.execute(_NEW_ROWS, {"limit": limit}).all()
+            if not taken:
+                return 0
+            planned = _plan(conn, rt, taken)
+        with rt.store.write() as conn:
+            planned.keep_only(_mark_dispatched(conn, planned.taken, now))
+            _insert_deliveries(conn, rt, planned, now)
+        return len(planned.taken)
+    with rt.store.write() as conn:
+        taken = conn.execute(_NEW_ROWS.with_for_update(of=_outbox, skip_locked=True), {"limit": limit}).all()
+        if not taken:
+            return 0
+        planned = _plan(conn, rt, taken)
+        _insert_deliveries(conn, rt, planned, now)
+        _mark_dispatched(conn, planned.taken, now)
+    return len(planned.taken)

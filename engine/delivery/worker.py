@@ -295,8 +295,7 @@ def deliver(rt: Runtime, *, now: dt.datetime | None = None) -> DeliveryReport:
     """
     report = DeliveryReport()
     while True:
-        with rt.store.write() as conn:
-            taken = fan_out(conn, rt, _when(rt, now))
+        taken = fan_out(rt, _when(rt, now))
         report.outbox_rows += taken
         # A batch short of full has caught up. Events that arrived meanwhile wait for the next pass: chasing
         # them under steady load would never end and would pay a transaction and a disk sync per handful.

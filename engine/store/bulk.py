@@ -164,3 +164,20 @@ class Rows:
             for start in range(0, len(keys), MAX_ROWS):
                 chunk = keys[start:start + MAX_ROWS]
                 self.driver.execute(f"{target} IN ({', '.join('?' * len(chunk))})", (value, *chunk))
+
+    def set_where_null(self, table: sa.Table, column: str, value: Any, ids: list[int]) -> set[int]:
+        """Set ``column`` to ``value`` (in the driver's form, see :meth:`instant`) on the rows of ``ids`` where
+        it is still NULL; the ids of the rows this call changed (those another transaction set are left)."""
+        target = (f"UPDATE {self._quote(table.name)} SET {self._quote(column)} = {self._mark} "
+                  f"WHERE {self._quote(column)} IS NULL AND id")
+        if not self.sqlite:
+            with self.driver.cursor() as cursor:
+                cursor.execute(f"{target} = ANY(%s) RETURNING id", (value, ids))
+                return {row[0] for row in cursor.fetchall()}
+        changed: set[int] = set()
+        for start in range(0, len(ids), MAX_ROWS):
+            chunk = ids[start:start + MAX_ROWS]
+            found = self.driver.execute(f"{target} IN ({', '.join('?' * len(chunk))}) RETURNING id", (value, *chunk))
+            changed.update(row[0] for row in found)
+        return changed
+

@@ -12,9 +12,12 @@ import sqlalchemy as sa
 
 from api import dbcalls
 from engine.config import Settings
+from engine.delivery import fanout
 from engine.delivery.fanout import FANOUT_BATCH
+from engine.delivery.worker import deliver
 from engine.errors import Busy
 from engine.jobs import DELIVERY_JOB, scheduler
+from engine.store.core import WriteBusy
 from engine.store.lockwait import MAKE_WAY_SECONDS
 from tests.delivery_support import insert_events
 
@@ -172,3 +175,25 @@ def test_a_job_stands_back_for_waiting_writes_for_a_bounded_time_only(rt, world)
     with store.background(), store.write() as conn:  # nobody waiting: no standing back
         conn.execute(sa.text("UPDATE units SET name = '市民政局' WHERE code = 'DEPT-B'"))
     assert time.monotonic() - started < MAKE_WAY_SECONDS / 2
+
+
+def test_requests_write_while_a_fan_out_reads_and_works_out_its_batch(rt, world, monkeypatch):
+    # A fan-out batch reads a thousand outbox rows and parses their payloads: tens of milliseconds under load,
+    # which it spent holding the write lock, so every request's write waited. Only its marking needs the lock.
+    insert_events(rt, [("item.transitioned", {"item": f"item-{n}"}, None) for n in range(20)])
+    real_load, during = fanout._load, []
+
+    def load_and_write(row):
+        if not during:
+            try:
+                with rt.store.without_waiting():  # a request's write that would refuse rather than wait
+                    _rename(rt, "民政局（分发时）", [])()
+                during.append("written")
+            except WriteBusy:
+                during.append("refused: the fan-out held the lock while reading")
+        return real_load(row)
+
+    monkeypatch.setattr(fanout, "_load", load_and_write)
+    deliver(rt)
+    assert during == ["written"] and _unit_name(rt, "DEPT-B") == "民政局（分发时）"
+    assert _dispatched(rt) == 20

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.config import Settings
+from engine.delivery import fanout
 from engine.delivery.fanout import fan_out
 from engine.delivery.models import Delivery
 from engine.delivery.worker import claim, deliver, next_due_at
@@ -95,8 +96,7 @@ def test_a_robots_rate_limit_holds_across_senders(rt, client, world, clock, send
 def test_a_claim_skips_deliveries_another_sender_holds(rt, client, world, clock, senders):
     add_webhook(client, world, "http://127.0.0.1:9/hook", events=("reminder.overdue",))
     insert_events(rt, [("reminder.overdue", reminder(n), None) for n in range(1, 31)])
-    with rt.store.write() as conn:
-        fan_out(conn, rt, clock.now())
+    fan_out(rt, clock.now())
     first, second = senders[0], senders[1]
     if rt.store.dialect == "postgresql":
         # Another process is inside its claim: it holds the oldest ten rows locked, not yet leased.
@@ -118,3 +118,30 @@ def test_a_claim_skips_deliveries_another_sender_holds(rt, client, world, clock,
         taken, _settled = claim(second, "other", limit=10)
         assert {c.delivery_id for c in taken}.isdisjoint(locked) and len(locked) == len(taken) == 10
     assert len({c.message.message_id for c in taken}) == 10
+
+
+def test_rows_another_process_fans_out_during_a_fan_out_go_out_once(rt, client, world, clock, senders, monkeypatch):
+    # On SQLite a fan-out reads its batch before it takes the write lock, and another process may fan out some
+    # of the same rows meanwhile; on PostgreSQL the other skips the rows the first holds. Either way each row
+    # must become exactly one delivery.
+    add_webhook(client, world, "http://127.0.0.1:9/hook", events=("reminder.overdue",))
+    insert_events(rt, [("reminder.overdue", reminder(n), None) for n in range(1, 21)])
+    first, second = senders[0], senders[1]
+    real_load, overtaken = fanout._load, []
+
+    def load_while_the_other_fans_out(row):
+        if not overtaken:
+            overtaken.append(None)
+            overtaken[0] = fan_out(second, clock.now(), limit=10)  # the ten oldest it can take, in its own lock
+        return real_load(row)
+
+    monkeypatch.setattr(fanout, "_load", load_while_the_other_fans_out)
+    taken = fan_out(first, clock.now())
+    if rt.store.dialect == "postgresql":
+        assert overtaken == [0] and taken == 20  # the first holds all twenty locked
+    else:
+        assert overtaken == [10] and taken == 10  # the first marked only what the other had left
+    with rt.store.read() as conn:
+        per_row = conn.execute(sa.text("SELECT outbox_id, count(*) FROM delivery_events GROUP BY outbox_id")).all()
+        undispatched = conn.execute(sa.text("SELECT count(*) FROM outbox WHERE dispatched_at IS NULL")).scalar_one()
+    assert len(per_row) == 20 and {count for _id, count in per_row} == {1} and undispatched == 0

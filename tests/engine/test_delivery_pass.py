@@ -10,10 +10,12 @@ from engine.models import Outbox
 from tests.delivery_support import insert_events, reminder
 
 
-def _one_more_event(conn: sa.Connection, rt) -> None:
+def _one_more_event(rt) -> None:
     payload = {"event": "item.transitioned", "unit_path": "/1/2/"}
-    conn.execute(sa.insert(Outbox.__table__).values(event="item.transitioned", item_id=None, batch=None,
-                                                    payload=orjson.dumps(payload).decode(), created_at=rt.clock.now()))
+    with rt.store.write() as conn:
+        conn.execute(sa.insert(Outbox.__table__).values(event="item.transitioned", item_id=None, batch=None,
+                                                        payload=orjson.dumps(payload).decode(),
+                                                        created_at=rt.clock.now()))
 
 
 def test_a_pass_fans_out_what_was_waiting_in_full_batches_and_leaves_later_arrivals_to_the_next(rt, monkeypatch):
@@ -24,11 +26,11 @@ def test_a_pass_fans_out_what_was_waiting_in_full_batches_and_leaves_later_arriv
     insert_events(rt, [("reminder.overdue", reminder(n), None) for n in range(waiting)])
     real, calls = worker.fan_out, []
 
-    def fan_out_while_events_arrive(conn, runtime, now, **kwargs):
-        taken = real(conn, runtime, now, **kwargs)
+    def fan_out_while_events_arrive(runtime, now, **kwargs):
+        taken = real(runtime, now, **kwargs)
         calls.append(taken)
         if len(calls) < 50:  # bounded, so that a pass chasing arrivals still ends here
-            _one_more_event(conn, runtime)
+            _one_more_event(runtime)
         return taken
 
     monkeypatch.setattr(worker, "fan_out", fan_out_while_events_arrive)
