@@ -73,6 +73,8 @@ class _Planned:
 
     def keep_only(self, marked: set[int]) -> None:
         """Drop what another process fanned out between this one's read and its write."""
+        if len(marked) == len(self.taken):
+            return  # the usual case: nobody else took any
         self.taken = [row_id for row_id in self.taken if row_id in marked]
         for key, group in list(self.groups.items()):
             group[4][:] = [carried for carried in group[4] if carried[0] in marked]
