@@ -55,6 +55,17 @@ def local_today(clock: Clock, tz: ZoneInfo) -> dt.date:
     return clock.now().astimezone(tz).date()
 
 
+def local_midnight(day: dt.date | None, tz: ZoneInfo, *, days_later: int = 0) -> dt.datetime | None:
+    """The UTC instant local day ``day`` (plus ``days_later``) begins; None for no day, and for one beyond what a
+    time can hold (at year 1 or 9999, the calendar's ends), where a period needs no bound on that side at all."""
+    if day is None:
+        return None
+    try:
+        return dt.datetime.combine(day + dt.timedelta(days=days_later), dt.time(), tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def rfc3339(when: dt.datetime) -> str:
     """Format a UTC instant with fixed microsecond precision: the one form used in hashes and responses."""
     if when.tzinfo is None:

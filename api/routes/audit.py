@@ -2,7 +2,6 @@
 admin.py)."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from engine.audit.bundle import Filters, stream_bundle
 from engine.audit.checkpoint import list_checkpoints
 from engine.audit.checkpoint import make_checkpoint as make_checkpoint_in
 from engine.audit.keys import KeyRing, list_keys
+from engine.clock import local_midnight
 from engine.errors import InvalidInput
 from engine.schemas import IsoDate
 
@@ -61,17 +61,6 @@ async def checkpoints(caller: CallerDep, limit: Annotated[int, Query(ge=1, le=50
     return await dbcalls.in_reader(caller.rt, read)
 
 
-def _local_midnight(day: dt.date | None, days_later: int, tz) -> dt.datetime | None:
-    """The UTC instant a local day (plus ``days_later``) begins; None when it is beyond what a time can hold
-    (year 1 or 9999 at the edge of the calendar): no bound is then needed at all."""
-    if day is None:
-        return None
-    try:
-        return dt.datetime.combine(day + dt.timedelta(days=days_later), dt.time(), tzinfo=tz).astimezone(dt.timezone.utc)
-    except OverflowError:
-        return None
-
-
 @router.get("/admin-log", response_model=AdminLogPage, summary="The admin log, newest first (auditor, admin)",
             operation_id="list_admin_log", responses=errors(400, 401, 403, 422, _422="invalid-input"))
 async def admin_log(caller: CallerDep, action: Annotated[str | None, Query(max_length=64)] = None,
@@ -95,8 +84,8 @@ async def admin_log(caller: CallerDep, action: Annotated[str | None, Query(max_l
     if date_from is not None and date_to is not None and date_from > date_to:
         raise InvalidInput("from must not be after to", field="from")
     tz = rt.settings.tz
-    filters = LogFilters(action=action, actor=actor, since=_local_midnight(date_from, 0, tz),
-                         until=_local_midnight(date_to, 1, tz))
+    filters = LogFilters(action=action, actor=actor, since=local_midnight(date_from, tz),
+                         until=local_midnight(date_to, tz, days_later=1))
     fingerprint = page_cursor.query_fingerprint({"list": "admin-log", "action": action, "actor": actor, "order": order,
                                                  "from": str(date_from), "to": str(date_to)})
     after = page_cursor.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None

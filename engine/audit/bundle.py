@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from engine.audit.evidence import EvidenceExport
 from engine.audit.keys import list_keys
-from engine.clock import UTC, rfc3339
+from engine.clock import UTC, local_midnight, rfc3339
 from engine.evidence.storage import store_for
 from engine.history import GENESIS
 from engine.models import UTCDateTime
@@ -108,11 +108,11 @@ def _item_ids(conn: sa.Connection, filters: Filters, tz, after: str) -> list[str
         where.append("i.campaign = :campaign")
         params["campaign"] = filters.campaign
     stmt_binds = []
-    for name, day, op in (("from_ts", filters.date_from, ">="), ("to_ts", filters.date_to, "<")):
-        if day is not None:
-            day = day if name == "from_ts" else day + dt.timedelta(days=1)
+    for name, day, later, op in (("from_ts", filters.date_from, 0, ">="), ("to_ts", filters.date_to, 1, "<")):
+        bound = local_midnight(day, tz, days_later=later)
+        if bound is not None:
             where.append(f"i.created_at {op} :{name}")
-            params[name] = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+            params[name] = bound
             stmt_binds.append(sa.bindparam(name, type_=UTCDateTime()))
     stmt = sa.text(f"SELECT i.id FROM items i JOIN units u ON u.id = i.unit_id WHERE {' AND '.join(where)} "
                    f"ORDER BY i.id{c} LIMIT :n").bindparams(*stmt_binds)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from engine import itemrows
 from engine.accounts import Actor
+from engine.clock import local_midnight
 from engine.errors import InvalidInput
 from engine.registry import WorkflowRegistry
 
@@ -63,18 +64,10 @@ def period_clauses(date_from: dt.date | None, date_to: dt.date | None, tz: ZoneI
         raise InvalidInput(f"from ({date_from}) is after to ({date_to})", field="from")
     clauses = []
     for day, later, after in ((date_from, 0, True), (date_to, 1, False)):
-        start = _local_midnight(day, later, tz) if day is not None else None
+        start = local_midnight(day, tz, days_later=later)
         if start is not None:
             clauses.append(created >= start if after else created < start)
     return clauses
-
-
-def _local_midnight(day: dt.date, days_later: int, tz: ZoneInfo) -> dt.datetime | None:
-    """The UTC instant local day ``day`` (plus ``days_later``) begins; None past the calendar's end (no bound)."""
-    try:
-        return dt.datetime.combine(day + dt.timedelta(days=days_later), dt.time(), tzinfo=tz).astimezone(dt.timezone.utc)
-    except OverflowError:
-        return None
 
 
 def local_day(column: sa.ColumnElement, dialect: str, tz: ZoneInfo) -> sa.ColumnElement:

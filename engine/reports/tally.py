@@ -71,6 +71,9 @@ def split_by_months(period: Period) -> tuple[tuple[str | None, str | None] | Non
     """The whole local months inside the period (first, last as YYYY-MM; None: unbounded; or None for none),
     and the stretches of days outside them."""
     first, last = period.first, period.last
+    if (first is not None and first.day != 1 and (first.year, first.month) == (dt.MAXYEAR, 12)) or (
+            last is not None and last.day != _days_in(last) and (last.year, last.month) == (dt.MINYEAR, 1)):
+        return None, [period]  # no whole month begins after the calendar's last one (or ends before its first)
     lo = None if first is None else (first if first.day == 1 else _next_month(first))
     hi = None if last is None else (last.replace(day=1) if last.day == _days_in(last) else _previous_month(last))
     if lo is not None and hi is not None and lo > hi:

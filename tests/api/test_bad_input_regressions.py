@@ -5,6 +5,8 @@ answers a 4xx problem+json that says what and where, and the database is unchang
 """
 from __future__ import annotations
 
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -157,3 +159,37 @@ def test_an_inbox_entry_id_out_of_range_is_422_not_a_crash(client, world, entry)
 def test_audit_export_dates_must_be_written_yyyy_mm_dd(client, world, query):
     # Was accepted: "0" passed as a date (a Unix time, 1970-01-01) where the document says YYYY-MM-DD (make fuzz).
     assert_problem(client.get(f"/api/v1/audit/export?{query}", headers=world.h("aud")), 422)
+
+
+def _date_parameters(client) -> list[tuple[str, str]]:
+    """(path, query parameter) of every GET route without path parameters that takes a date in its query."""
+    found = []
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        get = operations.get("get")
+        if get is None or "{" in path:
+            continue
+        for parameter in get.get("parameters", []):
+            schema = parameter.get("schema", {})
+            options = [schema, *schema.get("anyOf", [])]
+            if parameter["in"] == "query" and any(option.get("format") == "date" for option in options):
+                found.append((path, parameter["name"]))
+    return found
+
+
+def test_every_date_in_a_query_at_the_calendars_ends_is_answered_without_a_server_error(client, world, rt, caplog):
+    # Were 500 (the first found by `make fuzz`): GET /api/v1/reports/summary?from=9999-12-31 overflowed working
+    # out the month after the first day, and ?to=0001-01-01 the month before the last; GET /api/v1/audit/export
+    # answered 200 and then broke off its stream at 0001-01-01 and 9999-12-31. These are valid dates: a route
+    # answers them, or refuses them with a problem that says why, and never fails, not even mid-stream.
+    new_item(client, world)
+    routes = _date_parameters(client)
+    assert ("/api/v1/reports/summary", "from") in routes and ("/api/v1/items", "due_before") in routes
+    failed = []
+    for path, name in routes:
+        for day in ("0001-01-01", "0001-01-31", "9999-12-01", "9999-12-31"):
+            response = client.get(path, params={name: day}, headers=world.h("aud"))
+            if response.status_code >= 500 or (response.status_code >= 400 and
+                                               response.headers["content-type"] != "application/problem+json"):
+                failed.append(f"{path}?{name}={day}: {response.status_code}")
+    broken = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert not failed and not broken, (failed, broken)
