@@ -5,12 +5,14 @@ import datetime as dt
 import random
 import time
 
+import httpx
 import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from engine.clock import UTC
 from engine.delivery.channels import dingtalk, feishu, wecom
+from engine.delivery.channels.base import _retry_after
 from engine.delivery.channels.generic import new_secret, sign
 from engine.delivery.messages import Event, Message
 from engine.delivery.retry import FIRST_DELAY, JITTER, MAX_DELAY, base_delay, next_attempt, rate_windows
@@ -82,3 +84,11 @@ def test_unsafe_urls_are_refused(url):
 def test_public_addresses_pass_and_private_ones_pass_only_when_allowed():
     check_url("https://93.184.216.34/hook", allow_private=False)
     check_url("http://127.0.0.1:8000/hook", allow_private=True)
+
+
+@pytest.mark.parametrize("value", ["²", "①", "1.5", "-3", "9" * 5000, ""])
+def test_a_retry_after_that_is_no_whole_number_of_seconds_is_ignored(value):
+    # '²' once raised out of the delivery attempt: str.isdigit() is true for it, float() refuses it.
+    # As a receiver sends them: bytes, which httpx decodes (UTF-8 here) before the header is read.
+    assert _retry_after(httpx.Response(429, headers={"Retry-After": value.encode()})) is None
+    assert _retry_after(httpx.Response(429, headers={"Retry-After": " 120 "})) == 120

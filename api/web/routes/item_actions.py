@@ -19,6 +19,7 @@ from engine import service
 from engine.errors import DomainError, InvalidInput, NotFound, VersionConflict
 from engine.evidence.files import item_for_evidence, record_upload
 from engine.schemas import TransitionRequest
+from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)
 FIELD_NAMES = ("unit", "assignee", "due_date", "new_due_date", "measures")
@@ -48,7 +49,7 @@ async def act(request: Request, ref: str) -> Response:
     except ValidationError as exc:
         return await show(request, who, ref, status=422, error=t("refused", forms.explain(exc)))
     version = form.get("version")
-    expected = int(version) if isinstance(version, str) and version.isdigit() and len(version) < 10 else None
+    expected = plain_int(version)
 
     def work():
         with rt.store.write() as conn:

@@ -19,6 +19,7 @@ from engine import queries, service
 from engine.accounts import Actor
 from engine.errors import DomainError, NotFound, VersionConflict
 from engine.schemas import TransitionRequest
+from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)
 ACTIONS = ("assign", "close")
@@ -43,7 +44,7 @@ def chosen(form) -> list[tuple[str, int | None]]:
     for value in form.getlist("item")[:MOST]:
         if isinstance(value, str) and value.strip():
             ref, _, version = value.strip().partition("@")
-            out.append((ref, int(version) if version.isdigit() and len(version) < 10 else None))
+            out.append((ref, plain_int(version)))
     return out
 
 

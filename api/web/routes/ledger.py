@@ -26,6 +26,7 @@ from engine import queries
 from engine.errors import DomainError, InvalidInput
 from engine.ledger import importing
 from engine.schemas import IsoDate
+from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)
 FORMATS = {"xlsx": xlsx_download, "csv": csv_download}
@@ -63,9 +64,9 @@ async def ledger_page(request: Request) -> Response:
         return who
     params = _params(request)
     outcome = None
-    if params.get("created", "").isdigit() and params.get("unchanged", "").isdigit():
-        outcome = {"rejected": False, "created": int(params["created"]), "unchanged": int(params["unchanged"]),
-                   "dry_run": params.get("checked") == "true"}
+    created, unchanged = plain_int(params.get("created")), plain_int(params.get("unchanged"))
+    if created is not None and unchanged is not None:
+        outcome = {"rejected": False, "created": created, "unchanged": unchanged, "dry_run": params.get("checked") == "true"}
     return _page(request, who, params=params, outcome=outcome)
 
 

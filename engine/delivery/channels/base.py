@@ -8,6 +8,7 @@ from typing import Callable, Protocol
 import httpx
 
 from engine.delivery.messages import Message
+from engine.text import plain_int
 
 # How much of an error or response body the delivery log keeps.
 EXCERPT = 300
@@ -50,8 +51,7 @@ def excerpt(text: str) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
+    return plain_int(response.headers.get("retry-after", "").strip())
 
 
 def post(client: httpx.Client, url: str, content: bytes, *, headers: dict[str, str] | None = None,
