@@ -15,6 +15,7 @@ from api import dbcalls
 from api.web import guard, render
 from engine.errors import DomainError, NotFound
 from engine.reminders import inbox
+from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -55,13 +56,14 @@ async def mark_read(request: Request, entry_id: str) -> Response:
     if isinstance(checked, Response):
         return checked
     who, _form = checked
-    if not entry_id.isascii() or not entry_id.isdigit() or not 0 < int(entry_id) < 2**63:
+    number = plain_int(entry_id)
+    if number is None or number == 0:
         return guard.not_found(request, who)
     rt = request.app.state.runtime
 
     def work():
         with rt.store.write() as conn:
-            inbox.mark_read(conn, who.actor.username, int(entry_id), clock=rt.clock)
+            inbox.mark_read(conn, who.actor.username, number, clock=rt.clock)
 
     try:
         await dbcalls.in_writer(rt, work)
