@@ -18,6 +18,7 @@ def is_blank(text: str | None) -> bool:
     """Whether ``text`` is missing or shows nothing: only whitespace and invisible characters."""
     return text is None or _VISIBLE.search(text) is None
 
+
 # ASCII digits only: str.isdigit() also passes '²' and '①', which int() refuses, and int() refuses more than
 # 4,300 digits; either once made a page answer 500.
 _PLAIN_INT = re.compile(r"[0-9]{1,18}")
@@ -26,4 +27,3 @@ _PLAIN_INT = re.compile(r"[0-9]{1,18}")
 def plain_int(text: str | None) -> int | None:
     """``text`` as a whole number when it is 1-18 ASCII digits (no sign, no spaces), else None."""
     return int(text) if isinstance(text, str) and _PLAIN_INT.fullmatch(text) else None
-

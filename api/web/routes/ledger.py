@@ -66,7 +66,8 @@ async def ledger_page(request: Request) -> Response:
     outcome = None
     created, unchanged = plain_int(params.get("created")), plain_int(params.get("unchanged"))
     if created is not None and unchanged is not None:
-        outcome = {"rejected": False, "created": created, "unchanged": unchanged, "dry_run": params.get("checked") == "true"}
+        outcome = {"rejected": False, "created": created, "unchanged": unchanged,
+                   "dry_run": params.get("checked") == "true"}
     return _page(request, who, params=params, outcome=outcome)
 
 
