@@ -5,9 +5,9 @@ They are pure: no I/O, no commit (the engine writes the result in the transition
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
-Effect = Callable[[dict, dict, str], dict]
+Effect = Callable[[dict, Mapping, str], dict]
 REGISTRY: dict[str, Effect] = {}
 # Effects after which the item has no assignee unless the request names one (engine.service reads this
 # before the effects run, so that the old assignee is not checked against the new unit).
@@ -25,36 +25,36 @@ def effect(name: str) -> Callable[[Effect], Effect]:
 
 
 @effect("record_submitter")
-def record_submitter(item: dict, fields: dict, actor: str) -> dict:
+def record_submitter(item: dict, fields: Mapping, actor: str) -> dict:
     """Remember who submitted the fix, so that person cannot verify it."""
     return {"submitted_by": actor}
 
 
 @effect("store_extension_request")
-def store_extension_request(item: dict, fields: dict, actor: str) -> dict:
+def store_extension_request(item: dict, fields: Mapping, actor: str) -> dict:
     """Keep the requested date until a supervisor decides."""
     return {"requested_due_date": fields["new_due_date"]}
 
 
 @effect("apply_extension")
-def apply_extension(item: dict, fields: dict, actor: str) -> dict:
+def apply_extension(item: dict, fields: Mapping, actor: str) -> dict:
     """Granting moves the deadline to the requested date (or the date the supervisor sets)."""
     return {"due_date": fields.get("due_date") or item["requested_due_date"], "requested_due_date": None}
 
 
 @effect("clear_extension")
-def clear_extension(item: dict, fields: dict, actor: str) -> dict:
+def clear_extension(item: dict, fields: Mapping, actor: str) -> dict:
     """A denied request leaves the deadline as it was."""
     return {"requested_due_date": None}
 
 
 @effect("count_reopen")
-def count_reopen(item: dict, fields: dict, actor: str) -> dict:
+def count_reopen(item: dict, fields: Mapping, actor: str) -> dict:
     """Reopened items are counted: a closure that did not hold is something auditors look for."""
     return {"reopened_count": (item.get("reopened_count") or 0) + 1, "submitted_by": None}
 
 
 @effect("hand_over")
-def hand_over(item: dict, fields: dict, actor: str) -> dict:
+def hand_over(item: dict, fields: Mapping, actor: str) -> dict:
     """A transfer (转办) leaves the old unit's pending extension request behind; the new unit starts afresh."""
     return {"requested_due_date": None} if item.get("requested_due_date") else {}

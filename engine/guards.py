@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, Mapping
 
 from engine.durations import Duration
 from engine.workdays import add_duration
@@ -22,7 +22,7 @@ class GuardContext:
     item: dict
     comment: str | None
     evidence: list[dict]
-    fields: dict
+    fields: Mapping  # the request's fields, read-only: the same for every guard that looks
     today: dt.date
     max_due: Duration | None = None
     extra: dict = field(default_factory=dict)

@@ -7,6 +7,7 @@ pure: ``transitions`` does not roll back a state change when a callback raises, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from transitions import Machine
 
@@ -19,6 +20,13 @@ from engine.text import is_blank
 ITEM_VALUED = {"unit": "unit_code", "due_date": "due_date", "assignee": "assignee", "measures": "measures"}
 
 
+class Refusal(NamedTuple):
+    """Why a transition's conditions refused it: the guard (or "requires") and a reason for the caller."""
+
+    guard: str
+    reason: str
+
+
 class Carrier:
     """The per-call stand-in the machine moves: a state, the guard context and any refusal."""
 
@@ -27,7 +35,7 @@ class Carrier:
     def __init__(self, state: str, ctx: GuardContext) -> None:
         self.state = state
         self.ctx = ctx
-        self.refusal: tuple[str, str] | None = None
+        self.refusal: Refusal | None = None
 
 
 def _missing(value: object) -> bool:
@@ -49,7 +57,7 @@ def _requirements(tdef: TransitionDef):
                     value = ctx.item.get(ITEM_VALUED[name])
                 present = not _missing(value)
             if not present:
-                carrier.refusal = ("requires", f"'{tdef.trigger}' requires {name}")
+                carrier.refusal = Refusal("requires", f"'{tdef.trigger}' requires {name}")
                 return False
         return True
 
@@ -61,7 +69,7 @@ def _rule_guard(spec: guards.GuardSpec):
         carrier: Carrier = event.model
         reason = spec.check(carrier.ctx)
         if reason is not None:
-            carrier.refusal = (spec.name, reason)
+            carrier.refusal = Refusal(spec.name, reason)
             return False
         return True
 
@@ -83,12 +91,12 @@ class CompiledWorkflow:
         """The guards of ``tdef`` that decide who may act (refusals are 403)."""
         return [guards.REGISTRY[g] for g in tdef.guards if guards.REGISTRY[g].kind == "access"]
 
-    def fire(self, state: str, trigger: str, ctx: GuardContext) -> tuple[str | None, tuple[str, str] | None]:
-        """Run ``trigger`` from ``state``: (new state, None) or (None, (guard, reason))."""
+    def fire(self, state: str, trigger: str, ctx: GuardContext) -> str | Refusal:
+        """Run ``trigger`` from ``state``: the new state, or the Refusal of the condition that stopped it."""
         carrier = Carrier(state, ctx)
         if self.machine.events[trigger].trigger(carrier):
-            return carrier.state, None
-        return None, carrier.refusal or ("guard", "the transition was refused")
+            return carrier.state
+        return carrier.refusal or Refusal("guard", "the transition was refused")
 
 
 def compile_workflow(definition: WorkflowDef, content_hash: str | None = None) -> CompiledWorkflow:

@@ -7,7 +7,9 @@ record and one outbox row. Every refusal is a typed DomainError and leaves the d
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import sqlalchemy as sa
 
@@ -16,6 +18,7 @@ from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
 from engine.deadlines import restarts_clock, state_deadline
+from engine.definitions.schema import TransitionDef
 from engine.errors import (
     Forbidden,
     GuardFailed,
@@ -28,7 +31,7 @@ from engine.errors import (
 from engine.evidence.references import recorded_evidence
 from engine.guards import GuardContext
 from engine.items import check_assignee, outbox_row, resolve_unit
-from engine.machine import CompiledWorkflow
+from engine.machine import CompiledWorkflow, Refusal
 from engine.metrics.counters import TRANSITIONS
 from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
@@ -85,27 +88,36 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
     not_theirs = assignee_refusal(actor, tdef, item)
     if not_theirs is not None:
         raise Forbidden(not_theirs, reason="not_assignee")
-    fields = request.fields.model_dump(exclude_none=True)
+    fields = _with_defaults(request.fields.model_dump(exclude_none=True), wf, tdef, item, today)
+    # The guards see the request as it will be applied, and a read-only view of it: nothing changes it after.
     ctx = GuardContext(actor=actor.username, roles=actor.roles, item=item, comment=request.comment,
-                       evidence=recorded_evidence(conn, item["id"], request.evidence), fields=fields,
-                       today=today, max_due=wf.definition.due_date.max)
+                       evidence=recorded_evidence(conn, item["id"], request.evidence),
+                       fields=MappingProxyType(fields), today=today, max_due=wf.definition.due_date.max)
     for spec in wf.access_guards(tdef):
         reason = spec.check(ctx)
         if reason is not None:
             raise Forbidden(reason, reason="separation_of_duties" if spec.name == "not_submitter" else spec.name)
-    changes = _field_changes(conn, rt, actor, wf, tdef, item, fields, today)
+    changes = _field_changes(conn, actor, tdef, item, fields)
     if "assignee" not in changes and takes_on(actor, tdef, item):
         changes["assignee"] = actor.username  # 签收 by a unit member: they are now the one responsible
-    dest, refusal = wf.fire(item["state"], trigger, ctx)
-    if refusal is not None:
-        raise GuardFailed(refusal[1], guard=refusal[0])
+    dest = wf.fire(item["state"], trigger, ctx)
+    if isinstance(dest, Refusal):
+        raise GuardFailed(dest.reason, guard=dest.guard)
     for name in tdef.effects:
-        changes.update(effects.REGISTRY[name](item, fields, actor.username))
+        changes.update(effects.REGISTRY[name](item, ctx.fields, actor.username))
     changes.update(_resumed_due_date(rt, wf, item, dest, changes, today))
-    return _apply(conn, rt, wf, item, actor, request, ctx, dest, changes, now, today)
+    return _apply(conn, rt, Decision(wf, item, actor, request, ctx, dest, changes, now))
 
 
-def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict:
+def _with_defaults(fields: dict, wf: CompiledWorkflow, tdef: TransitionDef, item: dict, today: dt.date) -> dict:
+    """The request's fields with the workflow's defaults for what it leaves out (a first due date)."""
+    default = wf.definition.due_date.default
+    if default and "due_date" not in fields and "due_date" in tdef.accepted_fields and item["due_date"] is None:
+        return {**fields, "due_date": add_duration(today, default)}
+    return fields
+
+
+def _field_changes(conn: sa.Connection, actor: Actor, tdef: TransitionDef, item: dict, fields: dict) -> dict:
     """Validate the request's fields for this trigger and turn them into column changes."""
     accepted = tdef.accepted_fields
     for name in fields:
@@ -126,8 +138,6 @@ def _field_changes(conn, rt, actor, wf, tdef, item, fields: dict, today) -> dict
         changes["assignee"] = assignee
     elif assignee is None and item["assignee"] is not None:
         changes["assignee"] = None
-    if "due_date" not in fields and "due_date" in accepted and item["due_date"] is None and wf.definition.due_date.default:
-        fields["due_date"] = add_duration(today, wf.definition.due_date.default)
     for name in ("due_date", "measures"):
         if name in fields and fields[name] != item[name]:
             changes[name] = fields[name]
@@ -149,9 +159,24 @@ def _resumed_due_date(rt: Runtime, wf: CompiledWorkflow, item: dict, dest: str, 
     return {"due_date": resumed} if resumed > item["due_date"] else {}
 
 
-def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, request: TransitionRequest,
-           ctx: GuardContext, dest: str, changes: dict, now, today) -> FireResult:
+@dataclass(frozen=True)
+class Decision:
+    """What fire() decided, every check passed: the item goes to ``dest`` with ``changes``; nothing written yet."""
+
+    wf: CompiledWorkflow
+    item: dict
+    actor: Actor
+    request: TransitionRequest
+    ctx: GuardContext
+    dest: str
+    changes: dict
+    now: dt.datetime
+
+
+def _apply(conn, rt: Runtime, decision: Decision) -> FireResult:
     """Write the new item row, the history record and the outbox row."""
+    wf, item, changes, dest, now = decision.wf, decision.item, decision.changes, decision.dest, decision.now
+    request = decision.request
     source = item["state"]
     after = {**item, **changes}
     if restarts_clock(wf.definition, source, dest):
@@ -171,8 +196,8 @@ def _apply(conn, rt: Runtime, wf: CompiledWorkflow, item: dict, actor: Actor, re
         recorded["unit"] = after["unit_code"]
     record, record_params = history.new_record(
         item_id=item["id"], seq=item["history_seq"] + 1, trigger=request.trigger, from_state=source, to_state=dest,
-        actor=actor.username, at=rfc3339(now), comment=request.comment, evidence=ctx.evidence, fields=recorded,
-        prev_hash=item["history_hash"])
+        actor=decision.actor.username, at=rfc3339(now), comment=request.comment, evidence=decision.ctx.evidence,
+        fields=recorded, prev_hash=item["history_hash"])
     after["history_seq"], after["history_hash"] = record["seq"], record["hash"]
     # SET only what changed: SQLite rewrites every index on a SET column, changed or not.
     changed = tuple(k for k in _UPDATED if after[k] != item[k])
