@@ -121,7 +121,7 @@ def new_item_id(now_ns: int | None = None, random_bits: int | None = None) -> st
 
 def next_number(conn: sa.Connection, year: int) -> int:
     """The next item number of ``year``, atomically (an upsert that returns the new value)."""
-    return _NEXT_NUMBER[conn.dialect.name].execute(conn, {"year": year}).fetchone()[0]
+    return _NEXT_NUMBER[conn.dialect.name].rows(conn, {"year": year})[0][0]
 
 
 _HISTORY_COLUMNS = [c.name for c in history.columns if c.name != "id"]
@@ -141,8 +141,8 @@ def write_transition(conn: sa.Connection, changes: dict, item: dict, record: dic
         return _combined_write(tuple(changes)).rowcount(conn, params)
     updated = _update_statement(tuple(changes)).rowcount(conn, params)
     if updated == 1:
-        INSERT_HISTORY.execute(conn, record)
-        INSERT_OUTBOX.execute(conn, queued)
+        INSERT_HISTORY.run(conn, record)
+        INSERT_OUTBOX.run(conn, queued)
     return updated
 
 

@@ -122,8 +122,8 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
         "next_reminder_at": None, "closed_at": None, "created_at": now, "updated_at": now,
     }
     row["next_reminder_at"] = reminder_clock(rt, wf.definition, row)
-    itemrows.INSERT_NEW_ITEM.execute(conn, row)
-    itemrows.INSERT_HISTORY.execute(conn, record_params)
+    itemrows.INSERT_NEW_ITEM.run(conn, row)
+    itemrows.INSERT_HISTORY.run(conn, record_params)
     row["unit_code"], row["unit_path"] = unit.code, unit.path
-    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.created", row, record, now))
+    itemrows.INSERT_OUTBOX.run(conn, outbox_row("item.created", row, record, now))
     return row, record

@@ -56,7 +56,7 @@ def uploads(conn: sa.Connection, item_id: str, sha256: str | None = None) -> lis
 
 def uploaded_names(conn: sa.Connection, item_id: str, sha256: str) -> set[str]:
     """The names under which the file ``sha256`` was uploaded for the item (empty if it never was)."""
-    return {row[0] for row in _UPLOADED_NAMES.execute(conn, {"item_id": item_id, "sha256": sha256}).fetchall()}
+    return {row[0] for row in _UPLOADED_NAMES.rows(conn, {"item_id": item_id, "sha256": sha256})}
 
 
 def stored_hashes(conn: sa.Connection) -> list[str]:

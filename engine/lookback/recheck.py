@@ -47,9 +47,9 @@ def _append_record(conn: sa.Connection, rt: Runtime, item: dict, actor: Actor, l
         {"_id": item["id"], "_version": item["version"]}).rowcount
     if updated != 1:  # the row is locked: only an edit outside closeloop gets here
         raise Conflict(f"item {item['number']} changed while the re-check was recorded; try again")
-    itemrows.INSERT_HISTORY.execute(conn, params)
+    itemrows.INSERT_HISTORY.run(conn, params)
     after = {**item, "version": item["version"] + 1}
-    itemrows.INSERT_OUTBOX.execute(conn, outbox_row("item.transitioned", after, record, now))
+    itemrows.INSERT_OUTBOX.run(conn, outbox_row("item.transitioned", after, record, now))
     return record
 
 

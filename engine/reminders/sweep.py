@@ -56,11 +56,7 @@ class SweepResult:
 
 def _claim(conn: sa.Connection, now: dt.datetime, limit: int) -> list[Claimed]:
     query = _CLAIM_SQLITE if conn.dialect.name == "sqlite" else _CLAIM_POSTGRES
-    cursor = query.execute(conn, {"now": now, "limit": limit, "skip": 0})
-    try:
-        return [Claimed._make(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    return [Claimed._make(row) for row in query.rows(conn, {"now": now, "limit": limit, "skip": 0})]
 
 
 def _sweep_batch(conn: sa.Connection, planner: Planner, limit: int, result: SweepResult) -> int:

@@ -13,11 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.clock import UTC
-from engine.models import Item, UTCDateTime
-
-_DATETIME_COLUMNS = frozenset(c.name for c in Item.__table__.columns if isinstance(c.type, UTCDateTime))
-_DATE_COLUMNS = frozenset(c.name for c in Item.__table__.columns if isinstance(c.type, sa.Date))
-
+from engine.models import UTCDateTime
 
 _PLAIN = frozenset({str, int, type(None), bool, bytes})
 
@@ -48,14 +44,16 @@ def _postgres_datetime(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC)
 
 
-def _readers(names: list[str], sqlite: bool) -> list[tuple[int, Any]]:
-    """(position, converter) for the result columns that need converting on this dialect."""
+def _readers(types: list[sa.types.TypeEngine], sqlite: bool) -> list[tuple[int, Any]]:
+    """(position, converter) for the result columns whose driver value is not what their type hands back."""
     out = []
-    for position, name in enumerate(names):
-        if name in _DATETIME_COLUMNS:
+    for position, kind in enumerate(types):
+        if isinstance(kind, UTCDateTime):
             out.append((position, _sqlite_datetime if sqlite else _postgres_datetime))
-        elif name in _DATE_COLUMNS and sqlite:
+        elif sqlite and isinstance(kind, sa.Date):  # SQLite keeps dates as text
             out.append((position, dt.date.fromisoformat))
+        elif sqlite and isinstance(kind, sa.Boolean):  # and truth as 0 or 1
+            out.append((position, bool))
     return out
 
 
@@ -77,7 +75,8 @@ class Prebuilt:
         return cached
 
     def execute(self, conn: sa.Connection, params: dict) -> Any:
-        """Run with ``params`` (Python values) in ``conn``'s transaction; return the DBAPI cursor."""
+        """Run with ``params`` (Python values) in ``conn``'s transaction; return the DBAPI cursor, for the caller
+        to read and close (``run``, ``first``, ``rows`` and ``rowcount`` close theirs)."""
         sql, positions = self._sql(conn.dialect)
         driver = conn.connection.driver_connection
         if positions is not None:  # SQLite's qmark style
@@ -86,16 +85,33 @@ class Prebuilt:
         cursor.execute(sql, {k: _to_postgres(v) for k, v in params.items()})
         return cursor
 
+    def run(self, conn: sa.Connection, params: dict) -> None:
+        """Run a statement whose result is not needed (an insert) and close its cursor."""
+        self.execute(conn, params).close()
+
+    def rows(self, conn: sa.Connection, params: dict) -> list[tuple]:
+        """Every row as the driver gives it (plain values: no conversion), the cursor closed."""
+        cursor = self.execute(conn, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def first(self, conn: sa.Connection, params: dict) -> dict | None:
         """The first row as a dict of Python values, or None."""
         cursor = self.execute(conn, params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        columns = self._columns.get(conn.dialect.name)
-        if columns is None:
-            names = [d[0] for d in cursor.description]
-            columns = self._columns[conn.dialect.name] = (names, _readers(names, conn.dialect.name == "sqlite"))
+        try:
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            columns = self._columns.get(conn.dialect.name)
+            if columns is None:
+                names = [d[0] for d in cursor.description]
+                # The statement's own column types, in the order the row has them (a Select's or a RETURNING's).
+                types = [c.type for c in self.statement.exported_columns]
+                columns = self._columns[conn.dialect.name] = (names, _readers(types, conn.dialect.name == "sqlite"))
+        finally:
+            cursor.close()
         names, readers = columns
         values = list(row)
         for position, convert in readers:
@@ -117,4 +133,8 @@ class Prebuilt:
 
     def rowcount(self, conn: sa.Connection, params: dict) -> int:
         """Run a write and return how many rows it touched."""
-        return self.execute(conn, params).rowcount
+        cursor = self.execute(conn, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
