@@ -69,7 +69,10 @@ async def visitor(request: Request) -> Visitor | None:
 def csrf_ok(form, expected: str) -> bool:
     """Whether the form sent back the expected CSRF token."""
     given = form.get(CSRF_FIELD)
-    return isinstance(given, str) and bool(expected) and hmac.compare_digest(given, expected)
+    if not isinstance(given, str) or not expected:
+        return False
+    # As bytes: compare_digest raises TypeError for a str holding any non-ASCII character ('²' was a 500).
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def new_signin_token() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from engine.clock import UTC, rfc3339
@@ -83,6 +84,30 @@ def _subtract(day: dt.date, duration: Duration) -> dt.date:
     return day - dt.timedelta(days=duration.amount)
 
 
+# What date arithmetic past the calendar's ends raises: timedelta sums overflow, a date in year 10000 is a
+# ValueError. A deadline of 9999-12-31 (or 0001-01-01) is a valid date; a notice it would give beyond the
+# calendar can never fall due, so it has none (was a 500 firing into a state with reminders).
+_OFF_CALENDAR = (OverflowError, ValueError)
+
+
+def _before(deadline: dt.date, duration: Duration) -> dt.date:
+    """The working day ``duration`` before the deadline (or the last one before that day)."""
+    return _previous_working(_subtract(deadline, duration))
+
+
+def _after(deadline: dt.date, duration: Duration) -> dt.date:
+    """The working day ``duration`` after the deadline (or the first one after that day)."""
+    return _next_working(add_duration(deadline, duration))
+
+
+def _on_calendar(day: Callable[[dt.date, Duration], dt.date], deadline: dt.date, duration: Duration) -> list[dt.date]:
+    """[day(deadline, duration)], or [] when that day is outside years 1-9999."""
+    try:
+        return [day(deadline, duration)]
+    except _OFF_CALENDAR:
+        return []
+
+
 def _occurrences(clock: Clock, definition: WorkflowDef, tz: ZoneInfo, hour: int):
     """Every (rule id, kind, level, notify, due date) of the state's rules, each rule's dates ascending.
 
@@ -93,19 +118,22 @@ def _occurrences(clock: Clock, definition: WorkflowDef, tz: ZoneInfo, hour: int)
     for index, rule in enumerate(sdef.reminders):
         rule_id = f"{clock.state}.reminders.{index}"
         if rule.before is not None:
-            yield rule_id, "reminder.due_soon", None, tuple(rule.notify), [_previous_working(_subtract(deadline, rule.before))]
+            yield rule_id, "reminder.due_soon", None, tuple(rule.notify), _on_calendar(_before, deadline, rule.before)
         else:
             yield rule_id, "reminder.overdue", None, tuple(rule.notify), _every(deadline, rule.overdue_every)
     for rule in sdef.escalation:
         yield (f"{clock.state}.escalation.{rule.level}", "escalation.issued", rule.level, tuple(rule.notify),
-               [_next_working(add_duration(deadline, rule.after_overdue))])
+               _on_calendar(_after, deadline, rule.after_overdue))
 
 
 def _every(deadline: dt.date, period: Duration):
     """The working days on which a repeating overdue reminder falls due: one per period after the deadline."""
     last = None
     for step in range(1, _HORIZON_DAYS + 1):
-        day = _next_working(add_duration(deadline, Duration(period.amount * step, period.unit)))
+        try:
+            day = _after(deadline, Duration(period.amount * step, period.unit))
+        except _OFF_CALENDAR:  # past 9999-12-31: no later occurrence can fall due
+            return
         if (day - deadline).days > _HORIZON_DAYS:
             return
         if day != last:  # a period ending on a weekend and the next one can land on the same Monday

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engine.cursor import encode, query_fingerprint
-from tests.helpers import assert_problem, new_item, table_counts
+from engine.reminders.sweep import sweep
+from tests.helpers import assert_problem, fire, new_item, table_counts
 
 ASSIGN = {"trigger": "assign", "fields": {"due_date": "2026-04-30"}}
 SOME_TIME = "2026-03-02T01:00:00.000000Z"
@@ -193,3 +194,18 @@ def test_every_date_in_a_query_at_the_calendars_ends_is_answered_without_a_serve
                 failed.append(f"{path}?{name}={day}: {response.status_code}")
     broken = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert not failed and not broken, (failed, broken)
+
+
+def test_an_item_due_on_the_calendars_last_day_can_be_accepted_and_swept(client, world, rt, clock, caplog):
+    # Was a 500 (found by tests/web/test_form_fuzz.py): firing into a state with overdue reminders (accept, and a
+    # granted extension) worked out reminder and escalation dates past 9999-12-31 (OverflowError). A valid date:
+    # the item moves on, and its only notices are those before the deadline.
+    item = new_item(client, world)
+    assigned = fire(client, world, item, {"trigger": "assign", "fields": {"due_date": "9999-12-31"}}, "sup")
+    assert assigned.status_code == 200, assigned.text
+    accepted = fire(client, world, item, {"trigger": "accept"}, "asg_a")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["state"] == "rectifying"
+    clock.advance(days=400)
+    sweep(rt)
+    assert not [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from tests.db_roles import owner_write
 from tests.evidence_samples import PDF
-from tests.helpers import new_item
+from tests.helpers import new_item, table_counts
 from tests.web.support import alert, chain_mark, sign_in
 
 
@@ -107,6 +107,39 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(cli
     assert client.post("/items/new", data={"title": "x", "source": "audit", "unit": "DEPT-A"},
                        follow_redirects=False).status_code == 403
     assert client.get(f"/api/v1/items/{item['id']}", headers=world.h("sup")).json()["version"] == 1
+
+
+def test_a_csrf_token_with_characters_beyond_ascii_is_refused_not_a_crash(client, world, rt):
+    # Was a 500 (found by tests/web/test_form_fuzz.py): hmac.compare_digest raises TypeError for a str holding
+    # any non-ASCII character, on every form of every page.
+    item = new_item(client, world, unit="DEPT-A")
+    sign_in(client, rt, "sup")
+    before = table_counts(rt)
+    for token in ("²", "令牌", "\u200b", "a\u3000"):
+        for path, data in ((f"/items/{item['number']}/act", {"trigger": "cancel", "comment": "重复登记"}),
+                           ("/items/new", {"title": "x", "source": "audit", "unit": "DEPT-A"}), ("/signout", {})):
+            response = client.post(path, data={**data, "csrf": token}, follow_redirects=False)
+            assert response.status_code == 403 and "安全令牌" in response.text, (token, path, response.status_code)
+    assert table_counts(rt) == before
+
+
+def test_an_extension_granted_to_the_calendars_last_day_is_done(client, world, rt):
+    # Was a 500 (found by tests/web/test_form_fuzz.py): back in rectifying, the overdue reminders were worked
+    # out past 9999-12-31 (OverflowError). A valid date: the grant goes through, with no reminder beyond it.
+    item = new_item(client, world, unit="DEPT-A")
+    csrf = sign_in(client, rt, "sup")
+    assert _act(client, item["number"], csrf, "assign", unit="DEPT-A",
+                due_date=(rt.today() + dt.timedelta(days=10)).isoformat()).status_code == 303
+    csrf = sign_in(client, rt, "asg_a")
+    assert _act(client, item["number"], csrf, "accept").status_code == 303
+    asked = _act(client, item["number"], csrf, "request_extension", comment="需要更多时间",
+                 new_due_date=(rt.today() + dt.timedelta(days=40)).isoformat())
+    assert asked.status_code == 303, alert(asked.text)
+    csrf = sign_in(client, rt, "sup")
+    granted = _act(client, item["number"], csrf, "grant_extension", due_date="9999-12-31")
+    assert granted.status_code == 303, (granted.status_code, alert(granted.text))
+    after = client.get(f"/api/v1/items/{item['id']}", headers=world.h("sup")).json()
+    assert after["state"] == "rectifying" and after["due_date"] == "9999-12-31"
 
 
 def test_refusals_are_shown_in_words_with_the_apis_status(client, world, rt):

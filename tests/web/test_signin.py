@@ -69,6 +69,15 @@ def test_the_signin_form_without_its_csrf_token_is_refused(client, world, rt):
         assert "closeloop_session" not in response.headers.get("set-cookie", "")
 
 
+def test_a_signin_token_with_characters_beyond_ascii_is_refused_not_a_crash(client, world, rt):
+    # Was a 500 (found by tests/web/test_form_fuzz.py): hmac.compare_digest raises TypeError for such a str.
+    give_password(rt, "sup")
+    for csrf in ("²", "令牌", "\u200b"):
+        response = _post_signin(client, "sup", PASSWORD, csrf=csrf)
+        assert response.status_code == 403 and "安全令牌" in response.text, response.status_code
+        assert "closeloop_session" not in response.headers.get("set-cookie", "")
+
+
 def test_repeated_failures_answer_429_until_the_window_ends(client, world, rt, clock):
     give_password(rt, "sup")
     limit = rt.settings.signin_failure_limit
