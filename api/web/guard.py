@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -31,17 +32,31 @@ def not_found(request: Request, who: Visitor | None) -> Response:
     return render.page(request, "error.html", who, status=404, message_key="not_found")
 
 
+async def read_form(request: Request, who: Visitor | None, **limits):
+    """The posted form, or the 400 page when its body cannot be read (a broken multipart body, more fields or
+    files than ``limits`` allow): the framework's own answer would be JSON, which a browser shows as code."""
+    try:
+        return await request.form(**limits)
+    except HTTPException as exc:  # Starlette's refusal of a body it could not parse; nothing was read into use
+        if exc.status_code != 400:
+            raise
+        return render.page(request, "error.html", who, status=400, message_key="unreadable_form")
+
+
 async def checked_form(request: Request, who: Visitor, **limits):
-    """The posted form, or None when its CSRF token is missing or wrong (the caller answers ``refused``)."""
-    form = await request.form(**limits)
-    return form if csrf_ok(form, who.csrf) else None
+    """The posted form, or the page to answer instead: 400 when it cannot be read, 403 when its CSRF token is
+    missing or wrong."""
+    form = await read_form(request, who, **limits)
+    if isinstance(form, Response):
+        return form
+    return form if csrf_ok(form, who.csrf) else refused(request, who)
 
 
 async def posted(request: Request, **limits) -> tuple[Visitor, object] | Response:
     """The visitor and their form with its CSRF token checked, or the response to return instead
-    (the redirect to sign in, or the 403 page)."""
+    (the redirect to sign in, the 400 page or the 403 page)."""
     who = await signed_in(request)
     if isinstance(who, Response):
         return who
     form = await checked_form(request, who, **limits)
-    return (who, form) if form is not None else refused(request, who)
+    return form if isinstance(form, Response) else (who, form)

@@ -53,6 +53,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "not_found": ("未找到该事项，或您无权查看。", "No such item, or it is not yours to see."),
     "forbidden": ("请求被拒绝：表单已过期或缺少安全令牌，请返回重新操作。",
                   "Refused: the form has expired or lacks its security token; go back and try again."),
+    "may_not_register": ("您的角色不能登记问题：登记须由登记人员、督办人员或管理员进行。",
+                         "Your roles do not register items: a registrar, a supervisor or an admin does."),
+    "unreadable_form": ("表单无法读取：内容不完整，或字段、文件超过了表单所有的数量。请返回重新提交。",
+                        "The form could not be read: it arrived broken, or with more fields or files than the form "
+                        "has. Go back and send it again."),
     "back": ("返回", "Back"), "register": ("登记", "Register"), "save": ("提交", "Submit"),
     "sources": ("巡视巡察,审计,督查督办,群众反映,自查自纠,其他", "Inspection,Audit,Supervision,Complaint,Self-check,Other"),
     "severities": ("低,中,高,严重", "Low,Medium,High,Critical"),

@@ -40,7 +40,6 @@ EXTRA = {
     ("GET", "/signin"): ("next",), ("GET", "/items"): ("cursor",), ("GET", "/inbox"): ("cursor", "unread"),
     ("GET", "/items/{ref}"): ("uploaded", "name", "done"), ("GET", "/ledger"): ("created", "unchanged", "checked"),
     ("GET", "/ledger/download"): ("format",),
-    ("POST", "/items/batch"): ("measures",),  # read with the assign fields; the batch form has no input for it
 }
 
 

@@ -86,8 +86,8 @@ async def upload(request: Request, ref: str) -> Response:
     except DomainError as exc:
         return await show(request, who, ref, status=forms.status_of(exc), error=t("refused", exc.detail))
     form = await guard.checked_form(request, who, max_files=1, max_fields=5)
-    if form is None:
-        return guard.refused(request, who)
+    if isinstance(form, Response):
+        return form
     try:
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:

@@ -24,7 +24,9 @@ from engine.text import plain_int
 router = APIRouter(include_in_schema=False)
 ACTIONS = ("assign", "close")
 MOST = 100  # items in one batch: one page of the list is 25
-ASSIGN_FIELDS = ("due_date", "assignee", "measures")
+# What the batch form offers for an assignment: one due date and assignee for all. Measures (整改措施) are each
+# item's own, given when it is accepted or on its page.
+ASSIGN_FIELDS = ("due_date", "assignee")
 
 
 def batch_roles(registry) -> set[str]:

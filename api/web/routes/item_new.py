@@ -40,10 +40,13 @@ async def _form(request: Request, who, *, status: int = 200, error: str | None =
 
 @router.get("/items/new")
 async def new_item_page(request: Request) -> Response:
-    """The registration form."""
+    """The registration form, for those whose roles register items (others are told so, not shown a form that
+    would only be refused when sent)."""
     who = await guard.signed_in(request)
     if isinstance(who, Response):
         return who
+    if not may_register(who.actor):
+        return render.page(request, "error.html", who, status=403, message_key="may_not_register")
     return await _form(request, who)
 
 

@@ -42,7 +42,9 @@ async def signin_page(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     """Check the password; on success start a session and go on. Repeated failures answer 429 for a while."""
     rt: Runtime = request.app.state.runtime
-    form = await request.form(max_files=0, max_fields=10)
+    form = await guard.read_form(request, None, max_files=0, max_fields=10)
+    if isinstance(form, Response):
+        return form
     if not csrf_ok(form, request.cookies.get(SIGNIN_COOKIE, "")):
         return guard.refused(request, None)
     username = str(form.get("username") or "").strip()
@@ -86,8 +88,9 @@ async def signout(request: Request) -> Response:
     found = await visitor(request)
     if found is None:
         return guard.to_signin(request)
-    if await guard.checked_form(request, found, max_files=0, max_fields=5) is None:
-        return guard.refused(request, found)
+    form = await guard.checked_form(request, found, max_files=0, max_fields=5)
+    if isinstance(form, Response):
+        return form
 
     def end() -> None:
         with rt.store.write() as conn:
