@@ -1,9 +1,13 @@
-"""Running blocking database work from async routes on the threads the store chose for it."""
+"""Where a route's blocking work runs: database work on the threads (or inline) the store chose for it, other
+blocking work (a network send, reading an upload) off the event loop. Every route is ``async def`` and goes
+through here (tests/engine/test_boundaries.py), so no route runs on a thread FastAPI picked for it."""
 from __future__ import annotations
 
 import asyncio
 import time
 from typing import Callable, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from engine.runtime import Runtime
 from engine.store import WriteBusy
@@ -30,8 +34,14 @@ async def in_writer(rt: Runtime, fn: Callable[[], T]) -> T:
                 continue
             await store.durable_async(pending.seq)  # acknowledged only once the commit is on disk
             return result
-    result, seq = await asyncio.wrap_future(store.submit_write(fn))
-    await store.durable_async(seq)
+    return await on_write_thread(rt, fn)
+
+
+async def on_write_thread(rt: Runtime, fn: Callable[[], T]) -> T:
+    """Run ``fn`` (which opens its own write transaction) on the store's write threads even where writes run
+    inline: a long write (a ledger import) must not hold the event loop. Return once the commit is on disk."""
+    result, seq = await asyncio.wrap_future(rt.store.submit_write(fn))
+    await rt.store.durable_async(seq)
     return result
 
 
@@ -45,3 +55,9 @@ async def lookup(rt: Runtime, fn: Callable[[], T]) -> T:
     if rt.store.inline_lookups:
         return fn()
     return await in_reader(rt, fn)
+
+
+async def off_loop(fn: Callable[..., T], *args, **kwargs) -> T:
+    """Run blocking work that is not a single database call (a network send, hashing an upload, reading a
+    spreadsheet) on a worker thread: ``fn(*args, **kwargs)``."""
+    return await run_in_threadpool(fn, *args, **kwargs)

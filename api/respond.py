@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from api import dbcalls
 from engine import idempotency
 from engine.accounts import Actor
 from engine.canonical import canonical_bytes
@@ -25,6 +26,16 @@ IN_FLIGHT = idempotency.InFlight()
 def json_response(payload: object, status: int = 200, headers: dict | None = None) -> Response:
     """A JSON response from plain data."""
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+async def read_json(rt: Runtime, body_of: Callable[[sa.Connection], object]) -> Response:
+    """``body_of(conn)`` in a read transaction on the store's read threads, answered as JSON."""
+
+    def read() -> Response:
+        with rt.store.read() as conn:
+            return json_response(body_of(conn))
+
+    return await dbcalls.in_reader(rt, read)
 
 
 def _to_response(stored: StoredResponse) -> Response:

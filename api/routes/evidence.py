@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
@@ -116,7 +115,7 @@ async def upload_evidence(item_id: str, caller: CallerDep) -> Response:
         if not isinstance(upload, UploadFile):
             raise InvalidInput("the form has no file in the field 'file'", field="file")
         name = upload_file_name(upload)
-        stored = await run_in_threadpool(store_upload, rt, upload)
+        stored = await dbcalls.off_loop(store_upload, rt, upload)
     location = f"/api/v1/items/{item['id']}/evidence/{stored.sha256}"
 
     def work(conn):

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from api import dbcalls
 from api.deps import RuntimeDep
 from api.models_admin import HealthOut, ReadyOut
 from api.openapi import PUBLIC
@@ -27,17 +28,21 @@ async def healthz() -> Response:
 @router.get("/readyz", response_model=ReadyOut, summary="The database is reachable and migrated",
             operation_id="get_readiness", openapi_extra=PUBLIC,
             responses={503: problem_response(503, "not-ready", description="Not ready", retry_after=False)})
-def readyz(rt: RuntimeDep) -> Response:
+async def readyz(rt: RuntimeDep) -> Response:
     """200 when the database answers and its schema is at the code's migration head; 503 otherwise.
 
     While open deadlines fall in a year without an official holiday schedule it stays ready and says so in
     ``warnings`` and ``calendar_unofficial_years``.
     """
-    try:
+
+    def probe() -> tuple[list[int], str | None]:
         with rt.store.read() as conn:
             conn.execute(sa.text("SELECT 1"))
             unofficial = years_without_official_schedule(conn)
-        current, head = current_revision(rt.store), head_revision()
+        return unofficial, current_revision(rt.store)
+
+    try:
+        (unofficial, current), head = await dbcalls.in_reader(rt, probe), head_revision()
     except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
         return problem(503, f"database unreachable: {type(exc).__name__}")
     if current != head:

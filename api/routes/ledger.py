@@ -1,7 +1,6 @@
 """The 台账 ledger: exported as .xlsx or .csv with the item list's filters, imported from either."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import os
@@ -10,7 +9,6 @@ import tempfile
 from typing import Annotated, Iterator
 
 from fastapi import APIRouter, Depends, Query
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
@@ -191,15 +189,13 @@ async def import_items(caller: CallerDep, dry_run: bool = False,
         if not isinstance(upload, UploadFile):
             raise InvalidInput("the form has no file in the field 'file'", field="file")
         data = await upload.read()
-    prepared = await run_in_threadpool(importing.prepare, rt, actor, data, workflow=workflow)
+    prepared = await dbcalls.off_loop(importing.prepare, rt, actor, data, workflow=workflow)
     body = {"sha256": hashlib.sha256(data).hexdigest(), "dry_run": dry_run, "workflow": workflow}
 
     def work(conn):
         return respond.stored_json(importing.apply(conn, rt, actor, prepared, dry_run=dry_run).as_json())
 
     # Always on the write threads, never inline: a large ledger must not hold the event loop while it is written.
-    answer, seq = await asyncio.wrap_future(rt.store.submit_write(lambda: respond.write(
+    return await dbcalls.on_write_thread(rt, lambda: respond.write(
         rt, actor, key=caller.header("idempotency-key"), method="POST", path="/api/v1/items/import", body=body,
-        work=work)))
-    await rt.store.durable_async(seq)
-    return answer
+        work=work))

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
+from api import dbcalls
 from api.deps import RuntimeDep
 from api.openapi import PUBLIC
 from api.problem_shapes import problem_response
@@ -22,7 +23,7 @@ router = APIRouter(tags=["operations"])
                              "description": "The Prometheus text exposition format"},
                        401: problem_response(401, description="CLOSELOOP_METRICS_TOKEN is set and the request "
                                                                "does not carry it")})
-def get_metrics(request: Request, rt: RuntimeDep) -> Response:
+async def get_metrics(request: Request, rt: RuntimeDep) -> Response:
     """Requests, latencies, transitions, sweeps and deliveries counted by the process (summed over workers
     under ``serve --workers``), its memory and CPU, and the outbox depth, delivery lag and sweep lag read
     from the database. With CLOSELOOP_METRICS_TOKEN set, only a scrape bearing that token is answered."""
@@ -33,4 +34,6 @@ def get_metrics(request: Request, rt: RuntimeDep) -> Response:
                                                                   expected.get_secret_value().encode()):
             return problem(401, "send the metrics token: 'Authorization: Bearer <CLOSELOOP_METRICS_TOKEN>'",
                            headers={"WWW-Authenticate": "Bearer"})
-    return Response(exposition(rt.store.reader, rt.clock), media_type=CONTENT_TYPE_LATEST)
+    # The backlog's figures are read from the database; the workers' figures from their files.
+    text = await dbcalls.in_reader(rt, lambda: exposition(rt.store.reader, rt.clock))
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

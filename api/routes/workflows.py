@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
 @router.get("", response_model=WorkflowList, summary="List the current workflows", operation_id="list_workflows",
             responses=errors(401))
-def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
+async def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
     """Name, version, content hash and titles of each workflow new items can start on."""
     out = []
     for name in rt.registry.names():
@@ -30,7 +30,7 @@ def list_workflows(actor: CurrentActor, rt: RuntimeDep) -> Response:
 
 @router.get("/{name}", response_model=WorkflowDetail, summary="One workflow: states, transitions and a Mermaid diagram",
             operation_id="get_workflow", responses=errors(401, 404))
-def get_workflow(name: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
+async def get_workflow(name: str, actor: CurrentActor, rt: RuntimeDep) -> Response:
     """The current definition of ``name`` (the hashes of older versions still in use are listed too)."""
     try:
         wf = rt.registry.current(name)

@@ -79,6 +79,40 @@ def test_no_code_calls_metadata_create_all():
     assert _create_all_calls(ast.parse("SQLModel.metadata.create_all(engine)"))  # the scan does see a call
 
 
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route"}
+# Where blocking work leaves the event loop: only api/dbcalls.py decides (on which threads, or inline).
+THREAD_CHOICES = {"run_in_threadpool", "run_in_executor", "to_thread", "submit_write"}
+
+
+def _sync_routes(tree: ast.AST) -> list[tuple[int, str]]:
+    """Plain ``def`` functions decorated as routes (``@router.get(...)``): FastAPI runs those on its own threads."""
+    return [(node.lineno, node.name) for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+            for decorator in node.decorator_list
+            if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", None) in HTTP_METHODS]
+
+
+def _thread_choices(tree: ast.AST) -> list[tuple[int, str]]:
+    return [(node.lineno, node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id)
+            for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) in THREAD_CHOICES]
+
+
+def test_every_route_is_async_and_leaves_the_loop_only_through_dbcalls():
+    """One owner for where a route's work runs (api/dbcalls.py): a plain ``def`` route would run on a thread
+    FastAPI chose, outside the store's discipline for which thread writes (inline on SQLite, write threads on
+    PostgreSQL)."""
+    offenders = []
+    for path in _python_files("api"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        where = path.relative_to(PROJECT_ROOT)
+        offenders += [f"{where}:{line} route {name} is not async" for line, name in _sync_routes(tree)]
+        if where != Path("api/dbcalls.py"):
+            offenders += [f"{where}:{line} calls {name}" for line, name in _thread_choices(tree)]
+    assert not offenders, "declare routes async and send blocking work through api.dbcalls:\n" + "\n".join(offenders)
+    sample = ast.parse("@router.get('/x')\ndef x():\n    return run_in_threadpool(f)\n")
+    assert _sync_routes(sample) and _thread_choices(sample)  # the scan does see both
+
+
 def test_migrations_alone_create_every_table_and_column_of_the_models(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:

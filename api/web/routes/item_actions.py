@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -93,7 +92,7 @@ async def upload(request: Request, ref: str) -> Response:
         if not isinstance(file, UploadFile) or not file.filename:
             raise InvalidInput("choose a file to upload", field="file")
         name = upload_file_name(file)
-        stored = await run_in_threadpool(store_upload, rt, file)
+        stored = await dbcalls.off_loop(store_upload, rt, file)
 
         def work():
             with rt.store.write() as conn:

@@ -7,16 +7,15 @@ all rows or none.
 """
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from pydantic import TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from api import dbcalls
 from api.routes.items import ENUMS
 from api.routes.ledger import checked_as_of, csv_download, xlsx_download
 from api.web import forms, guard, i18n, render
@@ -116,15 +115,13 @@ async def import_ledger(request: Request) -> Response:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidInput("choose a ledger file (.xlsx or .csv) to upload", field="file")
         data = await upload.read()
-        prepared = await run_in_threadpool(importing.prepare, rt, who.actor, data, workflow=workflow)
+        prepared = await dbcalls.off_loop(importing.prepare, rt, who.actor, data, workflow=workflow)
 
         def work():
             with rt.store.write() as conn:
                 return importing.apply(conn, rt, who.actor, prepared, dry_run=dry_run)
 
-        # On the write threads, never inline, as the API does: a large ledger must not hold the event loop.
-        result, seq = await asyncio.wrap_future(rt.store.submit_write(work))
-        await rt.store.durable_async(seq)
+        result = await dbcalls.on_write_thread(rt, work)  # as the API does: never inline, however large
     except importing.LedgerRejected as exc:
         return _page(request, who, status=422, outcome=_outcome(exc))
     except DomainError as exc:
