@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine import cursor as cursors
-from engine import itemrows
+from engine import itemrows, paging
 from engine.accounts import Actor
 from engine.clock import parse_rfc3339, rfc3339
 from engine.errors import InvalidInput, NotFound
@@ -48,8 +47,8 @@ class ItemFilters:
     workflow: tuple[str, ...] | None = None
 
     def fingerprint(self) -> str:
-        """Identity of the query, bound into its cursors."""
-        return cursors.query_fingerprint({k: (v.isoformat() if isinstance(v, dt.date) else
+        """Identity of the query, bound into its paging."""
+        return paging.query_fingerprint({k: (v.isoformat() if isinstance(v, dt.date) else
                                               list(v) if isinstance(v, tuple) else v)
                                           for k, v in vars(self).items() if v is not None})
 
@@ -169,7 +168,7 @@ def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int,
     clauses, few = _where(conn, actor, f, today, yellow_days, in_view)
     query = sa.select(items).where(*clauses)
     if cursor:
-        created, item_id = cursors.decode(cursor, fingerprint, (str, str))
+        created, item_id = paging.decode(cursor, fingerprint, (str, str))
         try:
             created_at = parse_rfc3339(created)
         except (ValueError, OverflowError):  # OverflowError: a time whose UTC form is outside years 1-9999
@@ -193,7 +192,7 @@ def list_items(conn: sa.Connection, actor: Actor, f: ItemFilters, *, limit: int,
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = cursors.encode([rfc3339(last["created_at"]), last["id"]], fingerprint)
+        next_cursor = paging.encode([rfc3339(last["created_at"]), last["id"]], fingerprint)
     return rows, next_cursor
 
 

@@ -13,7 +13,7 @@ from api.deps import CallerDep, require_role
 from api.models_audit import AdminLogPage, CheckpointList, CheckpointOut, SigningKeyList
 from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
-from engine import cursor as page_cursor
+from engine import paging
 from engine.audit.admin_log_list import LogFilters, list_entries
 from engine.audit.bundle import Filters, stream_bundle
 from engine.audit.checkpoint import list_checkpoints
@@ -47,15 +47,15 @@ async def checkpoints(caller: CallerDep, limit: Annotated[int, Query(ge=1, le=50
                       cursor: Annotated[str | None, Query(max_length=512)] = None) -> Response:
     """Each checkpoint as the document ``closeloop audit verify --trusted-checkpoint`` takes."""
     require_role(caller.actor, *AUDIT_ROLES)
-    fingerprint = page_cursor.query_fingerprint({"list": "checkpoints"})
-    before = page_cursor.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None
+    fingerprint = paging.query_fingerprint({"list": "checkpoints"})
+    before = paging.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None
 
     def read() -> Response:
         with caller.rt.store.read() as conn:
             page = list_checkpoints(conn, limit=limit + 1, before=before)
         more = len(page) > limit
         page = page[:limit]
-        following = page_cursor.encode([page[-1]["checkpoint"]["number"]], fingerprint) if more else None
+        following = paging.encode([page[-1]["checkpoint"]["number"]], fingerprint) if more else None
         return respond.json_response({"data": page, "next_cursor": following})
 
     return await dbcalls.in_reader(caller.rt, read)
@@ -86,16 +86,16 @@ async def admin_log(caller: CallerDep, action: Annotated[str | None, Query(max_l
     tz = rt.settings.tz
     filters = LogFilters(action=action, actor=actor, since=local_midnight(date_from, tz),
                          until=local_midnight(date_to, tz, days_later=1))
-    fingerprint = page_cursor.query_fingerprint({"list": "admin-log", "action": action, "actor": actor, "order": order,
+    fingerprint = paging.query_fingerprint({"list": "admin-log", "action": action, "actor": actor, "order": order,
                                                  "from": str(date_from), "to": str(date_to)})
-    after = page_cursor.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None
+    after = paging.decode(cursor, fingerprint, (int,))[0] if cursor is not None else None
 
     def read() -> Response:
         with rt.store.read() as conn:
             page = list_entries(conn, filters, limit=limit + 1, oldest_first=order == "oldest", after_seq=after)
         more = len(page) > limit
         page = page[:limit]
-        following = page_cursor.encode([page[-1]["seq"]], fingerprint) if more else None
+        following = paging.encode([page[-1]["seq"]], fingerprint) if more else None
         return respond.json_response({"data": page, "next_cursor": following})
 
     return await dbcalls.in_reader(rt, read)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import orjson
 import sqlalchemy as sa
 
-from engine import cursor as cursors
+from engine import paging
 from engine.clock import rfc3339
 from engine.delivery.fanout import REMINDER_EVENTS
 from engine.delivery.models import Delivery, DeliveryAttempt, DeliveryEvent
@@ -56,15 +56,15 @@ def delivery(conn: sa.Connection, delivery_id: int) -> dict:
 def list_deliveries(conn: sa.Connection, endpoint_id: int, *, limit: int = 50,
                     cursor: str | None = None) -> tuple[list[dict], str | None]:
     """An endpoint's deliveries, newest first, with their attempts; and the cursor of the next page."""
-    fingerprint = cursors.query_fingerprint({"webhook": endpoint_id})
+    fingerprint = paging.query_fingerprint({"webhook": endpoint_id})
     query = sa.select(_deliveries).where(_deliveries.c.endpoint_id == endpoint_id)
     if cursor is not None:
-        (before,) = cursors.decode(cursor, fingerprint, (int,))
+        (before,) = paging.decode(cursor, fingerprint, (int,))
         query = query.where(_deliveries.c.id < before)
     rows = conn.execute(query.order_by(_deliveries.c.id.desc()).limit(limit + 1)).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return _delivery_views(conn, rows), cursors.encode([rows[-1]["id"]], fingerprint) if more else None
+    return _delivery_views(conn, rows), paging.encode([rows[-1]["id"]], fingerprint) if more else None
 
 
 def notice_delivery_status(conn: sa.Connection, notice_ids: list[int]) -> dict[int, dict]:

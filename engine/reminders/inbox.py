@@ -4,7 +4,7 @@ from __future__ import annotations
 import orjson
 import sqlalchemy as sa
 
-from engine import cursor as cursors
+from engine import paging
 from engine.clock import Clock, rfc3339
 from engine.errors import NotFound
 from engine.models import Item
@@ -24,7 +24,7 @@ def _notice_view(row: sa.RowMapping, tz) -> dict:
 def inbox(conn: sa.Connection, username: str, *, tz, limit: int, cursor: str | None,
           unread_only: bool = False) -> tuple[list[dict], str | None]:
     """One page of ``username``'s notices, unread first, newest first within each; the next page's cursor."""
-    fingerprint = cursors.query_fingerprint({"inbox": username, "unread_only": unread_only})
+    fingerprint = paging.query_fingerprint({"inbox": username, "unread_only": unread_only})
     query = (sa.select(_recipients.c.id.label("entry_id"), _recipients.c.read_at, _UNREAD.label("unread"),
                        _notices.c.id.label("notice_id"), _notices.c.item_id, _notices.c.kind, _notices.c.level,
                        _notices.c.state, _notices.c.deadline, _notices.c.due_at, _notices.c.issued_at,
@@ -35,7 +35,7 @@ def inbox(conn: sa.Connection, username: str, *, tz, limit: int, cursor: str | N
     if unread_only:
         query = query.where(_recipients.c.read_at.is_(None))
     if cursor:
-        unread, last_id = cursors.decode(cursor, fingerprint, (int, int))
+        unread, last_id = paging.decode(cursor, fingerprint, (int, int))
         query = query.where(sa.or_(_UNREAD < unread, sa.and_(_UNREAD == unread, _recipients.c.id < last_id)))
     query = query.order_by(_UNREAD.desc(), _recipients.c.id.desc()).limit(limit + 1)
     rows = conn.execute(query).mappings().all()
@@ -45,7 +45,7 @@ def inbox(conn: sa.Connection, username: str, *, tz, limit: int, cursor: str | N
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = cursors.encode([int(last["unread"]), last["entry_id"]], fingerprint)
+        next_cursor = paging.encode([int(last["unread"]), last["entry_id"]], fingerprint)
     return page, next_cursor
 
 

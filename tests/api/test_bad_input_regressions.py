@@ -10,7 +10,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.cursor import encode, query_fingerprint
+from engine.paging import encode, query_fingerprint
 from engine.reminders.sweep import sweep
 from tests.helpers import assert_problem, fire, new_item, table_counts
 

@@ -183,7 +183,7 @@ def cursors(server: Server, token: str, items: list[dict]) -> list[str]:
     """Real next_cursor values, and cursors forged for the unfiltered list (whose fingerprint anyone can
     compute) that carry positions no server ever wrote: NUL, a lone surrogate, times at the ends of the
     date range."""
-    from engine.cursor import encode, query_fingerprint
+    from engine.paging import encode, query_fingerprint
 
     real = [server.get(f"/api/v1/items?limit={n}", token)["next_cursor"] for n in (1, 2, 5)]
     some_id = items[0]["id"] if items else "x"

@@ -1,4 +1,5 @@
-"""Opaque, checked page cursors: the position of the last row and a fingerprint of the query."""
+"""Opaque, checked page cursors for paginated lists (not database cursors): the position of the last row and a
+fingerprint of the query."""
 from __future__ import annotations
 
 import base64
