@@ -56,9 +56,9 @@ def register(app: typer.Typer, runtime) -> None:
     ) -> None:
         """Write the 台账 ledger with the item list's filters, showing progress."""
         from engine import queries
+        from engine.inputs import SOURCES
         from engine.ledger import writers
         from engine.ledger.export import count_rows, ledger_rows
-        from engine.schemas import SOURCES
 
         suffix = file.suffix.lower()
         if suffix not in (".xlsx", ".csv"):

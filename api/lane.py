@@ -21,7 +21,7 @@ from api import dbcalls
 from api.deps import Caller, bearer_token, find_actor, get_caller, settle
 from api.routes import items
 from engine.accounts import Actor
-from engine.schemas import TransitionRequest
+from engine.inputs import TransitionRequest
 
 PATH = re.compile(r"/api/v1/items/([^/]+)/transitions")
 OPERATION = "fire_transition"

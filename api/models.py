@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.problem_shapes import StateName
-from engine.schemas import LIGHTS, SEVERITIES, SOURCES
+from engine.inputs import LIGHTS, SEVERITIES, SOURCES
 
 Source = Literal[SOURCES]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.definitions.schema import DueDatePolicy, Role, StateDef, Title, TransitionDef
+from engine.definitions.workflow import DueDatePolicy, Role, StateDef, Title, TransitionDef
 
 
 class MeOut(BaseModel):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.schemas import Name, Text
+from engine.inputs import Name, Text
 
 WebhookKind = Literal["generic", "dingtalk", "wecom", "feishu"]
 EventName = Literal["item.created", "item.transitioned", "reminder.due_soon", "reminder.overdue",

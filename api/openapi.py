@@ -15,10 +15,10 @@ from api import examples
 from api.openapi_links import add_links
 from api.problem_shapes import problem_schemas
 from api.respond import ETAG_PATTERN, IDEMPOTENCY_KEY_PATTERN
-from engine.definitions.schema import ROLES
+from engine.definitions.workflow import ROLES
+from engine.inputs import LIGHTS, SEVERITIES, SOURCES
 from engine.queries import MULTI_VALUED
 from engine.runtime import Runtime
-from engine.schemas import LIGHTS, SEVERITIES, SOURCES
 
 # Enums written once under these names; every inline enum with the same values becomes a $ref to them.
 NAMED_ENUMS: dict[str, tuple[str, ...]] = {"Source": SOURCES, "Severity": SEVERITIES, "Light": LIGHTS,

@@ -34,7 +34,7 @@ _spec.loader.exec_module(bench)
 
 from api.app import create_app  # noqa: E402
 from engine import accounts, service  # noqa: E402
-from engine.schemas import TransitionRequest  # noqa: E402
+from engine.inputs import TransitionRequest  # noqa: E402
 
 BODY = json.dumps({"trigger": "report_progress", "comment": "本周完成 3 所幼儿园扩班"}).encode()
 

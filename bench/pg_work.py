@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from engine import accounts, items, service
 from engine.config import Settings
+from engine.inputs import NewItem, TransitionRequest
 from engine.runtime import Runtime
-from engine.schemas import NewItem, TransitionRequest
 from tests.helpers import build_world
 
 BATCH = 500

@@ -12,10 +12,10 @@ from engine import accounts, history
 from engine.canonical import canonical_text
 from engine.clock import rfc3339
 from engine.deadlines import state_deadline
+from engine.inputs import SEVERITIES, SOURCES
 from engine.itemrows import new_item_id
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
-from engine.schemas import SEVERITIES, SOURCES
 from engine.store.bulk import Rows
 
 WORKFLOWS = (("standard", 0.7), ("immediate", 0.1), ("long_term", 0.2))

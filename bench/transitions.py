@@ -43,8 +43,8 @@ from bench.figures import Figure, report  # noqa: E402
 from engine import accounts, items, service  # noqa: E402
 from engine.audit.actors import cli_actor  # noqa: E402
 from engine.config import Settings  # noqa: E402
+from engine.inputs import NewItem, TransitionRequest  # noqa: E402
 from engine.runtime import Runtime  # noqa: E402
-from engine.schemas import NewItem, TransitionRequest  # noqa: E402
 from engine.store import Store  # noqa: E402
 from engine.store.migrate import migrate  # noqa: E402
 

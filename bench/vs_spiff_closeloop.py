@@ -19,8 +19,8 @@ from bench.vs_spiff_meter import Meter, emit
 from engine import accounts, items, service
 from engine.audit.actors import cli_actor
 from engine.config import Settings
+from engine.inputs import NewItem, TransitionRequest
 from engine.runtime import Runtime
-from engine.schemas import NewItem, TransitionRequest
 
 REGISTRATION = {"source": "inspection", "unit": "EDU", "assignee": "doer", "due_date": "2027-06-30"}
 EVIDENCE = [{"name": "整改照片.jpg", "sha256": "ab" * 32}]

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from engine.audit import admin_log
 from engine.clock import Clock
-from engine.definitions.schema import ROLES
+from engine.definitions.workflow import ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import Token, Unit, User
 from engine.people.email import check_email

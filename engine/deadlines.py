@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.workdays import add_duration
 
 

@@ -15,10 +15,10 @@ from engine.audit.actors import cli_actor
 from engine.campaigns import registry as campaigns
 from engine.campaigns.schemas import NewCampaign
 from engine.clock import ManualClock
+from engine.inputs import NewItem, TransitionRequest
 from engine.people.passwords import set_password
 from engine.reminders.sweep import sweep
 from engine.runtime import Runtime
-from engine.schemas import NewItem, TransitionRequest
 
 UNITS = [  # code, name, parent
     ("CITY", "某市整改办", None),

@@ -13,10 +13,10 @@ from engine.clock import rfc3339
 from engine.deadlines import state_deadline
 from engine.errors import Forbidden, InvalidInput
 from engine.guards import past_max_due
+from engine.inputs import NewItem
 from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.runtime import Runtime
-from engine.schemas import NewItem
 
 CREATE_ROLES = frozenset({"registrar", "supervisor", "admin"})
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from transitions import Machine
 
 from engine import guards
-from engine.definitions.schema import TransitionDef, WorkflowDef
+from engine.definitions.workflow import TransitionDef, WorkflowDef
 from engine.guards import GuardContext
 from engine.text import is_blank
 

@@ -8,7 +8,7 @@ workflow may let the unit's supervisors act too) is not affected.
 from __future__ import annotations
 
 from engine.accounts import Actor
-from engine.definitions.schema import TransitionDef
+from engine.definitions.workflow import TransitionDef
 
 
 def acts_only_as_assignee(actor: Actor, tdef: TransitionDef) -> bool:

@@ -18,7 +18,7 @@ from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
 from engine.deadlines import restarts_clock, state_deadline
-from engine.definitions.schema import TransitionDef
+from engine.definitions.workflow import TransitionDef
 from engine.errors import (
     Forbidden,
     GuardFailed,
@@ -30,6 +30,7 @@ from engine.errors import (
 )
 from engine.evidence.references import recorded_evidence
 from engine.guards import GuardContext
+from engine.inputs import TransitionRequest
 from engine.items import check_assignee, outbox_row, resolve_unit
 from engine.machine import CompiledWorkflow, Refusal
 from engine.metrics.counters import TRANSITIONS
@@ -37,7 +38,6 @@ from engine.registry import UnknownWorkflow
 from engine.reminders.clock import reminder_clock
 from engine.responsibility import assignee_refusal, takes_on
 from engine.runtime import Runtime
-from engine.schemas import TransitionRequest
 from engine.store.commit_hooks import after_commit
 from engine.views import allowed_triggers
 from engine.workdays import add_duration, add_working_days, working_days_between

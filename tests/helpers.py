@@ -14,7 +14,7 @@ from typing import Callable
 import yaml
 
 from engine import accounts
-from engine.definitions.schema import TransitionDef, WorkflowDef
+from engine.definitions.workflow import TransitionDef, WorkflowDef
 from engine.runtime import Runtime
 
 UNITS = [("CITY", "市", None), ("DEPT-A", "市教委", "CITY"), ("SUB-A1", "区教育局", "DEPT-A"),

@@ -27,13 +27,13 @@ from api.problem_shapes import errors, write_errors
 from engine import accounts
 from engine.audit.evidence import verify_stored_files
 from engine.audit.verify import verify_database
-from engine.definitions.schema import Role
+from engine.definitions.workflow import Role
 from engine.errors import InvalidInput
 from engine.evidence.storage import store_for
+from engine.inputs import Name
 from engine.people import tokens as people_tokens
 from engine.people import users as people_users
 from engine.people.users import CHANGEABLE
-from engine.schemas import Name
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 

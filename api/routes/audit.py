@@ -21,7 +21,7 @@ from engine.audit.checkpoint import make_checkpoint as make_checkpoint_in
 from engine.audit.keys import KeyRing, list_keys
 from engine.clock import local_midnight
 from engine.errors import InvalidInput
-from engine.schemas import IsoDate
+from engine.inputs import IsoDate
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 AUDIT_ROLES = ("auditor", "admin")

@@ -13,7 +13,7 @@ from api.openapi import ETAG, IDEMPOTENCY_KEY, IF_MATCH, LOCATION, headers_doc, 
 from api.problem_shapes import errors, write_errors
 from engine import history, items, queries, service
 from engine.errors import InvalidInput
-from engine.schemas import LIGHTS, SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
+from engine.inputs import LIGHTS, SEVERITIES, SOURCES, IsoDate, NewItem, TransitionRequest
 from engine.views import item_view
 
 router = APIRouter(prefix="/api/v1/items", tags=["items"])

@@ -21,10 +21,10 @@ from api.routes.items import ENUMS, LIST_PARAMS
 from engine import queries
 from engine.accounts import Actor
 from engine.errors import InvalidInput
+from engine.inputs import IsoDate
 from engine.ledger import importing, writers
 from engine.ledger.export import ledger_rows
 from engine.runtime import Runtime
-from engine.schemas import IsoDate
 
 router = APIRouter(tags=["ledger"])
 LEDGER_PARAMS = (LIST_PARAMS - {"limit", "cursor", "count"}) | {"as_of"}

@@ -11,8 +11,8 @@ from api.deps import CallerDep
 from api.models_reports import GroupBy, SummaryOut
 from api.problem_shapes import errors
 from api.query_params import refuse_unknown
+from engine.inputs import IsoDate
 from engine.reports.summary import SummaryQuery, summary
-from engine.schemas import IsoDate
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 SUMMARY_PARAMS = {"group_by", "from", "to"}

@@ -20,7 +20,7 @@ import orjson
 
 from engine.audit.replay import _PLAIN_KINDS, _REPLAYED_SET, REPLAYED, _apply_effects, _has_float, _instant
 from engine.definitions import WorkflowDef
-from engine.definitions.schema import TransitionDef
+from engine.definitions.workflow import TransitionDef
 from engine.history import GENESIS
 
 # A record as the exporter writes it, in this key order; any other shape goes to the reference check.

@@ -16,7 +16,7 @@ import orjson
 from engine import effects
 from engine.clock import UTC, rfc3339
 from engine.definitions import WorkflowDef
-from engine.definitions.schema import TransitionDef
+from engine.definitions.workflow import TransitionDef
 from engine.history import GENESIS
 from engine.lookback.schemas import RECHECK_FIELDS, RECHECK_TRIGGER
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.schemas import IsoDate, Name, _Request
+from engine.inputs import IsoDate, Name, _Request
 
 
 class NewCampaign(_Request):

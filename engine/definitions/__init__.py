@@ -1,5 +1,5 @@
 """Workflow definitions: the YAML schema, loading with precise errors, static checks, diagrams."""
 from engine.definitions.loader import load_path, load_text
-from engine.definitions.schema import StateDef, TransitionDef, WorkflowDef
+from engine.definitions.workflow import StateDef, TransitionDef, WorkflowDef
 
 __all__ = ["StateDef", "TransitionDef", "WorkflowDef", "load_path", "load_text"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import deque
 
 from engine import effects, guards
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 
 Problem = tuple[tuple, str]
 

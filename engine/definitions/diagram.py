@@ -1,7 +1,7 @@
 """A workflow as a Mermaid state diagram."""
 from __future__ import annotations
 
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 
 
 def mermaid(wf: WorkflowDef, lang: str = "zh") -> str:

@@ -7,7 +7,7 @@ import yaml
 from pydantic import ValidationError
 
 from engine.definitions.checks import static_problems
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.errors import WorkflowError
 
 # libyaml's parser when PyYAML was built with it: the pure-Python one takes a tenth of a second per workflow

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from engine.errors import InvalidInput
 from engine.evidence.files import uploaded_names, uploads
-from engine.schemas import Evidence
+from engine.inputs import Evidence
 
 
 def recorded_evidence(conn: sa.Connection, item_id: str, entries: list[Evidence]) -> list[dict]:

@@ -17,7 +17,7 @@ from engine import itemrows, queries
 from engine.accounts import Actor
 from engine.clock import rfc3339
 from engine.deadlines import light, restarts_clock, state_deadline
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.ledger.columns import ledger_row, progress_of
 from engine.ledger.export import LEDGER_SELECT, in_chunks
 from engine.runtime import Runtime

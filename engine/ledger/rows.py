@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from engine.accounts import Actor
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.guards import past_max_due
+from engine.inputs import NewItem, _iso_date
 from engine.items import CREATE_ROLES, assignee_problem
 from engine.ledger.columns import SOURCE_TITLES
-from engine.schemas import NewItem, _iso_date
 
 # NewItem's fields and the ledger column each comes from, so that a refusal names the column.
 COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "问题来源", "unit": "责任单位",

@@ -14,12 +14,12 @@ from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
 from engine.errors import Conflict, NotFound
+from engine.inputs import TransitionRequest
 from engine.items import outbox_row
 from engine.lookback.draw import check_view, checks, lookbacks, require_auditor, sampled
 from engine.lookback.schemas import RECHECK_TRIGGER, Recheck
 from engine.reports.population import StateSets
 from engine.runtime import Runtime
-from engine.schemas import TransitionRequest
 from engine.service import fire
 
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from engine.schemas import Name, Text, _Request
+from engine.inputs import Name, Text, _Request
 
 # The most items one look-back re-checks: each is looked at again by hand.
 MAX_SAMPLE = 1000

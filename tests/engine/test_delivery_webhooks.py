@@ -12,7 +12,7 @@ from engine import accounts, service
 from engine.config import Settings
 from engine.delivery.retry import JITTER, base_delay
 from engine.delivery.worker import deliver, next_due_at
-from engine.schemas import TransitionRequest
+from engine.inputs import TransitionRequest
 from tests.delivery_support import add_webhook, deliveries, drain
 from tests.helpers import drive, fire, new_item
 from tests.receivers import receiver

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import accounts, service
-from engine.schemas import TransitionRequest
+from engine.inputs import TransitionRequest
 from tests.helpers import drive, new_item
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # SQLite has no fillfactor

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.reminders.recipients import Directory, Person
 from engine.reminders.rules import Clock, first_due, plan
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.durations import Duration
 from engine.workdays import is_working_day
 from tests.model.rules import Item

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from engine.definitions.schema import TransitionDef, WorkflowDef
+from engine.definitions.workflow import TransitionDef, WorkflowDef
 from engine.workdays import is_working_day  # the official calendar, as data
 from tests.helpers import SHA, UNITS, USERS
 

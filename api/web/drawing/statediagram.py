@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from api.web.drawing.svgtext import frame, text_width
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 
 FONT = 13
 SMALL = 10

@@ -12,11 +12,11 @@ from api import dbcalls
 from api.web import guard, i18n, render
 from engine import accounts, history, queries
 from engine.audit.item_chain import check_item_chain
-from engine.definitions.schema import WorkflowDef
+from engine.definitions.workflow import WorkflowDef
 from engine.errors import NotFound
+from engine.inputs import SEVERITIES, SOURCES
 from engine.people.users import display_names
 from engine.reports.population import StateSets
-from engine.schemas import SEVERITIES, SOURCES
 
 router = APIRouter(include_in_schema=False)
 

@@ -17,7 +17,7 @@ from api.web.routes.item_page import show
 from engine import service
 from engine.errors import DomainError, InvalidInput, NotFound, VersionConflict
 from engine.evidence.files import item_for_evidence, record_upload
-from engine.schemas import TransitionRequest
+from engine.inputs import TransitionRequest
 from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)

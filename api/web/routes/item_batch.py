@@ -18,7 +18,7 @@ from api.web import forms, guard, i18n, render
 from engine import queries, service
 from engine.accounts import Actor
 from engine.errors import DomainError, NotFound, VersionConflict
-from engine.schemas import TransitionRequest
+from engine.inputs import TransitionRequest
 from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)

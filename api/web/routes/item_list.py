@@ -14,7 +14,7 @@ from api.web import guard, i18n, render
 from api.web.routes.item_batch import may_batch
 from engine import accounts, queries
 from engine.errors import DomainError, InvalidInput
-from engine.schemas import LIGHTS, SEVERITIES, SOURCES, IsoDate
+from engine.inputs import LIGHTS, SEVERITIES, SOURCES, IsoDate
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25

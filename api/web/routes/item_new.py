@@ -11,7 +11,7 @@ from api.web import forms, guard, i18n, render
 from engine import accounts, items
 from engine.accounts import Actor
 from engine.errors import DomainError
-from engine.schemas import SEVERITIES, SOURCES, NewItem
+from engine.inputs import SEVERITIES, SOURCES, NewItem
 
 router = APIRouter(include_in_schema=False)
 FIELDS = ("title", "description", "source", "severity", "unit", "due_date", "workflow", "assignee", "campaign",

@@ -13,10 +13,10 @@ from engine.audit.item_chain import check_item_chain
 from engine.delivery.status import with_delivery
 from engine.errors import NotFound
 from engine.evidence.files import uploads
+from engine.inputs import SEVERITIES, SOURCES
 from engine.people.users import display_names
 from engine.reminders import inbox
 from engine.reports.population import StateSets
-from engine.schemas import SEVERITIES, SOURCES
 
 router = APIRouter(include_in_schema=False)
 # The item fields a transition may set, in the order the forms show them, with the input each needs.

@@ -23,8 +23,8 @@ from api.web.routes.item_list import filter_choices, filters_of
 from api.web.routes.item_new import may_register
 from engine import queries
 from engine.errors import DomainError, InvalidInput
+from engine.inputs import IsoDate
 from engine.ledger import importing
-from engine.schemas import IsoDate
 from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)

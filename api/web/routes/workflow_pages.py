@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from api.web import guard, i18n, render
 from api.web.drawing.statediagram import ranks, state_diagram
-from engine.definitions.schema import StateDef, WorkflowDef
+from engine.definitions.workflow import StateDef, WorkflowDef
 from engine.registry import UnknownWorkflow
 
 router = APIRouter(include_in_schema=False)
