@@ -159,8 +159,8 @@ class Planner:
         settings = self.rt.settings
         deadline = rows.read_day(item.deadline)
         found = schedule(definition, item.state, deadline, self.now, tz=settings.tz, hour=settings.notify_hour)
-        rules = tuple(DueRule(key_suffix(rule_id, day), kind, level, rule_id, notify, rows.instant(at), at.isoformat())
-                      for rule_id, kind, level, notify, day, at in found.due)
+        rules = tuple(DueRule(key_suffix(due.rule_id, due.day), due.kind, due.level, due.rule_id, due.notify,
+                              rows.instant(due.at), due.at.isoformat()) for due in found.due)
         order = escalation_order([rule.level for rule in rules])
         first = tuple(i for i, rule in enumerate(rules) if rule.level is None or i == order[0])
         return Dates(rules, first, order, rows.instant(found.next_at), item.deadline,

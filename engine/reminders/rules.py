@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from engine.clock import UTC, rfc3339
@@ -108,22 +108,42 @@ def _on_calendar(day: Callable[[dt.date, Duration], dt.date], deadline: dt.date,
         return []
 
 
-def _occurrences(clock: Clock, definition: WorkflowDef, tz: ZoneInfo, hour: int):
-    """Every (rule id, kind, level, notify, due date) of the state's rules, each rule's dates ascending.
+class RuleDates(NamedTuple):
+    """One reminder or escalation rule of a state, and the days it falls due on, ascending."""
 
-    Repeating rules yield lazily; the caller stops reading once past the time it cares about.
-    """
+    rule_id: str  # "<state>.reminders.<index>" or "<state>.escalation.<level>"
+    kind: str  # the notice's event: reminder.due_soon, reminder.overdue or escalation.issued
+    level: str | None  # an escalation's colour; None for a reminder
+    notify: tuple[str, ...]
+    dates: Iterable[dt.date]  # lazy for a repeating rule: read only as far as needed
+
+
+class Occurrence(NamedTuple):
+    """A rule's latest occurrence that has fallen due: its day and the office hour of that day."""
+
+    rule_id: str
+    kind: str
+    level: str | None
+    notify: tuple[str, ...]
+    day: dt.date
+    at: dt.datetime
+
+
+def _occurrences(clock: Clock, definition: WorkflowDef) -> Iterable[RuleDates]:
+    """Every rule of the state with its dates. Repeating rules' dates come lazily; the caller stops reading once
+    past the time it cares about."""
     sdef = definition.state(clock.state)
     deadline = clock.deadline
     for index, rule in enumerate(sdef.reminders):
         rule_id = f"{clock.state}.reminders.{index}"
         if rule.before is not None:
-            yield rule_id, "reminder.due_soon", None, tuple(rule.notify), _on_calendar(_before, deadline, rule.before)
+            yield RuleDates(rule_id, "reminder.due_soon", None, tuple(rule.notify),
+                            _on_calendar(_before, deadline, rule.before))
         else:
-            yield rule_id, "reminder.overdue", None, tuple(rule.notify), _every(deadline, rule.overdue_every)
+            yield RuleDates(rule_id, "reminder.overdue", None, tuple(rule.notify), _every(deadline, rule.overdue_every))
     for rule in sdef.escalation:
-        yield (f"{clock.state}.escalation.{rule.level}", "escalation.issued", rule.level, tuple(rule.notify),
-               _on_calendar(_after, deadline, rule.after_overdue))
+        yield RuleDates(f"{clock.state}.escalation.{rule.level}", "escalation.issued", rule.level, tuple(rule.notify),
+                        _on_calendar(_after, deadline, rule.after_overdue))
 
 
 def _every(deadline: dt.date, period: Duration):
@@ -145,7 +165,7 @@ def _every(deadline: dt.date, period: Duration):
 class Schedule:
     """For one state and deadline at one moment: each rule's latest occurrence due by then, and the next one."""
 
-    due: tuple[tuple[str, str, str | None, tuple[str, ...], dt.date, dt.datetime], ...]
+    due: tuple[Occurrence, ...]
     next_at: dt.datetime | None
 
 
@@ -157,17 +177,17 @@ def schedule(definition: WorkflowDef, state: str, deadline: dt.date | None, now:
     today = now.astimezone(tz).date()
     due = []
     next_at: dt.datetime | None = None
-    for rule_id, kind, level, notify, dates in _occurrences(Clock("", state, now, deadline), definition, tz, hour):
+    for rule in _occurrences(Clock("", state, now, deadline), definition):
         latest = None
-        for day in dates:
+        for day in rule.dates:
             at = _office_time(day, tz, hour)
             if at > now:
                 next_at = at if next_at is None or at < next_at else next_at
                 break
             latest = (day, at)
-        if latest is not None and not (kind == "reminder.due_soon" and today > deadline):
+        if latest is not None and not (rule.kind == "reminder.due_soon" and today > deadline):
             # (An item that is already overdue is not "due soon": the overdue rules speak for it.)
-            due.append((rule_id, kind, level, notify, *latest))
+            due.append(Occurrence(rule.rule_id, rule.kind, rule.level, rule.notify, *latest))
     return Schedule(tuple(due), next_at)
 
 
@@ -192,8 +212,8 @@ def escalation_order(levels: list[str | None]) -> tuple[int, ...]:
 def plan_from(clock: Clock, dates: Schedule) -> Plan:
     """One item's notices from its state's schedule: each keyed by item, state entry, rule and date."""
     prefix = key_prefix(clock.item_id, rfc3339(clock.entered_at))
-    return Plan([Planned(prefix + key_suffix(rule_id, day), kind, level, rule_id, notify, clock.deadline, at)
-                 for rule_id, kind, level, notify, day, at in dates.due], dates.next_at)
+    return Plan([Planned(prefix + key_suffix(due.rule_id, due.day), due.kind, due.level, due.rule_id, due.notify,
+                         clock.deadline, due.at) for due in dates.due], dates.next_at)
 
 
 def plan(definition: WorkflowDef, clock: Clock, now: dt.datetime, *, tz: ZoneInfo, hour: int) -> Plan:
@@ -210,8 +230,8 @@ def first_due(definition: WorkflowDef, clock: Clock, *, tz: ZoneInfo, hour: int)
     if clock.deadline is None or definition.state(clock.state).final:
         return None
     first = None
-    for _rule_id, _kind, _level, _notify, dates in _occurrences(clock, definition, tz, hour):
-        for day in dates:
+    for rule in _occurrences(clock, definition):
+        for day in rule.dates:
             at = _office_time(day, tz, hour)
             first = at if first is None or at < first else first
             break
