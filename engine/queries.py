@@ -47,7 +47,7 @@ class ItemFilters:
     workflow: tuple[str, ...] | None = None
 
     def fingerprint(self) -> str:
-        """Identity of the query, bound into its paging."""
+        """Identity of the query, bound into its page cursors."""
         return paging.query_fingerprint({k: (v.isoformat() if isinstance(v, dt.date) else
                                               list(v) if isinstance(v, tuple) else v)
                                           for k, v in vars(self).items() if v is not None})

@@ -42,7 +42,8 @@ async def readyz(rt: RuntimeDep) -> Response:
         return unofficial, current_revision(rt.store)
 
     try:
-        (unofficial, current), head = await dbcalls.in_reader(rt, probe), head_revision()
+        unofficial, current = await dbcalls.in_reader(rt, probe)
+        head = head_revision()
     except Exception as exc:  # noqa: BLE001 - any database failure means "not ready"
         return problem(503, f"database unreachable: {type(exc).__name__}")
     if current != head:
