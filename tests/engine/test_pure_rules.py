@@ -5,7 +5,7 @@ import datetime as dt
 from types import MappingProxyType
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import guards
@@ -15,8 +15,11 @@ from engine.guards import GuardContext
 from engine.workdays import add_duration, add_working_days, is_working_day, working_days_between
 
 TODAY = dt.date(2026, 3, 2)
-# Days with an official schedule (chinesecalendar covers 2026), holidays and make-up working days included.
-DAYS_2026 = st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2026, 11, 30))
+# Days with an official schedule (chinesecalendar covers 2026), holidays and make-up working days included. The
+# latest start leaves room for 40 working days before the year ends: 2027 has no official schedule yet, and its
+# first look-up (a guess computed by the holidays package, with a warning) is slow enough to trip Hypothesis's
+# deadline.
+DAYS_2026 = st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2026, 10, 31))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -50,14 +53,18 @@ def test_adding_months_moves_the_month_by_exactly_that_many_and_never_past_the_d
     assert later.day <= day.day
 
 
+# No deadline: the first look-up of a year reads its schedule once, which is not what is measured here.
+@settings(deadline=None)
 @given(DAYS_2026, st.integers(0, 40))
 def test_working_days_counted_between_undo_working_days_added(start, count):
     end = add_working_days(start, count)
+    assert end.year == 2026  # on the official schedule only
     assert working_days_between(start, end) == count
     assert working_days_between(end, start) == -count
     assert count == 0 or is_working_day(end)
 
 
+@settings(deadline=None)
 @given(DAYS_2026, st.integers(1, 40))
 def test_working_days_are_never_fewer_calendar_days(start, count):
     assert (add_duration(start, Duration(count, "working_days")) - start).days >= count
