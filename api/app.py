@@ -1,12 +1,13 @@
 """The FastAPI application: routes, problem+json errors, the body and header limits, request ids and metrics."""
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import docs, openapi, problems, web
 from api.lane import TransitionLane
 from api.limits import BodyLimit, HeaderLimit
 from api.observe import Observe
+from api.query_params import check_query
 from api.routes import (
     admin,
     audit,
@@ -37,7 +38,8 @@ def _either(*limits):
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """Build the app around a runtime (opened from the environment when not given)."""
     runtime = runtime or Runtime.open()
-    app = FastAPI(title="closeloop", version="1.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app = FastAPI(title="closeloop", version="1.0", description=DESCRIPTION, docs_url=None, redoc_url=None,
+                  dependencies=[Depends(check_query)])
     app.state.runtime = runtime
     app.state.throttle = AuthThrottle(runtime.clock, limit=runtime.settings.auth_failure_limit,
                                       window_seconds=runtime.settings.auth_failure_window_seconds)

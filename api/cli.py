@@ -376,3 +376,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except DomainError as exc:
+        # A refusal no command caught itself (an option the engine checks, say): its message, not a traceback.
+        typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)

@@ -10,12 +10,10 @@ from api import dbcalls, respond
 from api.deps import CallerDep
 from api.models_reports import GroupBy, SummaryOut
 from api.problem_shapes import errors
-from api.query_params import refuse_unknown
 from engine.inputs import IsoDate
 from engine.reports.summary import SummaryQuery, summary
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-SUMMARY_PARAMS = {"group_by", "from", "to"}
 
 
 @router.get("/summary", response_model=SummaryOut, summary="Closure and overdue figures per group",
@@ -26,7 +24,6 @@ async def summary_report(caller: CallerDep, group_by: GroupBy = "unit",
     """Per unit, source, severity, workflow or campaign, of the items registered from ``from`` to ``to`` (local
     dates, both included) in the caller's scope: total, open, closed, overdue, the rates, reopened."""
     rt = caller.rt
-    refuse_unknown(caller.request, SUMMARY_PARAMS)
     query = SummaryQuery(group_by=group_by, date_from=date_from, date_to=date_to, today=rt.today())
 
     def read() -> Response:

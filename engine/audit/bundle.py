@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from engine.audit.evidence import EvidenceExport
 from engine.audit.keys import list_keys
 from engine.clock import UTC, local_midnight, rfc3339
+from engine.errors import InvalidInput
 from engine.evidence.storage import store_for
 from engine.history import GENESIS
 from engine.models import UTCDateTime
@@ -44,6 +45,10 @@ class Filters:
     campaign: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.date_from is not None and self.date_to is not None and self.date_from > self.date_to:
+            raise InvalidInput(f"from ({self.date_from}) is after to ({self.date_to})", field="from")
 
     @property
     def complete(self) -> bool:
