@@ -19,8 +19,8 @@ from api.problem_shapes import errors, problem_response, write_errors
 from engine.accounts import Actor
 from engine.errors import EvidenceTooLarge, EvidenceTypeRefused, IntegrityViolation, InvalidInput, NotFound
 from engine.evidence.detect import media_type_of
-from engine.evidence.files import item_for_evidence, record_upload, uploads
-from engine.evidence.storage import CHUNK, TooLarge, store_for
+from engine.evidence.files import item_for_evidence, record_staged, uploads
+from engine.evidence.storage import CHUNK, Staged, TooLarge, store_for
 from engine.runtime import Runtime
 from engine.text import is_blank
 
@@ -73,8 +73,9 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def store_upload(rt: Runtime, upload: UploadFile):
-    """Hash and keep the uploaded file if it is small enough and of an accepted type (run off the event loop)."""
+def stage_upload(rt: Runtime, upload: UploadFile) -> Staged:
+    """Hash and stage the uploaded file if it is small enough and of an accepted type (run off the event loop);
+    :func:`record_staged` keeps it, and the caller drops it whatever happens (a kept file stays)."""
     accepted = rt.settings.evidence_types
 
     def check(path: Path) -> str:
@@ -85,7 +86,8 @@ def store_upload(rt: Runtime, upload: UploadFile):
         return found
 
     try:
-        return store_for(rt.settings).put(_chunks(upload.file), max_bytes=rt.settings.evidence_max_bytes, check=check)
+        return store_for(rt.settings).stage(_chunks(upload.file), max_bytes=rt.settings.evidence_max_bytes,
+                                            check=check)
     except TooLarge as exc:
         raise EvidenceTooLarge(f"{exc}; nothing was stored") from None
 
@@ -115,16 +117,20 @@ async def upload_evidence(item_id: str, caller: CallerDep) -> Response:
         if not isinstance(upload, UploadFile):
             raise InvalidInput("the form has no file in the field 'file'", field="file")
         name = upload_file_name(upload)
-        stored = await dbcalls.off_loop(store_upload, rt, upload)
+        staged = await dbcalls.off_loop(stage_upload, rt, upload)
+    stored = staged.stored
     location = f"/api/v1/items/{item['id']}/evidence/{stored.sha256}"
 
     def work(conn):
-        kept = record_upload(conn, item_id=item["id"], stored=stored, name=name, actor=actor, now=rt.clock.now())
+        kept = record_staged(conn, staged, item_id=item["id"], name=name, actor=actor, now=rt.clock.now())
         return respond.stored_json(kept, 201, {"Location": location})
 
-    return await dbcalls.in_writer(rt, lambda: respond.write(
-        rt, actor, key=caller.header("idempotency-key"), method="POST", path=f"/api/v1/items/{item_id}/evidence",
-        body={"name": name, "sha256": stored.sha256, "size": stored.size}, work=work))
+    try:
+        return await dbcalls.in_writer(rt, lambda: respond.write(
+            rt, actor, key=caller.header("idempotency-key"), method="POST", path=f"/api/v1/items/{item_id}/evidence",
+            body={"name": name, "sha256": stored.sha256, "size": stored.size}, work=work))
+    finally:
+        staged.drop()
 
 
 @router.get("/{item_id}/evidence", response_model=EvidenceUploadList, summary="An item's evidence files",

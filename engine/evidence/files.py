@@ -9,7 +9,7 @@ from engine import itemrows
 from engine.accounts import Actor
 from engine.errors import Forbidden, NotFound
 from engine.evidence.models import EvidenceFile
-from engine.evidence.storage import Stored
+from engine.evidence.storage import Staged, Stored
 from engine.store.fastpath import Prebuilt
 
 _files = EvidenceFile.__table__
@@ -62,3 +62,12 @@ def uploaded_names(conn: sa.Connection, item_id: str, sha256: str) -> set[str]:
 def stored_hashes(conn: sa.Connection) -> list[str]:
     """Every stored file's SHA-256 that some upload recorded, once each, in order."""
     return [row[0] for row in conn.execute(sa.select(_files.c.sha256).distinct().order_by(_files.c.sha256))]
+
+
+def record_staged(conn: sa.Connection, staged: Staged, *, item_id: str, name: str, actor: Actor,
+                  now: dt.datetime) -> dict:
+    """Record the upload, then keep its file, inside the caller's write transaction: an upload refused before
+    this (a reused idempotency key) or by it keeps no file that no row names."""
+    kept = record_upload(conn, item_id=item_id, stored=staged.stored, name=name, actor=actor, now=now)
+    staged.keep()
+    return kept

@@ -1,8 +1,9 @@
 """Where evidence files live: one small interface, so an S3-compatible store can be added beside the local one.
 
-A store keeps files by their SHA-256 (content-addressed: the same bytes are kept once). ``put`` takes a
-stream of chunks, hashes it while writing it to a temporary file (never the whole file in memory), lets the
-caller judge the complete file, and only then moves it into place: a refused or cut-off upload leaves nothing.
+A store keeps files by their SHA-256 (content-addressed: the same bytes are kept once). ``stage`` takes a
+stream of chunks, hashes it while writing it to a temporary file (never the whole file in memory) and lets the
+caller judge the complete file; the caller then keeps it (moved into place) or drops it. An upload refused
+after its bytes arrived (a reused idempotency key, say) is dropped, and a cut-off one leaves nothing either.
 """
 from __future__ import annotations
 
@@ -35,11 +36,23 @@ class Stored:
     media_type: str
 
 
+class Staged(Protocol):
+    """A file received and judged but not kept yet: ``keep`` moves it into place, ``drop`` forgets it."""
+
+    stored: Stored
+
+    def keep(self) -> None:
+        """Keep the file under its SHA-256 (on disk before this returns)."""
+
+    def drop(self) -> None:
+        """Forget the file unless it was kept (safe to call after keep, and twice)."""
+
+
 class EvidenceStore(Protocol):
     """Content-addressed file storage."""
 
-    def put(self, chunks: Iterable[bytes], *, max_bytes: int, check: Callable[[Path], str]) -> Stored:
-        """Keep the streamed file if it is at most ``max_bytes`` and ``check`` (given the complete file, which
+    def stage(self, chunks: Iterable[bytes], *, max_bytes: int, check: Callable[[Path], str]) -> Staged:
+        """Receive the streamed file if it is at most ``max_bytes`` and ``check`` (given the complete file, which
         it may read, and raising to refuse it) returns its media type; raise TooLarge or check's refusal else."""
 
     def open(self, sha256: str) -> BinaryIO:
@@ -47,6 +60,26 @@ class EvidenceStore(Protocol):
 
     def exists(self, sha256: str) -> bool:
         """Whether a file with this SHA-256 is kept."""
+
+
+@dataclass
+class LocalStaged:
+    """A received file in the store's temporary folder, and where keeping it puts it."""
+
+    stored: Stored
+    temp: Path
+    final: Path
+
+    def keep(self) -> None:
+        """See Staged.keep."""
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        # The same bytes may already be kept (another item, another name): replacing them is harmless,
+        # and an earlier copy changed on disk is thereby repaired by an honest re-upload.
+        os.replace(self.temp, self.final)
+
+    def drop(self) -> None:
+        """See Staged.drop."""
+        self.temp.unlink(missing_ok=True)
 
 
 class LocalFileStore:
@@ -61,8 +94,8 @@ class LocalFileStore:
             raise ValueError("a SHA-256 is 64 lower-case hex digits")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def put(self, chunks: Iterable[bytes], *, max_bytes: int, check: Callable[[Path], str]) -> Stored:
-        """See EvidenceStore.put: a temporary file in the same folder tree, renamed into place when accepted."""
+    def stage(self, chunks: Iterable[bytes], *, max_bytes: int, check: Callable[[Path], str]) -> LocalStaged:
+        """See EvidenceStore.stage: a temporary file in the same folder tree, renamed into place by ``keep``."""
         staging = self.root / "tmp"
         staging.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=staging, prefix="upload-")
@@ -79,15 +112,20 @@ class LocalFileStore:
                 out.flush()
                 os.fsync(out.fileno())  # on disk before the database records it
             media_type = check(temp)
-            sha = digest.hexdigest()
-            final = self.path_of(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            # The same bytes may already be kept (another item, another name): replacing them is harmless,
-            # and an earlier copy changed on disk is thereby repaired by an honest re-upload.
-            os.replace(temp, final)
-            return Stored(sha, size, media_type)
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
+        sha = digest.hexdigest()
+        return LocalStaged(Stored(sha, size, media_type), temp, self.path_of(sha))
+
+    def put(self, chunks: Iterable[bytes], *, max_bytes: int, check: Callable[[Path], str]) -> Stored:
+        """Stage the file and keep it at once."""
+        staged = self.stage(chunks, max_bytes=max_bytes, check=check)
+        try:
+            staged.keep()
+        finally:
+            staged.drop()
+        return staged.stored
 
     def open(self, sha256: str) -> BinaryIO:
         """See EvidenceStore.open."""

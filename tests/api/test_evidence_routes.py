@@ -178,6 +178,20 @@ def test_an_upload_with_an_idempotency_key_is_recorded_once(client, world, rt, e
     assert upload_rows(rt) == 1
 
 
+def test_an_upload_refused_for_its_idempotency_key_keeps_no_file(client, world, rt, evidence_dir):
+    item = new_item(client, world)
+    assert upload(client, world, item, "a.pdf", PDF, **{"Idempotency-Key": "up-1"}).status_code == 201
+    kept = stored_files(evidence_dir)
+    other = PDF + b"% another report\n"
+    reused = upload(client, world, item, "b.pdf", other, **{"Idempotency-Key": "up-1"})
+    assert assert_problem(reused, 422)["type"].endswith("idempotency-key-reused")
+    assert_problem(upload(client, world, item, "b.pdf", other, **{"Idempotency-Key": "x" * 300}), 400)
+    assert stored_files(evidence_dir) == kept and upload_rows(rt) == 1
+    # The same file under a fresh key is kept and recorded as usual.
+    assert upload(client, world, item, "b.pdf", other, **{"Idempotency-Key": "up-2"}).status_code == 201
+    assert len(stored_files(evidence_dir)) == 2 and upload_rows(rt) == 2
+
+
 def test_a_file_recorded_but_gone_from_the_store_is_423_not_a_crash(client, world, rt, evidence_dir):
     item = new_item(client, world)
     sha = upload(client, world, item, "a.pdf", PDF).json()["sha256"]

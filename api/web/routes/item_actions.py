@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api import dbcalls
-from api.routes.evidence import evidence_download, store_upload, upload_file_name
+from api.routes.evidence import evidence_download, stage_upload, upload_file_name
 from api.web import forms, guard, i18n
 from api.web.routes.item_page import show
 from engine import service
 from engine.errors import DomainError, InvalidInput, NotFound, VersionConflict
-from engine.evidence.files import item_for_evidence, record_upload
+from engine.evidence.files import item_for_evidence, record_staged
 from engine.inputs import TransitionRequest
 from engine.text import plain_int
 
@@ -92,14 +92,18 @@ async def upload(request: Request, ref: str) -> Response:
         if not isinstance(file, UploadFile) or not file.filename:
             raise InvalidInput("choose a file to upload", field="file")
         name = upload_file_name(file)
-        stored = await dbcalls.off_loop(store_upload, rt, file)
+        staged = await dbcalls.off_loop(stage_upload, rt, file)
+        stored = staged.stored
 
         def work():
             with rt.store.write() as conn:
-                return record_upload(conn, item_id=item["id"], stored=stored, name=name, actor=who.actor,
+                return record_staged(conn, staged, item_id=item["id"], name=name, actor=who.actor,
                                      now=rt.clock.now())
 
-        await dbcalls.in_writer(rt, work)
+        try:
+            await dbcalls.in_writer(rt, work)
+        finally:
+            staged.drop()
     except DomainError as exc:
         return await show(request, who, ref, status=forms.status_of(exc), error=t("refused", exc.detail))
     finally:
