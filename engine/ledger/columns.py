@@ -16,6 +16,9 @@ COMPUTED = frozenset({"序号", "红黄绿灯", "逾期天数"})
 SOURCE_TITLES = {"inspection": "巡视巡察", "audit": "审计", "supervision": "督查督办", "complaint": "群众反映/信访",
                  "self_check": "自查自纠", "other": "其他"}
 LIGHT_TITLES = {"red": "红", "yellow": "黄", "green": "绿", "none": ""}
+# A CSV cell beginning with one of these is run as a formula when Excel or WPS opens the file (CSV injection):
+# the export writes such a cell behind an apostrophe, which makes it text, and the import takes it off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The hex colours of the light column's fill.
 LIGHT_FILLS = {"红": "FFC7CE", "黄": "FFEB9C", "绿": "C6EFCE"}
 

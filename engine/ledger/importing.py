@@ -3,6 +3,8 @@
 A row is recognised as an item already here by its source and 外部编号 (the external reference). A row
 without 外部编号 is recognised by its 编号 when an item of that number, of the same source and also without
 an external reference, exists. A row with neither cannot be recognised: importing it again registers it again.
+A recognised row is set aside even when its other cells would not pass as a new item's (a state of another
+workflow, a unit outside the importer's): nothing of it is written, so an exported ledger always imports back.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from engine.errors import Forbidden, InvalidInput, LedgerTooLarge
 from engine.items import CREATE_ROLES
 from engine.ledger.reading import LedgerFile, read_ledger
 from engine.ledger.registering import register_all
-from engine.ledger.rows import Candidate, Lookups, RowError, check_row
+from engine.ledger.rows import SOURCES_BY_TITLE, Candidate, Lookups, RowError, check_row
 from engine.machine import CompiledWorkflow
 from engine.registry import UnknownWorkflow
 from engine.runtime import Runtime
@@ -69,10 +71,12 @@ def _lookups(conn: sa.Connection, usernames: set[str]) -> Lookups:
     return Lookups(by_code, by_name, assignees)
 
 
-def _existing(conn: sa.Connection, candidates: list[Candidate]) -> tuple[dict, dict]:
-    """Items already here: by (source, external_ref), and by number ((source, external_ref) of each)."""
-    refs = sorted({c.new.external_ref for c in candidates if c.new.external_ref})
-    numbers = sorted({c.number for c in candidates if c.number})
+def _existing(conn: sa.Connection, identities: list[tuple[str | None, str | None, str | None]]
+              ) -> tuple[dict, dict]:
+    """Items already here of these (source, external_ref, number): by (source, external_ref), and by number
+    ((source, external_ref) of each)."""
+    refs = sorted({ref for _source, ref, _number in identities if ref})
+    numbers = sorted({number for _source, _ref, number in identities if number})
     by_ref, by_number = {}, {}
     for chunk in _chunks(refs):
         for row in conn.execute(sa.select(items.c.source, items.c.external_ref, items.c.number)
@@ -87,7 +91,7 @@ def _existing(conn: sa.Connection, candidates: list[Candidate]) -> tuple[dict, d
 
 def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dict]) -> tuple[list[Candidate], int]:
     """(rows to register, rows already here); a row that clashes with another item or row is an error."""
-    by_ref, by_number = _existing(conn, candidates)
+    by_ref, by_number = _existing(conn, [(c.new.source, c.new.external_ref, c.number) for c in candidates])
     new, unchanged = [], 0
     seen_refs: dict[tuple, int] = {}
     seen_numbers: dict[str, int] = {}
@@ -119,6 +123,22 @@ def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dic
     return new, unchanged
 
 
+def _identity(cells: dict) -> tuple[str | None, str | None, str | None]:
+    """(source, 外部编号, 编号) as a row names them, read as the row's check reads them."""
+    source = cells.get("问题来源")
+    number = cells.get("编号")
+    return SOURCES_BY_TITLE.get(source, source), cells.get("外部编号"), number.upper() if number else None
+
+
+def _recognised(conn: sa.Connection, refused: list[tuple[int, dict]]) -> set[int]:
+    """The rows among ``refused`` that name an item already here, by the rules _sort_out applies."""
+    identities = {number: _identity(cells) for number, cells in refused}
+    by_ref, by_number = _existing(conn, list(identities.values()))
+    return {number for number, (source, ref, item_number) in identities.items()
+            if (ref is not None and (source, ref) in by_ref)
+            or (ref is None and item_number is not None and by_number.get(item_number) == (source, None))}
+
+
 @dataclass
 class PreparedLedger:
     """A ledger file read and its workflow chosen, before any row is checked against the database."""
@@ -140,7 +160,11 @@ def prepare(rt: Runtime, actor: Actor, data: bytes, *, workflow: str | None = No
     except UnknownWorkflow:
         raise InvalidInput(f"unknown workflow {name!r} (known: {', '.join(rt.registry.names())})",
                            field="workflow") from None
-    return PreparedLedger(read_ledger(data, max_rows=rt.settings.ledger_max_rows), name, compiled)
+    # A ledger's sheet unpacks to about 16 times its file (1,200 bytes a row of typical text: 200,000 rows, the
+    # most an import takes, about 240 MB); eight times the largest file accepted leaves room for any real ledger
+    # and bounds what a crafted one costs.
+    most = 8 * rt.settings.ledger_max_bytes
+    return PreparedLedger(read_ledger(data, max_rows=rt.settings.ledger_max_rows, max_unpacked=most), name, compiled)
 
 
 def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedger, *, dry_run: bool = False
@@ -154,14 +178,18 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
     today = rt.local_date(now)
     lookups = _lookups(conn, usernames)
     errors: list[dict] = []
-    candidates = []
+    candidates, refused = [], []
     for number, cells in rows:
         try:
             candidates.append(check_row(number, cells, actor=actor, definition=definition, workflow=prepared.workflow,
                                         titles=titles, lookups=lookups, today=today))
         except RowError as exc:
+            refused.append((number, cells))
             errors.append({"row": number, "column": exc.column, "detail": exc.detail})
+    known = _recognised(conn, refused) if refused else set()
+    errors = [error for error in errors if error["row"] not in known]
     new, unchanged = _sort_out(conn, candidates, errors)
+    unchanged += len(known)
     if errors:
         errors.sort(key=lambda e: e["row"])
         raise LedgerRejected(errors[:MAX_ERRORS], len(errors))

@@ -10,12 +10,14 @@ from typing import Iterator
 from xml.etree.ElementTree import ParseError
 
 from engine.errors import InvalidInput
-from engine.ledger.columns import COMPUTED, HEADERS
+from engine.ledger.columns import COMPUTED, FORMULA_START, HEADERS
 from engine.ledger.xlsx_in import NotAWorkbook, read_rows
 
 # The header is looked for among the first rows: title rows (often merged cells) may stand above it.
 HEADER_SEARCH_ROWS = 20
 REQUIRED = ("问题来源", "问题描述", "责任单位")
+# The columns read as dates; in any other, a cell the spreadsheet shows as a date is read as the text it shows.
+DATE_COLUMNS = frozenset({"整改时限", "销号日期"})
 _KNOWN = frozenset(HEADERS)
 
 
@@ -31,12 +33,17 @@ def _refuse(detail: str) -> InvalidInput:
     return InvalidInput(f"{detail}; nothing was imported", field="file")
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list]]:
+def _xlsx_rows(data: bytes, max_unpacked: int) -> Iterator[tuple[int, list]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as book:
-            yield from read_rows(book)
-    except (NotAWorkbook, zipfile.BadZipFile, ParseError, KeyError, ValueError, IndexError) as exc:
+            yield from read_rows(book, max_unpacked=max_unpacked)
+    except (NotAWorkbook, zipfile.BadZipFile, ParseError, KeyError, ValueError, IndexError, OverflowError) as exc:
         raise _refuse(f"the file is not a readable .xlsx workbook ({exc or type(exc).__name__})") from None
+
+
+def _unquoted(cell: str) -> str:
+    """A CSV cell without the apostrophe the export puts before text that would otherwise run as a formula."""
+    return cell[1:] if cell[:1] == "'" and cell[1:].startswith(FORMULA_START) else cell
 
 
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
@@ -51,7 +58,8 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     else:
         raise _refuse("the CSV file is neither UTF-8 nor GB18030 text")
     try:
-        yield from enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+        for number, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            yield number, [_unquoted(cell) for cell in cells]
     except csv.Error as exc:
         raise _refuse(f"the CSV file is malformed: {exc}") from None
 
@@ -74,6 +82,15 @@ def _clean(value: object) -> object:
     return str(value)
 
 
+def _as_text(value: object) -> object:
+    """A date cell in a text column as text: the day, and the time when it has one."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 def _header_of(cells: list[object]) -> dict[int, str] | None:
     names = {i: v for i, v in enumerate(cells) if isinstance(v, str) and v}
     return names if len(_KNOWN.intersection(names.values())) >= 3 else None
@@ -92,12 +109,18 @@ def _check_header(header: dict[int, str], row_number: int) -> None:
         raise _refuse(f"row {row_number}: the header lacks the column(s) {', '.join(missing)}")
 
 
-def read_ledger(data: bytes, *, max_rows: int) -> LedgerFile:
-    """The header and rows of a ledger file; a file that is no ledger is refused (InvalidInput on ``file``)."""
+def _cell(cells: list[object], index: int, name: str) -> object:
+    value = cells[index] if index < len(cells) else None
+    return value if name in DATE_COLUMNS else _as_text(value)
+
+
+def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
+    """The header and rows of a ledger file; a file that is no ledger is refused (InvalidInput on ``file``).
+    ``max_unpacked``: the most bytes a workbook's sheet may unpack to."""
     if not data.strip():
         raise _refuse("the file is empty")
     is_xlsx = data[:4] == b"PK\x03\x04" and zipfile.is_zipfile(io.BytesIO(data))
-    source = _xlsx_rows(data) if is_xlsx else _csv_rows(data)
+    source = _xlsx_rows(data, max_unpacked) if is_xlsx else _csv_rows(data)
     header: dict[int, str] | None = None
     header_row = 0
     rows: list[tuple[int, dict[str, object]]] = []
@@ -115,8 +138,7 @@ def read_ledger(data: bytes, *, max_rows: int) -> LedgerFile:
             continue
         if len(rows) >= max_rows:
             raise _refuse(f"the ledger has more than {max_rows} rows, the most one import takes; split the file")
-        rows.append((number, {name: cells[i] if i < len(cells) else None for i, name in header.items()
-                              if name not in COMPUTED}))
+        rows.append((number, {name: _cell(cells, i, name) for i, name in header.items() if name not in COMPUTED}))
     if header is None:
         raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows (it names the ledger's columns: "
                       f"{', '.join(HEADERS)})")

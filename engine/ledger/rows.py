@@ -55,13 +55,6 @@ class Lookups:
     assignees: dict[str, object]  # username -> SELECT_ASSIGNEE row
 
 
-def _text(cells: dict, column: str) -> str | None:
-    value = cells.get(column)
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()[:10]
-    return value
-
-
 def _date(cells: dict, column: str) -> dt.date | None:
     value = cells.get(column)
     if value is None:
@@ -93,14 +86,14 @@ def _unit(cells: dict, lookups: Lookups, actor: Actor) -> tuple[int, str, str]:
         raise RowError("责任单位", "is empty")
     found = lookups.units.get(value.lower())
     if found is None:
-        named = lookups.units_by_name.get(value, [])
+        # By name, among the units the importer may register in only: a namesake elsewhere is no concern of theirs.
+        named = [unit for unit in lookups.units_by_name.get(value, []) if actor.can_act(CREATE_ROLES, unit[2])]
         if len(named) > 1:
-            raise RowError("责任单位", f"several units are named {value!r}; write the unit's code")
+            raise RowError("责任单位", f"several of your units are named {value!r}; write the unit's code")
         found = named[0] if named else None
-    if found is None:
-        raise RowError("责任单位", f"unit {value!r} does not exist")
-    if not actor.can_act(CREATE_ROLES, found[2]):
-        raise RowError("责任单位", f"unit {value!r} is outside {actor.username}'s unit scope")
+    if found is None or not actor.can_act(CREATE_ROLES, found[2]):
+        # One answer for a unit that does not exist and one outside the importer's units, as the item list gives.
+        raise RowError("责任单位", f"unit {value!r} does not exist or is outside {actor.username}'s units")
     return found
 
 
@@ -142,12 +135,12 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
     title, description = _problem(cells)
     source = _source(cells)
     unit_id, unit_code, unit_path = _unit(cells, lookups, actor)
-    assignee = _text(cells, "责任人")
+    assignee = cells.get("责任人")
     due_date = _date(cells, "整改时限")
     new = _new_item({"title": title, "description": description, "source": source, "unit": unit_code,
-                     "due_date": due_date, "workflow": workflow, "measures": _text(cells, "整改措施") or "",
-                     "assignee": assignee, "external_ref": _text(cells, "外部编号"),
-                     "campaign": _text(cells, "专项/批次")})
+                     "due_date": due_date, "workflow": workflow, "measures": cells.get("整改措施") or "",
+                     "assignee": assignee, "external_ref": cells.get("外部编号"),
+                     "campaign": cells.get("专项/批次")})
     if assignee is not None:
         problem = assignee_problem(lookups.assignees.get(assignee), assignee, unit_path)
         if problem is not None:
@@ -162,13 +155,13 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
         raise RowError("销号日期", f"is given but the state {state!r} is not a final one")
     if closed_on is not None and closed_on > today:
         raise RowError("销号日期", f"{closed_on.isoformat()} is in the future")
-    item_number = _text(cells, "编号")
+    item_number = cells.get("编号")
     if item_number is not None:
         item_number = item_number.upper()
         if len(item_number) > NUMBER_MAX or "\x00" in item_number or "-" not in item_number:
             raise RowError("编号", f"{item_number!r} is not an item number (like ZG-2026-000123, at most "
                                  f"{NUMBER_MAX} characters)")
-    progress = _text(cells, "最近进展")
+    progress = cells.get("最近进展")
     if progress is not None and (len(progress) > PROGRESS_MAX or "\x00" in progress):
         raise RowError("最近进展", f"must be at most {PROGRESS_MAX} characters, without NUL")
     return Candidate(row=number, new=new, number=item_number, state=state, unit_id=unit_id, unit_path=unit_path,

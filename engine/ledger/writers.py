@@ -6,7 +6,7 @@ import datetime as dt
 import io
 from typing import BinaryIO, Iterable, Iterator
 
-from engine.ledger.columns import COLUMNS, HEADERS, INDEX, LIGHT_FILLS
+from engine.ledger.columns import COLUMNS, FORMULA_START, HEADERS, INDEX, LIGHT_FILLS
 from engine.ledger.xlsx_out import write_sheet
 
 SHEET_TITLE = "整改台账"
@@ -27,6 +27,8 @@ def write_xlsx(rows: Iterable[tuple], target: str | BinaryIO) -> int:
 def _csv_value(value: object) -> object:
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return "" if value is None else value
 
 

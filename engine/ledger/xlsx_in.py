@@ -20,6 +20,12 @@ _EPOCH = dt.datetime(1899, 12, 30)
 # Built-in number formats that show dates (ECMA-376 18.8.30), and the letters that make a custom one a date.
 _DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 27, 30, 36, 45, 46, 47, 50, 57})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
+# The last column a spreadsheet has (XFD), and the serial number of its last day (9999-12-31).
+MAX_COLUMNS = 16_384
+_LAST_SERIAL = 2_958_465
+# A spreadsheet's XML packs 5 to 30 fold; a part that unpacks a hundred times its packed size or more is a
+# zip bomb (a few hundred KB that would unpack to gigabytes), refused before a byte of it is unpacked.
+MAX_PACKING = 100
 
 
 class NotAWorkbook(ValueError):
@@ -35,8 +41,10 @@ def _column(ref: str) -> int:
     index = _COLUMNS.get(letters)
     if index is None:
         index = 0
-        for ch in letters.upper():
+        for ch in letters.upper()[:4]:
             index = index * 26 + (ord(ch) - 64)
+        if not letters.isalpha() or not letters.isascii() or not 0 < index <= MAX_COLUMNS:
+            raise NotAWorkbook(f"its cell {ref[:20]!r} lies outside the sheet's columns (A to XFD)")
         index = _COLUMNS[letters] = index - 1
     return index
 
@@ -50,7 +58,10 @@ _NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 def _entity(match: re.Match) -> str:
     name = match.group(1)
     if name[0] == "#":
-        return chr(int(name[2:], 16) if name[1] == "x" else int(name[1:]))
+        code = int(name[2:], 16) if name[1] == "x" else int(name[1:])
+        if code > 0x10FFFF:
+            raise NotAWorkbook(f"its text holds the character reference &{name[:12]}; beyond Unicode")
+        return chr(code)
     return _NAMED[name]
 
 
@@ -116,10 +127,25 @@ def _date_styles(book: zipfile.ZipFile) -> set[int]:
 
 def _number(text: str, dated: bool) -> object:
     value = float(text)
-    if dated:
+    if dated and 0 <= value <= _LAST_SERIAL:  # else no day a spreadsheet can show: the number as it is
         when = _EPOCH + dt.timedelta(days=value)
         return when.date() if value.is_integer() else when
     return int(value) if value.is_integer() else value
+
+
+def check_packing(book: zipfile.ZipFile, names: list[str], most: int) -> None:
+    """Refuse the workbook when the parts to be read would unpack to more than ``most`` bytes in all, or one
+    of them to a zip bomb's share (the sizes the zip declares bound what reading them can unpack)."""
+    total = 0
+    for name in names:
+        info = book.getinfo(name)
+        if info.file_size > max(MAX_PACKING * info.compress_size, 1 << 20):
+            raise NotAWorkbook(f"its part {name} would unpack to {info.file_size:,} bytes from "
+                               f"{info.compress_size:,}, far more than a spreadsheet's")
+        total += info.file_size
+    if total > most:
+        raise NotAWorkbook(f"its sheet would unpack to {total:,} bytes, more than the {most:,} an import reads; "
+                           "split the file")
 
 
 def _attribute(attributes: str, name: str) -> str | None:
@@ -156,15 +182,23 @@ def _pieces(text: str, start: int, separator: str) -> Iterator[str]:
     yield text[start:]
 
 
-def read_rows(book: zipfile.ZipFile) -> Iterator[tuple[int, list[object]]]:
-    """(row number, values) of the first sheet's rows that have any cell, in order.
+def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int, list[object]]]:
+    """(row number, values) of the first sheet's rows that have any cell, in order; a workbook whose parts
+    would unpack to more than ``max_unpacked`` bytes is refused unread.
 
     The sheet's XML (as spreadsheet programs write it: unprefixed ``row`` and ``c`` elements) is cut at its
     tags with string methods rather than parsed into elements: a cell costs a few microseconds, not tens."""
+    present = set(book.namelist())
+    try:
+        sheet = _first_sheet(book)
+        check_packing(book, [name for name in (sheet, "xl/sharedStrings.xml", "xl/styles.xml") if name in present],
+                      max_unpacked)
+    except KeyError:
+        raise NotAWorkbook("its sheet part is missing") from None
     shared = _shared_strings(book)
     date_styles = _date_styles(book)
     try:
-        text = book.read(_first_sheet(book)).decode("utf-8")
+        text = book.read(sheet).decode("utf-8")
     except KeyError:
         raise NotAWorkbook("its sheet part is missing") from None
     data_at = text.find("<sheetData")

@@ -105,7 +105,10 @@ def test_rows_are_checked_as_item_creation_checks_them(client, world, rt):
     scoped = assert_problem(upload(client, world.h("reg_a"), ledger_file([_row(0, 责任单位="DEPT-A"),
                                                                           _row(2)])), 422)
     assert [(e["row"], e["column"]) for e in scoped["errors"]] == [(3, "责任单位")]
-    assert "scope" in scoped["errors"][0]["detail"]
+    # Another unit's code answers as a code that names no unit: the file does not tell which units exist.
+    nowhere = assert_problem(upload(client, world.h("reg_a"), ledger_file([_row(2, 责任单位="NOWHERE")])), 422)
+    assert [e["detail"].replace("NOWHERE", "DEPT-B") for e in nowhere["errors"]] == [
+        e["detail"] for e in scoped["errors"]] == ["unit 'DEPT-B' does not exist or is outside reg_a's units"]
     assert assert_problem(upload(client, world.h("asg_a"), ledger_file([_row(1)])), 403)["reason"] == "role"
     # Closed with a 销号日期: the ledger's closing date is kept.
     done = upload(client, world.h("reg"), ledger_file([_row(9, 当前状态="已销号", 销号日期="2026-02-27")]))

@@ -10,7 +10,7 @@ from engine.ledger.columns import HEADERS
 from tests.audit_helpers import export as export_bundle
 from tests.audit_helpers import standalone
 from tests.helpers import assert_problem, build_world, drive, new_item
-from tests.ledger.support import csv_cells, upload, xlsx_cells
+from tests.ledger.support import csv_cells, ledger_file, upload, xlsx_cells
 
 
 def _items(client, world, rt) -> list[dict]:
@@ -91,3 +91,39 @@ def test_the_ledger_takes_the_lists_filters_and_scope(client, world, rt):
     assert_problem(client.get("/api/v1/ledger.xlsx", params={"limit": "5"}, headers=world.h("reg")), 422)
     assert_problem(client.get("/api/v1/ledger.xlsx", params={"state": "nope"}, headers=world.h("reg")), 422)
     assert_problem(client.get("/api/v1/ledger.xlsx"), 401)
+
+
+def test_csv_text_that_would_run_as_a_formula_is_written_as_text_and_imports_as_it_was(client, world, rt, other_rt):
+    formula = '=HYPERLINK("http://127.0.0.1/x","点击查看")'
+    new_item(client, world, title=formula, measures="-3 所学校先行整改", external_ref="+86-10-1234", campaign="@督查")
+    rows = csv_cells(client.get("/api/v1/ledger.csv", headers=world.h("reg")).content)
+    row = dict(zip(rows[0], rows[1]))
+    assert (row["问题描述"], row["整改措施"], row["外部编号"], row["专项/批次"]) == (
+        "'" + formula, "'-3 所学校先行整改", "'+86-10-1234", "'@督查")
+    assert not [cell for cell in rows[1] if cell[:1] in ("=", "+", "-", "@")]
+    other_world = build_world(other_rt)
+    with TestClient(create_app(other_rt), raise_server_exceptions=False) as other:
+        csv_file = client.get("/api/v1/ledger.csv", headers=world.h("reg")).content
+        assert upload(other, other_world.h("reg"), csv_file, name="台账.csv").json()["created"] == 1
+        item = other.get("/api/v1/items", headers=other_world.h("reg")).json()["data"][0]
+        assert (item["title"], item["measures"], item["external_ref"], item["campaign"]) == (
+            formula, "-3 所学校先行整改", "+86-10-1234", "@督查")
+
+
+def test_an_exported_ledger_of_several_workflows_imports_back_as_unchanged(client, world, rt):
+    # 持续整改中 is a state of long_term only: as a new item under the default workflow the row could not pass,
+    # but it names an item already here, and an import never edits an item.
+    long = drive(client, world, rt, new_item(client, world, workflow="long_term", external_ref="CQ-1"), "rectifying")
+    assert long["workflow"] == "long_term"
+    numbered = drive(client, world, rt, new_item(client, world, workflow="long_term"), "rectifying")
+    new_item(client, world, external_ref="XC-2026-009")
+    ledger = client.get("/api/v1/ledger.xlsx", headers=world.h("reg")).content
+    assert {row[HEADERS.index("当前状态")] for row in xlsx_cells(ledger)[1:]} == {"持续整改中", "已登记"}
+    back = upload(client, world.h("reg"), ledger)
+    assert back.json() == {"created": 0, "unchanged": 3, "dry_run": False}, back.text
+    # A row that names no item here still has to pass as a new one.
+    rows = [dict(zip(HEADERS, row)) for row in xlsx_cells(ledger)[1:]]
+    cells = next(row for row in rows if row["编号"] == numbered["number"])
+    other = ledger_file([{**cells, "编号": "ZG-2099-000001"}])
+    refused = assert_problem(upload(client, world.h("reg"), other), 422)
+    assert [(e["column"]) for e in refused["errors"]] == ["当前状态"], refused

@@ -1,0 +1,95 @@
+"""Workbooks as spreadsheets and attackers make them: dates where text belongs, numbers no day can be, cells
+past the last column, a sheet that unpacks a thousand fold. Each is a clear 422 that imports nothing."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import time
+import zipfile
+
+import pytest
+
+from tests.helpers import assert_problem, table_counts
+from tests.ledger.support import ledger_file, upload
+
+ROW = {"外部编号": "X-1", "问题来源": "巡视巡察", "问题描述": "食堂台账不全", "责任单位": "DEPT-A",
+       "整改时限": dt.date(2026, 6, 30)}
+SHEET = "xl/worksheets/sheet1.xml"
+DATED = 's="2"'  # the style the ledger writer gives its date cells (整改时限 of row 2 carries it)
+
+
+def _rebuilt(data: bytes, change) -> bytes:
+    """The workbook with its sheet's XML passed through ``change``."""
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        for name in source.namelist():
+            part = source.read(name)
+            book.writestr(name, change(part.decode()).encode() if name == SHEET else part)
+    return out.getvalue()
+
+
+def _with_cell(ref: str, xml: str) -> bytes:
+    data = ledger_file([ROW])
+    assert DATED in zipfile.ZipFile(io.BytesIO(data)).read(SHEET).decode()
+    return _rebuilt(data, lambda sheet: re.sub(rf'<c r="{ref}"[^>]*>.*?</c>', xml, sheet, count=1))
+
+
+def test_a_date_typed_into_a_text_column_reads_as_the_text_it_shows(client, world, rt):
+    # 46203 is 2026-06-30: a unit column formatted as a date by mistake names no unit, and says so.
+    refused = upload(client, world.h("reg"), _with_cell("G2", f'<c r="G2" {DATED}><v>46203</v></c>'))
+    body = assert_problem(refused, 422)
+    assert body["errors"] == [{"row": 2, "column": "责任单位",
+                               "detail": "unit '2026-06-30' does not exist or is outside reg's units"}], body
+    before = table_counts(rt)
+    described = upload(client, world.h("reg"), _with_cell("E2", f'<c r="E2" {DATED}><v>46203.5</v></c>'))
+    assert described.status_code == 200, described.text
+    item = client.get("/api/v1/items?q=2026-06-30 12:00", headers=world.h("reg")).json()["data"]
+    assert [i["title"] for i in item] == ["2026-06-30 12:00:00"]
+    assert table_counts(rt)["items"] == before["items"] + 1
+
+
+@pytest.mark.parametrize("serial", ["99999999", "-800000", "1e400", "-1e400", "nan"])
+def test_a_date_cell_no_calendar_can_show_is_a_row_error(client, world, rt, serial):
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), _with_cell("I2", f'<c r="I2" {DATED}><v>{serial}</v></c>'))
+    body = assert_problem(refused, 422)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "整改时限")], body
+    assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize(("cell", "says"), [
+    ('<c r="ZZZZZZZZZZ2" t="inlineStr"><is><t>x</t></is></c>', "outside the sheet's columns"),
+    ('<c r="XFE2" t="inlineStr"><is><t>x</t></is></c>', "outside the sheet's columns"),
+    ('<c r="G2" t="inlineStr"><is><t>&#99999999999;</t></is></c>', "beyond Unicode"),
+    ('<c r="G2" t="inlineStr"><is><t>&#x110000;</t></is></c>', "beyond Unicode"),
+])
+def test_a_cell_no_spreadsheet_could_hold_refuses_the_file_quickly(client, world, rt, cell, says):
+    before = table_counts(rt)
+    started = time.process_time()
+    body = assert_problem(upload(client, world.h("reg"), _with_cell("G2", cell)), 422)
+    assert body["field"] == "file" and says in body["detail"], body
+    assert time.process_time() - started < 5
+    assert table_counts(rt) == before
+
+
+def test_a_sheet_that_would_unpack_a_thousand_fold_is_refused_unread(client, world, rt):
+    # 200 MB of blanks pack into about 200 KB: read whole, the sheet would cost the server gigabytes.
+    bomb = _rebuilt(ledger_file([ROW]), lambda sheet: sheet.replace("<sheetData>", "<sheetData>" + " " * 200_000_000))
+    assert len(bomb) < 1_000_000
+    before = table_counts(rt)
+    started = time.process_time()
+    body = assert_problem(upload(client, world.h("reg"), bomb), 422)
+    assert body["field"] == "file" and "far more than a spreadsheet's" in body["detail"], body
+    assert time.process_time() - started < 5
+    assert table_counts(rt) == before
+
+
+def test_a_sheet_larger_than_an_import_reads_is_refused_naming_the_limit(client, world, rt):
+    rt.settings.ledger_max_bytes = 8192  # so the most a sheet may unpack to is 64 KB
+    rows = [{**ROW, "外部编号": f"X-{n}", "问题描述": f"第{n}号问题" + "情况说明" * 20} for n in range(150)]
+    data = ledger_file(rows)
+    sheet = zipfile.ZipFile(io.BytesIO(data)).getinfo(SHEET)
+    assert len(data) < 8192 and 8 * 8192 < sheet.file_size < 100 * sheet.compress_size
+    body = assert_problem(upload(client, world.h("reg"), data), 422)
+    assert "more than the 65,536 an import reads" in body["detail"], body
