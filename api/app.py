@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 from api import docs, openapi, problems, web
 from api.lane import TransitionLane
 from api.limits import BodyLimit, HeaderLimit
+from api.methods import Methods
 from api.observe import Observe
 from api.query_params import check_query
 from api.routes import (
@@ -50,7 +51,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     docs.install(app)
     web.install(app)
     openapi.install(app, runtime)
-    # Added first, so it runs last of these: inside the limits, the request id and the access log.
+    # Added first, so it runs last: a transition the lane takes never pays for it.
+    app.add_middleware(Methods, api=app)
+    # Inside the limits, the request id and the access log.
     app.add_middleware(TransitionLane, api=app)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        wider=_either(evidence.upload_body_limit(runtime), ledger.import_body_limit(runtime)))

@@ -15,19 +15,23 @@ REQUEST_LINE_ALLOWANCE = 16 * 1024
 
 
 class BodyTooLarge(HTTPException):
-    """Raised inside ``receive`` when the streamed body passes the limit; the app answers it as 413."""
+    """Raised inside ``receive`` when the streamed body passes the limit; the app answers it as 413 of the
+    problem type ``code``, the one the refusal by Content-Length has."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, code: str) -> None:
         super().__init__(413, detail)
+        self.problem_code = code
 
 
 class BodyLimit:
     """Refuse bodies larger than ``max_bytes``: by Content-Length at once, or while streaming.
 
-    ``wider(scope)`` may name another limit (and the refusal's detail) for a route that takes files.
+    ``wider(scope)`` may name another limit, the refusal's detail and its problem type for a route that takes
+    files: the same answer whether the size was declared or found while streaming.
     """
 
-    def __init__(self, app, max_bytes: int, wider: Callable[[dict], tuple[int, str] | None] | None = None) -> None:
+    def __init__(self, app, max_bytes: int,
+                 wider: Callable[[dict], tuple[int, str, str] | None] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.wider = wider
@@ -37,7 +41,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         special = self.wider(scope) if self.wider is not None else None
-        max_bytes, detail = special or (self.max_bytes, f"request bodies are limited to {self.max_bytes} bytes")
+        max_bytes, detail, code = special or (self.max_bytes, f"request bodies are limited to {self.max_bytes} bytes",
+                                              "body-too-large")
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -45,7 +50,7 @@ class BodyLimit:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._refuse(send, detail)
+                    await self._refuse(send, detail, code)
                     return
         seen = 0
         started = False
@@ -56,7 +61,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > max_bytes:
-                    raise BodyTooLarge(detail)
+                    raise BodyTooLarge(detail, code)
             return message
 
         async def tracking_send(message):
@@ -69,11 +74,11 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, detail)
+                await self._refuse(send, detail, code)
 
     @staticmethod
-    async def _refuse(send, detail: str) -> None:
-        body = orjson.dumps({"type": TYPE_BASE + "body-too-large", "title": "Request body too large", "status": 413,
+    async def _refuse(send, detail: str, code: str) -> None:
+        body = orjson.dumps({"type": TYPE_BASE + code, "title": "Request body too large", "status": 413,
                              "detail": detail})
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]})

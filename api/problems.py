@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
@@ -81,12 +82,12 @@ async def _on_domain(request: Request, exc: errors.DomainError) -> Response:
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-def _routes(routes) -> list:
+def all_routes(routes) -> list:
     """Every route, those of included routers too."""
     found = []
     for route in routes:
         inner = getattr(route, "original_router", None)
-        found.extend(_routes(inner.routes) if inner is not None else [route])
+        found.extend(all_routes(inner.routes) if inner is not None else [route])
     return found
 
 
@@ -96,14 +97,15 @@ def _allowed_methods(request: Request) -> str:
     A path written out in full (/api/v1/items/import) is its own resource: the routes whose parameters would
     also match it (/api/v1/items/{item_id}) do not add their methods."""
     path = request.url.path
-    literal = {method for route in _routes(request.app.router.routes) if getattr(route, "path", None) == path
+    literal = {method for route in all_routes(request.app.router.routes) if getattr(route, "path", None) == path
                for method in (getattr(route, "methods", None) or ())}
     if literal:
-        return ", ".join(method for method in METHODS if method in literal)
-    allowed = [method for method in METHODS
+        return ", ".join(method for method in METHODS if method in literal or (method == "HEAD" and "GET" in literal))
+    allowed = {method for method in METHODS
                if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                      for route in request.app.router.routes)]
-    return ", ".join(allowed)
+                      for route in request.app.router.routes)}
+    # HEAD is answered wherever GET is (api.methods).
+    return ", ".join(method for method in METHODS if method in allowed or (method == "HEAD" and "GET" in allowed))
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -111,7 +113,8 @@ async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
     headers = getattr(exc, "headers", None)
     if exc.status_code == 405:
         headers = {**(headers or {}), "Allow": _allowed_methods(request)}
-    return problem(exc.status_code, detail, headers=headers)
+    # A body found too large while streaming has the problem type of one refused by its Content-Length.
+    return problem(exc.status_code, detail, code=getattr(exc, "problem_code", None), headers=headers)
 
 
 async def _on_integrity(request: Request, exc: sa.exc.IntegrityError) -> Response:
@@ -133,6 +136,15 @@ async def _on_database(request: Request, exc: Exception) -> Response:
                    headers={"Retry-After": str(retry)})
 
 
+async def _on_disconnect(request: Request, exc: ClientDisconnect) -> Response:
+    # The client went away before its body had arrived: nothing was read whole, so nothing was done. Not a
+    # server error; the answer reaches no one, but the access log keeps it.
+    log.info("client closed the connection during %s %s before its body arrived; nothing was done",
+             request.method, request.url.path)
+    return problem(400, "the connection closed before the request's body arrived; nothing was done",
+                   code="client-disconnected")
+
+
 async def _on_crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "the server failed to handle this request; it has been logged")
@@ -144,6 +156,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.DomainError, _on_domain)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(sa.exc.IntegrityError, _on_integrity)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
     # engine.store.fastpath raises the drivers' own errors, unwrapped; SQLAlchemy raises its wrappers.
     for kind in (sa.exc.DBAPIError, sa.exc.TimeoutError, sqlite3.Error, psycopg.Error):
         app.add_exception_handler(kind, _on_database)

@@ -44,10 +44,11 @@ UPLOAD_BODY = {
 def upload_body_limit(rt: Runtime):
     """For the request-size guard: an upload's body may be as large as an evidence file plus its framing."""
 
-    def limit(scope: dict) -> tuple[int, str] | None:
+    def limit(scope: dict) -> tuple[int, str, str] | None:
         if scope.get("method") == "POST" and UPLOAD_PATH.match(scope.get("path", "")):
             most = rt.settings.evidence_max_bytes
-            return most + MULTIPART_ALLOWANCE, f"evidence files are limited to {most} bytes; nothing was stored"
+            return (most + MULTIPART_ALLOWANCE, f"evidence files are limited to {most} bytes; nothing was stored",
+                    "evidence-too-large")
         return None
 
     return limit

@@ -44,10 +44,11 @@ IMPORT_BODY = {
 def import_body_limit(rt: Runtime):
     """For the request-size guard: an import's body may be as large as a ledger file plus its framing."""
 
-    def limit(scope: dict) -> tuple[int, str] | None:
+    def limit(scope: dict) -> tuple[int, str, str] | None:
         if scope.get("method") == "POST" and IMPORT_PATH.match(scope.get("path", "")):
             most = rt.settings.ledger_max_bytes
-            return most + MULTIPART_ALLOWANCE, f"ledger files are limited to {most} bytes; nothing was imported"
+            return (most + MULTIPART_ALLOWANCE, f"ledger files are limited to {most} bytes; nothing was imported",
+                    "ledger-too-large")
         return None
 
     return limit

@@ -14,7 +14,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from api.problems import _routes
+from api.problems import all_routes
 from engine.reminders.sweep import sweep
 from tests.evidence_samples import PDF
 from tests.helpers import COUNTED_TABLES, drive, new_item, table_counts
@@ -28,7 +28,7 @@ CALLER = "sup_a"  # a supervisor of DEPT-A: sees DEPT-A and SUB-A1, not DEPT-B
 
 
 def _id_routes(app) -> set[tuple[str, str]]:
-    return {(method, route.path) for route in _routes(app.router.routes) if "{" in getattr(route, "path", "")
+    return {(method, route.path) for route in all_routes(app.router.routes) if "{" in getattr(route, "path", "")
             for method in (route.methods or ()) if method != "HEAD"}
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from api.problems import _routes
+from api.problems import all_routes
 
 # Each field of each form, and each query parameter a handler reads, is sent with each of these in turn.
 HOSTILE = {
@@ -128,7 +128,7 @@ def forms_of(page: str) -> list[Form]:
 def web_routes(app) -> list:
     """The app's page routes (not the API, its documents, the static files or anything else in the OpenAPI
     document), in the order the app matches them."""
-    return [r for r in _routes(app.router.routes) if getattr(r, "methods", None) and not r.path.startswith(EXCLUDED)
+    return [r for r in all_routes(app.router.routes) if getattr(r, "methods", None) and not r.path.startswith(EXCLUDED)
             and not r.include_in_schema]  # those in the OpenAPI document (/healthz, /metrics) schemathesis fuzzes
 
 
