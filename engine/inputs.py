@@ -27,7 +27,7 @@ def _iso_date(value: object) -> object:
         raise ValueError(f"{value} is not a real calendar date") from None
 
 
-def _clean_text(value: str) -> str:
+def clean_text(value: str) -> str:
     """Refuse text a database cannot store faithfully: NUL characters and lone surrogates."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -49,8 +49,8 @@ def _not_blank(value: str) -> str:
 TEXT_PATTERN = r"^[^\u0000]*$"
 NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
-Text = Annotated[str, AfterValidator(_clean_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
-Name = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank),
+Text = Annotated[str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+Name = Annotated[str, AfterValidator(clean_text), AfterValidator(_not_blank),
                  Field(json_schema_extra={"pattern": NAME_PATTERN})]
 
 

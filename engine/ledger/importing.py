@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from engine import itemrows
 from engine.accounts import Actor
 from engine.errors import Forbidden, InvalidInput, LedgerTooLarge
+from engine.inputs import clean_text
 from engine.items import CREATE_ROLES
 from engine.ledger.reading import LedgerFile, read_ledger
 from engine.ledger.registering import register_all
@@ -123,11 +124,21 @@ def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dic
     return new, unchanged
 
 
+def _storable(value: object) -> str | None:
+    """``value`` when a database could hold it as text (a refused row's cell may not be: NUL, a lone surrogate)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return clean_text(value)
+    except ValueError:
+        return None
+
+
 def _identity(cells: dict) -> tuple[str | None, str | None, str | None]:
-    """(source, 外部编号, 编号) as a row names them, read as the row's check reads them."""
-    source = cells.get("问题来源")
-    number = cells.get("编号")
-    return SOURCES_BY_TITLE.get(source, source), cells.get("外部编号"), number.upper() if number else None
+    """(source, 外部编号, 编号) as a row names them, read as the row's check reads them; a cell no item could
+    hold names nothing."""
+    source, ref, number = (_storable(cells.get(name)) for name in ("问题来源", "外部编号", "编号"))
+    return SOURCES_BY_TITLE.get(source, source), ref, number.upper() if number else None
 
 
 def _recognised(conn: sa.Connection, refused: list[tuple[int, dict]]) -> set[int]:

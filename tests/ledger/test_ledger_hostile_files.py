@@ -93,3 +93,14 @@ def test_a_sheet_larger_than_an_import_reads_is_refused_naming_the_limit(client,
     assert len(data) < 8192 and 8 * 8192 < sheet.file_size < 100 * sheet.compress_size
     body = assert_problem(upload(client, world.h("reg"), data), 422)
     assert "more than the 65,536 an import reads" in body["detail"], body
+
+
+@pytest.mark.parametrize("reference", ["&#xD800;", "&#xDFFF;"])
+def test_a_lone_surrogate_in_a_refused_row_is_named_not_sent_to_the_database(client, world, rt, reference):
+    # The row is refused for its 外部编号; looking for an item it might name must not hand the text to the driver.
+    before = table_counts(rt)
+    cell = f'<c r="C2" t="inlineStr"><is><t>X{reference}1</t></is></c>'
+    body = assert_problem(upload(client, world.h("reg"), _with_cell("C2", cell)), 422)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "外部编号")], body
+    assert "lone surrogate" in body["errors"][0]["detail"]
+    assert table_counts(rt) == before
