@@ -16,7 +16,9 @@ from xml.etree.ElementTree import iterparse
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 PACKAGE_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+# Day 0 of the two date systems: 1900 (Windows Excel, WPS) and 1904 (<workbookPr date1904="1"/>, old Excel for Mac).
 _EPOCH = dt.datetime(1899, 12, 30)
+_EPOCH_1904 = dt.datetime(1904, 1, 1)
 # Built-in number formats that show dates (ECMA-376 18.8.30), and the letters that make a custom one a date.
 _DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 27, 30, 36, 45, 46, 47, 50, 57})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
@@ -81,10 +83,18 @@ def _string(inner: str) -> str:
     return "".join(_unescape(t) for t in _T.findall(inner))
 
 
-def _first_sheet(book: zipfile.ZipFile) -> str:
+def _first_sheet(book: zipfile.ZipFile) -> tuple[str, dt.datetime]:
+    """The first sheet's part, and day 0 of the workbook's date system."""
+    epoch = _EPOCH
     try:
         with book.open("xl/workbook.xml") as handle:
-            sheet = next((e for _ev, e in iterparse(handle) if e.tag == f"{MAIN}sheet"), None)
+            sheet = None
+            for _event, element in iterparse(handle):
+                if element.tag == f"{MAIN}workbookPr" and element.get("date1904", "").lower() in ("1", "true"):
+                    epoch = _EPOCH_1904
+                elif element.tag == f"{MAIN}sheet":
+                    sheet = element
+                    break
         with book.open("xl/_rels/workbook.xml.rels") as handle:
             targets = {e.get("Id"): e.get("Target") for _ev, e in iterparse(handle)
                        if e.tag == f"{PACKAGE_RELS}Relationship"}
@@ -93,7 +103,7 @@ def _first_sheet(book: zipfile.ZipFile) -> str:
     if sheet is None or sheet.get(REL_ID) not in targets:
         raise NotAWorkbook("its workbook names no sheet")
     target = targets[sheet.get(REL_ID)]
-    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+    return (target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))), epoch
 
 
 def _shared_strings(book: zipfile.ZipFile) -> list[str]:
@@ -125,10 +135,14 @@ def _date_styles(book: zipfile.ZipFile) -> set[int]:
     return dated
 
 
-def _number(text: str, dated: bool) -> object:
+def _number(text: str, epoch: dt.datetime | None) -> object:
+    """A number cell's value: a date (from ``epoch``, day 0 of the workbook's dates) when its style shows one."""
     value = float(text)
-    if dated and 0 <= value <= _LAST_SERIAL:  # else no day a spreadsheet can show: the number as it is
-        when = _EPOCH + dt.timedelta(days=value)
+    if epoch is not None and 0 <= value <= _LAST_SERIAL:  # else no day a spreadsheet can show: the number as it is
+        try:
+            when = epoch + dt.timedelta(days=value)
+        except OverflowError:
+            return value
         return when.date() if value.is_integer() else when
     return int(value) if value.is_integer() else value
 
@@ -157,7 +171,8 @@ def _attribute(attributes: str, name: str) -> str | None:
     return attributes[at:attributes.index('"', at)]
 
 
-def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], date_styles: set[int]) -> object:
+def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], date_styles: set[int],
+                epoch: dt.datetime) -> object:
     if kind == "inlineStr":
         return _string(inner)
     start = inner.find("<v>")
@@ -170,7 +185,7 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
         return raw == "1"
     if kind in ("str", "e", "d"):
         return raw
-    return _number(raw, style is not None and int(style) in date_styles)
+    return _number(raw, epoch if style is not None and int(style) in date_styles else None)
 
 
 def _pieces(text: str, start: int, separator: str) -> Iterator[str]:
@@ -190,7 +205,7 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
     tags with string methods rather than parsed into elements: a cell costs a few microseconds, not tens."""
     present = set(book.namelist())
     try:
-        sheet = _first_sheet(book)
+        sheet, epoch = _first_sheet(book)
         check_packing(book, [name for name in (sheet, "xl/sharedStrings.xml", "xl/styles.xml") if name in present],
                       max_unpacked)
     except KeyError:
@@ -220,7 +235,7 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
             ref = _attribute(attributes, "r")
             column = _column(ref) if ref else len(values)
             value = _cell_value(_attribute(attributes, "t") or "n", _attribute(attributes, "s"), inner, shared,
-                                date_styles)
+                                date_styles, epoch)
             if column >= len(values):
                 values.extend([None] * (column - len(values) + 1))
             values[column] = value

@@ -19,13 +19,13 @@ SHEET = "xl/worksheets/sheet1.xml"
 DATED = 's="2"'  # the style the ledger writer gives its date cells (整改时限 of row 2 carries it)
 
 
-def _rebuilt(data: bytes, change) -> bytes:
-    """The workbook with its sheet's XML passed through ``change``."""
+def _rebuilt(data: bytes, change, part_name: str = SHEET) -> bytes:
+    """The workbook with one part's XML (its sheet's unless named) passed through ``change``."""
     source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
         for name in source.namelist():
             part = source.read(name)
-            book.writestr(name, change(part.decode()).encode() if name == SHEET else part)
+            book.writestr(name, change(part.decode()).encode() if name == part_name else part)
     return out.getvalue()
 
 
@@ -104,3 +104,13 @@ def test_a_lone_surrogate_in_a_refused_row_is_named_not_sent_to_the_database(cli
     assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "外部编号")], body
     assert "lone surrogate" in body["errors"][0]["detail"]
     assert table_counts(rt) == before
+
+
+def test_dates_of_a_workbook_on_the_1904_date_system_are_read_as_shown(client, world, rt):
+    # Excel for Mac could save workbooks counting days from 1904-01-01: 2026-06-30 is then 44741, not 46203.
+    shifted = _with_cell("I2", f'<c r="I2" {DATED}><v>44741</v></c>')
+    data = _rebuilt(shifted, lambda xml: xml.replace("<sheets>", '<workbookPr date1904="1"/><sheets>'),
+                    "xl/workbook.xml")
+    assert upload(client, world.h("reg"), data).json()["created"] == 1
+    item = client.get("/api/v1/items?q=食堂台账不全", headers=world.h("reg")).json()["data"][0]
+    assert item["due_date"] == "2026-06-30"
