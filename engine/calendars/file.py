@@ -23,9 +23,12 @@ import yaml
 
 from engine.calendars.schedule import YearSchedule
 from engine.errors import CalendarError
+from engine.yamlkeys import repeated_keys
 
 _KEYS = ("notice", "holidays", "workdays")
 _RANGE = re.compile(r"^\s*(\S+)\s*\.\.\s*(\S+)\s*$")
+# A year's schedule is a dozen lines: a file a thousand times that is no calendar (or /dev/zero).
+MAX_FILE_BYTES = 1024 * 1024
 # The longest run of days off a notice gives (the Spring Festival is 8 or 9 days); longer is a typo.
 MAX_RANGE_DAYS = 31
 
@@ -145,8 +148,13 @@ def parse_calendar(text: str, label: str = "<text>") -> dict[int, YearSchedule]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         raise CalendarError([f"{label}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    except RecursionError:
+        raise CalendarError([f"{label}: nested too deeply to be a calendar file"]) from None
     if not isinstance(root, yaml.MappingNode) or not root.value:
         raise CalendarError([f"{label}: a calendar file is a mapping of years to their holidays and workdays"])
+    for node, where in repeated_keys(root):
+        if "." in where:  # a year given twice is named below
+            problems.add(node, where, "the key is given twice in one mapping (YAML would keep only the last)")
     years: dict[int, YearSchedule] = {}
     for key_node, node in root.value:
         schedule = _year(key_node, node, label, problems)
@@ -162,7 +170,11 @@ def parse_calendar(text: str, label: str = "<text>") -> dict[int, YearSchedule]:
 def load_calendar_file(path: Path) -> dict[int, YearSchedule]:
     """Read and check the calendar file at ``path``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise CalendarError([f"{path}: larger than {MAX_FILE_BYTES:,} bytes; a calendar file is a few lines a year"])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise CalendarError([f"{path}: no such file (CLOSELOOP_CALENDAR_FILE)"]) from None
     except UnicodeDecodeError as exc:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from engine.definitions.checks import static_problems
 from engine.definitions.workflow import WorkflowDef
 from engine.errors import WorkflowError
+from engine.yamlkeys import repeated_keys
 
 # libyaml's parser when PyYAML was built with it: the pure-Python one takes a tenth of a second per workflow
 # file, paid on every start and so by every test that opens a runtime.
@@ -54,6 +55,10 @@ def load_text(text: str, label: str = "<text>") -> WorkflowDef:
         raise WorkflowError([f"{label}{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
     if not isinstance(data, dict):
         raise WorkflowError([f"{label}: a workflow file must be a mapping with name, version, states, transitions"])
+    repeated = repeated_keys(yaml.compose(text, Loader=_LOADER))
+    if repeated:
+        raise WorkflowError([f"{label}:{node.start_mark.line + 1}: {where}: the key is given twice in one mapping "
+                             "(YAML would keep only the last)" for node, where in repeated])
     try:
         definition = WorkflowDef.model_validate(data)
     except ValidationError as exc:
@@ -97,6 +102,9 @@ def load_path(path: Path) -> dict[str, WorkflowDef]:
             definition = load_text(file.read_text(encoding="utf-8"), str(file))
         except UnicodeDecodeError as exc:
             problems.append(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+            continue
+        except OSError as exc:
+            problems.append(f"{file}: cannot be read: {exc.strerror}")
             continue
         except WorkflowError as exc:
             problems.extend(exc.problems)

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from engine import workdays
-from engine.calendars.file import parse_calendar
+from engine.calendars.file import MAX_FILE_BYTES, load_calendar_file, parse_calendar
 from engine.calendars.report import describe
 from engine.durations import parse_duration
 from engine.errors import CalendarError
@@ -145,3 +145,23 @@ def test_the_report_names_each_run_of_days_and_the_source(calendar_file):
     assert "2027-02-20 Sat" in text and "2027-05-08 Sat" in text and "劳动节" in text
     guess = describe(workdays.year_schedule(2028))
     assert guess[0].startswith("2028: NOT OFFICIAL, from ") and "warning: no official schedule for 2028" in guess[2]
+
+
+def test_a_key_given_twice_refuses_the_file_instead_of_dropping_the_first():
+    # YAML keeps the last of two `holidays:` blocks: 元旦 and 春节 would vanish and count as working days.
+    text = "2027:\n  holidays:\n    元旦: 2027-01-01\n    春节: 2027-02-05..2027-02-13\n  holidays:\n    劳动节: 2027-05-01\n"
+    with pytest.raises(CalendarError) as caught:
+        parse_calendar(text, "cal.yaml")
+    assert caught.value.problems == ["cal.yaml:5: 2027.holidays: the key is given twice in one mapping "
+                                     "(YAML would keep only the last)"]
+
+
+def test_a_file_nested_past_reason_or_too_large_is_refused_by_name(tmp_path):
+    with pytest.raises(CalendarError) as caught:
+        parse_calendar("2027:\n  holidays:\n    x: " + "[" * 5000 + "]" * 5000 + "\n", "deep.yaml")
+    assert caught.value.problems == ["deep.yaml: nested too deeply to be a calendar file"]
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * MAX_FILE_BYTES + "\n")
+    with pytest.raises(CalendarError) as caught:
+        load_calendar_file(big)
+    assert "larger than 1,048,576 bytes" in caught.value.problems[0]

@@ -250,3 +250,26 @@ def test_a_bad_folder_stops_start_up_before_anything_is_written(db_url, tmp_path
             assert conn.execute(sa.text("SELECT COUNT(*) FROM workflow_versions")).scalar_one() == 0
     finally:
         store.dispose()
+
+
+def test_a_key_given_twice_refuses_the_file_naming_each_repeat(tmp_path):
+    # YAML keeps the last `roles`: the assignee, not the supervisor, could close items. Refused instead.
+    text = STANDARD.read_text(encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "trigger: close," in row)
+    doubled = text.replace("roles: [supervisor], title: {zh: 销号", "roles: [supervisor], roles: [assignee], "
+                           "title: {zh: 销号", 1)
+    assert doubled != text
+    path = tmp_path / "standard.yaml"
+    path.write_text(doubled, encoding="utf-8")
+    assert _problems(path) == [f"{path}:{line}: transitions[{_index('close')}].roles: the key is given twice in one "
+                               "mapping (YAML would keep only the last)"]
+
+
+def _index(trigger: str) -> int:
+    return [t["trigger"] for t in _base()["transitions"]].index(trigger)
+
+
+def test_an_unreadable_workflow_file_is_a_problem_not_a_traceback():
+    # Reading /proc/self/mem at offset 0 fails with EIO: a read error, as a failing disk gives one.
+    mem = Path("/proc/self/mem")
+    assert _problems(mem) == [f"{mem}: cannot be read: Input/output error"]
