@@ -15,12 +15,14 @@ import json
 import re
 import sys
 import zipfile
+import zlib
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 GENESIS = "0" * 64
 SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_LINE = 64 << 20  # an item with its whole history is one line; a longer line is no bundle closeloop wrote
 BAD_JSON = (ValueError, RecursionError)  # RecursionError: nested deeper than the parser can follow
 # The stored columns of a history record (section 2) and of an admin-log entry (section 8), and those that may be
 # null. list and dict stand for text holding that JSON value, which is what is hashed.
@@ -54,7 +56,11 @@ def no_float(text):
 def lines(bundle, name):
     """(line number, the line's JSON or None) of a JSON-lines entry of the bundle."""
     with bundle.open(name) as stream:
-        for number, line in enumerate(stream, 1):
+        number = 0
+        while line := stream.readline(MAX_LINE):
+            number += 1
+            if len(line) == MAX_LINE and not line.endswith(b"\n"):  # no bundle holds such a line: stop reading
+                raise ValueError(f"{name} line {number} is longer than {MAX_LINE >> 20} MB")
             try:
                 yield number, json.loads(line)
             except BAD_JSON:
@@ -141,6 +147,9 @@ def check_checkpoints(bundle, trusted_keys, trusted_doc, problems):
         well_formed = isinstance(row, list) and [type(v) for v in row] == [int, str, int, str]
         if not well_formed or row[0] < (rows[-1][0] if rows else 1):
             problems.append(f"checkpoint_heads.jsonl line {n}: malformed or out of order")
+            continue
+        if row[0] not in bodies or row[2] < 1:
+            problems.append(f"checkpoint_heads.jsonl line {n}: no checkpoint {row[0]} or seq {row[2]} in the bundle")
             continue
         rows.append(row)
         covered.setdefault(row[1], []).append((row[2], row[3], row[0]))
@@ -390,7 +399,8 @@ def main():
         doc = json.loads(open(args.trusted_checkpoint, encoding="utf-8").read()) if args.trusted_checkpoint else None
         keys = [bytes.fromhex(k.strip()) for k in args.public_key]
         report = verify(args.bundle, doc, keys or None, args.with_evidence)
-    except (OSError, KeyError, zipfile.BadZipFile, *BAD_JSON) as exc:
+    except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+            *BAD_JSON) as exc:  # a damaged, encrypted or oddly packed zip included
         print(f"error: cannot read the bundle: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -26,6 +26,21 @@ _ROW_KEYS = ("number", "state", "version", "history_seq", "history_hash", "creat
 # Uncompressed bytes of items.jsonl per task: big enough that handing a block over costs little, small
 # enough that the blocks in flight (two per worker) keep memory low.
 BLOCK = 4 << 20
+# The longest line a bundle's JSON-lines entries hold (an item with its whole history is one line): a longer
+# one is no bundle closeloop wrote, and reading it whole could take all the memory there is.
+MAX_LINE = 64 << 20
+
+
+class LineTooLong(ValueError):
+    """A line of a bundle's entry passed MAX_LINE."""
+
+
+def rest_of_line(stream, name: str) -> bytes:
+    """The rest of the current line of ``stream`` (an entry ``name`` of the bundle), at most MAX_LINE bytes."""
+    rest = stream.readline(MAX_LINE)
+    if len(rest) == MAX_LINE and not rest.endswith(b"\n"):
+        raise LineTooLong(f"{name} holds a line longer than {MAX_LINE >> 20} MB: not a bundle closeloop wrote")
+    return rest
 
 
 def _covered(claims: list[tuple[int, str, int]], records: list[dict]) -> Finding | None:
@@ -93,7 +108,7 @@ def blocks(stream) -> Iterator[tuple[bytes, bytes]]:
     Nothing is copied here: the process that reads a block (a worker) does the joining.
     """
     while data := stream.read(BLOCK):
-        yield data, b"" if data.endswith(b"\n") else stream.readline()
+        yield data, b"" if data.endswith(b"\n") else rest_of_line(stream, "items.jsonl")
 
 
 def _split(data: bytes, tail: bytes) -> list[bytes]:

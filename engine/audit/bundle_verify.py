@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit.admin_chain import AdminChain, claim_of
-from engine.audit.bundle_items import check_items, cycle_collector_paused
+from engine.audit.bundle_items import LineTooLong, check_items, cycle_collector_paused, rest_of_line
 from engine.audit.checkpoint import BODY_KEYS
 from engine.audit.evidence import check_bundle_evidence
 from engine.audit.keys import key_id_of
@@ -98,7 +99,9 @@ def _lines(bundle: zipfile.ZipFile, name: str) -> Iterator[tuple[int, object]]:
     except KeyError:
         raise BundleError(f"the bundle has no {name}") from None
     with raw, io.BufferedReader(raw, 1 << 20) as stream:
-        for number, line in enumerate(stream, start=1):
+        number = 0
+        while line := rest_of_line(stream, name):
+            number += 1
             try:
                 yield number, orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -193,6 +196,10 @@ class _Checkpoints:
             if number <= settled:
                 self.report.problems.append(f"checkpoint_heads.jsonl line {line}: out of order")
                 continue
+            if number > len(self.bodies) or seq < 1:
+                self.report.problems.append(f"checkpoint_heads.jsonl line {line}: names checkpoint {number} or seq "
+                                            f"{seq}, which the bundle's checkpoints and chains cannot have")
+                continue
             while settled + 1 < number:
                 settled += 1
                 self._settle(settled)
@@ -253,6 +260,20 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
         bundle = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         raise BundleError(f"{path} is not a readable bundle (a zip file): {exc}") from None
+    for info in bundle.infolist():
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise BundleError(f"{info.filename} in {path} is encrypted or packed in a way closeloop never packs: "
+                              f"not a bundle closeloop wrote")
+    try:
+        return _verify(bundle, trusted_checkpoint, public_keys, workers, with_evidence)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, LineTooLong) as exc:
+        # A damaged byte (a CRC that does not match, a broken deflate stream, a cut-off file): the bundle is
+        # not what was exported, which is what verification exists to say.
+        raise BundleError(f"{path} is damaged and cannot be read to its end: {exc}") from None
+
+
+def _verify(bundle: zipfile.ZipFile, trusted_checkpoint: dict | None, public_keys: list[bytes] | None, workers: int,
+            with_evidence: bool) -> BundleReport:
     report = BundleReport()
     with bundle, cycle_collector_paused():
         try:
