@@ -1,6 +1,7 @@
 """The ``closeloop`` command line: serve, migrate, demo, units, users, audit, workflows, webhooks, db."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -8,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from api import cli_audit, cli_db, cli_jobs, cli_ledger, cli_report
+from api.cli_errors import plain_error
 from engine.audit.actors import cli_actor
 from engine.config import Settings
 from engine.errors import CalendarError, DomainError, WorkflowError
@@ -379,4 +381,10 @@ def main() -> None:
     except DomainError as exc:
         # A refusal no command caught itself (an option the engine checks, say): its message, not a traceback.
         typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        message = plain_error(exc, os.environ.get("CLOSELOOP_DATABASE_URL"))
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
         sys.exit(1)

@@ -149,13 +149,22 @@ def register(audit_app: typer.Typer, runtime) -> None:
         from engine.audit.checkpoint import checkpoint_now
         from engine.errors import DomainError
 
+        # The file is opened before the checkpoint is signed and stored: a path that cannot be written fails
+        # the command while nothing has changed yet.
+        out = open(output, "w", encoding="utf-8") if output is not None else None
         try:
             doc = checkpoint_now(runtime())
-        except DomainError as exc:
-            _fail(exc.detail)
+        except BaseException as exc:
+            if out is not None:
+                out.close()
+                output.unlink(missing_ok=True)
+            if isinstance(exc, DomainError):
+                _fail(exc.detail)
+            raise
         text = json.dumps(doc, ensure_ascii=False, indent=2)
-        if output is not None:
-            output.write_text(text + "\n", encoding="utf-8")
+        if out is not None:
+            with out:
+                out.write(text + "\n")
         typer.echo(text)
 
     @audit_app.command("rotate-key")

@@ -1,0 +1,58 @@
+"""Failures outside any command's own checks (a setting, the database, a file, an argument) are one line naming
+the cause, exit 1, and change nothing: never a library's traceback."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+
+from tests.engine.test_history_chain import CLOSELOOP
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def _run(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLOSELOOP), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ({"CLOSELOOP_YELLOW_DAYS": "abc"}, "invalid setting CLOSELOOP_YELLOW_DAYS: "),
+    ({"CLOSELOOP_NOTIFY_HOUR": "25"}, "invalid setting CLOSELOOP_NOTIFY_HOUR: "),
+    ({"CLOSELOOP_TIMEZONE": "Nope/Zone"}, "unknown time zone"),
+    ({"CLOSELOOP_DATABASE_URL": "garbage"}, "CLOSELOOP_DATABASE_URL is not a database URL"),
+    ({"CLOSELOOP_DATABASE_URL": "sqlite:////nonexistent-folder/x.db"}, "cannot be used: unable to open database file"),
+    ({"CLOSELOOP_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}, "cannot be used: connection failed"),
+])
+def test_a_bad_setting_or_database_is_one_line_naming_it(db_url, tmp_path, setting, says):
+    done = _run({"CLOSELOOP_DATABASE_URL": db_url, **setting}, "unit", "list")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: ") and says in done.stderr, done.stderr
+    assert "secret" not in done.stderr  # a password in the URL is never printed
+
+
+def test_a_file_that_is_no_database_is_named(db_url, tmp_path):
+    (tmp_path / "notes.db").write_text("hello\n")
+    done = _run({"CLOSELOOP_DATABASE_URL": f"sqlite:///{tmp_path / 'notes.db'}"}, "unit", "list")
+    assert done.returncode == 1 and "file is not a database" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_checkpoint_that_cannot_be_written_out_is_not_made(db_url, rt, tmp_path):
+    env = {"CLOSELOOP_DATABASE_URL": db_url, "CLOSELOOP_AUDIT_KEY_DIR": str(tmp_path / "keys")}
+    done = _run(env, "audit", "checkpoint", "-o", str(tmp_path / "no-such-folder" / "cp.json"))
+    assert done.returncode == 1 and "No such file or directory" in done.stderr and "Traceback" not in done.stderr
+    with rt.store.read() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM audit_checkpoints")).scalar_one() == 0
+    made = _run(env, "audit", "checkpoint", "-o", str(tmp_path / "cp.json"))
+    assert made.returncode == 0 and (tmp_path / "cp.json").read_text(encoding="utf-8").startswith("{")
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line(db_url, tmp_path):
+    env = {"CLOSELOOP_DATABASE_URL": db_url}
+    for args in (["export", "ledger", str(tmp_path / "missing" / "l.xlsx")],
+                 ["audit", "export", str(tmp_path / "missing" / "b.zip")], ["audit", "export", str(tmp_path)]):
+        done = _run(env, *args)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert done.stderr.splitlines()[-1].startswith("error: "), (args, done.stderr)
