@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Days before a deadline at which the traffic light turns yellow.
     yellow_days: int = 3
-    number_prefix: str = "ZG"
+    number_prefix: str = Field(default="ZG", pattern=r"^[^\W_]{1,12}$",
+                               description="letters or digits (any script), at most 12: numbers read ZG-2026-000123")
     max_body_bytes: int = 1024 * 1024
     # All request header fields together (names and values); more answers 431.
     max_header_bytes: int = 32 * 1024

@@ -52,7 +52,9 @@ def assign_numbers(conn: sa.Connection, rt: Runtime, candidates: list[Candidate]
     an item nor another row holds. Given numbers of this installation's form move the sequence past them, so
     that item creation never hands one out again."""
     prefix = rt.settings.number_prefix.upper()
-    pattern = re.compile(rf"^{re.escape(prefix)}-([0-9]{{4}})-([0-9]{{1,9}})$")
+    # The form item creation writes: six digits, seven past the millionth item of a year. A longer serial is kept
+    # as the row gives it but moves no sequence (ZG-2026-999999999 would make the next item ZG-2026-1000000000).
+    pattern = re.compile(rf"^{re.escape(prefix)}-([0-9]{{4}})-([0-9]{{6,7}})$")
     highest: dict[int, int] = {}
     for c in candidates:
         found = pattern.match(c.number) if c.number else None

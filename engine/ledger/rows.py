@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -20,6 +21,9 @@ COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "
 SOURCES_BY_TITLE = {title: code for code, title in SOURCE_TITLES.items()}
 TITLE_MAX = 200
 NUMBER_MAX = 32
+# Letters and digits of any script (an office's own prefix may be 督查) in two parts or more joined by '-': no
+# spaces, slashes, emoji or control characters, which no installation writes and a list or a URL would mangle.
+ITEM_NUMBER = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 PROGRESS_MAX = 5000
 
 
@@ -158,9 +162,9 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
     item_number = cells.get("编号")
     if item_number is not None:
         item_number = item_number.upper()
-        if len(item_number) > NUMBER_MAX or "\x00" in item_number or "-" not in item_number:
-            raise RowError("编号", f"{item_number!r} is not an item number (like ZG-2026-000123, at most "
-                                 f"{NUMBER_MAX} characters)")
+        if len(item_number) > NUMBER_MAX or not ITEM_NUMBER.fullmatch(item_number):
+            raise RowError("编号", f"{item_number[:40]!r} is not an item number (letters and digits in parts joined "
+                                 f"by '-', like ZG-2026-000123, at most {NUMBER_MAX} characters)")
     progress = cells.get("最近进展")
     if progress is not None and (len(progress) > PROGRESS_MAX or "\x00" in progress):
         raise RowError("最近进展", f"must be at most {PROGRESS_MAX} characters, without NUL")

@@ -22,6 +22,8 @@ def _run(env: dict, *args: str) -> subprocess.CompletedProcess:
     ({"CLOSELOOP_YELLOW_DAYS": "abc"}, "invalid setting CLOSELOOP_YELLOW_DAYS: "),
     ({"CLOSELOOP_NOTIFY_HOUR": "25"}, "invalid setting CLOSELOOP_NOTIFY_HOUR: "),
     ({"CLOSELOOP_TIMEZONE": "Nope/Zone"}, "unknown time zone"),
+    ({"CLOSELOOP_NUMBER_PREFIX": ""}, "invalid setting CLOSELOOP_NUMBER_PREFIX: "),
+    ({"CLOSELOOP_NUMBER_PREFIX": "Z G/x"}, "invalid setting CLOSELOOP_NUMBER_PREFIX: "),
     ({"CLOSELOOP_DATABASE_URL": "garbage"}, "CLOSELOOP_DATABASE_URL is not a database URL"),
     ({"CLOSELOOP_DATABASE_URL": "sqlite:////nonexistent-folder/x.db"}, "cannot be used: unable to open database file"),
     ({"CLOSELOOP_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}, "cannot be used: connection failed"),

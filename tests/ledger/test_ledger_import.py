@@ -73,6 +73,21 @@ def test_title_rows_above_the_header_and_any_column_order_are_read(client, world
     assert upload(client, world.h("reg"), gbk, name="b.csv").json()["created"] == 1
 
 
+@pytest.mark.parametrize("number", ["A-B/C", "-", "ZG-2026-😀", "ZG-2026-\t1", "ZG 2026 1", "ZG2026000001",
+                                    "ZG-2026-00\x1b[31m"])
+def test_a_number_no_installation_writes_is_a_row_error(client, world, rt, number):
+    before = table_counts(rt)
+    refused = assert_problem(upload(client, world.h("reg"), ledger_file([_row(1, 编号=number)])), 422)
+    assert [(e["row"], e["column"]) for e in refused["errors"]] == [(2, "编号")], refused
+    assert table_counts(rt) == before
+
+
+def test_a_serial_longer_than_this_installation_writes_is_kept_but_moves_no_sequence(client, world):
+    rows = [_row(1, 编号="ZG-2026-999999999"), _row(2, 编号="督查-2026-17")]
+    assert upload(client, world.h("reg"), ledger_file(rows)).json()["created"] == 2
+    assert new_item(client, world)["number"] == "ZG-2026-000001"
+
+
 def test_numbers_are_kept_when_free_given_when_blank_and_refused_when_taken(client, world, rt):
     existing = new_item(client, world)
     rows = [_row(1, 编号="ZG-2026-000500"), _row(2), _row(3, 编号=existing["number"])]
