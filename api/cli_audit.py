@@ -190,11 +190,12 @@ def register(audit_app: typer.Typer, runtime) -> None:
                with_evidence: Annotated[bool, typer.Option(
                    "--with-evidence", help="Also carry the stored evidence files the items refer to.")] = False) -> None:
         """Write the audit bundle: items, full histories, workflow versions, checkpoints and public keys."""
-        from engine.audit.bundle import Filters, stream_bundle
+        from engine.audit.bundle import Filters, checked_filters, stream_bundle
 
         filters = Filters(unit=unit, campaign=campaign, date_from=date_from.date() if date_from else None,
                           date_to=date_to.date() if date_to else None)
         rt = runtime()
+        filters = checked_filters(rt, filters)  # before the file is made: a refusal leaves none behind
         out = sys.stdout.buffer if str(file) == "-" else open(file, "wb")
         try:
             for chunk in stream_bundle(rt, filters, with_evidence=with_evidence):

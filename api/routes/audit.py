@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from starlette.responses import Response, StreamingResponse
 
@@ -15,7 +14,7 @@ from api.openapi import IDEMPOTENCY_KEY, headers_doc
 from api.problem_shapes import errors, write_errors
 from engine import paging
 from engine.audit.admin_log_list import LogFilters, list_entries
-from engine.audit.bundle import Filters, stream_bundle
+from engine.audit.bundle import Filters, checked_filters, stream_bundle
 from engine.audit.checkpoint import list_checkpoints
 from engine.audit.checkpoint import make_checkpoint as make_checkpoint_in
 from engine.audit.keys import KeyRing, list_keys
@@ -131,14 +130,8 @@ async def export(caller: CallerDep, unit: Annotated[str | None, Query(max_length
     for name, value in (("unit", unit), ("campaign", campaign)):
         if value is not None and "\x00" in value:
             raise InvalidInput(f"{name} must not contain NUL", field=name)
-    if unit is not None:
-        def known() -> bool:
-            with rt.store.read() as conn:
-                return conn.execute(sa.text("SELECT 1 FROM units WHERE code = :c"), {"c": unit}).first() is not None
-
-        if not await dbcalls.in_reader(rt, known):
-            raise InvalidInput(f"unit {unit!r} does not exist", field="unit")
-    filters = Filters(unit=unit, campaign=campaign, date_from=date_from, date_to=date_to)
+    filters = await dbcalls.in_reader(rt, lambda: checked_filters(
+        rt, Filters(unit=unit, campaign=campaign, date_from=date_from, date_to=date_to)))
     name = f"closeloop-audit-{rt.today().isoformat()}.zip"
     return StreamingResponse(stream_bundle(rt, filters, with_evidence=with_evidence), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

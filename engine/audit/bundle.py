@@ -8,6 +8,7 @@ engine.audit.evidence), and ``manifest.json`` last, when the counts are known.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import zipfile
 from dataclasses import dataclass
@@ -163,6 +164,19 @@ def _write_admin_log(conn: sa.Connection, bundle: zipfile.ZipFile, sink: _Sink, 
                 yield sink.take()
     summary.update({"chained": True, "complete": True, "entries": entries, "head": head,
                       "note": "the whole admin log, whatever the filters: one hash chain, never cut"})
+
+
+def checked_filters(rt, filters: Filters) -> Filters:
+    """``filters`` with its unit as the unit's own code (codes are unique whatever their case); InvalidInput when
+    no unit has it: an export of nothing must not pass for an export of a unit."""
+    if filters.unit is None:
+        return filters
+    with rt.store.read() as conn:
+        code = conn.execute(sa.text("SELECT code FROM units WHERE lower(code) = lower(:c)"), {"c": filters.unit}
+                            ).scalar_one_or_none()
+    if code is None:
+        raise InvalidInput(f"unit {filters.unit!r} does not exist", field="unit")
+    return dataclasses.replace(filters, unit=code)
 
 
 def stream_bundle(rt, filters: Filters, *, with_evidence: bool = False) -> Iterator[bytes]:

@@ -58,3 +58,19 @@ def test_an_output_path_that_cannot_be_written_is_one_line(db_url, tmp_path):
         done = _run(env, *args)
         assert done.returncode == 1 and "Traceback" not in done.stderr, (args, done.stderr)
         assert done.stderr.splitlines()[-1].startswith("error: "), (args, done.stderr)
+
+
+def test_an_export_of_a_unit_that_does_not_exist_is_refused_and_a_code_in_any_case_is_the_unit(db_url, client, world,
+                                                                                                 tmp_path):
+    from tests.helpers import new_item
+
+    new_item(client, world, unit="DEPT-A")
+    env = {"CLOSELOOP_DATABASE_URL": db_url}
+    refused = _run(env, "audit", "export", str(tmp_path / "none.zip"), "--unit", "NO-SUCH")
+    assert refused.returncode == 1 and "unit 'NO-SUCH' does not exist" in refused.stderr, refused.stderr
+    assert not (tmp_path / "none.zip").exists()
+    done = _run(env, "audit", "export", str(tmp_path / "a.zip"), "--unit", "dept-a")
+    assert done.returncode == 0, done.stderr
+    verified = _run(env, "audit", "verify", str(tmp_path / "a.zip"))
+    assert verified.returncode == 0 and verified.stdout.startswith("ok: 1 items"), verified.stdout
+    assert client.get("/api/v1/audit/export?unit=dept-a", headers=world.h("aud")).status_code == 200
