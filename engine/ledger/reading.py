@@ -11,11 +11,14 @@ from xml.etree.ElementTree import ParseError
 
 from engine.errors import InvalidInput
 from engine.ledger.columns import COMPUTED, FORMULA_START, HEADERS
-from engine.ledger.xlsx_in import NotAWorkbook, read_rows
+from engine.ledger.xlsx_in import NotAWorkbook, SheetError, read_rows
 
 # The header is looked for among the first rows: title rows (often merged cells) may stand above it.
 HEADER_SEARCH_ROWS = 20
 REQUIRED = ("问题来源", "问题描述", "责任单位")
+# A row's cell the import cannot take as it stands, as (column, why), under this key of the row's cells: a value
+# under no header (it would be dropped), a spreadsheet error. engine.ledger.rows refuses the row for it first.
+ROW_PROBLEM = "\x00problem"
 # The columns read as dates; in any other, a cell the spreadsheet shows as a date is read as the text it shows.
 DATE_COLUMNS = frozenset({"整改时限", "销号日期"})
 _KNOWN = frozenset(HEADERS)
@@ -66,8 +69,8 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
 
 def _clean(value: object) -> object:
     """A cell as the import reads it: text stripped, whole numbers as text, dates kept, empty as None."""
-    if value is None:
-        return None
+    if value is None or isinstance(value, SheetError):
+        return value
     if isinstance(value, str):
         value = value.strip()
         return value or None
@@ -109,6 +112,29 @@ def _check_header(header: dict[int, str], row_number: int) -> None:
         raise _refuse(f"row {row_number}: the header lacks the column(s) {', '.join(missing)}")
 
 
+def column_letters(index: int) -> str:
+    """A zero-based column's letters as a spreadsheet shows them (0: A, 26: AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _row_problem(cells: list[object], header: dict[int, str]) -> tuple[str, str] | None:
+    for index, value in enumerate(cells):
+        if value is None:
+            continue
+        name = header.get(index)
+        if name is None:
+            return (f"column {column_letters(index)}", "holds a value but has no header, so it would be lost: give "
+                    "the column one of the ledger's headers, or empty it")
+        if isinstance(value, SheetError) and name not in COMPUTED:
+            return name, f"holds the spreadsheet error {value}: correct the formula, or type the value in"
+    return None
+
+
 def _cell(cells: list[object], index: int, name: str) -> object:
     value = cells[index] if index < len(cells) else None
     return value if name in DATE_COLUMNS else _as_text(value)
@@ -138,7 +164,11 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
             continue
         if len(rows) >= max_rows:
             raise _refuse(f"the ledger has more than {max_rows} rows, the most one import takes; split the file")
-        rows.append((number, {name: _cell(cells, i, name) for i, name in header.items() if name not in COMPUTED}))
+        row = {name: _cell(cells, i, name) for i, name in header.items() if name not in COMPUTED}
+        problem = _row_problem(cells, header)
+        if problem is not None:
+            row[ROW_PROBLEM] = problem
+        rows.append((number, row))
     if header is None:
         raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows (it names the ledger's columns: "
                       f"{', '.join(HEADERS)})")

@@ -34,6 +34,10 @@ class NotAWorkbook(ValueError):
     """The zip is not a spreadsheet this reader understands."""
 
 
+class SheetError(str):
+    """A cell holding a spreadsheet error (#DIV/0!, #REF!, #N/A...): no value to import."""
+
+
 _COLUMNS: dict[str, int] = {}
 
 
@@ -183,7 +187,9 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
         return shared[int(raw)]
     if kind == "b":
         return raw == "1"
-    if kind in ("str", "e", "d"):
+    if kind == "e":
+        return SheetError(raw)
+    if kind in ("str", "d"):
         return raw
     return _number(raw, epoch if style is not None and int(style) in date_styles else None)
 

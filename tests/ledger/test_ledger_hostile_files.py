@@ -114,3 +114,24 @@ def test_dates_of_a_workbook_on_the_1904_date_system_are_read_as_shown(client, w
     assert upload(client, world.h("reg"), data).json()["created"] == 1
     item = client.get("/api/v1/items?q=食堂台账不全", headers=world.h("reg")).json()["data"][0]
     assert item["due_date"] == "2026-06-30"
+
+
+@pytest.mark.parametrize(("cell", "column", "says"), [
+    ('<c r="F2" t="e"><v>#DIV/0!</v></c>', "整改措施", "spreadsheet error #DIV/0!"),
+    ('<c r="G2" t="inlineStr"><is><t>DEPT-A</t></is></c><c r="R2" t="inlineStr"><is><t>备注：另案处理</t></is></c>',
+     "column R", "has no header"),
+])
+def test_a_cell_the_import_would_lose_or_misread_is_a_row_error(client, world, rt, cell, column, says):
+    before = table_counts(rt)
+    body = assert_problem(upload(client, world.h("reg"), _with_cell("G2", cell)), 422)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, column)], body
+    assert says in body["errors"][0]["detail"]
+    assert table_counts(rt) == before
+
+
+def test_a_csv_value_past_the_last_header_is_a_row_error(client, world, rt):
+    data = ledger_file([ROW], kind="csv")
+    lines = data.decode("utf-8-sig").split("\r\n")
+    lines[1] += ",,,备注"
+    body = assert_problem(upload(client, world.h("reg"), "\r\n".join(lines).encode("utf-8-sig"), name="台账.csv"), 422)
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "column R")], body
