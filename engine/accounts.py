@@ -28,6 +28,8 @@ CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # every store: a level adds "/" and an id of at most 10 digits (PostgreSQL's integer; 19 in SQLite's), so
 # 32 levels take at most 353 characters (641 on SQLite, which does not enforce the length anyway).
 MAX_UNIT_DEPTH = 32
+# The longest name of a unit or a user, or label of a token (the columns hold 200).
+NAME_MAX = 200
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -101,8 +103,8 @@ def add_unit(conn: sa.Connection, *, clock: Clock, actor: str, code: str, name: 
     """Create a unit under ``parent`` (or as a root); ``actor`` is who the admin log names."""
     if not CODE.fullmatch(code):  # match() would let '$' pass a trailing newline
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
-    if is_blank(name) or len(name) > 200:
-        raise InvalidInput("unit name must be 1-200 characters", field="name")
+    if is_blank(name) or len(name) > NAME_MAX:
+        raise InvalidInput(f"unit name must be 1-{NAME_MAX} characters", field="name")
     same = conn.execute(sa.select(_units.c.code).where(sa.func.lower(_units.c.code) == code.lower())).first()
     if same is not None:
         raise Conflict(f"unit {code!r} already exists" if same.code == code else
@@ -149,12 +151,28 @@ def check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
+def check_display_name(name: str) -> str:
+    """The name stripped; InvalidInput past 200 characters or when only blanks (an empty name is allowed)."""
+    if len(name) > NAME_MAX or (name and is_blank(name)):
+        raise InvalidInput(f"display name must be at most {NAME_MAX} characters and not only blanks",
+                           field="display_name")
+    return name.strip()
+
+
+def check_label(label: str) -> str:
+    """A token's label; InvalidInput past 200 characters (it was cut short without a word)."""
+    if len(label) > NAME_MAX:
+        raise InvalidInput(f"a token's label must be at most {NAME_MAX} characters", field="label")
+    return label
+
+
 def add_user(conn: sa.Connection, *, clock: Clock, actor: str, username: str, roles: list[str], unit: str,
              display_name: str = "", email: str | None = None) -> tuple[dict, str]:
     """Create a user and a first token; return the user and the token (shown once, stored as a hash)."""
     if not USERNAME.fullmatch(username):
         raise InvalidInput("username must be 1-64 lower-case letters, digits, '_', '.' or '-'", field="username")
     role_list = check_roles(roles)
+    display_name = check_display_name(display_name)
     address = check_email(email) if email is not None else None
     unit_row = unit_by_code(conn, unit)
     if unit_row is None:
@@ -162,7 +180,7 @@ def add_user(conn: sa.Connection, *, clock: Clock, actor: str, username: str, ro
     if conn.execute(sa.select(_users.c.id).where(_users.c.username == username)).first():
         raise Conflict(f"user {username!r} already exists")
     user_id = conn.execute(_users.insert().values(
-        username=username, display_name=display_name[:200], unit_id=unit_row.id, roles=",".join(role_list),
+        username=username, display_name=display_name, unit_id=unit_row.id, roles=",".join(role_list),
         email=address, active=True, created_at=clock.now())).inserted_primary_key[0]
     user = {"username": username, "display_name": display_name, "roles": role_list, "unit": unit, "email": address}
     admin_log.record(conn, actor=actor, action="user.add", target=f"user:{username}", before=None,
@@ -173,13 +191,14 @@ def add_user(conn: sa.Connection, *, clock: Clock, actor: str, username: str, ro
 
 def issue_token(conn: sa.Connection, *, clock: Clock, actor: str, user_id: int, label: str = "") -> str:
     """Make a new token for a user and return it; only its hash is stored (the admin log names its fingerprint)."""
+    label = check_label(label)
     token = new_token()
     digest = hash_token(token)
-    token_id = conn.execute(_tokens.insert().values(user_id=user_id, token_hash=digest, label=label[:200],
+    token_id = conn.execute(_tokens.insert().values(user_id=user_id, token_hash=digest, label=label,
                                                     created_at=clock.now())).inserted_primary_key[0]
     username = conn.execute(sa.select(_users.c.username).where(_users.c.id == user_id)).scalar_one()
     admin_log.record(conn, actor=actor, action="token.issue", target=f"user:{username}", before=None,
-                     after={"token_id": token_id, "label": label[:200], "fingerprint": admin_log.fingerprint(digest)},
+                     after={"token_id": token_id, "label": label, "fingerprint": admin_log.fingerprint(digest)},
                      now=clock.now())
     return token
 

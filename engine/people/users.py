@@ -13,7 +13,6 @@ from engine.clock import Clock
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import Item, Unit, User
 from engine.people.email import check_email
-from engine.text import is_blank
 
 _users, _units, _items = User.__table__, Unit.__table__, Item.__table__
 CHANGEABLE = ("roles", "unit", "email", "display_name", "active")
@@ -83,10 +82,7 @@ def update_user(conn: sa.Connection, username: str, changes: dict, *, clock: Clo
     if "email" in changes:
         values["email"] = None if changes["email"] is None else check_email(changes["email"])
     if "display_name" in changes:
-        name = changes["display_name"] or ""
-        if len(name) > 200 or (name and is_blank(name)):
-            raise InvalidInput("display name must be at most 200 characters and not only blanks", field="display_name")
-        values["display_name"] = name.strip()
+        values["display_name"] = accounts.check_display_name(changes["display_name"] or "")
     if "active" in changes:
         values["active"] = bool(changes["active"])
     # Nobody could add users or fix this one again: the last active admin stays an active admin.

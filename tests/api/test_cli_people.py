@@ -66,6 +66,11 @@ ERRORS = [
     ("set-bad-role", ["user", "set", "first", "--role", "mayor"], "unknown role 'mayor'"),
     ("set-bad-email", ["user", "set", "first", "--email", "first at example.cn"], "is not an e-mail address"),
     ("tokens-unknown-user", ["user", "tokens", "ghost"], "user 'ghost' does not exist"),
+    # Was cut to 200 characters without a word, while the admin log kept the whole name.
+    ("add-long-name", ["user", "add", "wang", "--role", "assignee", "--unit", "DEPT-A", "--name", "王" * 201],
+     "display name must be at most 200 characters"),
+    ("add-blank-name", ["user", "add", "wang", "--role", "assignee", "--unit", "DEPT-A", "--name", "\u200b "],
+     "not only blanks"),
     ("revoke-not-theirs", ["token", "revoke", "first", "99"], "user 'first' has no token 99"),
     ("revoke-huge-id", ["token", "revoke", "first", "99999999999"], "user 'first' has no token 99999999999"),
 ]
