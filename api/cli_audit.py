@@ -74,10 +74,17 @@ def _verify_stored_evidence(store, settings) -> list[str]:
 
 
 def _read_key(value: str) -> bytes:
-    from engine.audit.bundle_verify import parse_public_key
+    from engine.audit.bundle_verify import BundleError, parse_public_key
 
     path = Path(value)
-    text = path.read_text(encoding="utf-8") if len(value) < 4096 and path.is_file() else value
+    try:
+        if len(value) < 4096 and path.is_file():
+            with open(path, "rb") as handle:
+                text = handle.read(4096).decode("utf-8")
+        else:
+            text = value
+    except UnicodeDecodeError:
+        raise BundleError(f"{value}: not a public key (a file of 64 hex digits or a PEM key)") from None
     return parse_public_key(text)
 
 

@@ -105,8 +105,11 @@ def register(app: typer.Typer, runtime) -> None:
 
         rt = runtime()
         actor = _actor(rt, as_user)
+        # At most one byte past the limit is read: a larger file (or /dev/zero) is refused without being held.
+        with open(file, "rb") as handle:
+            data = handle.read(rt.settings.ledger_max_bytes + 1)
         try:
-            result = import_ledger(rt, actor, file.read_bytes(), dry_run=dry_run, workflow=workflow)
+            result = import_ledger(rt, actor, data, dry_run=dry_run, workflow=workflow)
         except LedgerRejected as exc:
             for error in exc.extra["errors"]:
                 typer.echo(f"row {error['row']}, {error['column']}: {error['detail']}", err=True)

@@ -256,6 +256,8 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
     Evidence files in the bundle are always checked against their names; ``with_evidence`` makes a bundle
     that carries none a problem.
     """
+    if not Path(path).is_file():  # /dev/zero, a pipe, a folder: nothing a bundle is written as
+        raise BundleError(f"{path} is not a readable bundle (a zip file): not a regular file")
     try:
         bundle = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engine.audit.models import AuditKey
 from engine.clock import rfc3339
+from engine.errors import IntegrityViolation
 
 _keys = AuditKey.__table__
 CURRENT = "current"
@@ -61,9 +63,14 @@ class KeyRing:
         return self.folder / f"ed25519-{key_id}.pem"
 
     def _load(self, key_id: str) -> SigningKey:
-        private = serialization.load_pem_private_key(self._path(key_id).read_bytes(), password=None)
+        path = self._path(key_id)
+        try:
+            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # damaged, encrypted, or not a private key
+            raise IntegrityViolation(f"the signing key file {path} cannot be read as a key ({exc}); restore it "
+                                     "from a backup, or make a new key with `closeloop audit rotate-key`") from None
         if not isinstance(private, Ed25519PrivateKey) or key_id_of(public_raw(private)) != key_id:
-            raise ValueError(f"key file {self._path(key_id)} does not hold the Ed25519 key {key_id}")
+            raise IntegrityViolation(f"key file {path} does not hold the Ed25519 key {key_id}")
         return SigningKey(key_id, private)
 
     def _new(self) -> SigningKey:

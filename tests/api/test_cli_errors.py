@@ -74,3 +74,28 @@ def test_an_export_of_a_unit_that_does_not_exist_is_refused_and_a_code_in_any_ca
     verified = _run(env, "audit", "verify", str(tmp_path / "a.zip"))
     assert verified.returncode == 0 and verified.stdout.startswith("ok: 1 items"), verified.stdout
     assert client.get("/api/v1/audit/export?unit=dept-a", headers=world.h("aud")).status_code == 200
+
+
+@pytest.mark.parametrize("args", [["import", "/dev/zero", "--as", "reg"], ["audit", "verify", "/dev/zero"]])
+def test_an_endless_input_is_refused_without_being_held(db_url, rt, world, args):
+    done = _run({"CLOSELOOP_DATABASE_URL": db_url}, *args)
+    assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: "), done.stderr
+
+
+def test_a_public_key_file_that_is_no_text_and_a_damaged_signing_key_are_named(db_url, rt, tmp_path):
+    env = {"CLOSELOOP_DATABASE_URL": db_url, "CLOSELOOP_AUDIT_KEY_DIR": str(tmp_path / "keys")}
+    assert _run(env, "audit", "checkpoint").returncode == 0
+    assert _run(env, "audit", "export", str(tmp_path / "b.zip")).returncode == 0
+    (tmp_path / "key.bin").write_bytes(b"\xff\xfe\x00binary")
+    done = _run(env, "audit", "verify", str(tmp_path / "b.zip"), "--public-key", str(tmp_path / "key.bin"))
+    assert done.returncode == 2 and "not a public key" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    key_file = next((tmp_path / "keys").glob("ed25519-*.pem"))
+    key_file.write_text(key_file.read_text().replace("-----END", "garbage\n-----END"))
+    with rt.store.read() as conn:
+        before = conn.execute(sa.text("SELECT COUNT(*) FROM audit_checkpoints")).scalar_one()
+    damaged = _run(env, "audit", "checkpoint")
+    assert damaged.returncode != 0 and "cannot be read as a key" in damaged.stderr, damaged.stderr
+    assert "Traceback" not in damaged.stderr
+    with rt.store.read() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM audit_checkpoints")).scalar_one() == before
