@@ -10,6 +10,9 @@ from typing import Literal
 Unit = Literal["days", "working_days", "months"]
 
 _ISO = re.compile(r"^P(?:(?P<n>\d+)(?P<u>[DWM]))$")
+# The longest a workflow may name, in each unit: ten years. Longer is a typo (999999999 days), and no date
+# could hold where it leads.
+LONGEST = {"days": 3_660, "working_days": 2_600, "months": 120}
 _WORDS = re.compile(r"^(?P<n>\d+)\s+(?P<w>working\s+days?|workdays?|days?|weeks?|months?)$")
 
 
@@ -26,8 +29,16 @@ class Duration:
 
 
 def parse_duration(text: str) -> Duration:
-    """Parse a duration; raise ValueError naming the accepted forms when ``text`` is none of them."""
-    raw = str(text).strip()
+    """Parse a duration; raise ValueError naming the accepted forms when ``text`` is none of them, or when it is
+    longer than ten years."""
+    found = _parsed(str(text).strip())
+    if found.amount > LONGEST[found.unit]:
+        raise ValueError(f"{found} is longer than ten years ({LONGEST[found.unit]:,} {found.unit.replace('_', ' ')} at "
+                         "most): surely a typo")
+    return found
+
+
+def _parsed(raw: str) -> Duration:
     iso = _ISO.match(raw.upper())
     if iso:
         n, u = int(iso["n"]), iso["u"]

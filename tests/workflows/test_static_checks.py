@@ -273,3 +273,16 @@ def test_an_unreadable_workflow_file_is_a_problem_not_a_traceback():
     # Reading /proc/self/mem at offset 0 fails with EIO: a read error, as a failing disk gives one.
     mem = Path("/proc/self/mem")
     assert _problems(mem) == [f"{mem}: cannot be read: Input/output error"]
+
+
+@pytest.mark.parametrize("duration", ["999999999 days", "P999999M", "3661 days", "2601 working days"])
+def test_a_duration_longer_than_ten_years_is_refused_with_its_line(tmp_path, duration):
+    # It passed the check and then failed the first item on the workflow: no date holds where it leads.
+    data = _base()
+    data["due_date"] = {"max": duration}
+    data["states"][0]["due"] = {"within": duration}
+    path = _write(tmp_path, "long", data)
+    problems = _problems(path)
+    for key in ("due_date.max", "states[0].due.within"):
+        assert any(re.match(rf"{re.escape(str(path))}:\d+: {re.escape(key)}: .*longer than ten years", p)
+                   for p in problems), (key, problems)
