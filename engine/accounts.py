@@ -15,7 +15,7 @@ from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import Token, Unit, User
 from engine.people.email import check_email
 from engine.store.fastpath import Prebuilt
-from engine.text import is_blank
+from engine.text import has_control, is_blank
 
 _units, _users, _tokens = Unit.__table__, User.__table__, Token.__table__
 GLOBAL_READ_ROLES = frozenset({"auditor", "admin"})
@@ -95,16 +95,17 @@ def authenticate(conn: sa.Connection, token: str) -> Actor | None:
 
 
 def unit_by_code(conn: sa.Connection, code: str) -> sa.Row | None:
-    """The unit row with this code, if any."""
-    return conn.execute(sa.select(_units).where(_units.c.code == code)).first()
+    """The unit row with this code, if any, whatever the case it is written in (codes are unique regardless of
+    case: ``unit add`` refuses city-edu beside CITY-EDU, so city-edu can only mean CITY-EDU)."""
+    return conn.execute(sa.select(_units).where(sa.func.lower(_units.c.code) == code.lower())).first()
 
 
 def add_unit(conn: sa.Connection, *, clock: Clock, actor: str, code: str, name: str, parent: str | None = None) -> dict:
     """Create a unit under ``parent`` (or as a root); ``actor`` is who the admin log names."""
     if not CODE.fullmatch(code):  # match() would let '$' pass a trailing newline
         raise InvalidInput(f"unit code {code!r} must be 1-64 letters, digits, '_', '.' or '-'", field="code")
-    if is_blank(name) or len(name) > NAME_MAX:
-        raise InvalidInput(f"unit name must be 1-{NAME_MAX} characters", field="name")
+    if is_blank(name) or len(name) > NAME_MAX or has_control(name):
+        raise InvalidInput(f"unit name must be 1-{NAME_MAX} characters, without control characters", field="name")
     same = conn.execute(sa.select(_units.c.code).where(sa.func.lower(_units.c.code) == code.lower())).first()
     if same is not None:
         raise Conflict(f"unit {code!r} already exists" if same.code == code else
@@ -121,7 +122,7 @@ def add_unit(conn: sa.Connection, *, clock: Clock, actor: str, code: str, name: 
                                                  path="", created_at=clock.now())).inserted_primary_key[0]
     path = f"{parent_row.path if parent_row else '/'}{new_id}/"
     conn.execute(_units.update().where(_units.c.id == new_id).values(path=path))
-    unit = {"code": code, "name": name.strip(), "parent": parent}
+    unit = {"code": code, "name": name.strip(), "parent": parent_row.code if parent_row else None}
     admin_log.record(conn, actor=actor, action="unit.add", target=f"unit:{code}", before=None, after=unit,
                      now=clock.now())
     return unit
@@ -153,9 +154,9 @@ def check_roles(roles: list[str]) -> list[str]:
 
 def check_display_name(name: str) -> str:
     """The name stripped; InvalidInput past 200 characters or when only blanks (an empty name is allowed)."""
-    if len(name) > NAME_MAX or (name and is_blank(name)):
-        raise InvalidInput(f"display name must be at most {NAME_MAX} characters and not only blanks",
-                           field="display_name")
+    if len(name) > NAME_MAX or (name and is_blank(name)) or has_control(name):
+        raise InvalidInput(f"display name must be at most {NAME_MAX} characters, not only blanks, and without "
+                           "control characters", field="display_name")
     return name.strip()
 
 
@@ -182,7 +183,8 @@ def add_user(conn: sa.Connection, *, clock: Clock, actor: str, username: str, ro
     user_id = conn.execute(_users.insert().values(
         username=username, display_name=display_name, unit_id=unit_row.id, roles=",".join(role_list),
         email=address, active=True, created_at=clock.now())).inserted_primary_key[0]
-    user = {"username": username, "display_name": display_name, "roles": role_list, "unit": unit, "email": address}
+    user = {"username": username, "display_name": display_name, "roles": role_list, "unit": unit_row.code,
+            "email": address}
     admin_log.record(conn, actor=actor, action="user.add", target=f"user:{username}", before=None,
                      after={**user, "active": True}, now=clock.now())
     token = issue_token(conn, clock=clock, actor=actor, user_id=user_id, label="created with the user")

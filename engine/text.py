@@ -19,6 +19,16 @@ def is_blank(text: str | None) -> bool:
     return text is None or _VISIBLE.search(text) is None
 
 
+# C0 and C1 control characters (tab, newline and escape among them): a one-line name holding one prints as a
+# broken line or, with ESC, as a terminal command.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (which no one-line name may)."""
+    return _CONTROL.search(text) is not None
+
+
 # ASCII digits only: str.isdigit() also passes '²' and '①', which int() refuses, and int() refuses more than
 # 4,300 digits; either once made a page answer 500.
 _PLAIN_INT = re.compile(r"[0-9]{1,18}")

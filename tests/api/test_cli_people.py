@@ -71,6 +71,10 @@ ERRORS = [
      "display name must be at most 200 characters"),
     ("add-blank-name", ["user", "add", "wang", "--role", "assignee", "--unit", "DEPT-A", "--name", "\u200b "],
      "not only blanks"),
+    # Stored and printed raw: ESC turned a listing into terminal commands, a newline broke it in two.
+    ("add-escape-name", ["user", "add", "wang", "--role", "assignee", "--unit", "DEPT-A", "--name", "王\x1b[31m芳"],
+     "without control characters"),
+    ("unit-newline-name", ["unit", "add", "X9", "--name", "市教委\n第二行"], "without control characters"),
     ("revoke-not-theirs", ["token", "revoke", "first", "99"], "user 'first' has no token 99"),
     ("revoke-huge-id", ["token", "revoke", "first", "99999999999"], "user 'first' has no token 99999999999"),
 ]
@@ -85,3 +89,13 @@ def test_people_command_errors_exit_non_zero_and_change_nothing(units, args, mes
     assert "Traceback" not in result.output
     assert counts(units) == before
     assert cli(units, "user", "tokens", "first").stdout.count(" active ") == 1
+
+
+def test_a_unit_code_in_any_case_names_the_unit(units):
+    # Codes are unique whatever their case, so dept-a can only mean DEPT-A (it was "does not exist").
+    added = cli(units, "user", "add", "wang", "--role", "assignee", "--unit", "dept-a")
+    assert added.exit_code == 0, added.output
+    assert cli(units, "unit", "add", "SUB-X", "--name", "下属单位", "--parent", "dept-a").exit_code == 0
+    assert cli(units, "user", "set", "wang", "--unit", "sub-x").exit_code == 0
+    listed = cli(units, "unit", "list").stdout
+    assert "SUB-X" in listed and "sub-x" not in listed
