@@ -170,7 +170,8 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
             row[ROW_PROBLEM] = problem
         rows.append((number, row))
     if header is None:
-        raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows (it names the ledger's columns: "
+        raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows of the first sheet (the import reads "
+                      f"only that one; its header names the ledger's columns: "
                       f"{', '.join(HEADERS)})")
     if not rows:
         raise _refuse("the ledger has a header but no rows")

@@ -14,6 +14,7 @@ from typing import Iterator
 from xml.etree.ElementTree import iterparse
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+STRICT = "http://purl.oclc.org/ooxml/spreadsheetml/main"  # Strict Open XML's namespace, which this reader does not read
 REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 PACKAGE_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 # Day 0 of the two date systems: 1900 (Windows Excel, WPS) and 1904 (<workbookPr date1904="1"/>, old Excel for Mac).
@@ -105,9 +106,17 @@ def _first_sheet(book: zipfile.ZipFile) -> tuple[str, dt.datetime]:
     except KeyError:
         raise NotAWorkbook("it has no workbook part") from None
     if sheet is None or sheet.get(REL_ID) not in targets:
+        if STRICT in open_text(book, "xl/workbook.xml"):
+            raise NotAWorkbook("it is saved as Strict Open XML; save it as an ordinary Excel workbook (.xlsx)")
         raise NotAWorkbook("its workbook names no sheet")
     target = targets[sheet.get(REL_ID)]
     return (target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))), epoch
+
+
+def open_text(book: zipfile.ZipFile, name: str, most: int = 1 << 16) -> str:
+    """The first ``most`` bytes of a part, as text (for telling what kind of file it is)."""
+    with book.open(name) as handle:
+        return handle.read(most).decode("utf-8", "replace")
 
 
 def _shared_strings(book: zipfile.ZipFile) -> list[str]:
@@ -183,13 +192,24 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
     if start < 0:
         return None
     raw = _unescape(inner[start + 3:inner.index("</v>", start)])
+    if not raw:
+        return None  # a formula whose value was never computed (what openpyxl and pandas write)
     if kind == "s":
-        return shared[int(raw)]
+        index = int(raw)
+        if not 0 <= index < len(shared):
+            raise NotAWorkbook(f"names shared text {index}, which the workbook does not hold")
+        return shared[index]
     if kind == "b":
         return raw == "1"
     if kind == "e":
         return SheetError(raw)
-    if kind in ("str", "d"):
+    if kind == "d":  # an ISO 8601 date cell (t="d"), as LibreOffice and Strict workbooks may write
+        try:
+            when = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            return raw
+        return when.date() if when.time() == dt.time() else when
+    if kind == "str":
         return raw
     return _number(raw, epoch if style is not None and int(style) in date_styles else None)
 
@@ -240,8 +260,13 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
             inner = "" if attributes.endswith("/") else piece[end + 1:piece.rfind("</c>")]
             ref = _attribute(attributes, "r")
             column = _column(ref) if ref else len(values)
-            value = _cell_value(_attribute(attributes, "t") or "n", _attribute(attributes, "s"), inner, shared,
-                                date_styles, epoch)
+            try:
+                value = _cell_value(_attribute(attributes, "t") or "n", _attribute(attributes, "s"), inner, shared,
+                                    date_styles, epoch)
+            except (ValueError, IndexError) as exc:
+                # A hand-made or damaged cell: name it, not the parser's own words.
+                why = exc if isinstance(exc, NotAWorkbook) else "holds a value no spreadsheet writes"
+                raise NotAWorkbook(f"its cell {(ref or '?')[:20]} {why}") from None
             if column >= len(values):
                 values.extend([None] * (column - len(values) + 1))
             values[column] = value

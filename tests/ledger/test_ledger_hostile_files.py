@@ -135,3 +135,23 @@ def test_a_csv_value_past_the_last_header_is_a_row_error(client, world, rt):
     lines[1] += ",,,备注"
     body = assert_problem(upload(client, world.h("reg"), "\r\n".join(lines).encode("utf-8-sig"), name="台账.csv"), 422)
     assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "column R")], body
+
+
+def test_an_uncomputed_formula_is_empty_and_an_iso_date_cell_is_its_date(client, world, rt):
+    # openpyxl and pandas write formulas without a value; LibreOffice may write dates as t="d".
+    data = _rebuilt(ledger_file([ROW]), lambda sheet: re.sub(
+        r'<c r="I2"[^>]*>.*?</c>', '<c r="F2"><f>CONCAT("a","b")</f><v></v></c><c r="I2" t="d"><v>2026-06-30</v></c>',
+        sheet, count=1))
+    answer = upload(client, world.h("reg"), data)
+    assert answer.status_code == 200 and answer.json()["created"] == 1, answer.text
+    item = client.get("/api/v1/items?q=食堂台账不全", headers=world.h("reg")).json()["data"][0]
+    assert (item["due_date"], item["measures"]) == ("2026-06-30", "")
+
+
+@pytest.mark.parametrize(("cell", "says"), [
+    ('<c r="G2" t="s"><v>99</v></c>', "its cell G2 names shared text 99, which the workbook does not hold"),
+    ('<c r="G2"><v>12</c>', "its cell G2 holds a value no spreadsheet writes"),
+])
+def test_a_cell_no_spreadsheet_writes_is_named_by_its_reference(client, world, rt, cell, says):
+    body = assert_problem(upload(client, world.h("reg"), _with_cell("G2", cell)), 422)
+    assert says in body["detail"], body
