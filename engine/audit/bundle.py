@@ -168,14 +168,21 @@ def _write_admin_log(conn: sa.Connection, bundle: zipfile.ZipFile, sink: _Sink, 
 
 def checked_filters(rt, filters: Filters) -> Filters:
     """``filters`` with its unit as the unit's own code (codes are unique whatever their case); InvalidInput when
-    no unit has it: an export of nothing must not pass for an export of a unit."""
-    if filters.unit is None:
+    no unit has it, or when no campaign of that code is registered and no item names it: an export of nothing
+    must not pass for the export of a unit or a campaign."""
+    if filters.unit is None and filters.campaign is None:
         return filters
+    code = filters.unit
     with rt.store.read() as conn:
-        code = conn.execute(sa.text("SELECT code FROM units WHERE lower(code) = lower(:c)"), {"c": filters.unit}
-                            ).scalar_one_or_none()
-    if code is None:
-        raise InvalidInput(f"unit {filters.unit!r} does not exist", field="unit")
+        if filters.unit is not None:
+            code = conn.execute(sa.text("SELECT code FROM units WHERE lower(code) = lower(:c)"), {"c": filters.unit}
+                                ).scalar_one_or_none()
+            if code is None:
+                raise InvalidInput(f"unit {filters.unit!r} does not exist", field="unit")
+        if filters.campaign is not None and conn.execute(sa.text(
+                "SELECT 1 FROM campaigns WHERE code = :c UNION ALL SELECT 1 FROM items WHERE campaign = :c LIMIT 1"),
+                {"c": filters.campaign}).first() is None:
+            raise InvalidInput(f"campaign {filters.campaign!r} is not registered and no item names it", field="campaign")
     return dataclasses.replace(filters, unit=code)
 
 

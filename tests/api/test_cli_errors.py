@@ -99,3 +99,15 @@ def test_a_public_key_file_that_is_no_text_and_a_damaged_signing_key_are_named(d
     assert "Traceback" not in damaged.stderr
     with rt.store.read() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM audit_checkpoints")).scalar_one() == before
+
+
+def test_an_export_of_a_campaign_nothing_names_is_refused(db_url, client, world, tmp_path):
+    env = {"CLOSELOOP_DATABASE_URL": db_url}
+    refused = _run(env, "audit", "export", str(tmp_path / "none.zip"), "--campaign", "不存在")
+    assert refused.returncode == 1 and "campaign '不存在' is not registered and no item names it" in refused.stderr
+    assert not (tmp_path / "none.zip").exists()
+    assert client.get("/api/v1/audit/export?campaign=nope", headers=world.h("aud")).status_code == 422
+    from tests.helpers import new_item
+
+    new_item(client, world, campaign="2026-XC-R1")
+    assert _run(env, "audit", "export", str(tmp_path / "c.zip"), "--campaign", "2026-XC-R1").returncode == 0
