@@ -75,6 +75,9 @@ END $$"""]
 def _password(given: str | None, variable: str) -> tuple[str, list[str]]:
     """The password expression, and the psql lines that stop the script when it must come from a variable."""
     if given is not None:
+        if not given.strip():
+            # PostgreSQL takes PASSWORD '' as no password: a login role anyone may use where trust is configured.
+            raise ValueError(f"--{variable.replace('_', '-')} must not be empty")
         return sql_literal(given), []
     return f":'{variable}'", [
         f"\\if :{{?{variable}}}",

@@ -149,3 +149,11 @@ def test_bad_names_are_refused_and_passwords_given_are_quoted():
     quoted = _cli("db", "roles", "--owner-password", "it's", "--app-password", "x", env={})
     assert sql_literal("it's") == "'it''s'"
     assert quoted.exit_code == 0 and "PASSWORD 'it''s'" in quoted.stdout and ":'owner_password'" not in quoted.stdout
+
+
+def test_an_empty_password_is_refused_not_written_as_no_password():
+    # PostgreSQL takes PASSWORD '' as none: the role could log in wherever trust authentication is configured.
+    for option in ("--app-password", "--owner-password"):
+        empty = _cli("db", "roles", option, " ", env={})
+        assert empty.exit_code == 2 and f"{option} must not be empty" in empty.stderr, empty.output
+        assert "PASSWORD" not in empty.stdout
