@@ -160,7 +160,8 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
             elif number >= HEADER_SEARCH_ROWS:
                 break
             continue
-        if all(v is None for v in cells):
+        # Empty, or a template's row with only its 序号 filled in ahead (a computed column the import never reads).
+        if all(v is None or header.get(i) in COMPUTED for i, v in enumerate(cells)):
             continue
         if len(rows) >= max_rows:
             raise _refuse(f"the ledger has more than {max_rows} rows, the most one import takes; split the file")

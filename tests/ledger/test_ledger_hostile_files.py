@@ -155,3 +155,9 @@ def test_an_uncomputed_formula_is_empty_and_an_iso_date_cell_is_its_date(client,
 def test_a_cell_no_spreadsheet_writes_is_named_by_its_reference(client, world, rt, cell, says):
     body = assert_problem(upload(client, world.h("reg"), _with_cell("G2", cell)), 422)
     assert says in body["detail"], body
+
+
+def test_a_templates_rows_with_only_their_serial_filled_in_are_skipped(client, world, rt):
+    rows = [ROW] + [{"序号": n} for n in range(2, 40)]
+    answer = upload(client, world.h("reg"), ledger_file(rows))
+    assert answer.status_code == 200 and answer.json()["created"] == 1, answer.text
