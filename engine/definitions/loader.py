@@ -86,6 +86,8 @@ def workflow_files(path: Path) -> list[Path]:
         return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     if path.is_file():
         return [path]
+    if path.exists():  # a device, a pipe, a socket: nothing a workflow file is
+        raise WorkflowError([f"{path}: not a regular file or a folder"])
     raise WorkflowError([f"{path}: no such file or folder"])
 
 

@@ -165,6 +165,8 @@ def prepare(rt: Runtime, actor: Actor, data: bytes, *, workflow: str | None = No
         raise Forbidden("only registrars, supervisors and admins import ledgers", reason="role")
     if len(data) > rt.settings.ledger_max_bytes:
         raise LedgerTooLarge(f"ledger files are limited to {rt.settings.ledger_max_bytes} bytes; nothing was imported")
+    if workflow is not None and not workflow.strip():
+        raise InvalidInput("workflow is empty: name one, or leave it out for the default", field="workflow")
     name = workflow or rt.settings.default_workflow
     try:
         compiled = rt.registry.current(name)

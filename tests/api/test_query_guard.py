@@ -71,3 +71,11 @@ def test_the_export_command_refuses_from_after_to_with_a_message_and_writes_no_f
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "from (2026-05-01) is after to (2026-04-01)" in done.stderr
     assert not bundle.exists()
+
+
+def test_an_empty_workflow_is_refused_not_taken_for_the_default(client, world, rt):
+    before = table_counts(rt)
+    answer = client.post("/api/v1/items/import?workflow=", files={"file": ("台账.xlsx", ledger_file([ROW]))},
+                         headers=world.h("reg"))
+    assert assert_problem(answer, 422)["field"] == "workflow"
+    assert table_counts(rt) == before

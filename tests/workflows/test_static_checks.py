@@ -286,3 +286,7 @@ def test_a_duration_longer_than_ten_years_is_refused_with_its_line(tmp_path, dur
     for key in ("due_date.max", "states[0].due.within"):
         assert any(re.match(rf"{re.escape(str(path))}:\d+: {re.escape(key)}: .*longer than ten years", p)
                    for p in problems), (key, problems)
+
+
+def test_a_device_is_named_as_no_workflow_file():
+    assert _problems(Path("/dev/zero")) == ["/dev/zero: not a regular file or a folder"]
