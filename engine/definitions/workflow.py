@@ -82,6 +82,14 @@ class Reminder(_Strict):
         return self
 
 
+def _all_known(names: list[str], known, kind: str, listed_as: str) -> list[str]:
+    """``names`` when each is one of ``known``; ValueError naming the first that is not, and the known ones."""
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown {kind} {name!r} ({listed_as}: {', '.join(known)})")
+    return names
+
+
 class Escalation(_Strict):
     """A 督办 notice level issued once the deadline has passed by a given span."""
 
@@ -136,21 +144,8 @@ class TransitionDef(_Strict):
     def _listify(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("requires")
-    @classmethod
-    def _known_requirements(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in REQUIREMENTS:
-                raise ValueError(f"unknown requirement {name!r} (known: {', '.join(REQUIREMENTS)})")
-        return value
-
-    @field_validator("fields")
-    @classmethod
-    def _known_fields(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in SETTABLE_FIELDS:
-                raise ValueError(f"unknown field {name!r} (settable: {', '.join(SETTABLE_FIELDS)})")
-        return value
+    _requirements = field_validator("requires")(lambda value: _all_known(value, REQUIREMENTS, "requirement", "known"))
+    _fields = field_validator("fields")(lambda value: _all_known(value, SETTABLE_FIELDS, "field", "settable"))
 
     @property
     def role_set(self) -> frozenset[str]:
