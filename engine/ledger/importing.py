@@ -194,6 +194,8 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
     candidates, refused = [], []
     for number, cells in rows:
         try:
+            if number in prepared.ledger.problems:
+                raise RowError(*prepared.ledger.problems[number])
             candidates.append(check_row(number, cells, actor=actor, definition=definition, workflow=prepared.workflow,
                                         titles=titles, lookups=lookups, today=today))
         except RowError as exc:

@@ -5,7 +5,7 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 from xml.etree.ElementTree import ParseError
 
@@ -16,9 +16,6 @@ from engine.ledger.xlsx_in import NotAWorkbook, SheetError, read_rows
 # The header is looked for among the first rows: title rows (often merged cells) may stand above it.
 HEADER_SEARCH_ROWS = 20
 REQUIRED = ("问题来源", "问题描述", "责任单位")
-# A row's cell the import cannot take as it stands, as (column, why), under this key of the row's cells: a value
-# under no header (it would be dropped), a spreadsheet error. engine.ledger.rows refuses the row for it first.
-ROW_PROBLEM = "\x00problem"
 # The columns read as dates; in any other, a cell the spreadsheet shows as a date is read as the text it shows.
 DATE_COLUMNS = frozenset({"整改时限", "销号日期"})
 _KNOWN = frozenset(HEADERS)
@@ -30,6 +27,9 @@ class LedgerFile:
 
     rows: list[tuple[int, dict[str, object]]]
     header_row: int
+    # By row number, a cell the import cannot take as it stands, as (column, why): a value under no header (it
+    # would be lost), a spreadsheet error. The import refuses such a row before checking its cells.
+    problems: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 def _refuse(detail: str) -> InvalidInput:
@@ -150,6 +150,7 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
     header: dict[int, str] | None = None
     header_row = 0
     rows: list[tuple[int, dict[str, object]]] = []
+    problems: dict[int, tuple[str, str]] = {}
     for number, raw in source:
         cells = [_clean(v) for v in raw]
         if header is None:
@@ -165,15 +166,14 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
             continue
         if len(rows) >= max_rows:
             raise _refuse(f"the ledger has more than {max_rows} rows, the most one import takes; split the file")
-        row = {name: _cell(cells, i, name) for i, name in header.items() if name not in COMPUTED}
+        rows.append((number, {name: _cell(cells, i, name) for i, name in header.items() if name not in COMPUTED}))
         problem = _row_problem(cells, header)
         if problem is not None:
-            row[ROW_PROBLEM] = problem
-        rows.append((number, row))
+            problems[number] = problem
     if header is None:
         raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows of the first sheet (the import reads "
                       f"only that one; its header names the ledger's columns: "
                       f"{', '.join(HEADERS)})")
     if not rows:
         raise _refuse("the ledger has a header but no rows")
-    return LedgerFile(rows, header_row)
+    return LedgerFile(rows, header_row, problems)

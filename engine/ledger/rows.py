@@ -13,7 +13,6 @@ from engine.guards import past_max_due
 from engine.inputs import NewItem, _iso_date
 from engine.items import CREATE_ROLES, assignee_problem
 from engine.ledger.columns import SOURCE_TITLES
-from engine.ledger.reading import ROW_PROBLEM
 
 # NewItem's fields and the ledger column each comes from, so that a refusal names the column.
 COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "问题来源", "unit": "责任单位",
@@ -137,8 +136,6 @@ def _new_item(values: dict) -> NewItem:
 def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef, workflow: str,
               titles: dict[str, str], lookups: Lookups, today: dt.date) -> Candidate:
     """The candidate a row describes, or RowError naming the first column at fault."""
-    if ROW_PROBLEM in cells:
-        raise RowError(*cells[ROW_PROBLEM])
     title, description = _problem(cells)
     source = _source(cells)
     unit_id, unit_code, unit_path = _unit(cells, lookups, actor)
