@@ -118,15 +118,6 @@ class LocalFileStore:
         sha = digest.hexdigest()
         return LocalStaged(Stored(sha, size, media_type), temp, self.path_of(sha))
 
-    def put(self, chunks: Iterable[bytes], *, max_bytes: int, check: Callable[[Path], str]) -> Stored:
-        """Stage the file and keep it at once."""
-        staged = self.stage(chunks, max_bytes=max_bytes, check=check)
-        try:
-            staged.keep()
-        finally:
-            staged.drop()
-        return staged.stored
-
     def open(self, sha256: str) -> BinaryIO:
         """See EvidenceStore.open."""
         return open(self.path_of(sha256), "rb")

@@ -14,17 +14,20 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def test_a_put_streams_hashes_and_keeps_the_file_under_its_hash(tmp_path):
+def test_a_staged_file_is_hashed_and_kept_under_its_hash(tmp_path):
     store = LocalFileStore(tmp_path)
     chunks = [b"%PDF-", "整改".encode() * 50_000, b"end"]
-    stored = store.put(iter(chunks), max_bytes=10**6, check=lambda path: "application/pdf")
+    staged = store.stage(iter(chunks), max_bytes=10**6, check=lambda path: "application/pdf")
+    staged.keep()
+    staged.drop()  # after keep: the kept file stays
+    stored = staged.stored
     sha = hashlib.sha256(b"".join(chunks)).hexdigest()
     assert (stored.sha256, stored.size, stored.media_type) == (sha, sum(map(len, chunks)), "application/pdf")
     assert _files(tmp_path) == [tmp_path / sha[:2] / sha[2:4] / sha] and store.exists(sha)
     assert file_sha256(store, sha) == sha and not store.exists("0" * 64)
 
 
-def test_a_refused_or_oversized_put_leaves_nothing(tmp_path):
+def test_a_refused_oversized_or_dropped_file_leaves_nothing(tmp_path):
     store = LocalFileStore(tmp_path)
 
     def refuse(path: Path) -> str:
@@ -32,9 +35,10 @@ def test_a_refused_or_oversized_put_leaves_nothing(tmp_path):
         raise ValueError("refused")
 
     with pytest.raises(ValueError):
-        store.put([b"MZ", b"..."], max_bytes=100, check=refuse)
+        store.stage([b"MZ", b"..."], max_bytes=100, check=refuse)
     with pytest.raises(TooLarge):
-        store.put([b"x" * 60, b"x" * 60], max_bytes=100, check=lambda path: "application/pdf")
+        store.stage([b"x" * 60, b"x" * 60], max_bytes=100, check=lambda path: "application/pdf")
+    store.stage([b"%PDF-1.4"], max_bytes=100, check=lambda path: "application/pdf").drop()
     assert _files(tmp_path) == []
     with pytest.raises(ValueError):
         store.path_of("../../etc/passwd")
