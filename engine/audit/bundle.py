@@ -17,6 +17,7 @@ from typing import Iterator
 import orjson
 import sqlalchemy as sa
 
+from engine.accounts import unit_by_code
 from engine.audit.evidence import EvidenceExport
 from engine.audit.keys import list_keys
 from engine.clock import UTC, local_midnight, rfc3339
@@ -175,10 +176,10 @@ def checked_filters(rt, filters: Filters) -> Filters:
     code = filters.unit
     with rt.store.read() as conn:
         if filters.unit is not None:
-            code = conn.execute(sa.text("SELECT code FROM units WHERE lower(code) = lower(:c)"), {"c": filters.unit}
-                                ).scalar_one_or_none()
-            if code is None:
+            unit = unit_by_code(conn, filters.unit)
+            if unit is None:
                 raise InvalidInput(f"unit {filters.unit!r} does not exist", field="unit")
+            code = unit.code
         if filters.campaign is not None and conn.execute(sa.text(
                 "SELECT 1 FROM campaigns WHERE code = :c UNION ALL SELECT 1 FROM items WHERE campaign = :c LIMIT 1"),
                 {"c": filters.campaign}).first() is None:
