@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import METHODS, all_routes, problem
+from api.problems import all_routes, allow_header, problem
 
 
 class Methods:
@@ -38,9 +38,7 @@ class Methods:
         method = scope["method"]
         taken = self._literal_paths().get(scope["path"])
         if taken is not None and method not in taken and not (method == "HEAD" and "GET" in taken):
-            allowed = taken | {"HEAD"} if "GET" in taken else taken
-            answer = problem(405, "Method Not Allowed",
-                             headers={"Allow": ", ".join(m for m in METHODS if m in allowed)})
+            answer = problem(405, "Method Not Allowed", headers={"Allow": allow_header(taken)})
             await answer(scope, receive, send)
             return
         if method == "HEAD":

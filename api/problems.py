@@ -100,12 +100,16 @@ def _allowed_methods(request: Request) -> str:
     literal = {method for route in all_routes(request.app.router.routes) if getattr(route, "path", None) == path
                for method in (getattr(route, "methods", None) or ())}
     if literal:
-        return ", ".join(method for method in METHODS if method in literal or (method == "HEAD" and "GET" in literal))
-    allowed = {method for method in METHODS
-               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                      for route in request.app.router.routes)}
-    # HEAD is answered wherever GET is (api.methods).
-    return ", ".join(method for method in METHODS if method in allowed or (method == "HEAD" and "GET" in allowed))
+        return allow_header(literal)
+    return allow_header({method for method in METHODS
+                         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                                for route in request.app.router.routes)})
+
+
+def allow_header(methods: set[str] | frozenset[str]) -> str:
+    """The ``Allow`` header of a resource answering ``methods``: in a fixed order, and HEAD wherever GET is
+    (api.methods answers it)."""
+    return ", ".join(method for method in METHODS if method in methods or (method == "HEAD" and "GET" in methods))
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
