@@ -51,7 +51,10 @@ def test_the_runner_tables_a_real_benchmark_run(tmp_path):
     assert "sweep, nothing due, 3,000 items, SQLite" in done.stdout
     assert "≤ 10.0 ms  met" in done.stdout  # a sweep over 3,000 items with nothing due takes well under 10 ms
     assert "sweep, 500 due, 3,000 items, SQLite" in done.stdout
-    assert (tmp_path / "sweep-1.log").read_text().startswith("sweep over 3,000 items")
+    # The run's whole output is kept, warnings included: from 2026-11-29 the seeded deadlines (33 days on) fall in
+    # 2027, whose official holiday schedule is not known yet, and the calendar says so above the report.
+    logged = (tmp_path / "sweep-1.log").read_text().splitlines()
+    assert any(line.startswith("sweep over 3,000 items") for line in logged), logged[:5]
     again = subprocess.run([sys.executable, str(ROOT / "bench" / "table.py"), "--again", str(tmp_path), "--markdown"],
                            capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert "| sweep | sweep, nothing due, 3,000 items, SQLite |" in again.stdout
