@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import accounts
+from engine.config import Settings
 from engine.models import HistoryRecord
 from tests.helpers import DRIVER, SHA, path_to, payload
 
@@ -84,6 +85,14 @@ class Race:
         self.done.abort()
         for thread in self.threads:
             thread.join(BARRIER_TIMEOUT_S)
+
+
+@pytest.fixture
+def settings(db_url) -> Settings:
+    """A lock wait longer than any round takes: these tests are about who wins and who is refused by If-Match,
+    and on a machine busy with the rest of the suite twenty queued writers once waited past the default 5 s
+    (a 503 with Retry-After, which test_write_lock.py tests on its own)."""
+    return Settings(database_url=db_url, write_lock_timeout=60)
 
 
 @pytest.fixture
