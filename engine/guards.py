@@ -113,7 +113,7 @@ def changes_hands(ctx: GuardContext) -> str | None:
     target = ctx.fields.get("unit")
     if target is None:
         return "name the unit to transfer the item to in fields.unit"
-    if target == ctx.item.get("unit_code"):
+    if target.lower() == (ctx.item.get("unit_code") or "").lower():  # unit codes ignore case
         new = ctx.fields.get("assignee")
         if new is None or new == ctx.item.get("assignee"):
             return (f"the item is already with {target}; a transfer names another unit, or another assignee "

@@ -57,7 +57,10 @@ UPDATE_ITEM = items.update().where(items.c.id == sa.bindparam("_id"), items.c.ve
 INSERT_ITEM = items.insert()
 # Registration's statements, prebuilt (engine.store.fastpath): the item with every column, its unit, its assignee.
 INSERT_NEW_ITEM = Prebuilt(INSERT_ITEM, [c.name for c in items.columns])
-SELECT_UNIT = sa.select(units.c.id, units.c.code, units.c.path).where(units.c.code == sa.bindparam("code"))
+# Unit codes are unique regardless of case (engine.accounts.add_unit), so city-edu names CITY-EDU; the row
+# gives the code as stored, which is what items and their records carry.
+SELECT_UNIT = sa.select(units.c.id, units.c.code, units.c.path).where(
+    sa.func.lower(units.c.code) == sa.func.lower(sa.bindparam("code")))
 SELECT_ASSIGNEE = (
     sa.select(users.c.username, users.c.roles, users.c.active, units.c.path)
     .select_from(users.join(units, units.c.id == users.c.unit_id))

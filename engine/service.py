@@ -126,7 +126,7 @@ def _field_changes(conn: sa.Connection, actor: Actor, tdef: TransitionDef, item:
             raise GuardFailed(f"'{tdef.trigger}' does not set fields.{name} (it accepts: {allowed})", guard="fields")
     changes: dict = {}
     unit_path = item["unit_path"]
-    if "unit" in fields and fields["unit"] != item["unit_code"]:
+    if "unit" in fields and fields["unit"].lower() != item["unit_code"].lower():
         unit = resolve_unit(conn, actor, fields["unit"], tdef.role_set, field="fields.unit")
         changes.update(unit_id=unit.id, unit_code=unit.code, unit_path=unit.path)
         unit_path = unit.path

@@ -105,3 +105,22 @@ def test_within_its_unit_an_item_moves_to_another_named_assignee(client, world, 
     assert moved.json()["transition"]["fields"] == {"assignee": "doer_a"}
     assert fire(client, world, item, {"trigger": "accept"}, "asg_a").json()["reason"] == "not_assignee"
     assert fire(client, world, item, {"trigger": "accept"}, "doer_a").status_code == 200
+
+
+def test_unit_codes_name_their_unit_whatever_their_case(client, world, rt, db_url):
+    """Unit codes are unique regardless of case, so dept-b names DEPT-B on every write, as on the command line;
+    the item and its record carry the code as stored, and verification agrees."""
+    item = new_item(client, world, unit="dept-a", assignee="asg_a")
+    assert item["unit"] == "DEPT-A"
+    history = client.get(f"/api/v1/items/{item['id']}/history", headers=world.h("sup")).json()["data"]
+    assert history[0]["fields"]["unit"] == "DEPT-A"
+    item = drive(client, world, rt, item, "rectifying")
+    same = fire(client, world, item, transfer("dept-a"), "sup")
+    assert assert_problem(same, 422)["guard"] == "changes_hands"  # the same unit, written otherwise, is no transfer
+    moved = fire(client, world, item, transfer("Dept-B"), "sup")
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["unit"], moved.json()["transition"]["fields"]["unit"]) == ("DEPT-B", "DEPT-B")
+    listed = client.get("/api/v1/items?unit=dept-b", headers=world.h("sup"))
+    assert listed.status_code == 200 and [i["id"] for i in listed.json()["data"]] == [item["id"]], listed.text
+    verified = CliRunner().invoke(app, ["audit", "verify"], env={"CLOSELOOP_DATABASE_URL": db_url})
+    assert verified.exit_code == 0 and verified.stdout.startswith("ok: "), verified.output
