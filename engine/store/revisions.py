@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from engine.config import PROJECT_ROOT
-from engine.store import Store, safe_url
+from engine.store import Store, safe_url, sqlite_path
 
 VERSIONS = PROJECT_ROOT / "migrations" / "versions"
 VERSION_TABLE = "alembic_version"  # alembic's own table, one row naming the revision applied last
@@ -85,6 +85,11 @@ class SchemaNotReady(RuntimeError):
 
 def require_schema_at_head(store: Store) -> None:
     """Refuse to go on with an unmigrated or older database, saying which command fixes it."""
+    path = sqlite_path(store.url)
+    if path is not None and not path.exists():
+        # Connecting would create an empty file under a mistyped name, left behind to confuse the next run.
+        raise SchemaNotReady(f"the database file {path} does not exist: check CLOSELOOP_DATABASE_URL, or run "
+                             f"`closeloop migrate` to create it")
     try:
         current, head = current_revision(store), head_revision()
     except sa.exc.ProgrammingError as exc:

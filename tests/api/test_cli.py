@@ -138,6 +138,7 @@ def test_commands_on_an_unmigrated_database_name_closeloop_migrate(tmp_path):
 
 
 def test_serve_refuses_an_unmigrated_sqlite_database(tmp_path):
+    (tmp_path / "new.db").touch()  # an empty file is an empty SQLite database (a missing one is named as missing)
     done = script("serve", "--port", str(free_port()), env={"CLOSELOOP_DATABASE_URL": f"sqlite:///{tmp_path}/new.db"},
                   timeout=60)
     assert done.returncode != 0

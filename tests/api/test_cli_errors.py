@@ -25,7 +25,7 @@ def _run(env: dict, *args: str) -> subprocess.CompletedProcess:
     ({"CLOSELOOP_NUMBER_PREFIX": ""}, "invalid setting CLOSELOOP_NUMBER_PREFIX: "),
     ({"CLOSELOOP_NUMBER_PREFIX": "Z G/x"}, "invalid setting CLOSELOOP_NUMBER_PREFIX: "),
     ({"CLOSELOOP_DATABASE_URL": "garbage"}, "CLOSELOOP_DATABASE_URL is not a database URL"),
-    ({"CLOSELOOP_DATABASE_URL": "sqlite:////nonexistent-folder/x.db"}, "cannot be used: unable to open database file"),
+    ({"CLOSELOOP_DATABASE_URL": "sqlite:////nonexistent-folder/x.db"}, "/nonexistent-folder/x.db does not exist"),
     ({"CLOSELOOP_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}, "cannot be used: connection failed"),
 ])
 def test_a_bad_setting_or_database_is_one_line_naming_it(db_url, tmp_path, setting, says):
@@ -33,6 +33,18 @@ def test_a_bad_setting_or_database_is_one_line_naming_it(db_url, tmp_path, setti
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.splitlines()[-1].startswith("error: ") and says in done.stderr, done.stderr
     assert "secret" not in done.stderr  # a password in the URL is never printed
+
+
+@pytest.mark.parametrize("args", [("unit", "list"), ("audit", "verify"), ("sweep", "--once"), ("demo",)])
+def test_a_mistyped_database_file_is_named_and_not_made(db_url, tmp_path, args):
+    folder = tmp_path / "typo"
+    folder.mkdir()
+    typo = folder / "closelop.db"
+    done = _run({"CLOSELOOP_DATABASE_URL": f"sqlite:///{typo}"}, *args)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == (f"error: the database file {typo} does not exist: check "
+                                            "CLOSELOOP_DATABASE_URL, or run `closeloop migrate` to create it")
+    assert list(folder.iterdir()) == []  # no empty database left under the mistyped name
 
 
 def test_a_file_that_is_no_database_is_named(db_url, tmp_path):
