@@ -75,7 +75,7 @@ def _clean(value: object) -> object:
         value = value.strip()
         return value or None
     if isinstance(value, bool):
-        return str(value)
+        return "TRUE" if value else "FALSE"  # as Excel and LibreOffice show it, not Python's True
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (int, float)):

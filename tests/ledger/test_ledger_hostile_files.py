@@ -49,6 +49,12 @@ def test_a_date_typed_into_a_text_column_reads_as_the_text_it_shows(client, worl
     assert table_counts(rt)["items"] == before["items"] + 1
 
 
+def test_a_boolean_cell_reads_as_the_word_the_spreadsheet_shows(client, world):
+    refused = upload(client, world.h("reg"), _with_cell("G2", '<c r="G2" t="b"><v>1</v></c>'))
+    assert assert_problem(refused, 422)["errors"] == [
+        {"row": 2, "column": "责任单位", "detail": "unit 'TRUE' does not exist or is outside reg's units"}]
+
+
 @pytest.mark.parametrize("serial", ["99999999", "-800000", "1e400", "-1e400", "nan"])
 def test_a_date_cell_no_calendar_can_show_is_a_row_error(client, world, rt, serial):
     before = table_counts(rt)
