@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from api.cli_values import day
+
 
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -190,17 +192,16 @@ def register(audit_app: typer.Typer, runtime) -> None:
     def export(file: Annotated[Path, typer.Argument(help="Where to write the bundle (a zip); '-' for stdout.")],
                unit: Annotated[Optional[str], typer.Option(help="Only this unit's subtree.")] = None,
                campaign: Annotated[Optional[str], typer.Option(help="Only this campaign.")] = None,
-               date_from: Annotated[Optional[dt.datetime], typer.Option(
-                   "--from", formats=["%Y-%m-%d"], help="Items registered on or after this date.")] = None,
-               date_to: Annotated[Optional[dt.datetime], typer.Option(
-                   "--to", formats=["%Y-%m-%d"], help="Items registered on or before this date.")] = None,
+               date_from: Annotated[Optional[dt.date], typer.Option(
+                   "--from", parser=day, metavar="YYYY-MM-DD", help="Items registered on or after this date.")] = None,
+               date_to: Annotated[Optional[dt.date], typer.Option(
+                   "--to", parser=day, metavar="YYYY-MM-DD", help="Items registered on or before this date.")] = None,
                with_evidence: Annotated[bool, typer.Option(
                    "--with-evidence", help="Also carry the stored evidence files the items refer to.")] = False) -> None:
         """Write the audit bundle: items, full histories, workflow versions, checkpoints and public keys."""
         from engine.audit.bundle import Filters, checked_filters, stream_bundle
 
-        filters = Filters(unit=unit, campaign=campaign, date_from=date_from.date() if date_from else None,
-                          date_to=date_to.date() if date_to else None)
+        filters = Filters(unit=unit, campaign=campaign, date_from=date_from, date_to=date_to)
         rt = runtime()
         filters = checked_filters(rt, filters)  # before the file is made: a refusal leaves none behind
         out = sys.stdout.buffer if str(file) == "-" else open(file, "wb")

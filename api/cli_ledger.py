@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from api.cli_values import day
 from engine.errors import DomainError
 
 export_app = typer.Typer(help="Export data as the files offices exchange.", no_args_is_help=True)
@@ -49,8 +50,8 @@ def register(app: typer.Typer, runtime) -> None:
         campaign: Annotated[Optional[list[str]], typer.Option(help="Only this campaign; repeat for several.")] = None,
         overdue: Annotated[Optional[bool], typer.Option("--overdue/--not-overdue", help="Only overdue items, or "
                                                         "only those not overdue.")] = None,
-        as_of: Annotated[Optional[str], typer.Option("--as-of", help="The ledger as it stood at the end of this "
-                                                     "day (YYYY-MM-DD).")] = None,
+        as_of: Annotated[Optional[dt.date], typer.Option("--as-of", parser=day, metavar="YYYY-MM-DD",
+                                                         help="The ledger as it stood at the end of this day.")] = None,
         as_user: Annotated[Optional[str], typer.Option("--as", help="Export what this user may see (default: "
                                                        "every unit).")] = None,
     ) -> None:
@@ -65,20 +66,14 @@ def register(app: typer.Typer, runtime) -> None:
             _fail("the file name must end in .xlsx or .csv")
         rt = runtime()
         actor = _actor(rt, as_user)
-        day = None
-        if as_of is not None:
-            try:
-                day = dt.date.fromisoformat(as_of)
-            except ValueError:
-                _fail(f"--as-of {as_of!r} is not a date written YYYY-MM-DD")
-            if day > rt.today():
-                _fail(f"--as-of {as_of} is in the future")
+        if as_of is not None and as_of > rt.today():
+            _fail(f"--as-of {as_of} is in the future")
         given = {"state": state, "unit": unit, "source": source, "campaign": campaign}
         filters = queries.ItemFilters(overdue=overdue, **{n: queries.split_values(n, v) for n, v in given.items()})
         try:
             queries.check_known_values(filters, rt.registry, {"source": SOURCES})
             total = count_rows(rt, actor, filters)
-            rows = ledger_rows(rt, actor, filters, as_of=day)
+            rows = ledger_rows(rt, actor, filters, as_of=as_of)
             with typer.progressbar(length=total, label=f"writing {file.name}") as bar:
                 counted = _Counted(rows, bar)
                 if suffix == ".xlsx":

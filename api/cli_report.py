@@ -7,6 +7,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
+from api.cli_values import day
 from engine.accounts import Actor
 from engine.audit.actors import cli_actor
 
@@ -57,9 +58,10 @@ def register(app: typer.Typer, runtime: Callable) -> None:
 
     @app.command("report")
     def report(by: Annotated[str, typer.Option("--by", help="unit, source, severity, workflow or campaign.")] = "unit",
-               date_from: Annotated[Optional[str], typer.Option("--from", help="First registration day, YYYY-MM-DD.")] = None,
-               date_to: Annotated[Optional[str], typer.Option("--to", help="Last registration day, YYYY-MM-DD.")] = None
-               ) -> None:
+               date_from: Annotated[Optional[dt.date], typer.Option(
+                   "--from", parser=day, metavar="YYYY-MM-DD", help="First registration day.")] = None,
+               date_to: Annotated[Optional[dt.date], typer.Option(
+                   "--to", parser=day, metavar="YYYY-MM-DD", help="Last registration day.")] = None) -> None:
         """Print the summary report (closure, overdue, on-time and reopen figures) per group, all units."""
         from engine.errors import DomainError
         from engine.reports.summary import GROUPS, SummaryQuery, summary
@@ -67,15 +69,8 @@ def register(app: typer.Typer, runtime: Callable) -> None:
         if by not in GROUPS:
             typer.echo(f"error: --by is one of {', '.join(GROUPS)}", err=True)
             raise typer.Exit(2)
-        days = {}
-        for name, text in (("--from", date_from), ("--to", date_to)):
-            try:
-                days[name] = dt.date.fromisoformat(text) if text is not None else None
-            except ValueError:
-                typer.echo(f"error: {name} must be a date written YYYY-MM-DD, not {text!r}", err=True)
-                raise typer.Exit(2) from None
         rt = runtime()
-        query = SummaryQuery(group_by=by, date_from=days["--from"], date_to=days["--to"], today=rt.today())
+        query = SummaryQuery(group_by=by, date_from=date_from, date_to=date_to, today=rt.today())
         try:
             with rt.store.read() as conn:
                 result = summary(conn, operator(), rt.registry, query, rt.settings.tz)

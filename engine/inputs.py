@@ -15,8 +15,9 @@ LIGHTS = ("green", "yellow", "red", "none")  # the deadline light; "none" while 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, used with fullmatch (no final newline)
 
 
-def _iso_date(value: object) -> object:
-    """Dates are 'YYYY-MM-DD' strings only: no timestamps, no other formats, no impossible days."""
+def iso_date(value: object) -> dt.date:
+    """A date written 'YYYY-MM-DD', or ValueError saying what is wrong: no timestamps, no other ISO 8601 forms
+    (Python's own parser takes 20260105 and 2026-W02-1 too), no impossible days."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if not isinstance(value, str) or not _DATE.fullmatch(value):
@@ -48,7 +49,7 @@ def _not_blank(value: str) -> str:
 # name has at least one character that is not whitespace.
 TEXT_PATTERN = r"^[^\u0000]*$"
 NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[dt.date, BeforeValidator(iso_date)]
 Text = Annotated[str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 Name = Annotated[str, AfterValidator(clean_text), AfterValidator(_not_blank),
                  Field(json_schema_extra={"pattern": NAME_PATTERN})]

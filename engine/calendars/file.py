@@ -23,6 +23,7 @@ import yaml
 
 from engine.calendars.schedule import YearSchedule
 from engine.errors import CalendarError
+from engine.inputs import iso_date
 from engine.yamlkeys import repeated_keys
 
 _KEYS = ("notice", "holidays", "workdays")
@@ -44,7 +45,7 @@ class _Problems:
 
 def _date(text: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(text.strip())
+        return iso_date(text.strip())
     except ValueError:
         return None
 

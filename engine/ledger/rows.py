@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from engine.accounts import Actor
 from engine.definitions.workflow import WorkflowDef
 from engine.guards import past_max_due
-from engine.inputs import NewItem, _iso_date
+from engine.inputs import NewItem, iso_date
 from engine.items import CREATE_ROLES, assignee_problem
 from engine.ledger.columns import SOURCE_TITLES
 
@@ -68,7 +68,7 @@ def _date(cells: dict, column: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return _iso_date(value.replace("/", "-") if len(value) == 10 else value)
+        return iso_date(value.replace("/", "-") if len(value) == 10 else value)
     except ValueError as exc:
         raise RowError(column, f"{value!r}: {exc}") from None
 

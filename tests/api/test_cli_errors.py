@@ -7,7 +7,9 @@ import subprocess
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from api.cli import app
 from tests.engine.test_history_chain import CLOSELOOP
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -123,3 +125,16 @@ def test_an_export_of_a_campaign_nothing_names_is_refused(db_url, client, world,
 
     new_item(client, world, campaign="2026-XC-R1")
     assert _run(env, "audit", "export", str(tmp_path / "c.zip"), "--campaign", "2026-XC-R1").returncode == 0
+
+
+@pytest.mark.parametrize("args", [("report", "--from"), ("export", "ledger", "out.csv", "--as-of"),
+                                  ("audit", "export", "out.zip", "--to")])
+@pytest.mark.parametrize("written", ["2026-W02-1", "20260105", "2026-1-5", "2026-02-30"])
+def test_a_date_option_takes_only_what_the_api_takes(db_url, rt, tmp_path, args, written):
+    # Python's date parser also reads ISO week dates and the basic form (20260105), strptime reads 2026-1-5:
+    # a date the HTTP API refuses is refused here too, as a usage error naming the option.
+    args = tuple(str(tmp_path / a) if a.startswith("out.") else a for a in args)
+    result = CliRunner().invoke(app, [*args, written], env={"CLOSELOOP_DATABASE_URL": db_url})
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{args[-1]}'" in result.output and written in result.output, result.output
+    assert list(tmp_path.glob("out.*")) == []

@@ -103,6 +103,8 @@ BAD = [
     ("no-holidays", "2027:\n  workdays:\n    春节: 2027-02-20\n", "2027: give the year's holidays"),
     ("bad-date", "2027:\n  holidays:\n    元旦: 2027-01-01\n    春节: 2027-02-30\n",
      ":4: 2027.holidays.春节: '2027-02-30' is not a date"),
+    ("iso-week-date", "2027:\n  holidays:\n    元旦: 2027-W01-5\n", ":3: 2027.holidays.元旦: '2027-W01-5' is not a date"),
+    ("basic-form-date", "2027:\n  holidays:\n    元旦: '20270101'\n", ":3: 2027.holidays.元旦: '20270101' is not a date"),
     ("reversed-range", "2027:\n  holidays:\n    春节: 2027-02-13..2027-02-05\n",
      ":3: 2027.holidays.春节: '2027-02-13..2027-02-05': the range ends before it starts"),
     ("other-year", "2027:\n  holidays:\n    元旦: [2026-12-31, 2027-01-01]\n",
