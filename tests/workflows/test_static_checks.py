@@ -105,6 +105,11 @@ CASES = [
     ("unknown-transition-key", _set_in_transition("accept", "when", "always"),
      f"transitions[{ACCEPT}].when", ["unknown key"]),
     ("missing-title", lambda d: d.pop("title"), "title", ["Field required"]),
+    # The version is shown beside every item and in the audit bundle: a word, not blank text or a paragraph.
+    ("empty-version", lambda d: d.__setitem__("version", ""), "version", ["1-32 characters"]),
+    ("blank-version", lambda d: d.__setitem__("version", "  "), "version", ["without spaces"]),
+    ("multi-line-version", lambda d: d.__setitem__("version", "2\n3"), "version", ["without spaces"]),
+    ("long-version", lambda d: d.__setitem__("version", "9" * 33), "version", ["1-32 characters"]),
 ]
 # id, raw bytes of the file, words the message must contain
 RAW_CASES = [
