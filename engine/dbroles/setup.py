@@ -79,8 +79,14 @@ def _password(given: str | None, variable: str) -> tuple[str, list[str]]:
             # PostgreSQL takes PASSWORD '' as no password: a login role anyone may use where trust is configured.
             raise ValueError(f"--{variable.replace('_', '-')} must not be empty")
         return sql_literal(given), []
+    flag = f"closeloop_{variable}_blank"
     return f":'{variable}'", [
         f"\\if :{{?{variable}}}",
+        # psql -v app_password= sets the variable to nothing, which PASSWORD would take as no password.
+        f"  SELECT trim(:'{variable}') = '' AS {flag} \\gset",
+        f"  \\if :{flag}",
+        f"    DO $$ BEGIN RAISE EXCEPTION '{variable} must not be empty'; END $$;",
+        "  \\endif",
         "\\else",  # ON_ERROR_STOP: this ends the script with a non-zero exit status, having made nothing
         f"  DO $$ BEGIN RAISE EXCEPTION 'give the password: psql -v {variable}=... (or closeloop db roles "
         f"--{variable.replace('_', '-')} ...)'; END $$;",
