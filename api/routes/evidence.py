@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
@@ -16,6 +17,7 @@ from api.deps import CallerDep
 from api.models_evidence import EvidenceFileOut, EvidenceUploadList
 from api.openapi import IDEMPOTENCY_KEY
 from api.problem_shapes import errors, problem_response, write_errors
+from api.uploads import uploaded_file
 from engine.accounts import Actor
 from engine.errors import EvidenceTooLarge, EvidenceTypeRefused, IntegrityViolation, InvalidInput, NotFound
 from engine.evidence.detect import media_type_of
@@ -54,10 +56,24 @@ def upload_body_limit(rt: Runtime):
     return limit
 
 
+def _sent_file_name(upload: UploadFile) -> str:
+    """The file name as the client wrote it: UTF-8 (browsers), else GB18030, the superset of the GBK a client on
+    a Chinese Windows (curl, an office's own scripts) sends; Starlette's fallback would read that as Latin-1."""
+    disposition = upload.headers.get("content-disposition")
+    raw = None if disposition is None else parse_options_header(disposition.encode("latin-1"))[1].get(b"filename")
+    if raw is None:
+        return upload.filename or ""
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInput("the file name is neither UTF-8 nor GBK text: send it in UTF-8", field="file")
+
+
 def upload_file_name(upload: UploadFile) -> str:
     """The client's file name without any folder part, checked like every other name."""
-    raw = upload.filename or ""
-    name = re.split(r"[/\\]", raw)[-1].strip()
+    name = re.split(r"[/\\]", _sent_file_name(upload))[-1].strip()
     if is_blank(name):
         raise InvalidInput("the file part has no file name (send it as filename=\"...\")", field="file")
     if "\x00" in name or len(name) > 255:
@@ -113,10 +129,7 @@ async def upload_evidence(item_id: str, caller: CallerDep) -> Response:
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise EvidenceTypeRefused("send the file as multipart/form-data in the field 'file'",
                                   detected_type=request.headers.get("content-type", "none"))
-    async with request.form(max_files=1, max_fields=10) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("the form has no file in the field 'file'", field="file")
+    async with uploaded_file(request, "the evidence file") as upload:
         name = upload_file_name(upload)
         staged = await dbcalls.off_loop(stage_upload, rt, upload)
     stored = staged.stored

@@ -9,7 +9,6 @@ import tempfile
 from typing import Annotated, Iterator
 
 from fastapi import APIRouter, Depends, Query
-from starlette.datastructures import UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from api import dbcalls, respond
@@ -18,6 +17,7 @@ from api.models_ledger import LedgerImportOut
 from api.openapi import IDEMPOTENCY_KEY
 from api.problem_shapes import errors, problem_response, write_errors
 from api.routes.items import ENUMS
+from api.uploads import uploaded_file
 from engine import queries
 from engine.accounts import Actor
 from engine.errors import InvalidInput
@@ -180,10 +180,7 @@ async def import_items(caller: CallerDep, dry_run: bool = False,
     rt, actor, request = caller.rt, caller.actor, caller.request
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise InvalidInput("send the ledger as multipart/form-data in the field 'file'", field="file")
-    async with request.form(max_files=1, max_fields=10) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("the form has no file in the field 'file'", field="file")
+    async with uploaded_file(request, "the ledger") as upload:
         data = await upload.read()
     prepared = await dbcalls.off_loop(importing.prepare, rt, actor, data, workflow=workflow)
     body = {"sha256": hashlib.sha256(data).hexdigest(), "dry_run": dry_run, "workflow": workflow}

@@ -213,3 +213,38 @@ def test_a_download_answers_a_media_type_the_openapi_document_lists(client, worl
     got = client.get(f"/api/v1/items/{item['id']}/evidence/{sha}", headers=world.h("aud"))
     assert got.status_code == 200 and got.headers["content-type"] == "application/octet-stream"
     assert got.content == ACCEPTED["image/png"] and "application/octet-stream" in listed
+
+
+def _raw_upload(client, world, item, disposition: bytes, content: bytes = PDF):
+    body = (b"--XX\r\nContent-Disposition: form-data; name=\"file\"; " + disposition +
+            b"\r\nContent-Type: application/pdf\r\n\r\n" + content + b"\r\n--XX--\r\n")
+    return client.post(f"/api/v1/items/{item['id']}/evidence", content=body,
+                       headers=world.h("asg_a", **{"content-type": "multipart/form-data; boundary=XX"}))
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "gbk"])
+def test_a_file_name_sent_in_gbk_keeps_its_chinese(client, world, rt, evidence_dir, codec):
+    # Browsers send UTF-8; curl and scripts on a Chinese Windows send the system's GBK, which Starlette alone
+    # read as Latin-1 (验收报告.pdf became ÑéÊÕ±¨¸æ.pdf, in the record and in every download's name).
+    item = new_item(client, world)
+    sent = _raw_upload(client, world, item, 'filename="验收报告.pdf"'.encode(codec))
+    assert sent.status_code == 201 and sent.json()["name"] == "验收报告.pdf", sent.text
+
+
+def test_a_file_name_in_no_known_encoding_is_refused(client, world, rt, evidence_dir):
+    item = new_item(client, world)
+    refused = _raw_upload(client, world, item, b'filename="\xff\xfe\xff.pdf"')
+    assert "neither UTF-8 nor GBK" in assert_problem(refused, 422)["detail"]
+    assert stored_files(evidence_dir) == [] and upload_rows(rt) == 0
+
+
+@pytest.mark.parametrize("path", ["evidence", "import"])
+def test_a_body_that_is_no_multipart_form_says_what_to_send(client, world, rt, evidence_dir, path):
+    item = new_item(client, world)
+    url = f"/api/v1/items/{item['id']}/evidence" if path == "evidence" else "/api/v1/items/import"
+    broken = client.post(url, content=b"--XX\r\nContent-Disposition form-data\r\n\r\nabc\r\n--XX--\r\n",
+                         headers=world.h("reg" if path == "import" else "asg_a",
+                                         **{"content-type": "multipart/form-data; boundary=XX"}))
+    detail = assert_problem(broken, 400)["detail"]
+    assert "not a readable multipart/form-data form" in detail and "form field 'file'" in detail, detail
+    assert stored_files(evidence_dir) == [] and upload_rows(rt) == 0
