@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from engine import errors
+from engine.inputs import error_message
 from engine.store.unavailable import unavailable
 
 log = logging.getLogger("closeloop.api")
@@ -56,7 +57,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict]:
     out = []
     for err in exc.errors():
         # The offending input is not echoed back: it may be huge, and the location already says where.
-        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")})
+        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": error_message(err), "type": err.get("type", "")})
     return out
 
 

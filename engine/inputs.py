@@ -28,6 +28,17 @@ def iso_date(value: object) -> dt.date:
         raise ValueError(f"{value} is not a real calendar date") from None
 
 
+def error_message(err: dict) -> str:
+    """A pydantic error's message, with an optional text's length told in characters: its limit sits beside
+    a validator, and pydantic then says "Value should have at most 100 items after validation, not 101"."""
+    ctx = err.get("ctx") or {}
+    if err.get("type") in ("too_long", "too_short") and isinstance(err.get("input"), str) \
+            and ctx.get("field_type") == "Value":
+        bound, limit = ("at most", ctx["max_length"]) if err["type"] == "too_long" else ("at least", ctx["min_length"])
+        return f"String should have {bound} {limit} character{'' if limit == 1 else 's'}"
+    return err.get("msg", "")
+
+
 def clean_text(value: str) -> str:
     """Refuse text a database cannot store faithfully: NUL characters and lone surrogates."""
     if "\x00" in value:

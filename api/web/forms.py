@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from api.problems import STATUS_BY_ERROR
 from engine.errors import DomainError
+from engine.inputs import error_message
 
 
 def filled(form, names: tuple[str, ...]) -> dict[str, str]:
@@ -22,7 +23,7 @@ def explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where}: {err.get('msg', '')}" if where else err.get("msg", ""))
+        parts.append(f"{where}: {error_message(err)}" if where else error_message(err))
     return "; ".join(parts)
 
 

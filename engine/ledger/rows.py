@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from engine.accounts import Actor
 from engine.definitions.workflow import WorkflowDef
 from engine.guards import past_max_due
-from engine.inputs import NewItem, iso_date
+from engine.inputs import NewItem, error_message, iso_date
 from engine.items import CREATE_ROLES, assignee_problem
 from engine.ledger.columns import SOURCE_TITLES
 
@@ -130,7 +130,7 @@ def _new_item(values: dict) -> NewItem:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "title"
-        raise RowError(COLUMN_OF.get(name, name), first["msg"]) from None
+        raise RowError(COLUMN_OF.get(name, name), error_message(first)) from None
 
 
 def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef, workflow: str,

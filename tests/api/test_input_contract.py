@@ -124,3 +124,18 @@ def test_unit_filter_outside_the_scope_is_answered_like_an_unknown_unit(client, 
     assert [i["id"] for i in listed] == [mine["id"]]
     everything = client.get("/api/v1/items", params={"unit": "DEPT-B"}, headers=world.h("aud")).json()["data"]
     assert [i["id"] for i in everything] == [theirs["id"]]
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("external_ref", "R" * 101, "String should have at most 100 characters"),
+    ("assignee", "a" * 65, "String should have at most 64 characters"),
+    ("campaign", "专" * 101, "String should have at most 100 characters"),
+])
+def test_a_too_long_optional_text_is_named_as_too_many_characters(client, world, rt, field, value, says):
+    # Was "Value should have at most 100 items after validation, not 101": the length of an optional text was
+    # checked on the value as a whole, in words meant for lists.
+    before = table_counts(rt)
+    refused = client.post("/api/v1/items", json={**ITEM, field: value}, headers=world.h("reg"))
+    body = assert_problem(refused, 422)
+    assert [(e["loc"], e["msg"]) for e in body["errors"]] == [(["body", field], says)], body
+    assert table_counts(rt) == before

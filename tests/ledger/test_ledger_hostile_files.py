@@ -167,3 +167,11 @@ def test_a_templates_rows_with_only_their_serial_filled_in_are_skipped(client, w
     rows = [ROW] + [{"序号": n} for n in range(2, 40)]
     answer = upload(client, world.h("reg"), ledger_file(rows))
     assert answer.status_code == 200 and answer.json()["created"] == 1, answer.text
+
+
+def test_a_too_long_external_reference_is_named_in_characters(client, world, rt):
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), ledger_file([{**ROW, "外部编号": "R" * 101}]))
+    assert assert_problem(refused, 422)["errors"] == [
+        {"row": 2, "column": "外部编号", "detail": "String should have at most 100 characters"}]
+    assert table_counts(rt) == before
