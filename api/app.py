@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
-from api import docs, openapi, problems, web
+from api import docs, openapi, problems, query_params, web
 from api.lane import TransitionLane
 from api.limits import BodyLimit, HeaderLimit
 from api.methods import Methods
@@ -51,6 +51,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     docs.install(app)
     web.install(app)
     openapi.install(app, runtime)
+    query_params.prepare(app)
     # Added first, so it runs last: a transition the lane takes never pays for it.
     app.add_middleware(Methods, api=app)
     # Inside the limits, the request id and the access log.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from fastapi import FastAPI
 from starlette.requests import Request
 
 from engine.errors import InvalidInput
@@ -63,16 +64,37 @@ def _is_array(schema: dict) -> bool:
     return schema.get("type") == "array" or any(_is_array(part) for part in schema.get("anyOf", ()))
 
 
+# Building the OpenAPI document takes over half a second: once per set of routes, not once per app (a test
+# builds an app each time) nor on a request (the first one with a query string would wait for it).
+_TABLES: dict[tuple, dict[tuple[str, str], Accepted]] = {}
+
+
+def _shape(app: FastAPI) -> tuple:
+    # The query parameters of an operation follow from its path, methods and endpoint (its signature and the
+    # openapi_extra given with it), none of which depends on the runtime the app was built around. Endpoints
+    # are named, not compared: the documentation's are closures made anew for each app.
+    return tuple((getattr(route, "path_format", getattr(route, "path", None)),
+                  tuple(sorted(getattr(route, "methods", None) or ())),
+                  getattr(getattr(route, "endpoint", None), "__module__", None),
+                  getattr(getattr(route, "endpoint", None), "__qualname__", None))
+                 for route in app.routes)
+
+
+def prepare(app: FastAPI) -> None:
+    """Read the query parameters every operation documents, once the app's routes and document are complete."""
+    key = _shape(app)
+    if key not in _TABLES:
+        _TABLES[key] = operations(app.openapi())
+    app.state.query_parameters = _TABLES[key]
+
+
 async def check_query(request: Request) -> None:
     """A dependency of every route: 422 for an undocumented or repeated single-valued query parameter."""
     if not request.scope.get("query_string"):
         return
     route = request.scope.get("route")
     path = getattr(route, "path_format", None)
-    table = getattr(request.app.state, "query_parameters", None)
-    if table is None:
-        table = request.app.state.query_parameters = operations(request.app.openapi())
-    accepted = table.get((request.method, path))
+    accepted = request.app.state.query_parameters.get((request.method, path))
     if accepted is None:
         return  # not an operation of the document (the pages, the documentation): their own rules apply
     refuse_unknown(request, accepted.names)

@@ -58,6 +58,17 @@ def test_the_accepted_parameters_come_from_the_served_document(client):
     assert table[("GET", "/api/v1/items/{item_id}")].names == frozenset()
 
 
+def test_the_parameters_are_read_when_the_app_is_built_and_once_per_set_of_routes(client, rt):
+    # Reading them builds the OpenAPI document (over half a second): not on a request, where the first one with
+    # a query string would wait for it, and not again for another app of the same routes.
+    from api.app import create_app
+
+    served = operations(client.get("/openapi.json").json())
+    assert client.app.state.query_parameters == served
+    another = create_app(rt)
+    assert another.openapi_schema is None and another.state.query_parameters is client.app.state.query_parameters
+
+
 def test_an_export_from_after_to_is_refused_like_the_admin_log(client, world):
     for path in ("/api/v1/audit/export", "/api/v1/audit/admin-log"):
         body = assert_problem(client.get(f"{path}?from=2026-05-01&to=2026-04-01", headers=world.h("aud")), 422)
