@@ -13,4 +13,4 @@ def day(text: str) -> dt.date:
     try:
         return iso_date(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"{text!r} {exc}" if "real" not in str(exc) else str(exc)) from None
+        raise typer.BadParameter(f"{text!r}: {exc}") from None
