@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from api.query_params import operations
-from tests.api.test_cli_audit import _run as run_audit
+from tests.api.test_cli_audit import _script as run_audit
 from tests.helpers import assert_problem, table_counts
 from tests.ledger.support import ledger_file, upload
 
