@@ -24,7 +24,8 @@ from engine.listing.textsearch import SEARCHED
 from engine.reports.summary import GROUPS, SummaryQuery, summary
 from engine.runtime import Runtime
 from engine.store import Store
-from tests.conftest import START
+from tests.conftest import START, new_database
+from tests.db_roles import owner_url
 
 ITEMS = 2_000
 TODAY = START.date()
@@ -51,11 +52,18 @@ PG_WALKS = ("state", "source", "severity", "workflow", "scope + state", "unit (d
 TEXT_CASES = ("q (common)", "q (rare)", "q (number)", "scope + q")
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def seeded_url(request, tmp_path_factory) -> str:
+    """A database of ITEMS seeded items with fresh statistics (seeded as the owner, read as the application):
+    one for the module's tests, which only read it (seeding takes seconds)."""
+    url = new_database(request, request.param, tmp_path_factory.mktemp("seeded"))
+    seed(owner_url(url), ITEMS, now=START)
+    return url
+
+
 @pytest.fixture
-def seeded(db_url, db_owner_url):
-    """A database of ITEMS seeded items with fresh statistics (seeded as the owner, read as the application)."""
-    seed(db_owner_url, ITEMS, now=START)
-    store = Store(db_url)
+def seeded(seeded_url):
+    store = Store(seeded_url)
     yield store
     store.dispose()
 
@@ -157,7 +165,7 @@ def test_every_case_has_a_planned_index():
     assert set(_cases()) == set(EXPECTED) | set(TEXT_CASES)
 
 
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("seeded_url", ["postgres"], indirect=True)
 def test_text_search_uses_the_trigram_indexes(seeded):
     """With plain index scans ruled out, the ILIKE of q= is answered from the GIN trigram index of every
     searched column (a BitmapOr of the four), not by reading every row."""
@@ -215,13 +223,13 @@ def test_every_case_lists_what_the_plain_query_lists(seeded):
         assert ids or name in ("q (number)", "q (rare)"), f"{name} matches nothing in the seeded data"
 
 
-def test_the_summary_report_reads_no_item_row_of_a_closed_item(seeded, db_url):
+def test_the_summary_report_reads_no_item_row_of_a_closed_item(seeded, seeded_url):
     """Over all time (the dashboard's report) the report counts open items from the partial index ix_items_open
     and final ones from report_counts (on SQLite from its index by group, with no sort), never an item row of a
     closed item. With a registration period, the
     open items of the period may instead come through the ordering index by created_at, as may the final ones of
     its cut months (PostgreSQL picks by its statistics): never a full scan of items, whatever the grouping."""
-    rt = Runtime.open(Settings(database_url=db_url))
+    rt = Runtime.open(Settings(database_url=seeded_url))
     period = (TODAY.replace(day=1) - dt.timedelta(days=200), TODAY - dt.timedelta(days=1))
     problems, open_reads = [], 0
     try:
