@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -59,6 +60,25 @@ class Lookups:
     assignees: dict[str, object]  # username -> SELECT_ASSIGNEE row
 
 
+# Dates typed as text the way Chinese ledgers write them, year first so never ambiguous: 2026-06-30, 2026/6/30,
+# 2026.6.30, 2026年6月30日 (full-width digits and slashes too, by NFKC). Day-first forms such as 30/6/2026 are not.
+_TEXT_DATES = (re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})"),
+               re.compile(r"([0-9]{4})\s*年\s*([0-9]{1,2})\s*月\s*([0-9]{1,2})\s*日?"))
+
+
+def _text_date(value: str) -> dt.date:
+    text = unicodedata.normalize("NFKC", value)
+    for pattern in _TEXT_DATES:
+        found = pattern.fullmatch(text)
+        if found is not None:
+            year, month, day = (int(part) for part in found.groups() if part.isdigit())
+            try:
+                return dt.date(year, month, day)
+            except ValueError:
+                raise ValueError("is not a real calendar date") from None
+    return iso_date(value)  # refused, with the API's words for what a date is
+
+
 def _date(cells: dict, column: str) -> dt.date | None:
     value = cells.get(column)
     if value is None:
@@ -68,9 +88,9 @@ def _date(cells: dict, column: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return iso_date(value.replace("/", "-") if len(value) == 10 else value)
+        return _text_date(value)
     except ValueError as exc:
-        raise RowError(column, f"{value!r}: {exc}") from None
+        raise RowError(column, f"{value!r}: {exc} (2026-06-30, 2026/6/30 and 2026年6月30日 are read)") from None
 
 
 def _source(cells: dict) -> str:

@@ -175,3 +175,23 @@ def test_a_too_long_external_reference_is_named_in_characters(client, world, rt)
     assert assert_problem(refused, 422)["errors"] == [
         {"row": 2, "column": "外部编号", "detail": "String should have at most 100 characters"}]
     assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_dates_typed_as_text_the_way_chinese_ledgers_write_them_are_read(client, world, rt, kind):
+    written = ["2026-06-30", "2026/7/1", "2026.7.2", "2026年7月3日", "２０２６年７月６日", "2026 年 7 月 7 日"]
+    rows = [{**ROW, "外部编号": f"T-{n}", "整改时限": text} for n, text in enumerate(written)]
+    done = upload(client, world.h("reg"), ledger_file(rows, kind=kind), name=f"台账.{kind}")
+    assert done.status_code == 200 and done.json()["created"] == len(written), done.text
+    listed = client.get("/api/v1/items?q=T-&limit=50", headers=world.h("reg")).json()["data"]
+    assert sorted(i["due_date"] for i in listed) == ["2026-06-30", "2026-07-01", "2026-07-02", "2026-07-03",
+                                                      "2026-07-06", "2026-07-07"]
+
+
+@pytest.mark.parametrize("text", ["30/6/2026", "2026年2月30日", "2026-6/30", "20260630"])
+def test_a_text_date_that_is_ambiguous_or_impossible_is_a_row_error(client, world, rt, text):
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), ledger_file([{**ROW, "整改时限": text}], kind="csv"), name="台账.csv")
+    [error] = assert_problem(refused, 422)["errors"]
+    assert (error["row"], error["column"]) == (2, "整改时限") and "2026年6月30日 are read" in error["detail"], error
+    assert table_counts(rt) == before
