@@ -63,13 +63,17 @@ def _lookups(conn: sa.Connection, usernames: set[str]) -> Lookups:
         entry = (row.id, row.code, row.path)
         by_code[row.code.lower()] = entry
         by_name.setdefault(row.name, []).append(entry)
-    assignees = {}
+    assignees, assignees_by_name = {}, {}
+    chosen = sa.select(users.c.username, users.c.roles, users.c.active, units.c.path, users.c.display_name
+                       ).select_from(users.join(units, units.c.id == users.c.unit_id))
     for chunk in _chunks(sorted(usernames)):
-        query = (sa.select(users.c.username, users.c.roles, users.c.active, units.c.path)
-                 .select_from(users.join(units, units.c.id == users.c.unit_id)).where(users.c.username.in_(chunk)))
-        for row in conn.execute(query):
+        for row in conn.execute(chosen.where(users.c.username.in_(chunk))):
             assignees[row.username] = row
-    return Lookups(by_code, by_name, assignees)
+        # A ledger from another office names the person (李明), not their username: the names are read too.
+        for row in conn.execute(chosen.where(users.c.display_name.in_(chunk))):
+            assignees_by_name.setdefault(row.display_name, []).append(row)
+            assignees.setdefault(row.username, row)  # checked by username once the name is resolved
+    return Lookups(by_code, by_name, assignees, assignees_by_name)
 
 
 def _existing(conn: sa.Connection, identities: list[tuple[str | None, str | None, str | None]]

@@ -57,7 +57,8 @@ class Lookups:
 
     units: dict[str, tuple[int, str, str]]  # lower-case code -> (id, code, path)
     units_by_name: dict[str, list[tuple[int, str, str]]]
-    assignees: dict[str, object]  # username -> SELECT_ASSIGNEE row
+    assignees: dict[str, object]  # username -> SELECT_ASSIGNEE row (with the display name)
+    assignees_by_name: dict[str, list] = field(default_factory=dict)  # display name -> those rows
 
 
 # Dates typed as text the way Chinese ledgers write them, year first so never ambiguous: 2026-06-30, 2026/6/30,
@@ -121,6 +122,20 @@ def _unit(cells: dict, lookups: Lookups, actor: Actor) -> tuple[int, str, str]:
     return found
 
 
+def _assignee(cells: dict, lookups: Lookups, unit_path: str) -> str | None:
+    """The 责任人's username: the cell's username, else the one user of the item's unit or below who may be its
+    assignee and is named so (a namesake elsewhere is no concern of this row)."""
+    value = cells.get("责任人")
+    if value is None or value in lookups.assignees or value not in lookups.assignees_by_name:
+        return value  # a username (first), or nobody's name: checked as a username, which names the problem
+    named = [row.username for row in lookups.assignees_by_name.get(value, [])
+             if assignee_problem(row, row.username, unit_path) is None]
+    if len(named) > 1:
+        raise RowError("责任人", f"several users of the unit are named {value!r} ({', '.join(sorted(named))}); "
+                                "write the username")
+    return named[0] if named else value
+
+
 def _state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> str:
     value = cells.get("当前状态")
     if value is None:
@@ -159,7 +174,7 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
     title, description = _problem(cells)
     source = _source(cells)
     unit_id, unit_code, unit_path = _unit(cells, lookups, actor)
-    assignee = cells.get("责任人")
+    assignee = _assignee(cells, lookups, unit_path)
     due_date = _date(cells, "整改时限")
     new = _new_item({"title": title, "description": description, "source": source, "unit": unit_code,
                      "due_date": due_date, "workflow": workflow, "measures": cells.get("整改措施") or "",

@@ -195,3 +195,26 @@ def test_a_text_date_that_is_ambiguous_or_impossible_is_a_row_error(client, worl
     [error] = assert_problem(refused, 422)["errors"]
     assert (error["row"], error["column"]) == (2, "整改时限") and "2026年6月30日 are read" in error["detail"], error
     assert table_counts(rt) == before
+
+
+def test_the_person_responsible_may_be_written_by_name(client, world, rt):
+    # A ledger from another office names the person (李明), not their username; a namesake in another unit is
+    # no concern of the row, two in the row's unit are.
+    from engine import accounts
+
+    with rt.store.write() as conn:
+        for username, name, unit in (("li.ming", "李明", "DEPT-A"), ("li.ming2", "李明", "DEPT-B"),
+                                     ("wang.fang", "王芳", "DEPT-A"), ("wang.fang2", "王芳", "DEPT-A")):
+            accounts.add_user(conn, clock=rt.clock, actor="cli:tests", username=username, roles=["assignee"],
+                              unit=unit, display_name=name)
+    named = upload(client, world.h("reg"), ledger_file([{**ROW, "责任人": "李明"}]))
+    assert named.status_code == 200 and named.json()["created"] == 1, named.text
+    [item] = client.get("/api/v1/items?q=X-1", headers=world.h("reg")).json()["data"]
+    assert item["assignee"] == "li.ming"
+    before = table_counts(rt)
+    rows = [{**ROW, "外部编号": "X-2", "责任人": "王芳"}, {**ROW, "外部编号": "X-3", "责任单位": "SUB-A1", "责任人": "李明"}]
+    refused = upload(client, world.h("reg"), ledger_file(rows))
+    assert [(e["row"], e["column"], e["detail"]) for e in assert_problem(refused, 422)["errors"]] == [
+        (2, "责任人", "several users of the unit are named '王芳' (wang.fang, wang.fang2); write the username"),
+        (3, "责任人", "user '李明' does not exist or is inactive")]
+    assert table_counts(rt) == before
