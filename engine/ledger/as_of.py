@@ -121,7 +121,8 @@ def rows_as_of(rt: Runtime, actor: Actor, f: queries.ItemFilters, day: dt.date) 
         filter_paths = None
         if f.unit is not None:
             queries.filter_clauses(conn, actor, queries.ItemFilters(unit=f.unit), day, yellow_days)  # refuses
-            filter_paths = [unit_paths[code] for code in f.unit if code in unit_paths]
+            by_code = {code.lower(): path for code, path in unit_paths.items()}  # codes ignore case, as the check
+            filter_paths = [by_code[code.lower()] for code in f.unit if code.lower() in by_code]
         query = LEDGER_SELECT.where(*queries.filter_clauses(conn, actor, lasting, day, yellow_days),
                                     items.c.created_at < cutoff)
         for chunk in in_chunks(conn, query):

@@ -3,6 +3,8 @@ stores. The new unit must accept it again; the assignee is released unless one i
 the new state's; everything is in the history, and `closeloop audit verify` still says ok."""
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -10,6 +12,7 @@ from api.cli import app
 from engine.models import Item
 from tests.api.test_authorization import footprint
 from tests.helpers import assert_problem, drive, fire, new_item
+from tests.ledger.support import csv_cells
 
 REASON = "经核实属市民政局职责范围"
 
@@ -107,7 +110,7 @@ def test_within_its_unit_an_item_moves_to_another_named_assignee(client, world, 
     assert fire(client, world, item, {"trigger": "accept"}, "doer_a").status_code == 200
 
 
-def test_unit_codes_name_their_unit_whatever_their_case(client, world, rt, db_url):
+def test_unit_codes_name_their_unit_whatever_their_case(client, world, rt, db_url, clock):
     """Unit codes are unique regardless of case, so dept-b names DEPT-B on every write, as on the command line;
     the item and its record carry the code as stored, and verification agrees."""
     item = new_item(client, world, unit="dept-a", assignee="asg_a")
@@ -122,5 +125,11 @@ def test_unit_codes_name_their_unit_whatever_their_case(client, world, rt, db_ur
     assert (moved.json()["unit"], moved.json()["transition"]["fields"]["unit"]) == ("DEPT-B", "DEPT-B")
     listed = client.get("/api/v1/items?unit=dept-b", headers=world.h("sup"))
     assert listed.status_code == 200 and [i["id"] for i in listed.json()["data"]] == [item["id"]], listed.text
+    # The ledger as it stood at the end of a day is rebuilt from the history, and filtered there.
+    clock.advance(days=1)
+    yesterday = (rt.today() - dt.timedelta(days=1)).isoformat()
+    for code in ("DEPT-B", "dept-b"):
+        ledger = client.get("/api/v1/ledger.csv", params={"unit": code, "as_of": yesterday}, headers=world.h("sup"))
+        assert ledger.status_code == 200 and [row[1] for row in csv_cells(ledger.content)[1:]] == [item["number"]]
     verified = CliRunner().invoke(app, ["audit", "verify"], env={"CLOSELOOP_DATABASE_URL": db_url})
     assert verified.exit_code == 0 and verified.stdout.startswith("ok: "), verified.output
