@@ -11,7 +11,7 @@ from typing import Mapping
 import sqlalchemy as sa
 
 from engine import itemrows
-from engine.accounts import Actor
+from engine.accounts import Actor, unit_by_code
 from engine.audit import admin_log
 from engine.audit.models import AdminLogEntry
 from engine.clock import Clock, rfc3339
@@ -62,7 +62,9 @@ def draw_lookback(conn: sa.Connection, *, clock: Clock, registry: WorkflowRegist
     chosen = sample.draw(seed, numbers, k)
     ids = dict(population)
     now = clock.now()
-    row = {"seed": seed, "size": data.size, "percent": data.percent, "unit": data.unit, "campaign": data.campaign,
+    # The unit's own code (its subtree was found whatever case the code was written in): the record names it.
+    unit = None if data.unit is None else unit_by_code(conn, data.unit).code
+    row = {"seed": seed, "size": data.size, "percent": data.percent, "unit": unit, "campaign": data.campaign,
            "population": len(numbers), "population_digest": sample.population_digest(numbers)}
     lookback_id = conn.execute(lookbacks.insert().values(**row, created_by=actor.username, created_at=now)
                                ).inserted_primary_key[0]

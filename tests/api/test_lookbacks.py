@@ -69,6 +69,9 @@ def test_a_draw_by_percent_unit_or_campaign_takes_only_matching_closed_items(cli
     assert len(by_percent["items"]) == 3 and len(by_percent["seed"]) == 32  # a generated seed
     dept_a = _draw(client, world, {"percent": 100, "unit": "DEPT-A"})
     assert dept_a["population"] == 8 and {line["unit"] for line in dept_a["items"]} == {"DEPT-A", "SUB-A1"}
+    # A code in another case names the same unit, and the look-back records the unit's own code.
+    lower = _draw(client, world, {"percent": 100, "unit": "dept-a", "seed": dept_a["seed"]})
+    assert (lower["unit"], lower["population_digest"]) == ("DEPT-A", dept_a["population_digest"])
     r1 = _draw(client, world, {"size": 6, "campaign": "R1"})
     assert sorted(_numbers(r1)) == sorted(i["number"] for i in closed[:6])
     assert all(line["state"] == "closed" and line["check"] is None for line in r1["items"])
