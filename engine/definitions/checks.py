@@ -9,9 +9,19 @@ from engine.definitions.workflow import WorkflowDef
 Problem = tuple[tuple, str]
 
 
+def _version_problems(version: str) -> list[Problem]:
+    # Shown beside every item, in the ledger and the audit bundle: one short word. A file's rule only: versions
+    # stored before it keep loading, or the items started on them could no longer move.
+    if not 1 <= len(version) <= 32:
+        return [(("version",), 'a version is 1-32 characters, such as 2 or "2026.1"')]
+    if not version.isprintable() or any(c.isspace() for c in version):
+        return [(("version",), 'a version is written without spaces or control characters, such as 2 or "2026.1"')]
+    return []
+
+
 def static_problems(wf: WorkflowDef) -> list[Problem]:
     """Every structural problem of ``wf``, each with the key path it is about."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _version_problems(wf.version)
     names = [s.name for s in wf.states]
     known = set(names)
     for i, name in enumerate(names):

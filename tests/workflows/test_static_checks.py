@@ -110,6 +110,7 @@ CASES = [
     ("blank-version", lambda d: d.__setitem__("version", "  "), "version", ["without spaces"]),
     ("multi-line-version", lambda d: d.__setitem__("version", "2\n3"), "version", ["without spaces"]),
     ("long-version", lambda d: d.__setitem__("version", "9" * 33), "version", ["1-32 characters"]),
+    ("dotted-version-unquoted", lambda d: d.__setitem__("version", 2026.1), "version", ['in quotes ("2026.1")']),
 ]
 # id, raw bytes of the file, words the message must contain
 RAW_CASES = [
@@ -295,3 +296,16 @@ def test_a_duration_longer_than_ten_years_is_refused_with_its_line(tmp_path, dur
 
 def test_a_device_is_named_as_no_workflow_file():
     assert _problems(Path("/dev/zero")) == ["/dev/zero: not a regular file or a folder"]
+
+
+@pytest.mark.parametrize("version", ["", "2026 rev", "9" * 40])
+def test_a_stored_version_from_before_the_version_rule_still_loads(version):
+    # The rule is a file's: a version stored before it keeps loading, or its items could no longer move and
+    # verification would call it broken.
+    from engine.audit.verify import check_workflow_row
+    from engine.canonical import sha256_hex
+
+    definition = load_path(STANDARD)["standard"]
+    stored = definition.model_copy(update={"version": version}).canonical()
+    loaded, problem = check_workflow_row(sha256_hex(stored.encode()), stored)
+    assert problem is None and loaded.version == version
