@@ -126,14 +126,18 @@ def _assignee(cells: dict, lookups: Lookups, unit_path: str) -> str | None:
     """The 责任人's username: the cell's username, else the one user of the item's unit or below who may be its
     assignee and is named so (a namesake elsewhere is no concern of this row)."""
     value = cells.get("责任人")
-    if value is None or value in lookups.assignees or value not in lookups.assignees_by_name:
-        return value  # a username (first), or nobody's name: checked as a username, which names the problem
+    if value is None or value in lookups.assignees:
+        return value  # a username: checked as item creation checks it
     named = [row.username for row in lookups.assignees_by_name.get(value, [])
              if assignee_problem(row, row.username, unit_path) is None]
     if len(named) > 1:
         raise RowError("责任人", f"several users of the unit are named {value!r} ({', '.join(sorted(named))}); "
                                 "write the username")
-    return named[0] if named else value
+    if not named:
+        # One answer whether or not someone elsewhere bears the name: the row's unit is all the importer asks about.
+        raise RowError("责任人", f"{value!r} is no user's username, nor the name of an active user with the assignee "
+                                "role in the row's unit or below")
+    return named[0]
 
 
 def _state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> str:

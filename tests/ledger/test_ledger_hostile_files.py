@@ -212,9 +212,14 @@ def test_the_person_responsible_may_be_written_by_name(client, world, rt):
     [item] = client.get("/api/v1/items?q=X-1", headers=world.h("reg")).json()["data"]
     assert item["assignee"] == "li.ming"
     before = table_counts(rt)
-    rows = [{**ROW, "外部编号": "X-2", "责任人": "王芳"}, {**ROW, "外部编号": "X-3", "责任单位": "SUB-A1", "责任人": "李明"}]
+    # 李明 of DEPT-A cannot take SUB-A1's item, and the answer is the same as for a name nobody bears.
+    rows = [{**ROW, "外部编号": "X-2", "责任人": "王芳"}, {**ROW, "外部编号": "X-3", "责任单位": "SUB-A1", "责任人": "李明"},
+            {**ROW, "外部编号": "X-4", "责任人": "赵无名"}]
     refused = upload(client, world.h("reg"), ledger_file(rows))
     assert [(e["row"], e["column"], e["detail"]) for e in assert_problem(refused, 422)["errors"]] == [
         (2, "责任人", "several users of the unit are named '王芳' (wang.fang, wang.fang2); write the username"),
-        (3, "责任人", "user '李明' does not exist or is inactive")]
+        (3, "责任人", "'李明' is no user's username, nor the name of an active user with the assignee role in the "
+                    "row's unit or below"),
+        (4, "责任人", "'赵无名' is no user's username, nor the name of an active user with the assignee role in the "
+                    "row's unit or below")]
     assert table_counts(rt) == before
