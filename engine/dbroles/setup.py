@@ -83,7 +83,7 @@ def _password(given: str | None, variable: str) -> tuple[str, list[str]]:
     return f":'{variable}'", [
         f"\\if :{{?{variable}}}",
         # psql -v app_password= sets the variable to nothing, which PASSWORD would take as no password.
-        f"  SELECT trim(:'{variable}') = '' AS {flag} \\gset",
+        f"  SELECT :'{variable}' !~ '\\S' AS {flag} \\gset",  # nothing but spaces, tabs or newlines
         f"  \\if :{flag}",
         f"    DO $$ BEGIN RAISE EXCEPTION '{variable} must not be empty'; END $$;",
         "  \\endif",

@@ -68,7 +68,7 @@ def test_the_printed_set_up_makes_a_deployment_whose_app_role_cannot_change_hist
     assert _roles_made(fresh_server) == []
     owner_pw, app_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     # A variable set to nothing (or spaces) would be PASSWORD '', which PostgreSQL takes as no password.
-    for blank in ("", "  "):
+    for blank in ("", "  ", "\t", "\n"):
         stopped = _psql(fresh_server, script, "-v", f"owner_password={owner_pw}", "-v", f"app_password={blank}")
         assert stopped.returncode != 0 and "app_password must not be empty" in stopped.stderr, stopped.stderr
         assert _roles_made(fresh_server) == []

@@ -248,3 +248,11 @@ def test_a_body_that_is_no_multipart_form_says_what_to_send(client, world, rt, e
     detail = assert_problem(broken, 400)["detail"]
     assert "not a readable multipart/form-data form" in detail and "form field 'file'" in detail, detail
     assert stored_files(evidence_dir) == [] and upload_rows(rt) == 0
+
+
+def test_a_form_over_its_limits_is_named_as_such(client, world, rt, evidence_dir):
+    item = new_item(client, world)
+    two = client.post(f"/api/v1/items/{item['id']}/evidence", files=[("file", ("a.pdf", PDF)), ("file", ("b.pdf", PDF))],
+                      headers=world.h("asg_a"))
+    assert assert_problem(two, 400)["detail"] == "Too many files. Maximum number of files is 1."
+    assert stored_files(evidence_dir) == [] and upload_rows(rt) == 0
