@@ -10,7 +10,6 @@ from starlette.requests import Request
 
 from engine.errors import InvalidInput
 
-
 # Starlette's refusals of a form it could read but that breaks a limit (more files or fields, a field too large).
 _LIMITS = ("Too many files", "Too many fields", "Field exceeded", "Part exceeded")
 
