@@ -188,12 +188,16 @@ def test_dates_typed_as_text_the_way_chinese_ledgers_write_them_are_read(client,
                                                       "2026-07-06", "2026-07-07"]
 
 
-@pytest.mark.parametrize("text", ["30/6/2026", "2026年2月30日", "2026-6/30", "20260630"])
-def test_a_text_date_that_is_ambiguous_or_impossible_is_a_row_error(client, world, rt, text):
+@pytest.mark.parametrize("text, why", [("30/6/2026", "must be a date written YYYY-MM-DD"),
+                                       ("2026年2月30日", "is not a real calendar date"),
+                                       ("2026-6/30", "must be a date written YYYY-MM-DD"),
+                                       ("20260630", "must be a date written YYYY-MM-DD")])
+def test_a_text_date_that_is_ambiguous_or_impossible_is_a_row_error(client, world, rt, text, why):
     before = table_counts(rt)
     refused = upload(client, world.h("reg"), ledger_file([{**ROW, "整改时限": text}], kind="csv"), name="台账.csv")
     [error] = assert_problem(refused, 422)["errors"]
-    assert (error["row"], error["column"]) == (2, "整改时限") and "2026年6月30日 are read" in error["detail"], error
+    assert (error["row"], error["column"], error["detail"]) == (
+        2, "整改时限", f"{text!r}: {why} (2026-06-30, 2026/6/30 and 2026年6月30日 are read)"), error
     assert table_counts(rt) == before
 
 
