@@ -11,7 +11,7 @@ from xml.etree.ElementTree import ParseError
 
 from engine.errors import InvalidInput
 from engine.ledger.columns import COMPUTED, FORMULA_START, HEADERS
-from engine.ledger.xlsx_in import NotAWorkbook, SheetError, read_rows
+from engine.ledger.xlsx_in import MonthCell, NotAWorkbook, SheetError, Uncomputed, read_rows
 
 # The header is looked for among the first rows: title rows (often merged cells) may stand above it.
 HEADER_SEARCH_ROWS = 20
@@ -86,7 +86,10 @@ def _clean(value: object) -> object:
 
 
 def _as_text(value: object) -> object:
-    """A date cell in a text column as text: the day, and the time when it has one."""
+    """A date cell in a text column as the text it shows: the day, and the time when it has one; a year and
+    month (2026年6月) when its format shows no day."""
+    if isinstance(value, MonthCell):
+        return value.shown
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
     if isinstance(value, dt.date):
@@ -130,6 +133,10 @@ def _row_problem(cells: list[object], header: dict[int, str]) -> tuple[str, str]
         if name is None:
             return (f"column {column_letters(index)}", "holds a value but has no header, so it would be lost: give "
                     "the column one of the ledger's headers, or empty it")
+        if isinstance(value, Uncomputed) and name not in COMPUTED:
+            return name, ("holds a formula that was never calculated (a program wrote the file; no spreadsheet saved "
+                          "it), so the file has no value to import: open and save it in Excel or WPS, or type the "
+                          "value in")
         if isinstance(value, SheetError) and name not in COMPUTED:
             return name, f"holds the spreadsheet error {value}: correct the formula, or type the value in"
     return None

@@ -1,6 +1,7 @@
 """Turning ledger rows into items to register: each cell read and checked as item creation checks it."""
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 import unicodedata
@@ -14,6 +15,7 @@ from engine.guards import past_max_due
 from engine.inputs import NewItem, error_message, iso_date
 from engine.items import CREATE_ROLES, assignee_problem
 from engine.ledger.columns import SOURCE_TITLES
+from engine.ledger.xlsx_in import MonthCell
 
 # NewItem's fields and the ledger column each comes from, so that a refusal names the column.
 COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "问题来源", "unit": "责任单位",
@@ -84,6 +86,10 @@ def _date(cells: dict, column: str) -> dt.date | None:
     value = cells.get(column)
     if value is None:
         return None
+    if isinstance(value, MonthCell):
+        last = calendar.monthrange(value.year, value.month)[1]
+        raise RowError(column, f"shows only a month ({value.shown}), no day: write the day, such as "
+                               f"{value.year}年{value.month}月{last}日")
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):

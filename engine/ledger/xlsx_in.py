@@ -20,8 +20,11 @@ PACKAGE_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 # Day 0 of the two date systems: 1900 (Windows Excel, WPS) and 1904 (<workbookPr date1904="1"/>, old Excel for Mac).
 _EPOCH = dt.datetime(1899, 12, 30)
 _EPOCH_1904 = dt.datetime(1904, 1, 1)
-# Built-in number formats that show dates (ECMA-376 18.8.30), and the letters that make a custom one a date.
-_DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 27, 30, 36, 45, 46, 47, 50, 57})
+# Built-in number formats that show dates (ECMA-376 18.8.30; 27-36 and 50-58 are the East Asian ones a zh-CN
+# Excel or WPS writes without defining them, such as 31, yyyy"年"m"月"d"日"), and the letters that make a
+# custom one a date. Of those, the ones that show a year and month but no day (2026年6月, Jun-26).
+_DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, *range(27, 37), 45, 46, 47, *range(50, 59)})
+_MONTH_FORMATS = frozenset({17, 27, 36, 50, 52, 57})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
 # The last column a spreadsheet has (XFD), and the serial number of its last day (9999-12-31).
 MAX_COLUMNS = 16_384
@@ -37,6 +40,22 @@ class NotAWorkbook(ValueError):
 
 class SheetError(str):
     """A cell holding a spreadsheet error (#DIV/0!, #REF!, #N/A...): no value to import."""
+
+
+class Uncomputed(SheetError):
+    """A formula cell whose value is not in the file (a program wrote it, no spreadsheet ever calculated it):
+    the sheet shows a value once opened, but the file holds none to import."""
+
+
+class MonthCell(dt.date):
+    """A date cell whose format shows only its year and month (2026年6月): it names no day."""
+
+    shown: str  # the cell as the sheet shows it
+
+    def __new__(cls, day: dt.date, chinese: bool) -> "MonthCell":
+        made = super().__new__(cls, day.year, day.month, day.day)
+        made.shown = f"{day.year}年{day.month}月" if chinese else f"{day.year}-{day.month:02d}"
+        return made
 
 
 _COLUMNS: dict[str, int] = {}
@@ -126,9 +145,10 @@ def _shared_strings(book: zipfile.ZipFile) -> list[str]:
     return [_string(inner) for inner in re.findall(r"<(?:\w+:)?si>(.*?)</(?:\w+:)?si>|<(?:\w+:)?si/>", text, re.S)]
 
 
-def _date_styles(book: zipfile.ZipFile) -> set[int]:
+def _date_styles(book: zipfile.ZipFile) -> dict[int, str]:
+    """Style index -> how its dates show: "date", or "month" (year and month only) and "月" (the same, in Chinese)."""
     if "xl/styles.xml" not in book.namelist():
-        return set()
+        return {}
     custom: dict[int, str] = {}
     formats: list[int] = []
     with book.open("xl/styles.xml") as handle:
@@ -140,11 +160,14 @@ def _date_styles(book: zipfile.ZipFile) -> set[int]:
                 custom[int(element.get("numFmtId", "0"))] = element.get("formatCode", "")
             elif event == "end" and element.tag == f"{MAIN}xf" and in_cell_xfs:
                 formats.append(int(element.get("numFmtId", "0")))
-    dated = set()
+    dated = {}
     for index, fmt in enumerate(formats):
-        code = re.sub(r'"[^"]*"|\[[^\]]*\]', "", custom.get(fmt, ""))
-        if fmt in _DATE_FORMATS or (fmt in custom and _DATE_CODE.search(code)):
-            dated.add(index)
+        code = re.sub(r'"[^"]*"|\[[^\]]*\]', "", custom.get(fmt, "")).lower()
+        if fmt in custom and _DATE_CODE.search(code):
+            month_only = "y" in code and "d" not in code
+            dated[index] = ("月" if "年" in custom[fmt] else "month") if month_only else "date"
+        elif fmt in _DATE_FORMATS:
+            dated[index] = ("month" if fmt == 17 else "月") if fmt in _MONTH_FORMATS else "date"
     return dated
 
 
@@ -184,16 +207,15 @@ def _attribute(attributes: str, name: str) -> str | None:
     return attributes[at:attributes.index('"', at)]
 
 
-def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], date_styles: set[int],
+def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], date_styles: dict[int, str],
                 epoch: dt.datetime) -> object:
     if kind == "inlineStr":
         return _string(inner)
     start = inner.find("<v>")
-    if start < 0:
-        return None
-    raw = _unescape(inner[start + 3:inner.index("</v>", start)])
+    raw = "" if start < 0 else _unescape(inner[start + 3:inner.index("</v>", start)])
     if not raw:
-        return None  # a formula whose value was never computed (what openpyxl and pandas write)
+        # No value: an empty cell, or a formula never calculated (as openpyxl and pandas write them).
+        return Uncomputed("an uncalculated formula") if "<f" in inner else None
     if kind == "s":
         index = int(raw)
         if not 0 <= index < len(shared):
@@ -211,7 +233,11 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
         return when.date() if when.time() == dt.time() else when
     if kind == "str":
         return raw
-    return _number(raw, epoch if style is not None and int(style) in date_styles else None)
+    shows = None if style is None else date_styles.get(int(style))
+    value = _number(raw, epoch if shows is not None else None)
+    if shows in ("month", "月") and isinstance(value, dt.date):
+        return MonthCell(value, chinese=shows == "月")
+    return value
 
 
 def _pieces(text: str, start: int, separator: str) -> Iterator[str]:

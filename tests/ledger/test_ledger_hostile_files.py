@@ -143,15 +143,15 @@ def test_a_csv_value_past_the_last_header_is_a_row_error(client, world, rt):
     assert [(e["row"], e["column"]) for e in body["errors"]] == [(2, "column R")], body
 
 
-def test_an_uncomputed_formula_is_empty_and_an_iso_date_cell_is_its_date(client, world, rt):
-    # openpyxl and pandas write formulas without a value; LibreOffice may write dates as t="d".
+def test_an_iso_date_cell_is_its_date_and_an_uncalculated_formula_in_a_computed_column_is_ignored(client, world, rt):
+    # LibreOffice may write dates as t="d"; 逾期天数 is computed by closeloop, whatever a formula there says.
     data = _rebuilt(ledger_file([ROW]), lambda sheet: re.sub(
-        r'<c r="I2"[^>]*>.*?</c>', '<c r="F2"><f>CONCAT("a","b")</f><v></v></c><c r="I2" t="d"><v>2026-06-30</v></c>',
+        r'<c r="I2"[^>]*>.*?</c>', '<c r="I2" t="d"><v>2026-06-30</v></c><c r="L2"><f>TODAY()-I2</f><v></v></c>',
         sheet, count=1))
     answer = upload(client, world.h("reg"), data)
     assert answer.status_code == 200 and answer.json()["created"] == 1, answer.text
     item = client.get("/api/v1/items?q=食堂台账不全", headers=world.h("reg")).json()["data"][0]
-    assert (item["due_date"], item["measures"]) == ("2026-06-30", "")
+    assert item["due_date"] == "2026-06-30"
 
 
 @pytest.mark.parametrize(("cell", "says"), [
@@ -226,4 +226,54 @@ def test_the_person_responsible_may_be_written_by_name(client, world, rt):
                     "row's unit or below"),
         (4, "责任人", "'赵无名' is no user's username, nor the name of an active user with the assignee role in the "
                     "row's unit or below")]
+    assert table_counts(rt) == before
+
+
+def _styled(data: bytes, number_format: str) -> bytes:
+    """The workbook with its date style (s="2") showing ``number_format``: a built-in id, or a custom code."""
+    def change(styles: str) -> str:
+        if number_format.isdigit():  # a built-in format, which a zh-CN Excel or WPS writes without defining it
+            return styles.replace('<xf numFmtId="164"', f'<xf numFmtId="{number_format}"')
+        return styles.replace('formatCode="yyyy\\-mm\\-dd"', f'formatCode="{number_format}"')
+    return _rebuilt(data, change, "xl/styles.xml")
+
+
+@pytest.mark.parametrize("number_format", ["31", "28", "58", "14", 'yyyy&quot;年&quot;m&quot;月&quot;d&quot;日&quot;'])
+def test_a_date_cell_in_a_chinese_format_is_its_date(client, world, rt, number_format):
+    # 31 is yyyy"年"m"月"d"日", 28 and 58 m"月"d"日": Excel in zh-CN writes them without defining them.
+    done = upload(client, world.h("reg"), _styled(ledger_file([ROW]), number_format))
+    assert done.status_code == 200 and done.json()["created"] == 1, done.text
+    [item] = client.get("/api/v1/items?q=X-1", headers=world.h("reg")).json()["data"]
+    assert item["due_date"] == "2026-06-30"
+
+
+@pytest.mark.parametrize("number_format, shown", [("57", "2026年6月"), ("17", "2026-06"),
+                                                  ('yyyy&quot;年&quot;m&quot;月&quot;', "2026年6月")])
+def test_a_date_cell_that_shows_only_a_month_is_no_deadline_and_reads_as_the_month_elsewhere(client, world, rt,
+                                                                                          number_format, shown):
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), _styled(ledger_file([ROW]), number_format))
+    assert assert_problem(refused, 422)["errors"] == [
+        {"row": 2, "column": "整改时限", "detail": f"shows only a month ({shown}), no day: write the day, such as "
+                                                  "2026年6月30日"}]
+    assert table_counts(rt) == before
+    # In a text column the cell is the text the sheet shows: the month, not its first day.
+    assert '<c r="O2"' not in zipfile.ZipFile(io.BytesIO(ledger_file([ROW]))).read(SHEET).decode()
+    as_campaign = _rebuilt(_styled(ledger_file([{**ROW, "整改时限": None}]), number_format), lambda sheet: re.sub(
+        r'(<row r="2".*?)(</row>)', r'\1<c r="O2" s="2"><v>46203</v></c>\2', sheet, count=1, flags=re.S))
+    done = upload(client, world.h("reg"), as_campaign)
+    assert done.status_code == 200, done.text
+    [item] = client.get("/api/v1/items?q=X-1", headers=world.h("reg")).json()["data"]
+    assert item["campaign"] == shown
+
+
+@pytest.mark.parametrize("cell", ['<c r="I2" s="2"><f>DATE(2026,6,30)</f><v></v></c>',
+                                  '<c r="I2" s="2"><f>DATE(2026,6,30)</f></c>'])
+def test_a_formula_no_spreadsheet_calculated_is_a_row_error_not_an_empty_cell(client, world, rt, cell):
+    # openpyxl and pandas write formulas without their values: the sheet shows 2026-06-30 once opened, but
+    # the file holds nothing to import, and an empty deadline would have been taken silently.
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), _with_cell("I2", cell))
+    [error] = assert_problem(refused, 422)["errors"]
+    assert (error["row"], error["column"]) == (2, "整改时限") and "never calculated" in error["detail"], error
     assert table_counts(rt) == before
