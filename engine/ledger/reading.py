@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -19,6 +20,7 @@ REQUIRED = ("问题来源", "问题描述", "责任单位")
 # The columns read as dates; in any other, a cell the spreadsheet shows as a date is read as the text it shows.
 DATE_COLUMNS = frozenset({"整改时限", "销号日期"})
 _KNOWN = frozenset(HEADERS)
+_BY_FOLDED = {"".join(unicodedata.normalize("NFKC", name).split()): name for name in HEADERS}
 
 
 @dataclass
@@ -97,8 +99,15 @@ def _as_text(value: object) -> object:
     return value
 
 
+def _header_name(text: str) -> str:
+    """A header cell as the column it names: typed headers hold line breaks (整改\n时限), spaced-out letters
+    (序  号) and full-width forms (专项／批次), none of which changes the column."""
+    name = "".join(unicodedata.normalize("NFKC", text).split())
+    return _BY_FOLDED.get(name, text)
+
+
 def _header_of(cells: list[object]) -> dict[int, str] | None:
-    names = {i: v for i, v in enumerate(cells) if isinstance(v, str) and v}
+    names = {i: _header_name(v) for i, v in enumerate(cells) if isinstance(v, str) and v}
     return names if len(_KNOWN.intersection(names.values())) >= 3 else None
 
 

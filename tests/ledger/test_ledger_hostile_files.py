@@ -277,3 +277,13 @@ def test_a_formula_no_spreadsheet_calculated_is_a_row_error_not_an_empty_cell(cl
     [error] = assert_problem(refused, 422)["errors"]
     assert (error["row"], error["column"]) == (2, "整改时限") and "never calculated" in error["detail"], error
     assert table_counts(rt) == before
+
+
+def test_headers_typed_with_line_breaks_spaces_or_full_width_forms_name_their_columns(client, world, rt):
+    data = ledger_file([{**ROW, "专项/批次": "2026专项"}], kind="csv").decode("utf-8-sig")
+    header, rest = data.split("\r\n", 1)
+    typed = header.replace("整改时限", '"整改\n时限"').replace("序号", "序  号").replace("专项/批次", "专项／批次")
+    done = upload(client, world.h("reg"), ("\ufeff" + typed + "\r\n" + rest).encode(), name="台账.csv")
+    assert done.status_code == 200 and done.json()["created"] == 1, done.text
+    [item] = client.get("/api/v1/items?q=X-1", headers=world.h("reg")).json()["data"]
+    assert (item["due_date"], item["campaign"]) == ("2026-06-30", "2026专项")
