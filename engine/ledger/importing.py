@@ -121,8 +121,11 @@ def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dic
             if ref is None and by_number[c.number] == (c.new.source, None):
                 unchanged += 1
                 continue
-            errors.append({"row": c.row, "column": "编号", "detail": f"编号 {c.number} is already taken by another "
-                           f"item; leave 编号 blank for a new number"})
+            # Either this item with its source or reference edited, or another installation's item: say both.
+            errors.append({"row": c.row, "column": "编号", "detail": f"编号 {c.number} is taken by an item whose "
+                           "问题来源 or 外部编号 differ from this row's: if the row is that item, restore those cells "
+                           "(an import never changes an item); if it is another problem, leave 编号 blank to give "
+                           "it a new number"})
             continue
         new.append(c)
     return new, unchanged

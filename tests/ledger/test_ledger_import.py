@@ -93,7 +93,11 @@ def test_numbers_are_kept_when_free_given_when_blank_and_refused_when_taken(clie
     rows = [_row(1, 编号="ZG-2026-000500"), _row(2), _row(3, 编号=existing["number"])]
     refused = assert_problem(upload(client, world.h("reg"), ledger_file(rows)), 422)
     assert [(e["row"], e["column"]) for e in refused["errors"]] == [(4, "编号")]
-    assert "already taken" in refused["errors"][0]["detail"]
+    # Which of the two it is the row cannot say: the same item edited (restore it), or another (leave 编号 blank).
+    assert refused["errors"][0]["detail"] == (
+        f"编号 {existing['number']} is taken by an item whose 问题来源 or 外部编号 differ from this row's: if the row "
+        "is that item, restore those cells (an import never changes an item); if it is another problem, leave 编号 "
+        "blank to give it a new number")
     done = upload(client, world.h("reg"), ledger_file(rows[:2]))
     assert done.json()["created"] == 2
     numbers = {i["external_ref"]: i["number"] for i in
