@@ -59,6 +59,7 @@ class MonthCell(dt.date):
 
 
 _COLUMNS: dict[str, int] = {}
+_MERGE = re.compile(r'<mergeCell ref="([A-Z]+)([0-9]+):([A-Z]+)([0-9]+)"')
 
 
 def _column(ref: str) -> int:
@@ -249,6 +250,32 @@ def _pieces(text: str, start: int, separator: str) -> Iterator[str]:
     yield text[start:]
 
 
+def _vertical_merges(text: str) -> dict[int, list[tuple[int, int]]]:
+    """Top row -> (column, bottom row) of each merged range one column wide and several rows tall: offices merge
+    责任单位 or 问题来源 down over the rows of one unit's problems, and only the top cell holds the value."""
+    merges: dict[int, list[tuple[int, int]]] = {}
+    at = text.rfind("<mergeCells")
+    if at >= 0:
+        for first, top, last, bottom in _MERGE.findall(text, at):
+            if first == last and int(bottom) > int(top):
+                merges.setdefault(int(top), []).append((_column(first + top), int(bottom)))
+    return merges
+
+
+def _filled_down(number: int, values: list[object], filling: dict[int, tuple[int, object]],
+                 merges: dict[int, list[tuple[int, int]]]) -> list[object]:
+    """The row's values with each vertical merge it lies in filled in from the merge's top cell."""
+    for column, (bottom, value) in list(filling.items()):
+        if bottom < number:
+            del filling[column]
+        elif column >= len(values) or values[column] is None:
+            values.extend([None] * (column + 1 - len(values)))
+            values[column] = value
+    for column, bottom in merges.get(number, ()):
+        filling[column] = (bottom, values[column] if column < len(values) else None)
+    return values
+
+
 def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int, list[object]]]:
     """(row number, values) of the first sheet's rows that have any cell, in order; a workbook whose parts
     would unpack to more than ``max_unpacked`` bytes is refused unread.
@@ -272,6 +299,7 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
     if data_at < 0:
         raise NotAWorkbook("its sheet has no sheetData")
     number = 0
+    merges, filling = _vertical_merges(text), {}
     for chunk in _pieces(text, data_at, "</row>"):
         start = chunk.rfind("<row")
         if start < 0:
@@ -296,4 +324,4 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
             if column >= len(values):
                 values.extend([None] * (column - len(values) + 1))
             values[column] = value
-        yield number, values
+        yield number, _filled_down(number, values, filling, merges)

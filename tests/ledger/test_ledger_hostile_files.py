@@ -287,3 +287,38 @@ def test_headers_typed_with_line_breaks_spaces_or_full_width_forms_name_their_co
     assert done.status_code == 200 and done.json()["created"] == 1, done.text
     [item] = client.get("/api/v1/items?q=X-1", headers=world.h("reg")).json()["data"]
     assert (item["due_date"], item["campaign"]) == ("2026-06-30", "2026专项")
+
+
+def test_a_unit_merged_down_over_its_problems_rows_is_each_rows_unit(client, world, rt):
+    # Offices merge 责任单位 and 问题来源 down over the rows of one unit's problems; only the top cell holds them.
+    from openpyxl import Workbook
+
+    from engine.ledger.columns import HEADERS
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(list(HEADERS))
+    where = {name: HEADERS.index(name) + 1 for name in ("外部编号", "问题来源", "问题描述", "责任单位")}
+    for row, (ref, title) in enumerate([("M-1", "食堂台账不全"), ("M-2", "消防通道堵塞"), ("M-3", "校车未年检")], 2):
+        sheet.cell(row, where["外部编号"], ref)
+        sheet.cell(row, where["问题描述"], title)
+    sheet.cell(2, where["问题来源"], "巡视巡察")
+    sheet.cell(2, where["责任单位"], "DEPT-A")
+    for name in ("问题来源", "责任单位"):
+        sheet.merge_cells(start_row=2, end_row=4, start_column=where[name], end_column=where[name])
+    sheet.cell(5, where["外部编号"], "M-4")  # below the merge: its own row, its own (missing) unit
+    sheet.cell(5, where["问题描述"], "另一单位的问题")
+    out = io.BytesIO()
+    book.save(out)
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), out.getvalue())
+    assert [(e["row"], e["column"]) for e in assert_problem(refused, 422)["errors"]] == [(5, "问题来源")]
+    assert table_counts(rt) == before
+    sheet.delete_rows(5)
+    out = io.BytesIO()
+    book.save(out)
+    done = upload(client, world.h("reg"), out.getvalue())
+    assert done.status_code == 200 and done.json()["created"] == 3, done.text
+    listed = client.get("/api/v1/items?q=M-&limit=10", headers=world.h("reg")).json()["data"]
+    assert sorted((i["external_ref"], i["unit"], i["source"]) for i in listed) == [
+        ("M-1", "DEPT-A", "inspection"), ("M-2", "DEPT-A", "inspection"), ("M-3", "DEPT-A", "inspection")]
