@@ -52,6 +52,11 @@ def _unquoted(cell: str) -> str:
 
 
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # an OLE2 compound file
+        raise _refuse("the file is an Excel 97-2003 (.xls) or WPS (.et) workbook, or a password-protected one: "
+                      "save it as an Excel workbook (.xlsx) without a password")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise _refuse("the file is UTF-16 text (Excel's \"Unicode text\"): save it as CSV UTF-8, or as .xlsx")
     if b"\x00" in data[:4096]:
         raise _refuse("the file is neither an .xlsx workbook nor a CSV text file")
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK unless told UTF-8
@@ -165,12 +170,16 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
     source = _xlsx_rows(data, max_unpacked) if is_xlsx else _csv_rows(data)
     header: dict[int, str] | None = None
     header_row = 0
+    separated = ""
     rows: list[tuple[int, dict[str, object]]] = []
     problems: dict[int, tuple[str, str]] = {}
     for number, raw in source:
         cells = [_clean(v) for v in raw]
         if header is None:
             header = _header_of(cells)
+            # A CSV saved with semicolons or tabs (another locale's Excel): the whole header lands in one cell.
+            separated = separated or next((c for c in cells if isinstance(c, str) and
+                                           sum(name in c for name in REQUIRED) >= 2 and (";" in c or "\t" in c)), "")
             if header is not None:
                 header_row = number
                 _check_header(header, number)
@@ -187,9 +196,13 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
         if problem is not None:
             problems[number] = problem
     if header is None:
-        raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows of the first sheet (the import reads "
-                      f"only that one; its header names the ledger's columns: "
-                      f"{', '.join(HEADERS)})")
+        if not is_xlsx and separated:
+            raise _refuse(f"the header row is one cell holding {separated[:60]!r}: save the file as CSV with commas "
+                          "between the columns (or as .xlsx)")
+        where = "the first sheet (the import reads only that one; a hidden sheet is passed over)" if is_xlsx else \
+            "the CSV file"
+        raise _refuse(f"no header row found in the first {HEADER_SEARCH_ROWS} rows of {where}; the header names the "
+                      f"ledger's columns: {', '.join(HEADERS)}")
     if not rows:
         raise _refuse("the ledger has a header but no rows")
     return LedgerFile(rows, header_row, problems)

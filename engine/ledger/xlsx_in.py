@@ -109,7 +109,8 @@ def _string(inner: str) -> str:
 
 
 def _first_sheet(book: zipfile.ZipFile) -> tuple[str, dt.datetime]:
-    """The first sheet's part, and day 0 of the workbook's date system."""
+    """The first sheet the clerk sees (a hidden one, such as an instructions sheet, is passed over), and day 0
+    of the workbook's date system."""
     epoch = _EPOCH
     try:
         with book.open("xl/workbook.xml") as handle:
@@ -117,7 +118,7 @@ def _first_sheet(book: zipfile.ZipFile) -> tuple[str, dt.datetime]:
             for _event, element in iterparse(handle):
                 if element.tag == f"{MAIN}workbookPr" and element.get("date1904", "").lower() in ("1", "true"):
                     epoch = _EPOCH_1904
-                elif element.tag == f"{MAIN}sheet":
+                elif element.tag == f"{MAIN}sheet" and element.get("state", "visible") == "visible":
                     sheet = element
                     break
         with book.open("xl/_rels/workbook.xml.rels") as handle:

@@ -322,3 +322,29 @@ def test_a_unit_merged_down_over_its_problems_rows_is_each_rows_unit(client, wor
     listed = client.get("/api/v1/items?q=M-&limit=10", headers=world.h("reg")).json()["data"]
     assert sorted((i["external_ref"], i["unit"], i["source"]) for i in listed) == [
         ("M-1", "DEPT-A", "inspection"), ("M-2", "DEPT-A", "inspection"), ("M-3", "DEPT-A", "inspection")]
+
+
+def test_a_hidden_first_sheet_is_passed_over_for_the_sheet_the_clerk_sees(client, world, rt):
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(ledger_file([ROW])))
+    notes = book.create_sheet("说明", 0)
+    notes.append(["填表说明：每个问题一行"])
+    notes.sheet_state = "hidden"
+    book.active = 1
+    out = io.BytesIO()
+    book.save(out)
+    done = upload(client, world.h("reg"), out.getvalue())
+    assert done.status_code == 200 and done.json()["created"] == 1, done.text
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504, "Excel 97-2003 (.xls) or WPS (.et) workbook"),
+    ("序号\t编号\t问题来源\t问题描述\t责任单位\r\n".encode("utf-16"), "UTF-16 text"),
+    ("\ufeff序号;编号;问题来源;问题描述;责任单位\r\n1;;巡视巡察;食堂台账不全;DEPT-A\r\n".encode(), "CSV with commas"),
+])
+def test_a_file_saved_in_the_wrong_form_says_how_to_save_it(client, world, rt, data, says):
+    before = table_counts(rt)
+    body = assert_problem(upload(client, world.h("reg"), data, name="台账.csv"), 422)
+    assert says in body["detail"], body
+    assert table_counts(rt) == before
