@@ -181,6 +181,10 @@ def _new_item(values: dict) -> NewItem:
 def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef, workflow: str,
               titles: dict[str, str], lookups: Lookups, today: dt.date) -> Candidate:
     """The candidate a row describes, or RowError naming the first column at fault."""
+    if all(cells.get(name) is None for name in ("问题来源", "问题描述", "责任单位")):
+        filled = ", ".join(f"{name} {str(value)[:20]!r}" for name, value in cells.items() if value is not None)
+        raise RowError("问题描述", f"the row describes no problem (问题来源, 问题描述 and 责任单位 are empty; it holds "
+                                  f"{filled}): a signature, total or note under the table? delete the row")
     title, description = _problem(cells)
     source = _source(cells)
     unit_id, unit_code, unit_path = _unit(cells, lookups, actor)

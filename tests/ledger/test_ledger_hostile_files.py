@@ -348,3 +348,13 @@ def test_a_file_saved_in_the_wrong_form_says_how_to_save_it(client, world, rt, d
     body = assert_problem(upload(client, world.h("reg"), data, name="台账.csv"), 422)
     assert says in body["detail"], body
     assert table_counts(rt) == before
+
+
+def test_a_signature_line_under_the_table_is_named_as_no_problem(client, world, rt):
+    before = table_counts(rt)
+    refused = upload(client, world.h("reg"), ledger_file([ROW, {"编号": "填报人：张三", "整改措施": "审核人：李四"}]))
+    [error] = assert_problem(refused, 422)["errors"]
+    assert (error["row"], error["column"]) == (3, "问题描述"), error
+    assert error["detail"].startswith("the row describes no problem (问题来源, 问题描述 and 责任单位 are empty; it "
+                                      "holds 编号 '填报人：张三', 整改措施 '审核人：李四')"), error
+    assert table_counts(rt) == before
