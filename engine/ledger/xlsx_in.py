@@ -10,7 +10,7 @@ import datetime as dt
 import posixpath
 import re
 import zipfile
-from typing import Iterator
+from typing import Iterator, NamedTuple
 from xml.etree.ElementTree import iterparse
 
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -26,6 +26,7 @@ _EPOCH_1904 = dt.datetime(1904, 1, 1)
 _DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, *range(27, 37), 45, 46, 47, *range(50, 59)})
 _MONTH_FORMATS = frozenset({17, 27, 36, 50, 52, 57})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
+_PADDED = re.compile(r'(?:"([^"]*)")?(0{2,})(?:"([^"]*)")?')
 # The last column a spreadsheet has (XFD), and the serial number of its last day (9999-12-31).
 MAX_COLUMNS = 16_384
 _LAST_SERIAL = 2_958_465
@@ -147,8 +148,17 @@ def _shared_strings(book: zipfile.ZipFile) -> list[str]:
     return [_string(inner) for inner in re.findall(r"<(?:\w+:)?si>(.*?)</(?:\w+:)?si>|<(?:\w+:)?si/>", text, re.S)]
 
 
-def _date_styles(book: zipfile.ZipFile) -> dict[int, str]:
-    """Style index -> how its dates show: "date", or "month" (year and month only) and "月" (the same, in Chinese)."""
+class Padded(NamedTuple):
+    """A number format that pads whole numbers with zeros, maybe between quoted text: 0000, "XC-"000."""
+
+    before: str
+    width: int
+    after: str
+
+
+def _cell_styles(book: zipfile.ZipFile) -> dict[int, str | Padded]:
+    """Style index -> how its numbers show, where that is not as a plain number: dates ("date", or "month" and
+    "月" for a year and month only, the latter in Chinese), or padded with zeros (Padded)."""
     if "xl/styles.xml" not in book.namelist():
         return {}
     custom: dict[int, str] = {}
@@ -170,6 +180,8 @@ def _date_styles(book: zipfile.ZipFile) -> dict[int, str]:
             dated[index] = ("月" if "年" in custom[fmt] else "month") if month_only else "date"
         elif fmt in _DATE_FORMATS:
             dated[index] = ("month" if fmt == 17 else "月") if fmt in _MONTH_FORMATS else "date"
+        elif fmt in custom and (padded := _PADDED.fullmatch(custom[fmt])) is not None:
+            dated[index] = Padded(padded[1] or "", len(padded[2]), padded[3] or "")
     return dated
 
 
@@ -209,7 +221,7 @@ def _attribute(attributes: str, name: str) -> str | None:
     return attributes[at:attributes.index('"', at)]
 
 
-def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], date_styles: dict[int, str],
+def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], date_styles: dict[int, str | Padded],
                 epoch: dt.datetime) -> object:
     if kind == "inlineStr":
         return _string(inner)
@@ -236,7 +248,9 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
     if kind == "str":
         return raw
     shows = None if style is None else date_styles.get(int(style))
-    value = _number(raw, epoch if shows is not None else None)
+    value = _number(raw, epoch if shows is not None and not isinstance(shows, Padded) else None)
+    if isinstance(shows, Padded) and isinstance(value, int) and value >= 0:
+        return f"{shows.before}{value:0{shows.width}d}{shows.after}"  # what the sheet shows: 0012, not 12
     if shows in ("month", "月") and isinstance(value, dt.date):
         return MonthCell(value, chinese=shows == "月")
     return value
@@ -291,7 +305,7 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
     except KeyError:
         raise NotAWorkbook("its sheet part is missing") from None
     shared = _shared_strings(book)
-    date_styles = _date_styles(book)
+    date_styles = _cell_styles(book)
     try:
         text = book.read(sheet).decode("utf-8")
     except KeyError:

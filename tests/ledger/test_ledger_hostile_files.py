@@ -232,7 +232,7 @@ def test_the_person_responsible_may_be_written_by_name(client, world, rt):
 def _styled(data: bytes, number_format: str) -> bytes:
     """The workbook with its date style (s="2") showing ``number_format``: a built-in id, or a custom code."""
     def change(styles: str) -> str:
-        if number_format.isdigit():  # a built-in format, which a zh-CN Excel or WPS writes without defining it
+        if number_format.isdigit() and not number_format.startswith("0"):  # a built-in format, which a zh-CN Excel or WPS writes without defining it
             return styles.replace('<xf numFmtId="164"', f'<xf numFmtId="{number_format}"')
         return styles.replace('formatCode="yyyy\\-mm\\-dd"', f'formatCode="{number_format}"')
     return _rebuilt(data, change, "xl/styles.xml")
@@ -358,3 +358,15 @@ def test_a_signature_line_under_the_table_is_named_as_no_problem(client, world, 
     assert error["detail"].startswith("the row describes no problem (问题来源, 问题描述 and 责任单位 are empty; it "
                                       "holds 编号 '填报人：张三', 整改措施 '审核人：李四')"), error
     assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize("number_format, shown", [("0000", "0012"), ('&quot;XC-&quot;000', "XC-012")])
+def test_a_number_padded_by_its_format_reads_as_the_sheet_shows_it(client, world, rt, number_format, shown):
+    # 外部编号 typed as 12 in a column formatted 0000 shows 0012; read as 12, a later file's text 0012 would not
+    # find the item and would register it again.
+    data = _rebuilt(_styled(ledger_file([{**ROW, "整改时限": None}]), number_format), lambda sheet: re.sub(
+        r'<c r="C2"[^>]*>.*?</c>', '<c r="C2" s="2"><v>12</v></c>', sheet, count=1))
+    done = upload(client, world.h("reg"), data)
+    assert done.status_code == 200 and done.json()["created"] == 1, done.text
+    [item] = client.get("/api/v1/items?q=食堂台账不全", headers=world.h("reg")).json()["data"]
+    assert item["external_ref"] == shown
