@@ -23,6 +23,7 @@ COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "
              "campaign": "专项/批次", "workflow": "当前状态"}
 SOURCES_BY_TITLE = {title: code for code, title in SOURCE_TITLES.items()}
 TITLE_MAX = 200
+_SENTENCE_END = re.compile(r"[。；;！!？?]")
 NUMBER_MAX = 32
 # Letters and digits of any script (an office's own prefix may be 督查) in two parts or more joined by '-': no
 # spaces, slashes, emoji or control characters, which no installation writes and a list or a URL would mangle.
@@ -164,8 +165,11 @@ def _problem(cells: dict) -> tuple[str, str]:
     title, _newline, description = text.partition("\n")
     title = title.strip()
     if len(title) > TITLE_MAX:
-        raise RowError("问题描述", f"its first line (the item's title) is {len(title)} characters long, more than "
-                                  f"{TITLE_MAX}; put a short title on the first line and the rest below it")
+        # Ledgers often describe a problem in one long paragraph: its first sentence is the title (cut short if
+        # it is longer still), and the whole text stays the description, so nothing of it is lost.
+        sentence = _SENTENCE_END.search(title, 0, TITLE_MAX)
+        short = title[:sentence.end()] if sentence else title[:TITLE_MAX - 1] + "…"
+        return short, text.strip()
     return title, description.strip()
 
 

@@ -370,3 +370,15 @@ def test_a_number_padded_by_its_format_reads_as_the_sheet_shows_it(client, world
     assert done.status_code == 200 and done.json()["created"] == 1, done.text
     [item] = client.get("/api/v1/items?q=食堂台账不全", headers=world.h("reg")).json()["data"]
     assert item["external_ref"] == shown
+
+
+def test_a_problem_described_in_one_long_paragraph_takes_its_first_sentence_as_title(client, world, rt):
+    first = "学校食堂未落实食品留样制度。"
+    paragraph = first + "检查发现该校食堂近三个月留样记录缺失，部分菜品未按规定留样，" * 12
+    unpunctuated = "某" * 250
+    rows = [{**ROW, "问题描述": paragraph}, {**ROW, "外部编号": "X-2", "问题描述": unpunctuated}]
+    done = upload(client, world.h("reg"), ledger_file(rows))
+    assert done.status_code == 200 and done.json()["created"] == 2, done.text
+    listed = {i["external_ref"]: i for i in client.get("/api/v1/items?q=X-", headers=world.h("reg")).json()["data"]}
+    assert (listed["X-1"]["title"], listed["X-1"]["description"]) == (first, paragraph)  # nothing of it lost
+    assert (listed["X-2"]["title"], listed["X-2"]["description"]) == ("某" * 199 + "…", unpunctuated)
