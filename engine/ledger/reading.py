@@ -38,10 +38,10 @@ def _refuse(detail: str) -> InvalidInput:
     return InvalidInput(f"{detail}; nothing was imported", field="file")
 
 
-def _xlsx_rows(data: bytes, max_unpacked: int) -> Iterator[tuple[int, list]]:
+def _xlsx_rows(data: bytes, max_unpacked: int, merges: dict) -> Iterator[tuple[int, list]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as book:
-            yield from read_rows(book, max_unpacked=max_unpacked)
+            yield from read_rows(book, max_unpacked=max_unpacked, merges=merges)
     except (NotAWorkbook, zipfile.BadZipFile, ParseError, KeyError, ValueError, IndexError, OverflowError) as exc:
         raise _refuse(f"the file is not a readable .xlsx workbook ({exc or type(exc).__name__})") from None
 
@@ -112,7 +112,7 @@ def _header_name(text: str) -> str:
 
 
 def _header_of(cells: list[object]) -> dict[int, str] | None:
-    names = {i: _header_name(v) for i, v in enumerate(cells) if isinstance(v, str) and v}
+    names = {i: _header_name(v) for i, v in enumerate(cells) if isinstance(v, str) and v and not isinstance(v, SheetError)}
     return names if len(_KNOWN.intersection(names.values())) >= 3 else None
 
 
@@ -156,6 +156,23 @@ def _row_problem(cells: list[object], header: dict[int, str]) -> tuple[str, str]
     return None
 
 
+def _filled_down(number: int, cells: list[object], header: dict[int, str], merges: dict, filling: dict,
+                 empty: bool) -> list[object]:
+    """A data row's cells with the merges it lies in filled from their top cells: in the header's columns only
+    (a merge elsewhere, or one that starts at the header, fills nothing), and only in a row with cells of its own
+    (a merge running on past the last problem makes no rows)."""
+    for column, (bottom, value) in list(filling.items()):
+        if bottom < number:
+            del filling[column]
+        elif not empty and (column >= len(cells) or cells[column] is None):
+            cells.extend([None] * (column + 1 - len(cells)))
+            cells[column] = value
+    for column, bottom in merges.get(number, ()):
+        if column in header and column < len(cells) and cells[column] is not None:
+            filling[column] = (bottom, cells[column])
+    return cells
+
+
 def _cell(cells: list[object], index: int, name: str) -> object:
     value = cells[index] if index < len(cells) else None
     return value if name in DATE_COLUMNS else _as_text(value)
@@ -167,7 +184,9 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
     if not data.strip():
         raise _refuse("the file is empty")
     is_xlsx = data[:4] == b"PK\x03\x04" and zipfile.is_zipfile(io.BytesIO(data))
-    source = _xlsx_rows(data, max_unpacked) if is_xlsx else _csv_rows(data)
+    merges: dict[int, list[tuple[int, int]]] = {}  # the sheet's merged ranges several rows tall (xlsx_in)
+    filling: dict[int, tuple[int, object]] = {}  # column -> (bottom row, value) of the merges the rows are in
+    source = _xlsx_rows(data, max_unpacked, merges) if is_xlsx else _csv_rows(data)
     header: dict[int, str] | None = None
     header_row = 0
     separated = ""
@@ -187,7 +206,9 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
                 break
             continue
         # Empty, or a template's row with only its 序号 filled in ahead (a computed column the import never reads).
-        if all(v is None or header.get(i) in COMPUTED for i, v in enumerate(cells)):
+        empty = all(v is None or header.get(i) in COMPUTED for i, v in enumerate(cells))
+        cells = _filled_down(number, cells, header, merges, filling, empty)
+        if empty:
             continue
         if len(rows) >= max_rows:
             raise _refuse(f"the ledger has more than {max_rows} rows, the most one import takes; split the file")

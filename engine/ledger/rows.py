@@ -23,7 +23,10 @@ COLUMN_OF = {"title": "问题描述", "description": "问题描述", "source": "
              "campaign": "专项/批次", "workflow": "当前状态"}
 SOURCES_BY_TITLE = {title: code for code, title in SOURCE_TITLES.items()}
 TITLE_MAX = 200
-_SENTENCE_END = re.compile(r"[。；;！!？?]")
+# The end of a Chinese sentence (full-width marks only: a '?' or ';' in a URL or a code ends nothing), after
+# a few characters at least (a paragraph that starts with a mark is no one-character title).
+_SENTENCE_END = re.compile(r"[。；！？]")
+_SHORTEST_TITLE = 5
 NUMBER_MAX = 32
 # Letters and digits of any script (an office's own prefix may be 督查) in two parts or more joined by '-': no
 # spaces, slashes, emoji or control characters, which no installation writes and a list or a URL would mangle.
@@ -167,7 +170,7 @@ def _problem(cells: dict) -> tuple[str, str]:
     if len(title) > TITLE_MAX:
         # Ledgers often describe a problem in one long paragraph: its first sentence is the title (cut short if
         # it is longer still), and the whole text stays the description, so nothing of it is lost.
-        sentence = _SENTENCE_END.search(title, 0, TITLE_MAX)
+        sentence = _SENTENCE_END.search(title, _SHORTEST_TITLE, TITLE_MAX)
         short = title[:sentence.end()] if sentence else title[:TITLE_MAX - 1] + "…"
         return short, text.strip()
     return title, description.strip()

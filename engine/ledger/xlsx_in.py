@@ -26,7 +26,8 @@ _EPOCH_1904 = dt.datetime(1904, 1, 1)
 _DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, *range(27, 37), 45, 46, 47, *range(50, 59)})
 _MONTH_FORMATS = frozenset({17, 27, 36, 50, 52, 57})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
-_PADDED = re.compile(r'(?:"([^"]*)")?(0{2,})(?:"([^"]*)")?')
+# At most 32 zeros and Excel's 255 characters a code: a format of a million zeros would make each cell a megabyte.
+_PADDED = re.compile(r'(?:"([^"]{0,100})")?(0{2,32})(?:"([^"]{0,100})")?')
 # The last column a spreadsheet has (XFD), and the serial number of its last day (9999-12-31).
 MAX_COLUMNS = 16_384
 _LAST_SERIAL = 2_958_465
@@ -228,8 +229,9 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
     start = inner.find("<v>")
     raw = "" if start < 0 else _unescape(inner[start + 3:inner.index("</v>", start)])
     if not raw:
-        # No value: an empty cell, or a formula never calculated (as openpyxl and pandas write them).
-        return Uncomputed("an uncalculated formula") if "<f" in inner else None
+        # No value: an empty cell, a formula whose text result is empty (t="str", as Excel and LibreOffice write
+        # =IF(...,"",...)), or a formula never calculated (no type: as openpyxl writes them).
+        return Uncomputed("an uncalculated formula") if "<f" in inner and kind == "n" else None
     if kind == "s":
         index = int(raw)
         if not 0 <= index < len(shared):
@@ -266,34 +268,23 @@ def _pieces(text: str, start: int, separator: str) -> Iterator[str]:
 
 
 def _vertical_merges(text: str) -> dict[int, list[tuple[int, int]]]:
-    """Top row -> (column, bottom row) of each merged range one column wide and several rows tall: offices merge
-    责任单位 or 问题来源 down over the rows of one unit's problems, and only the top cell holds the value."""
+    """Top row -> (first column, bottom row) of each merged range several rows tall: offices merge 责任单位 or
+    问题来源 down over the rows of one unit's problems, and only the top cell holds the value."""
     merges: dict[int, list[tuple[int, int]]] = {}
     at = text.rfind("<mergeCells")
     if at >= 0:
-        for first, top, last, bottom in _MERGE.findall(text, at):
-            if first == last and int(bottom) > int(top):
+        for first, top, _last, bottom in _MERGE.findall(text, at):
+            if int(bottom) > int(top):
                 merges.setdefault(int(top), []).append((_column(first + top), int(bottom)))
     return merges
 
 
-def _filled_down(number: int, values: list[object], filling: dict[int, tuple[int, object]],
-                 merges: dict[int, list[tuple[int, int]]]) -> list[object]:
-    """The row's values with each vertical merge it lies in filled in from the merge's top cell."""
-    for column, (bottom, value) in list(filling.items()):
-        if bottom < number:
-            del filling[column]
-        elif column >= len(values) or values[column] is None:
-            values.extend([None] * (column + 1 - len(values)))
-            values[column] = value
-    for column, bottom in merges.get(number, ()):
-        filling[column] = (bottom, values[column] if column < len(values) else None)
-    return values
-
-
-def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int, list[object]]]:
+def read_rows(book: zipfile.ZipFile, *, max_unpacked: int, merges: dict | None = None
+              ) -> Iterator[tuple[int, list[object]]]:
     """(row number, values) of the first sheet's rows that have any cell, in order; a workbook whose parts
-    would unpack to more than ``max_unpacked`` bytes is refused unread.
+    would unpack to more than ``max_unpacked`` bytes is refused unread. ``merges``, if given, is filled with the
+    sheet's merged ranges several rows tall (top row -> (column, bottom row)) before the first row comes: the
+    reader of the rows knows which columns a merge may fill.
 
     The sheet's XML (as spreadsheet programs write it: unprefixed ``row`` and ``c`` elements) is cut at its
     tags with string methods rather than parsed into elements: a cell costs a few microseconds, not tens."""
@@ -314,7 +305,8 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
     if data_at < 0:
         raise NotAWorkbook("its sheet has no sheetData")
     number = 0
-    merges, filling = _vertical_merges(text), {}
+    if merges is not None:
+        merges.update(_vertical_merges(text))
     for chunk in _pieces(text, data_at, "</row>"):
         start = chunk.rfind("<row")
         if start < 0:
@@ -339,4 +331,4 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int) -> Iterator[tuple[int
             if column >= len(values):
                 values.extend([None] * (column - len(values) + 1))
             values[column] = value
-        yield number, _filled_down(number, values, filling, merges)
+        yield number, values
