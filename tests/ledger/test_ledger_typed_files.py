@@ -20,9 +20,9 @@ pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the
 COLUMN = {name: HEADERS.index(name) + 1 for name in HEADERS}
 
 
-def _book(rows: list[dict], merges: list[tuple[str, int, int]], *, header_rows: int = 1) -> bytes:
-    """A workbook with the header (typed ``header_rows`` rows tall, each header cell merged down), the rows
-    under it, and ``merges`` of (column, first row, last row)."""
+def _sheet(rows: list[dict], *, header_rows: int = 1) -> Workbook:
+    """A workbook with the header (typed ``header_rows`` rows tall, each header cell merged down) and the rows
+    under it."""
     book = Workbook()
     sheet = book.active
     for name in HEADERS:
@@ -32,11 +32,21 @@ def _book(rows: list[dict], merges: list[tuple[str, int, int]], *, header_rows: 
     for number, row in enumerate(rows, header_rows + 1):
         for name, value in row.items():
             sheet.cell(number, COLUMN[name], value)
-    for name, first, last in merges:
-        sheet.merge_cells(start_row=first, end_row=last, start_column=COLUMN[name], end_column=COLUMN[name])
+    return book
+
+
+def _saved(book: Workbook) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _book(rows: list[dict], merges: list[tuple[str, int, int]], *, header_rows: int = 1) -> bytes:
+    """``_sheet`` saved, with ``merges`` of (column, first row, last row)."""
+    book = _sheet(rows, header_rows=header_rows)
+    for name, first, last in merges:
+        book.active.merge_cells(start_row=first, end_row=last, start_column=COLUMN[name], end_column=COLUMN[name])
+    return _saved(book)
 
 
 def _sheet_text(data: bytes) -> str:
@@ -78,17 +88,10 @@ def test_a_header_typed_two_rows_tall_fills_no_data_row(client, world, rt):
 def test_a_block_merged_over_two_columns_fills_its_first_column_down(client, world, rt):
     # 责任单位 merged with 责任人 over three problems: the unit in each row, 责任人 left empty below the first.
     rows = [{**_problem("P-1"), "问题来源": "巡视巡察", "责任单位": "DEPT-A"}, _problem("P-2"), _problem("P-3")]
-    book = Workbook()
-    sheet = book.active
-    sheet.append(list(HEADERS))
-    for number, row in enumerate(rows, 2):
-        for name, value in row.items():
-            sheet.cell(number, COLUMN[name], value)
-    sheet.merge_cells(start_row=2, end_row=4, start_column=COLUMN["责任单位"], end_column=COLUMN["责任人"])
-    sheet.merge_cells(start_row=2, end_row=4, start_column=COLUMN["问题来源"], end_column=COLUMN["问题来源"])
-    out = io.BytesIO()
-    book.save(out)
-    done = upload(client, world.h("reg"), out.getvalue())
+    book = _sheet(rows)
+    book.active.merge_cells(start_row=2, end_row=4, start_column=COLUMN["责任单位"], end_column=COLUMN["责任人"])
+    book.active.merge_cells(start_row=2, end_row=4, start_column=COLUMN["问题来源"], end_column=COLUMN["问题来源"])
+    done = upload(client, world.h("reg"), _saved(book))
     assert done.status_code == 200 and done.json()["created"] == 3, done.text
     listed = client.get("/api/v1/items?q=问题P-&limit=10", headers=world.h("reg")).json()["data"]
     assert sorted((i["unit"], i["assignee"]) for i in listed) == [("DEPT-A", None)] * 3
@@ -102,19 +105,13 @@ def test_merges_over_columns_without_a_header_cost_nothing(client, world, rt):
     plain_started = time.process_time()
     read_ledger(merged, max_rows=1000, max_unpacked=1 << 30)
     plain = time.process_time() - plain_started
-    book = Workbook()
-    sheet = book.active
-    sheet.append(list(HEADERS))
-    for number, row in enumerate(rows, 2):
-        for name, value in row.items():
-            sheet.cell(number, COLUMN[name], value)
+    book = _sheet(rows)
     for column in range(20, 2020):
-        sheet.cell(2, column, "x")
-        sheet.merge_cells(start_row=2, end_row=401, start_column=column, end_column=column)
-    out = io.BytesIO()
-    book.save(out)
+        book.active.cell(2, column, "x")
+        book.active.merge_cells(start_row=2, end_row=401, start_column=column, end_column=column)
+    data = _saved(book)
     started = time.process_time()
-    read = read_ledger(out.getvalue(), max_rows=1000, max_unpacked=1 << 30)
+    read = read_ledger(data, max_rows=1000, max_unpacked=1 << 30)
     # The merges' own top cells are values under no header, named as any such value is; nothing is filled down.
     assert read.problems == {2: ("column T", read.problems[2][1])} and len(read.rows) == 400
     # Not a timing test: a bound far above the plain file's cost that a per-row walk of 2,000 merges would pass.
