@@ -35,6 +35,7 @@ from bench.figures import Figure, store_name  # noqa: E402
 from bench.figures import report as report_figures  # noqa: E402
 from bench.seed import seed  # noqa: E402
 from engine.config import Settings  # noqa: E402
+from engine.listing import termstats  # noqa: E402
 from engine.store import Store  # noqa: E402
 from tests.pg_server import PostgresServer, find_bindir  # noqa: E402
 
@@ -61,6 +62,10 @@ def _prepare(url: str, items: int) -> None:
     have = _items_in(url)
     if have:
         print(f"  using the {have:,} items already in {Store(url).url.split('@')[-1]}")
+        store = Store(url)
+        if termstats.missing(store):  # as a service's first start counts them (engine.jobs)
+            print(f"  counted the text index's {termstats.refresh(store):,} common trigrams")
+        store.dispose()
         return
 
     def progress(done: int, total: int) -> None:

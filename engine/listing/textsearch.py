@@ -3,7 +3,8 @@
 What matches is defined by the LIKE clauses alone (case-insensitive; engine.queries); the indexes of
 migration 0009 only find the candidates faster, so both stores, and every path below, answer the same.
 - SQLite: the FTS5 trigram table ``items_fts``. A query of 3 characters or more first asks it for the
-  matching items (a substring query on trigrams; it folds case like LIKE does, and more). When they are
+  matching items (a substring query on trigrams; it folds case like LIKE does, and more), reading the posting
+  lists of the query's rarer trigrams only when some are far commoner (engine.listing.termstats). When they are
   few, the list reads just those rows; when they are many, the LIKE scan along the ordering index finds a
   page's worth of them within a few thousand entries, which is faster than collecting every match. A query
   of 1 or 2 characters cannot use trigrams: it is always the LIKE scan (fast for a common word such as
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from engine.listing import termstats
+
 # The items' own rowid (SQLite), which is the FTS5 table's rowid for the same item.
 ROWID = sa.literal_column("items.rowid", sa.Integer)
 
@@ -23,7 +26,7 @@ FTS_TABLE = "items_fts"
 # The FTS5 table and the shadow tables it keeps its index in (SQLite), and the GIN indexes (PostgreSQL):
 # schema objects of migration 0009 that no model describes.
 SEARCH_TABLES = frozenset({FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "content", "docsize",
-                                                                           "config"))})
+                                                                           "config", "vocab")), "search_terms"})
 SEARCH_INDEXES = frozenset(f"ix_items_{column}_trgm" for column in SEARCHED)
 # Trigrams: shorter queries cannot be looked up in the index.
 MIN_INDEXED = 3
@@ -52,11 +55,6 @@ def like_clause(items: sa.Table, q: str) -> sa.ColumnElement:
     return sa.or_(*(items.c[column].ilike(pattern, escape="\\") for column in SEARCHED))
 
 
-def _fts_phrase(q: str) -> str:
-    """``q`` as one FTS5 phrase (a string in double quotes, its own quotes doubled): no query syntax."""
-    return '"' + q.replace('"', '""') + '"'
-
-
 def candidates(conn: sa.Connection, q: str) -> list[int] | None:
     """The rowids of the items whose searched text may hold ``q``, when the store has a text index to ask
     (SQLite's FTS5 table) and they are few; None when the LIKE scan along the list's order is the better way:
@@ -64,8 +62,16 @@ def candidates(conn: sa.Connection, q: str) -> list[int] | None:
     weighs its trigram indexes itself)."""
     if conn.dialect.name != "sqlite" or len(q) < MIN_INDEXED:
         return None
-    rows = conn.exec_driver_sql(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?",
-                                (_fts_phrase(q), MAX_CANDIDATES + 1)).all()
+    whole = termstats.phrase(q)
+    query = termstats.fts_query(q, termstats.counts(conn, q)) if len(q) > MIN_INDEXED else whole
+    rows = _matching(conn, query)
+    if len(rows) > MAX_CANDIDATES and query != whole:  # its rarer part is in many items, the whole in fewer?
+        rows = _matching(conn, whole)
     if len(rows) > MAX_CANDIDATES:
         return None
     return [row[0] for row in rows]
+
+
+def _matching(conn: sa.Connection, query: str) -> list:
+    return conn.exec_driver_sql(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? LIMIT ?",
+                                (query, MAX_CANDIDATES + 1)).all()

@@ -1,0 +1,130 @@
+"""The text search's trigram counts (engine.listing.termstats, migration 0016): a long q= asks SQLite's FTS5
+index for its rarer part only, answers exactly what the whole phrase answers, falls back to the whole phrase
+when its rarer part is in too many items, and the counts are made by the scheduler's job."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from engine import jobs
+from engine.listing import termstats, textsearch
+from tests.helpers import new_item
+
+SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+TARGET = "督查〔2026〕17号-3"
+
+
+def test_the_whole_phrase_is_asked_when_no_trigram_is_far_commoner():
+    assert termstats.fts_query("消防通道堵塞", {}) == '"消防通道堵塞"'
+    assert termstats.fts_query("消防通道堵塞", {"消防通": 5_000, "通道堵": 9_000}) == '"消防通道堵塞"'
+    assert termstats.fts_query('a"b"c', {}) == '"a""b""c"'  # no query syntax gets through
+
+
+def test_the_runs_of_rarer_trigrams_are_asked_all_together():
+    counts = {"督查〔": 499_291, "查〔2": 499_291, "〔20": 499_291, "202": 1_000_000, "026": 458_453,
+              "26〕": 226_845, "6〕1": 24_953, "〕17": 5_014, "17号": 5_014, "7号-": 50_420, "号-3": 137_595}
+    assert termstats.fts_query(TARGET, counts) == '"6〕17号-3"'
+    # Two rare runs apart: both required. The counts are of folded trigrams, the runs keep the query's case.
+    assert termstats.fts_query("AB-2026-XY", {"-20": 90_000, "202": 90_000, "026": 90_000, "26-": 90_000,
+                                              "b-2": 90_000, "6-x": 90_000}) == '"AB-" AND "-XY"'
+
+
+def _numbers(client, world, q: str) -> list[str]:
+    response = client.get("/api/v1/items", params={"q": q}, headers=world.h("sup"))
+    assert response.status_code == 200, response.text
+    return sorted(i["number"] for i in response.json()["data"])
+
+
+@contextmanager
+def _fts_queries(rt):
+    """The FTS5 queries the list sends while the block runs."""
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001 - SQLAlchemy's hook
+        if "MATCH" in statement:
+            seen.append(parameters[0])
+
+    sa.event.listen(rt.store.reader, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(rt.store.reader, "before_cursor_execute", listen)
+
+
+@pytest.fixture
+def reports(client, world):
+    """Items under inspection reports' numbers: the year's trigrams in all of them, 17号-3 in three."""
+    made = {title: new_item(client, world, title=f"{title} 整改不到位")
+            for title in ("督查〔2026〕11号", "督查〔2026〕12号", "督查〔2026〕13号", TARGET, "巡察〔2025〕17号-3",
+                          "审计〔2024〕17号-3")}
+    return {title: item["number"] for title, item in made.items()}
+
+
+@SQLITE
+def test_a_long_query_reads_its_rarer_part_and_answers_as_the_whole_phrase(client, world, rt, reports,
+                                                                          monkeypatch):
+    monkeypatch.setattr(termstats, "COMMON", 3)  # this handful of items stands for a million
+    monkeypatch.setattr(termstats, "RARER", 1)
+    assert termstats.refresh(rt.store) > 0
+    with _fts_queries(rt) as sent:
+        assert _numbers(client, world, TARGET) == [reports[TARGET]]
+    assert sent == ['"〕17号-3"']  # the year, 督查〔 and 6〕1 (in four items) are not read
+    # Its rarer part is in three items: past MAX_CANDIDATES, the whole phrase is asked after all.
+    monkeypatch.setattr(textsearch, "MAX_CANDIDATES", 2)
+    with _fts_queries(rt) as sent:
+        assert _numbers(client, world, TARGET) == [reports[TARGET]]
+    assert sent == ['"〕17号-3"', f'"{TARGET}"']
+
+
+@SQLITE
+def test_every_substring_is_found_alike_with_and_without_the_counts(client, world, rt, reports, monkeypatch):
+    monkeypatch.setattr(termstats, "COMMON", 2)
+    monkeypatch.setattr(termstats, "RARER", 1)
+    queries = sorted({title[i:i + n] for title in reports for n in (4, 6, 9) for i in range(len(title) - n + 1)})
+    with rt.store.read() as conn:
+        texts = {row.number: f"{row.title}\n{row.description or ''}\n{row.number}\n{row.external_ref or ''}".lower()
+                 for row in conn.execute(sa.text("SELECT number, title, description, external_ref FROM items"))}
+    without = {q: _numbers(client, world, q) for q in queries}
+    termstats.refresh(rt.store)
+    with _fts_queries(rt) as sent:
+        with_counts = {q: _numbers(client, world, q) for q in queries}
+    assert set(sent) - {termstats.phrase(q) for q in queries}  # the counts did change what was asked
+    assert with_counts == without
+    assert without == {q: sorted(n for n, text in texts.items() if q.lower() in text) for q in queries}
+
+
+@SQLITE
+def test_the_counts_are_the_items_holding_each_common_trigram(client, world, rt, reports, monkeypatch):
+    monkeypatch.setattr(termstats, "COMMON", 3)
+    assert termstats.missing(rt.store)
+    termstats.refresh(rt.store)
+    with rt.store.read() as conn:
+        stored = dict(conn.execute(sa.text("SELECT term, items FROM search_terms")).all())
+        texts = [" ".join(filter(None, row)).lower() for row in conn.execute(
+            sa.text("SELECT title, description, number, external_ref FROM items"))]
+    assert stored.pop(termstats.COUNTED) == len(texts)  # the mark that they were counted, and among how many
+    assert stored["202"] == sum("202" in text for text in texts) >= 6
+    assert stored["17号"] == 3 and "〕11" not in stored  # in one item: not recorded
+    assert all(count >= 3 for count in stored.values()) and not termstats.missing(rt.store)
+    new_item(client, world, title="督查〔2026〕14号")
+    termstats.refresh(rt.store)  # counted again from scratch, not added to
+    with rt.store.read() as conn:
+        assert conn.execute(sa.text("SELECT items FROM search_terms WHERE term = '202'")).scalar() == stored["202"] + 1
+
+
+@SQLITE
+def test_the_scheduler_counts_at_night_and_at_once_when_never_counted(rt, reports):
+    job = jobs.scheduler(rt).get_job(jobs.SEARCH_TERMS_JOB)
+    assert [str(job.trigger.fields[i]) for i in (5, 6)] == [str(part) for part in jobs.SEARCH_TERMS_AT]
+    assert getattr(job, "next_run_time", None) is not None  # never counted: the first run is now
+    job.func(rt)
+    assert not termstats.missing(rt.store)
+    assert getattr(jobs.scheduler(rt).get_job(jobs.SEARCH_TERMS_JOB), "next_run_time", None) is None  # at 03:30
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgresql_keeps_no_counts(rt):
+    assert termstats.refresh(rt.store) == 0 and not termstats.missing(rt.store)
+    assert jobs.scheduler(rt).get_job(jobs.SEARCH_TERMS_JOB) is None
