@@ -86,6 +86,10 @@ def _text_date(value: str) -> dt.date:
     return iso_date(value)  # refused, with the API's words for what a date is
 
 
+# A time of day (12:00, 9:30:15), as a cell formatted h:mm shows it or as typed: no date at all.
+_TIME_OF_DAY = re.compile(r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?")
+
+
 def _date(cells: dict, column: str) -> dt.date | None:
     value = cells.get(column)
     if value is None:
@@ -98,6 +102,9 @@ def _date(cells: dict, column: str) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if _TIME_OF_DAY.fullmatch(unicodedata.normalize("NFKC", value)):
+        raise RowError(column, f"shows a time of day ({value}), not a date: write the date, such as 2026年6月30日 "
+                               "(a cell formatted as a time shows no date)")
     try:
         return _text_date(value)
     except ValueError as exc:

@@ -25,6 +25,8 @@ _EPOCH_1904 = dt.datetime(1904, 1, 1)
 # custom one a date. Of those, the ones that show a year and month but no day (2026年6月, Jun-26).
 _DATE_FORMATS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, *range(27, 37), 45, 46, 47, *range(50, 59)})
 _MONTH_FORMATS = frozenset({17, 27, 36, 50, 52, 57})
+# Of those, the ones that show a time of day and no date (h:mm, h"时"mm"分", 上午/下午h"时"mm"分"...).
+_TIME_FORMATS = frozenset({18, 19, 20, 21, 32, 33, 34, 35, 45, 46, 47, 55, 56})
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
 # At most 32 zeros and Excel's 255 characters a code: a format of a million zeros would make each cell a megabyte.
 _PADDED = re.compile(r'(?:"([^"]{0,100})")?(0{2,32})(?:"([^"]{0,100})")?')
@@ -159,7 +161,8 @@ class Padded(NamedTuple):
 
 def _cell_styles(book: zipfile.ZipFile) -> dict[int, str | Padded]:
     """Style index -> how its numbers show, where that is not as a plain number: dates ("date", or "month" and
-    "月" for a year and month only, the latter in Chinese), or padded with zeros (Padded)."""
+    "月" for a year and month only, the latter in Chinese), a time of day alone ("time"), or padded with zeros
+    (Padded)."""
     if "xl/styles.xml" not in book.namelist():
         return {}
     custom: dict[int, str] = {}
@@ -178,7 +181,11 @@ def _cell_styles(book: zipfile.ZipFile) -> dict[int, str | Padded]:
         code = re.sub(r'"[^"]*"|\[[^\]]*\]', "", custom.get(fmt, "")).lower()
         if fmt in custom and _DATE_CODE.search(code):
             month_only = "y" in code and "d" not in code
-            dated[index] = ("月" if "年" in custom[fmt] else "month") if month_only else "date"
+            time_only = not {"y", "d"} & set(code) and bool({"h", "s"} & set(code))
+            dated[index] = "time" if time_only else (("月" if "年" in custom[fmt] else "month") if month_only
+                                                     else "date")
+        elif fmt in _TIME_FORMATS:
+            dated[index] = "time"
         elif fmt in _DATE_FORMATS:
             dated[index] = ("month" if fmt == 17 else "月") if fmt in _MONTH_FORMATS else "date"
         elif fmt in custom and (padded := _PADDED.fullmatch(custom[fmt])) is not None:
@@ -196,6 +203,17 @@ def _number(text: str, epoch: dt.datetime | None) -> object:
             return value
         return when.date() if value.is_integer() else when
     return int(value) if value.is_integer() else value
+
+
+def _time_of_day(value: float) -> object:
+    """A number whose format shows only a time of day, as the sheet shows it (12:00, 9:30:15): no date, whatever
+    whole days the number also holds."""
+    if not 0 <= value <= _LAST_SERIAL:
+        return int(value) if value.is_integer() else value
+    seconds = round((value % 1) * 86_400) % 86_400
+    hours, rest = divmod(seconds, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
 
 
 def check_packing(book: zipfile.ZipFile, names: list[str], most: int) -> None:
@@ -250,6 +268,8 @@ def _cell_value(kind: str, style: str | None, inner: str, shared: list[str], dat
     if kind == "str":
         return raw
     shows = None if style is None else date_styles.get(int(style))
+    if shows == "time":
+        return _time_of_day(float(raw))
     value = _number(raw, epoch if shows is not None and not isinstance(shows, Padded) else None)
     if isinstance(shows, Padded) and isinstance(value, int) and value >= 0:
         return f"{shows.before}{value:0{shows.width}d}{shows.after}"  # what the sheet shows: 0012, not 12

@@ -146,3 +146,25 @@ def test_a_footer_merged_across_the_table_is_still_named(client, world, rt):
     # 序号 is computed: a total written there alone is an empty row, as a template's numbered rows are.
     assert refused.status_code == 200 and refused.json()["created"] == 1, refused.text
     assert_problem(upload(client, world.h("reg"), _book([{"编号": "合计：1项"}], [])), 422)
+
+
+@pytest.mark.parametrize(("shown", "fmt"), [("12:00", "h:mm"),           # built-in 20
+                                            ("18:30", 'h"时"mm"分"'),     # a custom Chinese time
+                                            ("9:05:30", "[h]:mm:ss")])   # built-in 46
+def test_a_cell_formatted_as_a_time_of_day_is_no_date(client, world, rt, shown, fmt):
+    # 12:00 typed where the due date goes was read as 1899-12-30 (day 0 of the serials) and imported as overdue.
+    hours, minutes, seconds = (int(part) for part in (shown + ":0").split(":")[:3])
+    serial = 46_203 + (hours * 3600 + minutes * 60 + seconds) / 86_400  # with whole days too: only the time shows
+    book = _sheet([{**_problem("T-1"), "问题来源": "巡视巡察", "责任单位": "DEPT-A", "整改时限": serial}])
+    book.active.cell(2, COLUMN["整改时限"]).number_format = fmt
+    before = table_counts(rt)
+    refused = assert_problem(upload(client, world.h("reg"), _saved(book)), 422)
+    assert [(e["row"], e["column"]) for e in refused["errors"]] == [(2, "整改时限")]
+    assert f"time of day ({shown})" in refused["errors"][0]["detail"]
+    assert table_counts(rt) == before
+
+
+def test_a_time_typed_in_a_date_column_of_a_csv_is_no_date(client, world, rt):
+    data = "\ufeff外部编号,问题来源,问题描述,责任单位,整改时限\r\nT-2,巡视巡察,食堂台账不全,DEPT-A,１２：００\r\n".encode()
+    refused = assert_problem(upload(client, world.h("reg"), data, name="ledger.csv"), 422)
+    assert refused["errors"][0]["column"] == "整改时限" and "time of day" in refused["errors"][0]["detail"]
