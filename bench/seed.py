@@ -12,9 +12,9 @@ What it makes (reproducibly, from ``--seed``):
   close; or cancel), hashed by engine.history, so ``closeloop audit verify`` accepts every chain. Each
   record names its real actor; evidence is left out (no files are stored).
 The summary report's kept counts (engine.reports.kept) are made in one pass at the end, not row by row.
-The statistics are brought up to date at the end (SQLite ANALYZE and the text search's trigram counts, as a
-running service's daily job keeps them; PostgreSQL VACUUM ANALYZE, which needs the tables' owner: give the
-owner's or a superuser's URL).
+The statistics are brought up to date at the end: the text search's trigram counts, as a running service's
+nightly job keeps them, and the planner's (SQLite ANALYZE; PostgreSQL VACUUM ANALYZE, which needs the tables'
+owner: give the owner's or a superuser's URL).
 
 Run:    .venv/bin/python bench/seed.py 1000000 [--db URL] [--seed 1]   (default: sqlite:///seed.db)
 Import: from bench.seed import seed; seed("sqlite:///x.db", 100_000) or seed(runtime, 100_000)
@@ -91,13 +91,13 @@ def _open(target: str | Runtime) -> tuple[Runtime, bool]:
 
 
 def refresh_statistics(store: Store) -> None:
-    """Bring the planner's statistics up to date after a bulk load (SQLite ANALYZE and the text search's
-    trigram counts; PostgreSQL VACUUM ANALYZE, so that index-only scans see every page as visible; it needs the
-    tables' owner)."""
+    """Bring the statistics up to date after a bulk load: the text search's trigram counts, and the planner's
+    (SQLite ANALYZE; PostgreSQL VACUUM ANALYZE, so that index-only scans see every page as visible; it needs
+    the tables' owner)."""
+    termstats.refresh(store)
     if store.is_sqlite:
         with store.write() as conn:
             conn.exec_driver_sql("ANALYZE")
-        termstats.refresh(store)
         return
     with store.writer.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")

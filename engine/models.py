@@ -194,6 +194,7 @@ from engine.audit import models as _audit_models  # noqa: E402,F401
 from engine.campaigns import models as _campaign_models  # noqa: E402,F401
 from engine.delivery import models as _delivery_models  # noqa: E402,F401
 from engine.evidence import models as _evidence_models  # noqa: E402,F401
+from engine.listing import models as _listing_models  # noqa: E402,F401
 from engine.lookback import models as _lookback_models  # noqa: E402,F401
 from engine.people import models as _people_models  # noqa: E402,F401
 from engine.reminders import models as _reminder_models  # noqa: E402,F401

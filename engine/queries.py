@@ -152,7 +152,7 @@ def _where(conn: sa.Connection, actor: Actor, f: ItemFilters, today: dt.date, ye
         clauses.append(sa.or_(*(lights[light] for light in f.light)))
     if f.q:
         # Case-insensitive, on the text and on the identifiers people quote (ZG-2026-000123, a report's number).
-        clauses.append(textsearch.like_clause(items, f.q))
+        clauses += textsearch.search_clauses(conn, items, f.q)
     candidates = listnarrow.candidates(conn, f, today, yellow_days)
     if candidates is not None:
         clauses.append(listnarrow.ROWID.in_(candidates))

@@ -48,6 +48,8 @@ WRITTEN_TABLES: dict[str, tuple[str, ...]] = {
     # Kept by the triggers on items as they change; emptied and filled again when the zone changes.
     "report_counts": ("SELECT", "INSERT", "UPDATE", "DELETE"),
     "report_counts_zone": ("SELECT", "UPDATE"),
+    # The text search's trigram counts, written anew each night (engine.listing.termstats).
+    "search_terms": ("SELECT", "INSERT", "DELETE"),
 }
 
 

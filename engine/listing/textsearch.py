@@ -10,7 +10,8 @@ migration 0009 only find the candidates faster, so both stores, and every path b
   of 1 or 2 characters cannot use trigrams: it is always the LIKE scan (fast for a common word such as
   安全, as slow as a full scan for a rare one).
 - PostgreSQL: the same ILIKE, served by pg_trgm GIN indexes on the four columns; the planner weighs them
-  against the ordering index by its statistics.
+  against the ordering index by its statistics. When the trigram counts show a rarer part of a long query,
+  the indexes are asked for that part, and the whole query is tested on the rows they name (search_clauses).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ FTS_TABLE = "items_fts"
 # The FTS5 table and the shadow tables it keeps its index in (SQLite), and the GIN indexes (PostgreSQL):
 # schema objects of migration 0009 that no model describes.
 SEARCH_TABLES = frozenset({FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "content", "docsize",
-                                                                           "config", "vocab")), "search_terms"})
+                                                                           "config", "vocab"))})
 SEARCH_INDEXES = frozenset(f"ix_items_{column}_trgm" for column in SEARCHED)
 # Trigrams: shorter queries cannot be looked up in the index.
 MIN_INDEXED = 3
@@ -53,6 +54,28 @@ def like_clause(items: sa.Table, q: str) -> sa.ColumnElement:
     """Case-insensitive substring match of ``q`` on the searched columns: what ``q=`` means."""
     pattern = f"%{like_escape(q)}%"
     return sa.or_(*(items.c[column].ilike(pattern, escape="\\") for column in SEARCHED))
+
+
+def _tested_on_rows(items: sa.Table, q: str) -> sa.ColumnElement:
+    """like_clause on expressions no index holds (a column joined to an empty text is the column, NULL stays
+    NULL): PostgreSQL tests it on the rows the other clauses found, rather than reading an index for it too."""
+    pattern = f"%{like_escape(q)}%"
+    return sa.or_(*((items.c[column] + sa.literal("")).ilike(pattern, escape="\\") for column in SEARCHED))
+
+
+def _indexable(run: str) -> bool:
+    """Whether pg_trgm finds a trigram in ``run``: three letters or digits in a row (its words' characters)."""
+    return any(all(ch.isalnum() for ch in run[i:i + 3]) for i in range(len(run) - 2))
+
+
+def search_clauses(conn: sa.Connection, items: sa.Table, q: str) -> list[sa.ColumnElement]:
+    """The list's clauses for ``q=``: like_clause; on PostgreSQL, when the trigram counts show a rarer part of a
+    long query, that part's like_clause for the indexes to answer and the whole query tested on its rows."""
+    if conn.dialect.name == "postgresql" and len(q) > MIN_INDEXED:
+        runs = termstats.rarer_runs(q, termstats.counts(conn, q))
+        if runs is not None and all(_indexable(run) for run in runs):
+            return [*(like_clause(items, run) for run in runs), _tested_on_rows(items, q)]
+    return [like_clause(items, q)]
 
 
 def candidates(conn: sa.Connection, q: str) -> list[int] | None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from bench import listcases
 from bench.seed import seed
 from engine.config import Settings
+from engine.listing import termstats
 from engine.listing.textsearch import SEARCHED
 from engine.reports.summary import GROUPS, SummaryQuery, summary
 from engine.runtime import Runtime
@@ -176,6 +177,27 @@ def test_text_search_uses_the_trigram_indexes(seeded):
         nodes = _pg_plan(conn, statement, params, enable_seqscan="off", enable_indexscan="off")
     used = {n.get("Index Name") for n in nodes if n["Node Type"] == "Bitmap Index Scan"}
     assert used == {f"ix_items_{column}_trgm" for column in SEARCHED}, nodes
+
+
+@pytest.mark.parametrize("seeded_url", ["postgres"], indirect=True)
+def test_a_long_query_asks_the_trigram_indexes_for_its_rarer_part(seeded, monkeypatch):
+    """With trigram counts that show the item number's year and prefix in nearly every item, the indexes are
+    asked for the number's rarer end only, and the whole number is tested on the rows they name."""
+    monkeypatch.setattr(termstats, "COMMON", 20)  # these 2,000 items stand for a million
+    termstats.refresh(seeded)
+    try:
+        case = _cases()["q (number)"]
+        _ids, pages = _pages(seeded, case, first_only=True)
+        statement, params = pages[0][-1]
+        with seeded.read() as conn:
+            nodes = _pg_plan(conn, statement, params, enable_seqscan="off", enable_indexscan="off")
+    finally:
+        monkeypatch.undo()
+        termstats.refresh(seeded)  # as the module's other tests found them
+    conditions = [n["Index Cond"] for n in nodes if n["Node Type"] == "Bitmap Index Scan"]
+    filters = " ".join(n.get("Filter", "") for n in nodes)
+    assert len(conditions) == len(SEARCHED) and not any(case.filters.q in c for c in conditions), conditions
+    assert f"%{case.filters.q}%" in filters, nodes
 
 
 def _reference_ids(conn: sa.Connection, case: listcases.Case, today: dt.date, yellow_days: int = 3) -> list[str]:

@@ -1,8 +1,10 @@
-"""The text search's trigram counts (engine.listing.termstats, migration 0016): a long q= asks SQLite's FTS5
-index for its rarer part only, answers exactly what the whole phrase answers, falls back to the whole phrase
-when its rarer part is in too many items, and the counts are made by the scheduler's job."""
+"""The text search's trigram counts (engine.listing.termstats, migration 0016): a long q= asks the text index
+for its rarer part only (SQLite's FTS5, PostgreSQL's pg_trgm indexes), answers exactly what the whole text
+answers, falls back to the whole text when its rarer part cannot serve, and the counts are made by the
+scheduler's job."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import pytest
@@ -13,6 +15,7 @@ from engine.listing import termstats, textsearch
 from tests.helpers import new_item
 
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+POSTGRES = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 TARGET = "督查〔2026〕17号-3"
 
 
@@ -38,19 +41,30 @@ def _numbers(client, world, q: str) -> list[str]:
 
 
 @contextmanager
-def _fts_queries(rt):
-    """The FTS5 queries the list sends while the block runs."""
-    seen: list[str] = []
+def _statements(rt):
+    """The (statement, parameters) the list sends while the block runs."""
+    seen: list[tuple[str, object]] = []
 
     def listen(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001 - SQLAlchemy's hook
-        if "MATCH" in statement:
-            seen.append(parameters[0])
+        seen.append((statement, parameters))
 
     sa.event.listen(rt.store.reader, "before_cursor_execute", listen)
     try:
         yield seen
     finally:
         sa.event.remove(rt.store.reader, "before_cursor_execute", listen)
+
+
+def _asked(rt, sent: list[tuple[str, object]]) -> list[str]:
+    """What the text index was asked for: FTS5 queries (SQLite), the texts of the ILIKEs an index may serve
+    (PostgreSQL: those on a column itself, not on the column joined to an empty text)."""
+    if rt.store.is_sqlite:
+        return [parameters[0] for statement, parameters in sent if "MATCH" in statement]
+    asked = []
+    for statement, parameters in sent:
+        for name in re.findall(r"items\.number ILIKE %\((\w+)\)s", statement):
+            asked.append(parameters[name].strip("%"))
+    return asked
 
 
 @pytest.fixture
@@ -68,17 +82,35 @@ def test_a_long_query_reads_its_rarer_part_and_answers_as_the_whole_phrase(clien
     monkeypatch.setattr(termstats, "COMMON", 3)  # this handful of items stands for a million
     monkeypatch.setattr(termstats, "RARER", 1)
     assert termstats.refresh(rt.store) > 0
-    with _fts_queries(rt) as sent:
+    with _statements(rt) as sent:
         assert _numbers(client, world, TARGET) == [reports[TARGET]]
-    assert sent == ['"〕17号-3"']  # the year, 督查〔 and 6〕1 (in four items) are not read
+    assert _asked(rt, sent) == ['"〕17号-3"']  # the year, 督查〔 and 6〕1 (in four items) are not read
     # Its rarer part is in three items: past MAX_CANDIDATES, the whole phrase is asked after all.
     monkeypatch.setattr(textsearch, "MAX_CANDIDATES", 2)
-    with _fts_queries(rt) as sent:
+    with _statements(rt) as sent:
         assert _numbers(client, world, TARGET) == [reports[TARGET]]
-    assert sent == ['"〕17号-3"', f'"{TARGET}"']
+    assert _asked(rt, sent) == ['"〕17号-3"', f'"{TARGET}"']
 
 
-@SQLITE
+@POSTGRES
+def test_postgresql_reads_the_rarer_part_from_its_indexes_and_tests_the_whole_on_the_rows(client, world, rt,
+                                                                                           reports, monkeypatch):
+    monkeypatch.setattr(termstats, "COMMON", 3)
+    monkeypatch.setattr(termstats, "RARER", 1)
+    termstats.refresh(rt.store)
+    with _statements(rt) as sent:
+        assert _numbers(client, world, TARGET) == [reports[TARGET]]
+    assert _asked(rt, sent) == ["〕17号-3"]
+    [listed] = [statement for statement, _ in sent if "FROM items" in statement and "ORDER BY" in statement]
+    assert "items.number || " in listed  # the whole text: tested on the rows, on no index's column
+    # A rarer part pg_trgm finds no trigram in (punctuation between single characters) would read the whole
+    # index: the whole text is asked instead.
+    monkeypatch.setattr(termstats, "rarer_runs", lambda q, counts: ["〕-〔"])
+    with _statements(rt) as sent:
+        assert _numbers(client, world, TARGET) == [reports[TARGET]]
+    assert _asked(rt, sent) == [TARGET]
+
+
 def test_every_substring_is_found_alike_with_and_without_the_counts(client, world, rt, reports, monkeypatch):
     monkeypatch.setattr(termstats, "COMMON", 2)
     monkeypatch.setattr(termstats, "RARER", 1)
@@ -88,14 +120,14 @@ def test_every_substring_is_found_alike_with_and_without_the_counts(client, worl
                  for row in conn.execute(sa.text("SELECT number, title, description, external_ref FROM items"))}
     without = {q: _numbers(client, world, q) for q in queries}
     termstats.refresh(rt.store)
-    with _fts_queries(rt) as sent:
+    with _statements(rt) as sent:
         with_counts = {q: _numbers(client, world, q) for q in queries}
-    assert set(sent) - {termstats.phrase(q) for q in queries}  # the counts did change what was asked
+    asked = _asked(rt, sent)
+    assert set(asked) - {termstats.phrase(q) for q in queries} - set(queries)  # the counts changed what was asked
     assert with_counts == without
     assert without == {q: sorted(n for n, text in texts.items() if q.lower() in text) for q in queries}
 
 
-@SQLITE
 def test_the_counts_are_the_items_holding_each_common_trigram(client, world, rt, reports, monkeypatch):
     monkeypatch.setattr(termstats, "COMMON", 3)
     assert termstats.missing(rt.store)
@@ -114,7 +146,6 @@ def test_the_counts_are_the_items_holding_each_common_trigram(client, world, rt,
         assert conn.execute(sa.text("SELECT items FROM search_terms WHERE term = '202'")).scalar() == stored["202"] + 1
 
 
-@SQLITE
 def test_the_scheduler_counts_at_night_and_at_once_when_never_counted(rt, reports):
     job = jobs.scheduler(rt).get_job(jobs.SEARCH_TERMS_JOB)
     assert [str(job.trigger.fields[i]) for i in (5, 6)] == [str(part) for part in jobs.SEARCH_TERMS_AT]
@@ -122,9 +153,3 @@ def test_the_scheduler_counts_at_night_and_at_once_when_never_counted(rt, report
     job.func(rt)
     assert not termstats.missing(rt.store)
     assert getattr(jobs.scheduler(rt).get_job(jobs.SEARCH_TERMS_JOB), "next_run_time", None) is None  # at 03:30
-
-
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_postgresql_keeps_no_counts(rt):
-    assert termstats.refresh(rt.store) == 0 and not termstats.missing(rt.store)
-    assert jobs.scheduler(rt).get_job(jobs.SEARCH_TERMS_JOB) is None
