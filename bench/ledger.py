@@ -7,6 +7,8 @@ Prints, from one run on this machine (SQLite, as `make run` uses it, in a databa
   export    `closeloop export ledger FILE.xlsx` as a separate process, for all 100,000 items and for a third of
             them: seconds (wall and CPU) and peak resident memory (targets < 10 s, < 300 MB; the two peaks close
             together show the memory is constant, not growing with the rows)
+  again     the exported ledger imported back with `closeloop import --dry-run`: every row recognised and compared
+            with its item (nothing differs, nothing is written)
 Run: make bench-ledger   (or .venv/bin/python bench/ledger.py [--rows N])
 """
 from __future__ import annotations
@@ -80,12 +82,16 @@ def main() -> None:
         third = run_measured([str(CLOSELOOP), "export", "ledger", str(folder / "third.xlsx"), "--unit", "DEPT-B"], env)
         print(f"export    a third of them (--unit DEPT-B): {third.wall:.1f} s wall, {third.cpu:.1f} s CPU, "
               f"peak {third.peak_mb:.0f} MB")
+        again = run_measured([str(CLOSELOOP), "import", str(out), "--as", "reg", "--dry-run"], env)
+        print(f"again     the export imported back (--dry-run): {again.wall:.1f} s wall, {again.cpu:.1f} s CPU, "
+              f"peak {again.peak_mb:.0f} MB")
     rows = f"{args.rows:,} rows"
     report(Figure(f"ledger import, {rows}", into.wall, "s", target=30, better="lower"),
            Figure(f"ledger export, {rows}", full.wall, "s", target=10, better="lower"),
            Figure(f"ledger export peak memory, {rows}", full.peak_mb, "MB", target=300, better="lower"),
            Figure("ledger export peak, all / a third of the rows", full.peak_mb / third.peak_mb, "x", target=1.2,
-                  better="lower", reference="the same export of one unit's third"))
+                  better="lower", reference="the same export of one unit's third"),
+           Figure(f"ledger export imported back, {rows}", again.wall, "s", better="lower"))
 
 
 if __name__ == "__main__":
