@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from engine.deadlines import light
 
@@ -19,6 +20,8 @@ LIGHT_TITLES = {"red": "红", "yellow": "黄", "green": "绿", "none": ""}
 # A CSV cell beginning with one of these is run as a formula when Excel or WPS opens the file (CSV injection):
 # the export writes such a cell behind an apostrophe, which makes it text, and the import takes it off again.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML 1.0 cannot carry at all (a spreadsheet cell cannot hold them either): the .xlsx export drops them.
+NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # The hex colours of the light column's fill.
 LIGHT_FILLS = {"红": "FFC7CE", "黄": "FFEB9C", "绿": "C6EFCE"}
 

@@ -74,7 +74,7 @@ def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
         raise _refuse(f"the CSV file is malformed: {exc}") from None
 
 
-def _clean(value: object) -> object:
+def cell_value(value: object) -> object:
     """A cell as the import reads it: text stripped, whole numbers as text, dates kept, empty as None."""
     if value is None or isinstance(value, SheetError):
         return value
@@ -193,7 +193,7 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
     rows: list[tuple[int, dict[str, object]]] = []
     problems: dict[int, tuple[str, str]] = {}
     for number, raw in source:
-        cells = [_clean(v) for v in raw]
+        cells = [cell_value(v) for v in raw]
         if header is None:
             header = _header_of(cells)
             # A CSV saved with semicolons or tabs (another locale's Excel): the whole header lands in one cell.

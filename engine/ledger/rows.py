@@ -90,7 +90,8 @@ def _text_date(value: str) -> dt.date:
 _TIME_OF_DAY = re.compile(r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?")
 
 
-def _date(cells: dict, column: str) -> dt.date | None:
+def read_date(cells: dict, column: str) -> dt.date | None:
+    """The date in ``column`` (None when empty), or RowError: a day typed as a date or as year-first text."""
     value = cells.get(column)
     if value is None:
         return None
@@ -157,7 +158,8 @@ def _assignee(cells: dict, lookups: Lookups, unit_path: str) -> str | None:
     return named[0]
 
 
-def _state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> str:
+def read_state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> str:
+    """The state 当前状态 names (its title or name; empty: the initial state), or RowError."""
     value = cells.get("当前状态")
     if value is None:
         return definition.initial
@@ -168,7 +170,8 @@ def _state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> str:
     return name
 
 
-def _problem(cells: dict) -> tuple[str, str]:
+def read_problem(cells: dict) -> tuple[str, str]:
+    """(title, description) of 问题描述, or RowError when it is empty."""
     text = cells.get("问题描述")
     if text is None:
         raise RowError("问题描述", "is empty: every problem needs a description")
@@ -199,11 +202,11 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
         filled = ", ".join(f"{name} {str(value)[:20]!r}" for name, value in cells.items() if value is not None)
         raise RowError("问题描述", f"the row describes no problem (问题来源, 问题描述 and 责任单位 are empty; it holds "
                                   f"{filled}): a signature, total or note under the table? delete the row")
-    title, description = _problem(cells)
+    title, description = read_problem(cells)
     source = _source(cells)
     unit_id, unit_code, unit_path = _unit(cells, lookups, actor)
     assignee = _assignee(cells, lookups, unit_path)
-    due_date = _date(cells, "整改时限")
+    due_date = read_date(cells, "整改时限")
     new = _new_item({"title": title, "description": description, "source": source, "unit": unit_code,
                      "due_date": due_date, "workflow": workflow, "measures": cells.get("整改措施") or "",
                      "assignee": assignee, "external_ref": cells.get("外部编号"),
@@ -215,8 +218,8 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
     too_late = past_max_due(due_date, definition.due_date.max, today)
     if too_late is not None:
         raise RowError("整改时限", f"{too_late} (workflow {workflow!r})")
-    state = _state(cells, definition, titles)
-    closed_on = _date(cells, "销号日期")
+    state = read_state(cells, definition, titles)
+    closed_on = read_date(cells, "销号日期")
     final = definition.state(state).final
     if closed_on is not None and not final:
         raise RowError("销号日期", f"is given but the state {state!r} is not a final one")

@@ -7,15 +7,14 @@ numbers, dates as serial days with a date format, a frozen header row, column wi
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zipfile
 from typing import BinaryIO, Iterable, Sequence
 
 from openpyxl.utils import get_column_letter
 
+from engine.ledger.columns import NOT_IN_XML
+
 _EPOCH = dt.date(1899, 12, 30)
-# Characters XML 1.0 cannot carry at all (a spreadsheet cell cannot hold them either): dropped.
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 # Cell style indexes in STYLES: 0 plain, 1 bold header, 2 date, then one per fill colour.
@@ -24,7 +23,7 @@ HEADER_STYLE, DATE_STYLE, FIRST_FILL_STYLE = 1, 2, 3
 
 def _escape(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _ILLEGAL.sub("", text) if _ILLEGAL.search(text) else text
+    return NOT_IN_XML.sub("", text) if NOT_IN_XML.search(text) else text
 
 
 def _styles(fills: Sequence[str]) -> str:
