@@ -114,7 +114,14 @@ def register(app: typer.Typer, runtime) -> None:
         except DomainError as exc:
             _fail(exc.detail)
         verb = "would create" if dry_run else "created"
-        typer.echo(f"{verb} {result.created} item(s); {result.unchanged} row(s) already here, unchanged")
+        differ = f" ({result.differing_count} of them differ from their item)" if result.differing_count else ""
+        typer.echo(f"{verb} {result.created} item(s); {result.unchanged} row(s) already here, unchanged{differ}")
+        # The office's edits to an item are not taken: each row that holds some says so, rather than being lost.
+        for row in result.differing:
+            typer.echo(f"row {row['row']} differs from item {row['number']} in {', '.join(row['columns'])}: the item "
+                       "is left as it is (an import never changes an item; move it through its workflow)")
+        if result.differing_count > len(result.differing):
+            typer.echo(f"... and {result.differing_count - len(result.differing)} more row(s) that differ")
 
 
 class _Counted:

@@ -175,8 +175,9 @@ async def import_items(caller: CallerDep, dry_run: bool = False,
                        workflow: Annotated[str | None, Query(max_length=64, description="The workflow the new items "
                                                              "follow (default: the deployment's)")] = None) -> Response:
     """Register every row not already here, all or none: 422 lists the bad rows by row and column; 200 answers
-    ``created`` and ``unchanged``. ``dry_run=true`` checks and counts without writing. Roles: registrar,
-    supervisor, admin, each for units within their scope."""
+    ``created`` and ``unchanged``, and in ``differing`` the rows already here whose cells differ from their item
+    (left as it is). ``dry_run=true`` checks and counts without writing. Roles: registrar, supervisor, admin, each
+    for units within their scope."""
     rt, actor, request = caller.rt, caller.actor, caller.request
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise InvalidInput("send the ledger as multipart/form-data in the field 'file'", field="file")

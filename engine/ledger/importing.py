@@ -5,10 +5,11 @@ without 外部编号 is recognised by its 编号 when an item of that number, of
 an external reference, exists. A row with neither cannot be recognised: importing it again registers it again.
 A recognised row is set aside even when its other cells would not pass as a new item's (a state of another
 workflow, a unit outside the importer's): nothing of it is written, so an exported ledger always imports back.
+Its cells are compared with its item all the same (engine.ledger.differences), and those that differ reported.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -17,6 +18,7 @@ from engine.accounts import Actor
 from engine.errors import Forbidden, InvalidInput, LedgerTooLarge
 from engine.inputs import clean_text
 from engine.items import CREATE_ROLES
+from engine.ledger.differences import MAX_LISTED, differing
 from engine.ledger.reading import LedgerFile, read_ledger
 from engine.ledger.registering import register_all
 from engine.ledger.rows import SOURCES_BY_TITLE, Candidate, Lookups, RowError, check_row
@@ -36,10 +38,13 @@ class ImportResult:
     created: int
     unchanged: int
     dry_run: bool
+    differing: list[dict] = field(default_factory=list)  # the first MAX_LISTED recognised rows that differ
+    differing_count: int = 0
 
     def as_json(self) -> dict:
         """The API's answer."""
-        return {"created": self.created, "unchanged": self.unchanged, "dry_run": self.dry_run}
+        return {"created": self.created, "unchanged": self.unchanged, "dry_run": self.dry_run,
+                "differing": self.differing, "differing_count": self.differing_count}
 
 
 class LedgerRejected(InvalidInput):
@@ -94,10 +99,12 @@ def _existing(conn: sa.Connection, identities: list[tuple[str | None, str | None
     return by_ref, by_number
 
 
-def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dict]) -> tuple[list[Candidate], int]:
-    """(rows to register, rows already here); a row that clashes with another item or row is an error."""
+def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dict]
+              ) -> tuple[list[Candidate], dict[int, str]]:
+    """(rows to register, rows already here: the number of the item each is); a row that clashes with another
+    item or row is an error."""
     by_ref, by_number = _existing(conn, [(c.new.source, c.new.external_ref, c.number) for c in candidates])
-    new, unchanged = [], 0
+    new, known = [], {}
     seen_refs: dict[tuple, int] = {}
     seen_numbers: dict[str, int] = {}
     for c in candidates:
@@ -115,11 +122,11 @@ def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dic
         if c.number is not None:
             seen_numbers[c.number] = c.row
         if ref is not None and ref in by_ref:
-            unchanged += 1
+            known[c.row] = by_ref[ref]
             continue
         if c.number is not None and c.number in by_number:
             if ref is None and by_number[c.number] == (c.new.source, None):
-                unchanged += 1
+                known[c.row] = c.number
                 continue
             # Either this item with its source or reference edited, or another installation's item: say both.
             errors.append({"row": c.row, "column": "编号", "detail": f"编号 {c.number} is taken by an item whose "
@@ -128,7 +135,7 @@ def _sort_out(conn: sa.Connection, candidates: list[Candidate], errors: list[dic
                            "it a new number"})
             continue
         new.append(c)
-    return new, unchanged
+    return new, known
 
 
 def _storable(value: object) -> str | None:
@@ -148,13 +155,18 @@ def _identity(cells: dict) -> tuple[str | None, str | None, str | None]:
     return SOURCES_BY_TITLE.get(source, source), ref, number.upper() if number else None
 
 
-def _recognised(conn: sa.Connection, refused: list[tuple[int, dict]]) -> set[int]:
-    """The rows among ``refused`` that name an item already here, by the rules _sort_out applies."""
+def _recognised(conn: sa.Connection, refused: list[tuple[int, dict]]) -> dict[int, str]:
+    """The rows among ``refused`` that name an item already here, by the rules _sort_out applies: the number of
+    the item each is."""
     identities = {number: _identity(cells) for number, cells in refused}
     by_ref, by_number = _existing(conn, list(identities.values()))
-    return {number for number, (source, ref, item_number) in identities.items()
-            if (ref is not None and (source, ref) in by_ref)
-            or (ref is None and item_number is not None and by_number.get(item_number) == (source, None))}
+    known = {}
+    for number, (source, ref, item_number) in identities.items():
+        if ref is not None and (source, ref) in by_ref:
+            known[number] = by_ref[(source, ref)]
+        elif ref is None and item_number is not None and by_number.get(item_number) == (source, None):
+            known[number] = item_number
+    return known
 
 
 @dataclass
@@ -208,16 +220,19 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
         except RowError as exc:
             refused.append((number, cells))
             errors.append({"row": number, "column": exc.column, "detail": exc.detail})
-    known = _recognised(conn, refused) if refused else set()
+    known = _recognised(conn, refused) if refused else {}
     errors = [error for error in errors if error["row"] not in known]
-    new, unchanged = _sort_out(conn, candidates, errors)
-    unchanged += len(known)
+    new, recognised = _sort_out(conn, candidates, errors)
+    known.update(recognised)
     if errors:
         errors.sort(key=lambda e: e["row"])
         raise LedgerRejected(errors[:MAX_ERRORS], len(errors))
+    differ = differing(conn, rt.registry, actor, lookups,
+                       [(number, known[number], cells) for number, cells in rows if number in known]) if known else []
     if not dry_run:
         register_all(conn, rt, actor, prepared.compiled, new, now)
-    return ImportResult(created=len(new), unchanged=unchanged, dry_run=dry_run)
+    return ImportResult(created=len(new), unchanged=len(known), dry_run=dry_run, differing=differ[:MAX_LISTED],
+                        differing_count=len(differ))
 
 
 def import_ledger(rt: Runtime, actor: Actor, data: bytes, *, dry_run: bool = False,

@@ -10,6 +10,9 @@ from openpyxl import load_workbook
 from engine.ledger import writers
 from engine.ledger.columns import HEADERS
 
+# The rest of a successful import's answer when no recognised row differs from its item.
+NO_DIFFERENCES = {"differing": [], "differing_count": 0}
+
 
 def other_database(request, db_url: str, tmp_path) -> str:
     """A second fresh, migrated database on the same store as ``db_url`` (dropped when the test ends)."""

@@ -15,7 +15,7 @@ from engine.ledger.columns import HEADERS
 from engine.ledger.importing import import_ledger
 from tests.db_roles import refuse_inserts
 from tests.helpers import assert_problem, new_item, table_counts
-from tests.ledger.support import ledger_file, upload, xlsx_cells
+from tests.ledger.support import NO_DIFFERENCES, ledger_file, upload, xlsx_cells
 
 ROWS = 5000
 
@@ -46,13 +46,13 @@ def test_a_5000_row_ledger_with_bad_rows_imports_nothing_then_all_then_nothing_a
 
     fixed = ledger_file([_row(n) for n in range(ROWS)])
     dry = upload(client, world.h("reg"), fixed, params={"dry_run": "true"})
-    assert dry.json() == {"created": ROWS, "unchanged": 0, "dry_run": True}
+    assert dry.json() == {"created": ROWS, "unchanged": 0, "dry_run": True, **NO_DIFFERENCES}
     assert table_counts(rt) == before
     done = upload(client, world.h("reg"), fixed)
     assert done.status_code == 200, done.text
-    assert done.json() == {"created": ROWS, "unchanged": 0, "dry_run": False}
+    assert done.json() == {"created": ROWS, "unchanged": 0, "dry_run": False, **NO_DIFFERENCES}
     again = upload(client, world.h("reg"), fixed)
-    assert again.json() == {"created": 0, "unchanged": ROWS, "dry_run": False}
+    assert again.json() == {"created": 0, "unchanged": ROWS, "dry_run": False, **NO_DIFFERENCES}
     listed = client.get("/api/v1/items", params={"count": "true", "limit": 1}, headers=world.h("reg")).json()
     assert listed["total"] == ROWS
     assert client.get("/api/v1/audit/verify", headers=world.h("aud")).json()["ok"] is True
@@ -110,7 +110,7 @@ def test_numbers_are_kept_when_free_given_when_blank_and_refused_when_taken(clie
     plain = [_row(4, 外部编号=None, 编号="ZG-2026-000900"), _row(5, 外部编号=None)]
     assert upload(client, world.h("reg"), ledger_file(plain)).json()["created"] == 2
     assert upload(client, world.h("reg"), ledger_file(plain)).json() == {"created": 1, "unchanged": 1,
-                                                                         "dry_run": False}
+                                                                         "dry_run": False, **NO_DIFFERENCES}
 
 
 def test_rows_are_checked_as_item_creation_checks_them(client, world, rt):

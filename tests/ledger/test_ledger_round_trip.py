@@ -10,7 +10,7 @@ from engine.ledger.columns import HEADERS
 from tests.audit_helpers import export as export_bundle
 from tests.audit_helpers import standalone
 from tests.helpers import assert_problem, build_world, drive, new_item
-from tests.ledger.support import csv_cells, ledger_file, upload, xlsx_cells
+from tests.ledger.support import NO_DIFFERENCES, csv_cells, ledger_file, upload, xlsx_cells
 
 
 def _items(client, world, rt) -> list[dict]:
@@ -48,11 +48,11 @@ def test_export_import_export_is_equal_cell_by_cell(client, world, rt, other_rt,
     with TestClient(create_app(other_rt), raise_server_exceptions=False) as other:
         imported = upload(other, other_world.h("reg"), first.content)
         assert imported.status_code == 200, imported.text
-        assert imported.json() == {"created": 5, "unchanged": 0, "dry_run": False}
+        assert imported.json() == {"created": 5, "unchanged": 0, "dry_run": False, **NO_DIFFERENCES}
         second = other.get("/api/v1/ledger.xlsx", headers=other_world.h("reg"))
         assert xlsx_cells(second.content) == cells
         again = upload(other, other_world.h("reg"), second.content)
-        assert again.json() == {"created": 0, "unchanged": 5, "dry_run": False}
+        assert again.json() == {"created": 0, "unchanged": 5, "dry_run": False, **NO_DIFFERENCES}
         verified = other.get("/api/v1/audit/verify", headers=other_world.h("aud")).json()
         assert verified["ok"] is True, verified
         # The auditors' bundle checks offline too, with chains that open with an import.
@@ -120,7 +120,7 @@ def test_an_exported_ledger_of_several_workflows_imports_back_as_unchanged(clien
     ledger = client.get("/api/v1/ledger.xlsx", headers=world.h("reg")).content
     assert {row[HEADERS.index("当前状态")] for row in xlsx_cells(ledger)[1:]} == {"持续整改中", "已登记"}
     back = upload(client, world.h("reg"), ledger)
-    assert back.json() == {"created": 0, "unchanged": 3, "dry_run": False}, back.text
+    assert back.json() == {"created": 0, "unchanged": 3, "dry_run": False, **NO_DIFFERENCES}, back.text
     # A row that names no item here still has to pass as a new one.
     rows = [dict(zip(HEADERS, row)) for row in xlsx_cells(ledger)[1:]]
     cells = next(row for row in rows if row["编号"] == numbered["number"])
