@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from engine import itemrows
 from engine.accounts import Actor
 from engine.definitions.workflow import WorkflowDef
+from engine.errors import DomainError
 from engine.ledger.columns import NOT_IN_XML, problem_text
 from engine.ledger.reading import cell_value
 from engine.ledger.rows import Lookups, RowError, read_date, read_problem, read_state
@@ -99,7 +100,10 @@ class _States:
 def _columns(cells: dict, item: sa.Row, lookups: Lookups, states: _States) -> list[str]:
     """The compared columns whose cells the import reads otherwise than the item's exported cells; a column the
     file does not have says nothing, and is not compared."""
-    definition, titles, state = states(item.workflow_hash, item.state)
+    try:
+        definition, titles, state = states(item.workflow_hash, item.state)
+    except (DomainError, KeyError):  # a version that cannot load (refused or unknown: the audit names it), or a
+        definition = titles = state = None            # state it lacks: 当前状态 is not compared
     # Each side read as the import reads it (the item's as the export writes it): the same when equal.
     same = {
         "问题描述": _read(read_problem, {"问题描述": _shown(cells.get("问题描述"))})
@@ -109,7 +113,7 @@ def _columns(cells: dict, item: sa.Row, lookups: Lookups, states: _States) -> li
         "责任人": _names_assignee(cells.get("责任人"), item, lookups),
         "整改时限": _read(read_date, cells, "整改时限") == item.due_date,
         # In the item's own workflow: a row recognised as an item of another workflow names that one's states.
-        "当前状态": _read(read_state, cells, definition, titles) == state,
+        "当前状态": definition is None or _read(read_state, cells, definition, titles) == state,
         "专项/批次": _shown(cells.get("专项/批次")) == _item_text(item.campaign),
     }
     return [name for name in COMPARED if name in cells and not same[name]]

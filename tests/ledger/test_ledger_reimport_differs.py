@@ -153,3 +153,21 @@ def test_an_item_outside_the_importers_units_is_not_compared(client, world, rt):
                                                                **NO_DIFFERENCES}
     assert upload(client, world.h("reg"), probe).json()["differing"] == [
         {"row": 2, "number": theirs["number"], "columns": ["整改措施"]}]
+
+
+def test_an_item_whose_workflow_version_cannot_load_is_compared_but_for_its_state(client, world, rt, monkeypatch):
+    from engine.registry import UntrustedWorkflow
+
+    made = _items(client, world, rt)
+    edited, expected = _edited(client.get("/api/v1/ledger.xlsx", headers=world.h("reg")).content, made)
+    loads = rt.registry.by_hash
+
+    def refusing(content_hash: str):  # the stored version of the second item's workflow was edited by hand
+        if content_hash == made[1]["workflow_hash"]:
+            raise UntrustedWorkflow(f"workflow version {content_hash[:12]} is refused")
+        return loads(content_hash)
+
+    monkeypatch.setattr(rt.registry, "by_hash", refusing)
+    answer = upload(client, world.h("reg"), edited, params={"dry_run": "true"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["differing"][1] == {**expected[1], "columns": ["责任人"]}  # 当前状态 cannot be read
