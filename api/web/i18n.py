@@ -141,6 +141,13 @@ WORDS.update({
                        "Checked, nothing imported: {0} would be new, {1} are already here."),
     "import_rejected": ("台账有 {0} 处错误，未导入任何事项。", "The ledger has {0} errors: nothing was imported."),
     "import_more": ("另有 {0} 处错误未列出。", "{0} more errors are not listed."),
+    "import_differing": ("其中 {0} 行与已有事项不一致。导入不修改已有事项，这些改动未生效：请在事项中按流程办理。",
+                         "{0} of them differ from their item. An import never changes an item, so these edits were "
+                         "not applied: move the item through its workflow."),
+    "import_differing_more": ("另有 {0} 行不一致未列出；命令 closeloop import --dry-run 或接口的答复列出全部。",
+                              "{0} more differing rows are not listed; closeloop import --dry-run or the API's "
+                              "answer lists them all."),
+    "differing_columns": ("不一致的列", "Columns that differ"),
     "row": ("行", "Row"), "column": ("列", "Column"), "problem": ("问题", "Problem"),
     "import_roles": ("登记员、督办人员和管理员可导入台账。", "Registrars, supervisors and admins import ledgers."),
     "batch": ("批量办理", "Batch actions"), "select_item": ("选择 {0}", "Select {0}"),

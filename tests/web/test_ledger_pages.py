@@ -87,3 +87,25 @@ def test_who_may_not_import_gets_no_form_and_a_refusal_and_a_form_without_its_to
     assert junk.status_code == 422 and alert(junk.text)
     assert _import(client, csrf, ledger_file([GOOD], kind="csv"), workflow="nope").status_code == 422
     assert table_counts(rt) == before
+
+
+def test_rows_that_differ_from_their_item_are_shown_after_an_import_and_a_check(client, world, rt):
+    csrf = sign_in(client, rt, "reg")
+    _import(client, csrf, ledger_file([GOOD], kind="csv"))
+    [item] = client.get("/api/v1/items", params={"q": "专项资金"}, headers=world.h("reg")).json()["data"]
+    before = table_counts(rt)
+    edited = ledger_file([{**GOOD, "整改措施": "追回资金并问责"}], kind="csv")
+    for fields in ({}, {"dry_run": "true"}):
+        page = client.get(_import(client, csrf, edited, **fields).headers["location"]).text
+        assert "其中 1 行与已有事项不一致" in page
+        rows = re.findall(r"<tr><td>(\d+)</td><td><a href=\"/items/([^\"]+)\">[^<]+</a></td><td>([^<]+)</td></tr>",
+                          page)
+        assert rows == [("2", item["number"], "整改措施")]
+    assert table_counts(rt) == before  # the item is left as it is
+    # The address carries them; what is not one of them there is passed over, never shown or a failure.
+    crafted = client.get("/ledger", params=[("created", "0"), ("unchanged", "1"), ("differing", "3"),
+                                            ("d", f"5:{item['number']}:0.4"), ("d", "x:ZG-1:0"),
+                                            ("d", "6:<script>:1"), ("d", f"7:{item['number']}:99")])
+    assert crafted.status_code == 200 and "<script>" not in crafted.text
+    assert re.findall(r"<tr><td>(\d+)</td><td><a", crafted.text) == ["5"]
+    assert "问题描述、整改时限" in crafted.text and "另有 2 行不一致未列出" in crafted.text

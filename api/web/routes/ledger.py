@@ -1,5 +1,6 @@
 """The ledger pages: the 台账 downloaded as .xlsx or .csv with the item list's filters, and a ledger file
-uploaded for import (with a check-only choice), its outcome or each bad row shown.
+uploaded for import (with a check-only choice), its outcome or each bad row shown, and the rows already here
+whose cells differ from their item (the import leaves such an item as it is).
 
 Downloads are the API's export (api.routes.ledger.xlsx_download / csv_download: the same scope, columns and
 refusals); an import is engine.ledger.importing's prepare and apply, as POST /api/v1/items/import runs them:
@@ -25,11 +26,16 @@ from engine import queries
 from engine.errors import DomainError, InvalidInput
 from engine.inputs import IsoDate
 from engine.ledger import importing
+from engine.ledger.differences import COMPARED
+from engine.ledger.rows import ITEM_NUMBER
 from engine.text import plain_int
 
 router = APIRouter(include_in_schema=False)
 FORMATS = {"xlsx": xlsx_download, "csv": csv_download}
 _date = TypeAdapter(IsoDate)
+# The differing rows an import found, carried to the outcome's page in its address (each ``row:number:columns``,
+# the columns as their positions in COMPARED): the first SHOWN of them, the count says how many in all.
+SHOWN = 20
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -65,9 +71,31 @@ async def ledger_page(request: Request) -> Response:
     outcome = None
     created, unchanged = plain_int(params.get("created")), plain_int(params.get("unchanged"))
     if created is not None and unchanged is not None:
+        shown = _differences(request.query_params.getlist("d"))
         outcome = {"rejected": False, "created": created, "unchanged": unchanged,
-                   "dry_run": params.get("checked") == "true"}
+                   "dry_run": params.get("checked") == "true", "differing": shown,
+                   "differing_count": max(plain_int(params.get("differing")) or 0, len(shown))}
     return _page(request, who, params=params, outcome=outcome)
+
+
+def _carried(result: importing.ImportResult) -> list[tuple[str, str]]:
+    """The first SHOWN differing rows as the outcome page's address carries them."""
+    return [("d", f"{d['row']}:{d['number']}:{'.'.join(str(COMPARED.index(c)) for c in d['columns'])}")
+            for d in result.differing[:SHOWN]]
+
+
+def _differences(carried: list[str]) -> list[dict]:
+    """The differing rows the address carries (see _carried); a value that is not one is passed over."""
+    shown = []
+    for value in carried[:SHOWN]:
+        row, _, rest = value.partition(":")
+        number, _, columns = rest.rpartition(":")
+        positions = [plain_int(p) for p in columns.split(".")]
+        if plain_int(row) is None or not ITEM_NUMBER.fullmatch(number) or \
+                any(p is None or p >= len(COMPARED) for p in positions):
+            continue
+        shown.append({"row": int(row), "number": number, "columns": [COMPARED[p] for p in positions]})
+    return shown
 
 
 @router.get("/ledger/download")
@@ -129,5 +157,6 @@ async def import_ledger(request: Request) -> Response:
     finally:
         await form.close()
     # Shown on a page of its own address, so that reloading it does not send the file again.
-    done = {"created": result.created, "unchanged": result.unchanged, "checked": "true" if dry_run else "false"}
+    done = [("created", result.created), ("unchanged", result.unchanged), ("checked", "true" if dry_run else "false"),
+            ("differing", result.differing_count), *_carried(result)]
     return RedirectResponse(f"/ledger?{urlencode(done)}", status_code=303)
