@@ -178,7 +178,10 @@ def _cell_styles(book: zipfile.ZipFile) -> dict[int, str | Padded]:
                 formats.append(int(element.get("numFmtId", "0")))
     dated = {}
     for index, fmt in enumerate(formats):
-        code = re.sub(r'"[^"]*"|\[[^\]]*\]', "", custom.get(fmt, "")).lower()
+        # The letters that show a part of a date or time: an elapsed time ([h]:mm) keeps its letter; quoted
+        # text, an escaped letter (0.0\h) and the other bracketed parts ([$-804], [Red]) show none.
+        code = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "",
+                      re.sub(r"\[([hms]+)\]", r"\1", custom.get(fmt, ""), flags=re.IGNORECASE)).lower()
         if fmt in custom and _DATE_CODE.search(code):
             month_only = "y" in code and "d" not in code
             time_only = not {"y", "d"} & set(code) and bool({"h", "s"} & set(code))

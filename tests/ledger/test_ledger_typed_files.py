@@ -150,7 +150,9 @@ def test_a_footer_merged_across_the_table_is_still_named(client, world, rt):
 
 @pytest.mark.parametrize(("shown", "fmt"), [("12:00", "h:mm"),           # built-in 20
                                             ("18:30", 'h"时"mm"分"'),     # a custom Chinese time
-                                            ("9:05:30", "[h]:mm:ss")])   # built-in 46
+                                            ("9:05:30", "[h]:mm:ss"),    # built-in 46
+                                            ("12:00", "[h]:mm"),         # custom elapsed hours
+                                            ("8:15", "[$-804]h:mm")])    # custom, with a locale
 def test_a_cell_formatted_as_a_time_of_day_is_no_date(client, world, rt, shown, fmt):
     # 12:00 typed where the due date goes was read as 1899-12-30 (day 0 of the serials) and imported as overdue.
     hours, minutes, seconds = (int(part) for part in (shown + ":0").split(":")[:3])
