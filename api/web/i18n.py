@@ -144,9 +144,9 @@ WORDS.update({
     "import_differing": ("其中 {0} 行与已有事项不一致。导入不修改已有事项，这些改动未生效：请在事项中按流程办理。",
                          "{0} of them differ from their item. An import never changes an item, so these edits were "
                          "not applied: move the item through its workflow."),
-    "import_differing_more": ("另有 {0} 行不一致未列出；命令 closeloop import --dry-run 或接口的答复列出全部。",
-                              "{0} more differing rows are not listed; closeloop import --dry-run or the API's "
-                              "answer lists them all."),
+    "import_differing_more": ("另有 {0} 行不一致未在此列出；命令 closeloop import --dry-run 和接口的答复列出前 100 行。",
+                              "{0} more differing rows are not listed here; closeloop import --dry-run and the API's "
+                              "answer list the first 100."),
     "differing_columns": ("不一致的列", "Columns that differ"),
     "row": ("行", "Row"), "column": ("列", "Column"), "problem": ("问题", "Problem"),
     "import_roles": ("登记员、督办人员和管理员可导入台账。", "Registrars, supervisors and admins import ledgers."),

@@ -61,7 +61,7 @@ def rarer_runs(q: str, counts: dict[str, int]) -> list[str] | None:
         elif not keep and start is not None:
             runs.append(q[start:i + 2])  # trigrams start..i-1 cover the characters start..i+1
             start = None
-    return runs
+    return runs or None  # none kept (counts below zero): nothing narrower to ask
 
 
 def fts_query(q: str, counts: dict[str, int]) -> str:

@@ -15,6 +15,8 @@ migration 0009 only find the candidates faster, so both stores, and every path b
 """
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from engine.listing import termstats
@@ -63,9 +65,14 @@ def _tested_on_rows(items: sa.Table, q: str) -> sa.ColumnElement:
     return sa.or_(*((items.c[column] + sa.literal("")).ilike(pattern, escape="\\") for column in SEARCHED))
 
 
+# Characters pg_trgm takes as a word's in any UTF-8 database with a C.UTF-8 or language locale: ASCII letters
+# and digits, and the CJK ideographs. (Python's isalnum also takes ①, ² and ½, which glibc does not.)
+_WORD = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]{3}")
+
+
 def _indexable(run: str) -> bool:
-    """Whether pg_trgm finds a trigram in ``run``: three letters or digits in a row (its words' characters)."""
-    return any(all(ch.isalnum() for ch in run[i:i + 3]) for i in range(len(run) - 2))
+    """Whether pg_trgm surely finds a trigram in ``run``: three of its words' characters in a row."""
+    return _WORD.search(run) is not None
 
 
 def search_clauses(conn: sa.Connection, items: sa.Table, q: str) -> list[sa.ColumnElement]:

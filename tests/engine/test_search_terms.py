@@ -34,6 +34,19 @@ def test_the_runs_of_rarer_trigrams_are_asked_all_together():
                                               "b-2": 90_000, "6-x": 90_000}) == '"AB-" AND "-XY"'
 
 
+def test_counts_below_zero_ask_for_the_whole_phrase():
+    # Counts written by hand: nothing is rarer than a negative count, and an empty FTS5 query would be an error.
+    assert termstats.rarer_runs("abcdef", {"bcd": -1}) is None
+    assert termstats.fts_query("abcdef", {"bcd": -1}) == '"abcdef"'
+
+
+def test_a_part_pg_trgm_takes_no_trigram_from_is_never_asked():
+    # Three of its words' characters in a row: ASCII letters and digits, CJK ideographs.
+    assert all(textsearch._indexable(run) for run in ("17号-3", "5-000123", "〔督查组", "Abc"))
+    # Python's isalnum takes ①, ² and ½; glibc's classes (pg_trgm's) do not.
+    assert not any(textsearch._indexable(run) for run in ("①②③", "年①②", "〕-〔", "ZG-2", "督查〔", "x²½"))
+
+
 def _numbers(client, world, q: str) -> list[str]:
     response = client.get("/api/v1/items", params={"q": q}, headers=world.h("sup"))
     assert response.status_code == 200, response.text

@@ -108,4 +108,4 @@ def test_rows_that_differ_from_their_item_are_shown_after_an_import_and_a_check(
                                             ("d", "6:<script>:1"), ("d", f"7:{item['number']}:99")])
     assert crafted.status_code == 200 and "<script>" not in crafted.text
     assert re.findall(r"<tr><td>(\d+)</td><td><a", crafted.text) == ["5"]
-    assert "问题描述、整改时限" in crafted.text and "另有 2 行不一致未列出" in crafted.text
+    assert "问题描述、整改时限" in crafted.text and "另有 2 行不一致未在此列出" in crafted.text
