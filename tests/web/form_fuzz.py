@@ -38,7 +38,7 @@ EXCLUDED = ("/api/", "/docs", "/redoc", "/openapi.json", "/static")
 # reads ?lang=, in api/web/i18n.py) and posted fields; test_form_fuzz checks this against the handlers' source.
 EXTRA = {
     ("GET", "/signin"): ("next",), ("GET", "/items"): ("cursor",), ("GET", "/inbox"): ("cursor", "unread"),
-    ("GET", "/items/{ref}"): ("uploaded", "name", "done"), ("GET", "/ledger"): ("created", "unchanged", "checked"),
+    ("GET", "/items/{ref}"): ("uploaded", "name", "done"), ("GET", "/ledger"): ("created", "unchanged", "checked", "differing", "d"),
     ("GET", "/ledger/download"): ("format",),
 }
 
