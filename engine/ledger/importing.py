@@ -219,7 +219,7 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
                                         titles=titles, lookups=lookups, today=today))
         except RowError as exc:
             refused.append((number, cells))
-            errors.append({"row": number, "column": exc.column, "detail": exc.detail})
+            errors += [{"row": number, "column": e.column, "detail": e.detail} for e in exc.each]
     known = _recognised(conn, refused) if refused else {}
     errors = [error for error in errors if error["row"] not in known]
     new, recognised = _sort_out(conn, candidates, errors)

@@ -14,7 +14,7 @@ from engine.definitions.workflow import WorkflowDef
 from engine.guards import past_max_due
 from engine.inputs import NewItem, error_message, iso_date
 from engine.items import CREATE_ROLES, assignee_problem
-from engine.ledger.columns import SOURCE_TITLES
+from engine.ledger.columns import HEADERS, SOURCE_TITLES
 from engine.ledger.xlsx_in import MonthCell
 
 # NewItem's fields and the ledger column each comes from, so that a refusal names the column.
@@ -32,6 +32,7 @@ NUMBER_MAX = 32
 # spaces, slashes, emoji or control characters, which no installation writes and a list or a URL would mangle.
 ITEM_NUMBER = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 PROGRESS_MAX = 5000
+_ORDER = {name: i for i, name in enumerate(HEADERS)}
 
 
 class RowError(Exception):
@@ -40,6 +41,28 @@ class RowError(Exception):
     def __init__(self, column: str, detail: str) -> None:
         super().__init__(detail)
         self.column, self.detail = column, detail
+
+    @property
+    def each(self) -> list["RowError"]:
+        """The refusals it stands for: itself."""
+        return [self]
+
+
+class RowErrors(RowError):
+    """Several cells of one row the import refuses, in the ledger's column order: all of them are listed, so a
+    row is put right in one go."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        first = {}  # of each column, the first found: one line a row and column
+        for error in sorted(errors, key=lambda e: _ORDER.get(e.column, len(_ORDER))):
+            first.setdefault(error.column, error)
+        self.errors = list(first.values())
+        super().__init__(self.errors[0].column, self.errors[0].detail)
+
+    @property
+    def each(self) -> list[RowError]:
+        """The refusals, one a column."""
+        return self.errors
 
 
 @dataclass
@@ -190,49 +213,86 @@ def _new_item(values: dict) -> NewItem:
     try:
         return NewItem(**values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "title"
-        raise RowError(COLUMN_OF.get(name, name), error_message(first)) from None
+        found: dict[str, RowError] = {}
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "title"
+            column = COLUMN_OF.get(name, name)
+            found.setdefault(column, RowError(column, error_message(error)))  # the first of each column
+        raise RowErrors(list(found.values())) from None
+
+
+def _item_number(cells: dict) -> str | None:
+    item_number = cells.get("编号")
+    if item_number is None:
+        return None
+    item_number = item_number.upper()
+    if len(item_number) > NUMBER_MAX or not ITEM_NUMBER.fullmatch(item_number):
+        raise RowError("编号", f"{item_number[:40]!r} is not an item number (letters and digits in parts joined "
+                             f"by '-', like ZG-2026-000123, at most {NUMBER_MAX} characters)")
+    return item_number
+
+
+def _progress(cells: dict) -> str | None:
+    progress = cells.get("最近进展")
+    if progress is not None and (len(progress) > PROGRESS_MAX or "\x00" in progress):
+        raise RowError("最近进展", f"must be at most {PROGRESS_MAX} characters, without NUL")
+    return progress
+
+
+class _Refusals:
+    """The refusals of one row's cells, gathered so that every bad column is named, not only the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[RowError] = []
+
+    def read(self, reader, *args) -> object:
+        """What ``reader`` reads, or None with its refusal kept."""
+        try:
+            return reader(*args)
+        except RowError as exc:
+            self.errors += exc.each
+            return None
+
+    def add(self, column: str, detail: str | None) -> None:
+        """Keep a refusal of ``column`` when there is one (``detail`` not None)."""
+        if detail is not None:
+            self.errors.append(RowError(column, detail))
 
 
 def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef, workflow: str,
               titles: dict[str, str], lookups: Lookups, today: dt.date) -> Candidate:
-    """The candidate a row describes, or RowError naming the first column at fault."""
+    """The candidate a row describes, or RowError (RowErrors: one a column) naming every column at fault."""
     if all(cells.get(name) is None for name in ("问题来源", "问题描述", "责任单位")):
         filled = ", ".join(f"{name} {str(value)[:20]!r}" for name, value in cells.items() if value is not None)
         raise RowError("问题描述", f"the row describes no problem (问题来源, 问题描述 and 责任单位 are empty; it holds "
                                   f"{filled}): a signature, total or note under the table? delete the row")
-    title, description = read_problem(cells)
-    source = _source(cells)
-    unit_id, unit_code, unit_path = _unit(cells, lookups, actor)
-    assignee = _assignee(cells, lookups, unit_path)
-    due_date = read_date(cells, "整改时限")
-    new = _new_item({"title": title, "description": description, "source": source, "unit": unit_code,
-                     "due_date": due_date, "workflow": workflow, "measures": cells.get("整改措施") or "",
-                     "assignee": assignee, "external_ref": cells.get("外部编号"),
-                     "campaign": cells.get("专项/批次")})
-    if assignee is not None:
-        problem = assignee_problem(lookups.assignees.get(assignee), assignee, unit_path)
-        if problem is not None:
-            raise RowError("责任人", problem)
-    too_late = past_max_due(due_date, definition.due_date.max, today)
-    if too_late is not None:
-        raise RowError("整改时限", f"{too_late} (workflow {workflow!r})")
-    state = read_state(cells, definition, titles)
-    closed_on = read_date(cells, "销号日期")
-    final = definition.state(state).final
-    if closed_on is not None and not final:
-        raise RowError("销号日期", f"is given but the state {state!r} is not a final one")
-    if closed_on is not None and closed_on > today:
-        raise RowError("销号日期", f"{closed_on.isoformat()} is in the future")
-    item_number = cells.get("编号")
-    if item_number is not None:
-        item_number = item_number.upper()
-        if len(item_number) > NUMBER_MAX or not ITEM_NUMBER.fullmatch(item_number):
-            raise RowError("编号", f"{item_number[:40]!r} is not an item number (letters and digits in parts joined "
-                                 f"by '-', like ZG-2026-000123, at most {NUMBER_MAX} characters)")
-    progress = cells.get("最近进展")
-    if progress is not None and (len(progress) > PROGRESS_MAX or "\x00" in progress):
-        raise RowError("最近进展", f"must be at most {PROGRESS_MAX} characters, without NUL")
+    refused = _Refusals()
+    problem = refused.read(read_problem, cells)
+    source = refused.read(_source, cells)
+    unit = refused.read(_unit, cells, lookups, actor)
+    # Who may be the assignee depends on the unit: with no unit, 责任人 cannot be judged.
+    assignee = refused.read(_assignee, cells, lookups, unit[2]) if unit is not None else None
+    due_date = refused.read(read_date, cells, "整改时限")
+    state = refused.read(read_state, cells, definition, titles)
+    closed_on = refused.read(read_date, cells, "销号日期")
+    item_number = refused.read(_item_number, cells)
+    progress = refused.read(_progress, cells)
+    new = None
+    if problem is not None and source is not None and unit is not None:
+        new = refused.read(_new_item, {
+            "title": problem[0], "description": problem[1], "source": source, "unit": unit[1], "due_date": due_date,
+            "workflow": workflow, "measures": cells.get("整改措施") or "", "assignee": assignee,
+            "external_ref": cells.get("外部编号"), "campaign": cells.get("专项/批次")})
+    if assignee is not None and new is not None:
+        refused.add("责任人", assignee_problem(lookups.assignees.get(assignee), assignee, unit[2]))
+    too_late = past_max_due(due_date, definition.due_date.max, today) if due_date is not None else None
+    refused.add("整改时限", None if too_late is None else f"{too_late} (workflow {workflow!r})")
+    final = state is not None and definition.state(state).final
+    if closed_on is not None and state is not None:
+        refused.add("销号日期", None if final else f"is given but the state {state!r} is not a final one")
+        refused.add("销号日期", f"{closed_on.isoformat()} is in the future" if closed_on > today else None)
+    if refused.errors:
+        raise RowErrors(refused.errors)
+    unit_id, _code, unit_path = unit
     return Candidate(row=number, new=new, number=item_number, state=state, unit_id=unit_id, unit_path=unit_path,
                      progress=progress, closed_on=closed_on if final else None)

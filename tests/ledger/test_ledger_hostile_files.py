@@ -312,7 +312,7 @@ def test_a_unit_merged_down_over_its_problems_rows_is_each_rows_unit(client, wor
     book.save(out)
     before = table_counts(rt)
     refused = upload(client, world.h("reg"), out.getvalue())
-    assert [(e["row"], e["column"]) for e in assert_problem(refused, 422)["errors"]] == [(5, "问题来源")]
+    assert [(e["row"], e["column"]) for e in assert_problem(refused, 422)["errors"]] == [(5, "问题来源"), (5, "责任单位")]
     assert table_counts(rt) == before
     sheet.delete_rows(5)
     out = io.BytesIO()
