@@ -1,7 +1,7 @@
 """The background work of a process: APScheduler interval jobs that sweep for due notices and deliver
 the outbox, a daily job that makes the signed audit checkpoint, and a nightly count of the text search's
-common trigrams (engine.listing.termstats). Business deadlines never live in
-APScheduler (its job store is per process and its timers die with it): they live in ``items.next_reminder_at``, and this job only looks at it.
+common trigrams (engine.listing.termstats). Business deadlines never live in APScheduler (its job store is
+per process and its timers die with it): they live in ``items.next_reminder_at``, and the sweep only looks at it.
 """
 from __future__ import annotations
 
@@ -87,8 +87,9 @@ def search_terms(rt: Runtime) -> int:
 
 def scheduler(rt: Runtime, *, blocking: bool = False) -> BaseScheduler:
     """A scheduler (not started) with two interval jobs, the sweep and delivery, the daily checkpoint and the
-    nightly count of the text search's trigrams: at most one instance of each at a time, missed runs coalesced; the sweep and delivery run once at start-up (what fell due while the process was down goes out at
-    once), and so does the count when it was never made."""
+    nightly count of the text search's trigrams: at most one instance of each at a time, missed runs coalesced;
+    the sweep and delivery run once at start-up (what fell due while the process was down goes out at once), and
+    so does the count when it was never made."""
     chosen = BlockingScheduler if blocking else BackgroundScheduler
     made = chosen(timezone=rt.settings.timezone)
     now = dt.datetime.now(dt.timezone.utc)
