@@ -29,6 +29,9 @@ from engine.runtime import Runtime
 items, units, users = itemrows.items, itemrows.units, itemrows.users
 IN_CHUNK = 500  # values per IN (...) list
 MAX_ERRORS = 100  # listed in one answer; the count says how many there were
+# Said of a refused row the sheet hides: a ledger filtered to one unit still holds the other units' rows.
+HIDDEN = "the row is hidden in the sheet, by a filter or by hand: hidden rows are imported too; unhide it to see " \
+         "it, or delete it if it is not to be imported"
 
 
 @dataclass
@@ -226,6 +229,9 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
     known.update(recognised)
     if errors:
         errors.sort(key=lambda e: e["row"])
+        for error in errors:
+            if error["row"] in prepared.ledger.hidden:  # a row the importer cannot see in the sheet as it opens it
+                error["detail"] += f" ({HIDDEN})"
         raise LedgerRejected(errors[:MAX_ERRORS], len(errors))
     differ = differing(conn, rt.registry, actor, lookups,
                        [(number, known[number], cells) for number, cells in rows if number in known]) if known else []

@@ -32,16 +32,18 @@ class LedgerFile:
     # By row number, a cell the import cannot take as it stands, as (column, why): a value under no header (it
     # would be lost), a spreadsheet error. The import refuses such a row before checking its cells.
     problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # The rows the sheet hides (an AutoFilter's or by hand): read like the others, and said so when refused.
+    hidden: set[int] = field(default_factory=set)
 
 
 def _refuse(detail: str) -> InvalidInput:
     return InvalidInput(f"{detail}; nothing was imported", field="file")
 
 
-def _xlsx_rows(data: bytes, max_unpacked: int, merges: dict) -> Iterator[tuple[int, list]]:
+def _xlsx_rows(data: bytes, max_unpacked: int, merges: dict, hidden: set) -> Iterator[tuple[int, list]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as book:
-            yield from read_rows(book, max_unpacked=max_unpacked, merges=merges)
+            yield from read_rows(book, max_unpacked=max_unpacked, merges=merges, hidden=hidden)
     except (NotAWorkbook, zipfile.BadZipFile, ParseError, KeyError, ValueError, IndexError, OverflowError) as exc:
         raise _refuse(f"the file is not a readable .xlsx workbook ({exc or type(exc).__name__})") from None
 
@@ -186,7 +188,8 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
     is_xlsx = data[:4] == b"PK\x03\x04" and zipfile.is_zipfile(io.BytesIO(data))
     merges: dict[int, list[tuple[int, int]]] = {}  # the sheet's merged ranges several rows tall (xlsx_in)
     filling: dict[int, tuple[int, object]] = {}  # column -> (bottom row, value) of the merges the rows are in
-    source = _xlsx_rows(data, max_unpacked, merges) if is_xlsx else _csv_rows(data)
+    hidden: set[int] = set()  # the sheet's hidden rows (xlsx_in)
+    source = _xlsx_rows(data, max_unpacked, merges, hidden) if is_xlsx else _csv_rows(data)
     header: dict[int, str] | None = None
     header_row = 0
     separated = ""
@@ -226,4 +229,4 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
                       f"ledger's columns: {', '.join(HEADERS)}")
     if not rows:
         raise _refuse("the ledger has a header but no rows")
-    return LedgerFile(rows, header_row, problems)
+    return LedgerFile(rows, header_row, problems, hidden & {number for number, _cells in rows})

@@ -302,12 +302,13 @@ def _vertical_merges(text: str) -> dict[int, list[tuple[int, int]]]:
     return merges
 
 
-def read_rows(book: zipfile.ZipFile, *, max_unpacked: int, merges: dict | None = None
+def read_rows(book: zipfile.ZipFile, *, max_unpacked: int, merges: dict | None = None, hidden: set | None = None
               ) -> Iterator[tuple[int, list[object]]]:
     """(row number, values) of the first sheet's rows that have any cell, in order; a workbook whose parts
     would unpack to more than ``max_unpacked`` bytes is refused unread. ``merges``, if given, is filled with the
     sheet's merged ranges several rows tall (top row -> (column, bottom row)) before the first row comes: the
-    reader of the rows knows which columns a merge may fill.
+    reader of the rows knows which columns a merge may fill. ``hidden``, if given, gets the number of each row
+    the sheet hides (a filter's or by hand) as it comes.
 
     The sheet's XML (as spreadsheet programs write it: unprefixed ``row`` and ``c`` elements) is cut at its
     tags with string methods rather than parsed into elements: a cell costs a few microseconds, not tens."""
@@ -335,8 +336,11 @@ def read_rows(book: zipfile.ZipFile, *, max_unpacked: int, merges: dict | None =
         if start < 0:
             continue
         head_end = chunk.index(">", start)
-        row_ref = _attribute(" " + chunk[start + 4:head_end], "r")
+        row_attributes = " " + chunk[start + 4:head_end]
+        row_ref = _attribute(row_attributes, "r")
         number = int(row_ref) if row_ref else number + 1
+        if hidden is not None and _attribute(row_attributes, "hidden") in ("1", "true"):
+            hidden.add(number)
         values: list[object] = []
         for piece in chunk[head_end + 1:].split("<c ")[1:]:
             end = piece.index(">")

@@ -170,3 +170,25 @@ def test_a_time_typed_in_a_date_column_of_a_csv_is_no_date(client, world, rt):
     data = "\ufeff外部编号,问题来源,问题描述,责任单位,整改时限\r\nT-2,巡视巡察,食堂台账不全,DEPT-A,１２：００\r\n".encode()
     refused = assert_problem(upload(client, world.h("reg"), data, name="ledger.csv"), 422)
     assert refused["errors"][0]["column"] == "整改时限" and "time of day" in refused["errors"][0]["detail"]
+
+
+def test_a_refused_row_the_sheet_hides_says_so(client, world, rt):
+    # A ledger filtered down to one unit still holds the other units' rows, hidden: a refusal of one of them
+    # says why the importer cannot see it. Hidden rows that pass are imported like the others.
+    rows = [{**_problem("H-1"), "问题来源": "巡视巡察", "责任单位": "DEPT-A"},
+            {**_problem("H-2"), "问题来源": "巡视巡察", "责任单位": "NOWHERE"},
+            {**_problem("H-3"), "问题来源": "巡视巡察", "责任单位": "DEPT-A"}]
+    book = _sheet(rows)
+    book.active.auto_filter.ref = "A1:O4"
+    for row in (3, 4):
+        book.active.row_dimensions[row].hidden = True
+    refused = assert_problem(upload(client, world.h("reg"), _saved(book)), 422)["errors"]
+    assert [(e["row"], e["column"]) for e in refused] == [(3, "责任单位")]
+    assert "NOWHERE" in refused[0]["detail"] and "hidden in the sheet" in refused[0]["detail"]
+    book.active.row_dimensions[3].hidden = False
+    shown = assert_problem(upload(client, world.h("reg"), _saved(book)), 422)["errors"]
+    assert "hidden" not in shown[0]["detail"]
+    book.active.cell(3, COLUMN["责任单位"], "DEPT-A")
+    book.active.row_dimensions[3].hidden = True
+    done = upload(client, world.h("reg"), _saved(book))
+    assert done.status_code == 200 and done.json()["created"] == 3, done.text
