@@ -32,7 +32,8 @@ class LedgerFile:
     # By row number, a cell the import cannot take as it stands, as (column, why): a value under no header (it
     # would be lost), a spreadsheet error. The import refuses such a row before checking its cells.
     problems: dict[int, tuple[str, str]] = field(default_factory=dict)
-    # The rows the sheet hides (an AutoFilter's or by hand): read like the others, and said so when refused.
+    # The numbers of the rows the sheet hides (an AutoFilter's or by hand, title rows included): read like the
+    # others, and said so when refused.
     hidden: set[int] = field(default_factory=set)
 
 
@@ -229,4 +230,4 @@ def read_ledger(data: bytes, *, max_rows: int, max_unpacked: int) -> LedgerFile:
                       f"ledger's columns: {', '.join(HEADERS)}")
     if not rows:
         raise _refuse("the ledger has a header but no rows")
-    return LedgerFile(rows, header_row, problems, hidden & {number for number, _cells in rows})
+    return LedgerFile(rows, header_row, problems, hidden)

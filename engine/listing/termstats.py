@@ -16,6 +16,7 @@ from collections import Counter
 
 import sqlalchemy as sa
 
+from engine.listing import SEARCHED
 from engine.store import Store
 
 log = logging.getLogger("closeloop.search")
@@ -30,7 +31,6 @@ COUNTED = ""
 RARER = 30
 # PostgreSQL: the items whose texts are counted (a sample of the table's pages), scaled up to the whole table.
 SAMPLE = 20_000
-SEARCHED = ("number", "external_ref", "title", "description")
 # One count at a time on PostgreSQL, whichever process's job runs it (pg_advisory_xact_lock's key).
 _LOCK_KEY = 0x5EA2C4
 

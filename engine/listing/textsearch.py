@@ -19,12 +19,11 @@ import re
 
 import sqlalchemy as sa
 
-from engine.listing import termstats
+from engine.listing import SEARCHED, termstats
 
 # The items' own rowid (SQLite), which is the FTS5 table's rowid for the same item.
 ROWID = sa.literal_column("items.rowid", sa.Integer)
 
-SEARCHED = ("number", "external_ref", "title", "description")
 FTS_TABLE = "items_fts"
 # The FTS5 table and the shadow tables it keeps its index in (SQLite), and the GIN indexes (PostgreSQL):
 # schema objects of migration 0009 that no model describes.
@@ -52,17 +51,13 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def like_clause(items: sa.Table, q: str) -> sa.ColumnElement:
-    """Case-insensitive substring match of ``q`` on the searched columns: what ``q=`` means."""
+def like_clause(items: sa.Table, q: str, *, indexed: bool = True) -> sa.ColumnElement:
+    """Case-insensitive substring match of ``q`` on the searched columns: what ``q=`` means. Not ``indexed``: on
+    expressions no index holds (a column joined to an empty text is the column, NULL stays NULL), so that
+    PostgreSQL tests it on the rows other clauses found rather than reading an index for it too."""
     pattern = f"%{like_escape(q)}%"
-    return sa.or_(*(items.c[column].ilike(pattern, escape="\\") for column in SEARCHED))
-
-
-def _tested_on_rows(items: sa.Table, q: str) -> sa.ColumnElement:
-    """like_clause on expressions no index holds (a column joined to an empty text is the column, NULL stays
-    NULL): PostgreSQL tests it on the rows the other clauses found, rather than reading an index for it too."""
-    pattern = f"%{like_escape(q)}%"
-    return sa.or_(*((items.c[column] + sa.literal("")).ilike(pattern, escape="\\") for column in SEARCHED))
+    return sa.or_(*((items.c[column] if indexed else items.c[column] + sa.literal("")).ilike(pattern, escape="\\")
+                    for column in SEARCHED))
 
 
 # Characters pg_trgm takes as a word's in any UTF-8 database with a C.UTF-8 or language locale: ASCII letters
@@ -81,7 +76,7 @@ def search_clauses(conn: sa.Connection, items: sa.Table, q: str) -> list[sa.Colu
     if conn.dialect.name == "postgresql" and len(q) > MIN_INDEXED:
         runs = termstats.rarer_runs(q, termstats.counts(conn, q))
         if runs is not None and all(_indexable(run) for run in runs):
-            return [*(like_clause(items, run) for run in runs), _tested_on_rows(items, q)]
+            return [*(like_clause(items, run) for run in runs), like_clause(items, q, indexed=False)]
     return [like_clause(items, q)]
 
 
