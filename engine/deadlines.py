@@ -6,6 +6,14 @@ import datetime as dt
 from engine.definitions.workflow import WorkflowDef
 from engine.workdays import add_duration
 
+# The days a due date (整改时限) may name, wherever it is set: registration, a transition's fields, a ledger row.
+# Outside them a date is a slip, not a deadline: 0206-03-31 or an Excel zero (1900-01-00) would raise a red
+# escalation to the top unit at the next sweep, 2062-03-31 would keep the item out of every reminder for decades.
+# Past due dates are accepted back to the floor (a problem can be late from the start, and old ledgers come in
+# with their closed items); ahead, a rectification planned over more than ten years is not one list's item.
+EARLIEST_DAY = dt.date(2000, 1, 1)
+HORIZON_YEARS = 10
+
 
 def state_deadline(wf: WorkflowDef, state: str, *, entered: dt.date, due_date: dt.date | None) -> dt.date | None:
     """The date the work in ``state`` is due, or None when no clock runs there (paused, final, untimed)."""
@@ -55,3 +63,25 @@ def light(deadline: dt.date | None, today: dt.date, yellow_days: int) -> tuple[s
     if (deadline - today).days <= yellow_days:
         return "yellow", 0
     return "green", 0
+
+
+def implausible_day(name: str, day: dt.date | None, today: dt.date, *, future: bool = True) -> str | None:
+    """Why ``day`` (the value of ``name``) cannot be meant, or None: before 2000, or (with ``future``) more
+    than ten years after ``today``."""
+    if day is None:
+        return None
+    if day < EARLIEST_DAY:
+        return f"{name} {day.isoformat()} is before {EARLIEST_DAY.isoformat()}: a typing slip? (a year written short, " \
+               f"or an empty cell formatted as a date)"
+    latest = _years_later(today, HORIZON_YEARS)
+    if future and day > latest:
+        return f"{name} {day.isoformat()} is more than {HORIZON_YEARS} years ahead (after {latest.isoformat()}): a " \
+               f"typing slip? a deadline that far off would keep the item out of every reminder"
+    return None
+
+
+def _years_later(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a common year
+        return day.replace(year=day.year + years, day=28)

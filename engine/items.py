@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from engine import history, itemrows
 from engine.accounts import Actor
 from engine.clock import rfc3339
-from engine.deadlines import state_deadline
+from engine.deadlines import implausible_day, state_deadline
 from engine.errors import Forbidden, InvalidInput
 from engine.guards import past_max_due
 from engine.inputs import NewItem
@@ -99,6 +99,9 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     too_late = past_max_due(data.due_date, wf.definition.due_date.max, today)
     if too_late is not None:
         raise InvalidInput(f"{too_late} (workflow {name!r})", field="due_date")
+    slip = implausible_day("due_date", data.due_date, today)
+    if slip is not None:
+        raise InvalidInput(slip, field="due_date")
     number = f"{rt.settings.number_prefix.upper()}-{today.year}-{itemrows.next_number(conn, today.year):06d}"
     initial = wf.definition.initial
     item_id = itemrows.new_item_id()

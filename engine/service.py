@@ -17,12 +17,13 @@ from engine import effects, history, itemrows
 from engine.accounts import Actor
 from engine.audit.head import require_agreement
 from engine.clock import rfc3339
-from engine.deadlines import restarts_clock, state_deadline
+from engine.deadlines import implausible_day, restarts_clock, state_deadline
 from engine.definitions.workflow import TransitionDef
 from engine.errors import (
     Forbidden,
     GuardFailed,
     IntegrityViolation,
+    InvalidInput,
     InvalidTransition,
     NotFound,
     UnknownTrigger,
@@ -98,6 +99,10 @@ def fire(conn: sa.Connection, rt: Runtime, *, item_ref: str, actor: Actor, reque
         if reason is not None:
             raise Forbidden(reason, reason="separation_of_duties" if spec.name == "not_submitter" else spec.name)
     changes = _field_changes(conn, actor, tdef, item, fields)
+    for name in ("due_date", "new_due_date"):
+        slip = implausible_day(name, fields.get(name), today)
+        if slip is not None:
+            raise InvalidInput(slip, field=f"fields.{name}")
     if "assignee" not in changes and takes_on(actor, tdef, item):
         changes["assignee"] = actor.username  # 签收 by a unit member: they are now the one responsible
     dest = wf.fire(item["state"], trigger, ctx)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from engine.accounts import Actor
+from engine.deadlines import implausible_day
 from engine.definitions.workflow import WorkflowDef
 from engine.guards import past_max_due
 from engine.inputs import NewItem, error_message, iso_date
@@ -287,6 +288,8 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
         refused.add("责任人", assignee_problem(lookups.assignees.get(assignee), assignee, unit[2]))
     too_late = past_max_due(due_date, definition.due_date.max, today) if due_date is not None else None
     refused.add("整改时限", None if too_late is None else f"{too_late} (workflow {workflow!r})")
+    refused.add("整改时限", implausible_day("整改时限", due_date, today))
+    refused.add("销号日期", implausible_day("销号日期", closed_on, today, future=False))
     final = state is not None and definition.state(state).final
     if closed_on is not None and state is not None:
         refused.add("销号日期", None if final else f"is given but the state {state!r} is not a final one")

@@ -85,8 +85,9 @@ def _subtract(day: dt.date, duration: Duration) -> dt.date:
 
 
 # What date arithmetic past the calendar's ends raises: timedelta sums overflow, a date in year 10000 is a
-# ValueError. A deadline of 9999-12-31 (or 0001-01-01) is a valid date; a notice it would give beyond the
-# calendar can never fall due, so it has none (was a 500 firing into a state with reminders).
+# ValueError. A deadline of 9999-12-31 (or 0001-01-01) is refused when set (engine.deadlines) but a database may
+# hold one set before; a notice it would give beyond the calendar can never fall due, so it has none (was a 500
+# firing into a state with reminders).
 _OFF_CALENDAR = (OverflowError, ValueError)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from engine.paging import encode, query_fingerprint
@@ -196,16 +197,23 @@ def test_every_date_in_a_query_at_the_calendars_ends_is_answered_without_a_serve
     assert not failed and not broken, (failed, broken)
 
 
-def test_an_item_due_on_the_calendars_last_day_can_be_accepted_and_swept(client, world, rt, clock, caplog):
+def test_a_due_date_at_the_calendars_end_is_refused_and_one_stored_before_still_moves_on(client, world, rt, clock,
+                                                                                          caplog):
     # Was a 500 (found by tests/web/test_form_fuzz.py): firing into a state with overdue reminders (accept, and a
-    # granted extension) worked out reminder and escalation dates past 9999-12-31 (OverflowError). A valid date:
-    # the item moves on, and its only notices are those before the deadline.
+    # granted extension) worked out reminder and escalation dates past 9999-12-31 (OverflowError). Such a date is
+    # refused when set (engine.deadlines); a database may hold one set before, and that item still moves on, its
+    # only notices those before the deadline.
     item = new_item(client, world)
-    assigned = fire(client, world, item, {"trigger": "assign", "fields": {"due_date": "9999-12-31"}}, "sup")
+    refused = assert_problem(fire(client, world, item, {"trigger": "assign", "fields": {"due_date": "9999-12-31"}},
+                                  "sup"), 422)
+    assert refused["field"] == "fields.due_date" and "more than 10 years ahead" in refused["detail"], refused
+    assigned = fire(client, world, item, {"trigger": "assign", "fields": {"due_date": "2026-06-30"}}, "sup")
     assert assigned.status_code == 200, assigned.text
+    with rt.store.write() as conn:
+        conn.execute(sa.text("UPDATE items SET due_date = '9999-12-31' WHERE id = :id"), {"id": item["id"]})
     accepted = fire(client, world, item, {"trigger": "accept"}, "asg_a")
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json()["state"] == "rectifying"
+    assert (accepted.json()["state"], accepted.json()["deadline"]) == ("rectifying", "9999-12-31")
     clock.advance(days=400)
     sweep(rt)
     assert not [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
