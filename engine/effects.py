@@ -1,11 +1,14 @@
 """Effects: named changes a transition makes to the item besides its state, listed in workflow files.
 
-Each takes the item as it was, the request's fields and the actor, and returns the columns to change.
+Each takes the item as it was, the request's fields and the actor, and returns the columns to change (or
+refuses, GuardFailed, a request it cannot apply).
 They are pure: no I/O, no commit (the engine writes the result in the transition's one transaction).
 """
 from __future__ import annotations
 
 from typing import Callable, Mapping
+
+from engine.errors import GuardFailed
 
 Effect = Callable[[dict, Mapping, str], dict]
 REGISTRY: dict[str, Effect] = {}
@@ -39,7 +42,11 @@ def store_extension_request(item: dict, fields: Mapping, actor: str) -> dict:
 @effect("apply_extension")
 def apply_extension(item: dict, fields: Mapping, actor: str) -> dict:
     """Granting moves the deadline to the requested date (or the date the supervisor sets)."""
-    return {"due_date": fields.get("due_date") or item["requested_due_date"], "requested_due_date": None}
+    due = fields.get("due_date") or item["requested_due_date"]
+    if due is None:
+        # A request that came in with a ledger (延期审批中) names no date; granting it must not erase the deadline.
+        raise GuardFailed("the extension request names no new due date; give it in fields.due_date", guard="fields")
+    return {"due_date": due, "requested_due_date": None}
 
 
 @effect("clear_extension")

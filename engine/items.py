@@ -52,10 +52,15 @@ def resolve_unit(conn: sa.Connection, actor: Actor, code: str, granting_roles: f
 
 def check_assignee(conn: sa.Connection, username: str, unit_path: str, *, field: str = "assignee") -> None:
     """An assignee must be an active user with the assignee role, in the item's unit or below it."""
-    found = itemrows.ASSIGNEE_BY_NAME.first(conn, {"username": username})
-    problem = assignee_problem(None if found is None else AssigneeRow(**found), username, unit_path)
+    problem = unfit_assignee(conn, username, unit_path)
     if problem is not None:
         raise InvalidInput(problem, field=field)
+
+
+def unfit_assignee(conn: sa.Connection, username: str, unit_path: str) -> str | None:
+    """Why ``username`` cannot be the assignee of an item of the unit at ``unit_path``, or None."""
+    found = itemrows.ASSIGNEE_BY_NAME.first(conn, {"username": username})
+    return assignee_problem(None if found is None else AssigneeRow(**found), username, unit_path)
 
 
 def assignee_problem(row: AssigneeRow | sa.Row | None, username: str, unit_path: str) -> str | None:

@@ -32,7 +32,7 @@ from engine.errors import (
 from engine.evidence.references import recorded_evidence
 from engine.guards import GuardContext
 from engine.inputs import TransitionRequest
-from engine.items import check_assignee, outbox_row, resolve_unit
+from engine.items import check_assignee, outbox_row, resolve_unit, unfit_assignee
 from engine.machine import CompiledWorkflow, Refusal
 from engine.metrics.counters import TRANSITIONS
 from engine.registry import UnknownWorkflow
@@ -137,6 +137,9 @@ def _field_changes(conn: sa.Connection, actor: Actor, tdef: TransitionDef, item:
         unit_path = unit.path
     # A transfer releases the assignee: the new unit names its own, or takes the item on when it accepts.
     kept = None if effects.RELEASE_ASSIGNEE.intersection(tdef.effects) else item["assignee"]
+    if kept is not None and "unit_id" in changes and "assignee" not in fields and \
+            unfit_assignee(conn, kept, unit_path) is not None:
+        kept = None  # any other move to a unit the one named does not belong to releases them just the same
     assignee = fields.get("assignee", kept)
     if assignee is not None and (assignee != item["assignee"] or "unit_id" in changes):
         check_assignee(conn, assignee, unit_path, field="fields.assignee")

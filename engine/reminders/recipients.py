@@ -1,7 +1,9 @@
 """Who a notice goes to. The words a workflow file uses, and what each means:
 
-- ``assignee``: the item's named assignee (责任人); with none named, the users with the assignee role in
-  the item's own unit (or, if it has none, in its subtree).
+- ``assignee``: the item's named assignee (责任人); with none named, or the one named deactivated since, the
+  users with the assignee role in the item's own unit; with nobody there, the unit's leader (below), who can
+  name one, so that a reminder never reaches nobody. (Not the assignees of units below: they cannot see the
+  item, as a user sees their own unit's items and those below it.)
 - ``leader`` (分管领导): the supervisors of the item's unit; a unit without one falls to the nearest unit
   above it that has supervisors, so an escalation never reaches nobody.
 - ``supervisor``: every supervisor whose scope covers the item (its unit and the units above it).
@@ -10,7 +12,8 @@
 
 Escalation levels climb the unit tree unless the rule names recipients: blue goes to the unit's leader,
 orange to the supervisors of the unit above (the nearest above that has any), red to the supervisors of
-the top unit and to the auditors. Deactivated users receive nothing.
+the top unit and to the auditors. Deactivated users receive nothing; one named as an item's assignee is stood
+in for as above.
 """
 from __future__ import annotations
 
@@ -84,12 +87,10 @@ class Directory:
         return [p.username for p in self.people.values() if role in p.roles]
 
     def _assignees(self, assignee: str | None, unit_path: str) -> list[str]:
-        if assignee is not None:
-            return [assignee] if assignee in self.people else []
-        own = self.in_unit("assignee", unit_path)
-        if own:
-            return own
-        return [p.username for p in self.people.values() if "assignee" in p.roles and p.unit_path.startswith(unit_path)]
+        if assignee is not None and assignee in self.people:
+            return [assignee]
+        # Nobody named, or the one named has left (deactivated): the unit's own people must hear of it instead.
+        return self.in_unit("assignee", unit_path) or self.nearest("supervisor", unit_path)
 
     def resolve(self, words: tuple[str, ...] | list[str], *, assignee: str | None, unit_path: str) -> list[str]:
         """The usernames ``words`` mean for an item of this unit with this named assignee, sorted, once each."""

@@ -80,7 +80,12 @@ def test_unnamed_assignees_are_the_units_own_and_named_words_are_honoured():
     directory = Directory(PEOPLE)
     assert directory.resolve(["assignee"], assignee=None, unit_path="/1/2/3/") == ["sub_asg"]
     assert directory.resolve(["assignee"], assignee=None, unit_path="/1/2/") == ["dept_asg"]
-    assert directory.resolve(["assignee"], assignee="gone.user", unit_path="/1/2/") == []  # inactive: nobody
+    # The one named was deactivated: the unit's own assignees stand in, not nobody.
+    assert directory.resolve(["assignee"], assignee="gone.user", unit_path="/1/2/") == ["dept_asg"]
+    # A unit with no assignee of its own: its leader (the nearest supervisors), who can name one; not the
+    # assignees of the units below, who cannot see the item.
+    assert directory.resolve(["assignee"], assignee="gone.user", unit_path="/1/") == ["top_sup"]
+    assert directory.resolve(["assignee"], assignee=None, unit_path="/1/9/") == ["top_sup"]
     assert directory.resolve(["verifier", "auditor"], assignee=None, unit_path="/1/2/3/") == ["aud", "sub_ver"]
     # An escalation rule that names its recipients is not climbed.
     assert directory.escalation("red", ("verifier",), assignee=None, unit_path="/1/2/3/") == ["sub_ver"]
