@@ -21,7 +21,7 @@ from engine.items import CREATE_ROLES
 from engine.ledger.differences import MAX_LISTED, differing
 from engine.ledger.reading import LedgerFile, read_ledger
 from engine.ledger.registering import register_all
-from engine.ledger.rows import SOURCES_BY_TITLE, Candidate, Lookups, RowError, check_row
+from engine.ledger.rows import SOURCES_BY_TITLE, Candidate, Lookups, RowError, check_row, dated_states
 from engine.machine import CompiledWorkflow
 from engine.registry import UnknownWorkflow
 from engine.runtime import Runtime
@@ -207,6 +207,7 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
     """Check every row and register the new ones in the caller's write transaction (LedgerRejected: none)."""
     definition = prepared.compiled.definition
     titles = {s.title.zh: s.name for s in definition.states}
+    dated = dated_states(definition)
     rows = prepared.ledger.rows
     usernames = {str(cells["责任人"]) for _n, cells in rows if cells.get("责任人")}
     now = rt.clock.now()
@@ -219,7 +220,7 @@ def apply(conn: sa.Connection, rt: Runtime, actor: Actor, prepared: PreparedLedg
             if number in prepared.ledger.problems:
                 raise RowError(*prepared.ledger.problems[number])
             candidates.append(check_row(number, cells, actor=actor, definition=definition, workflow=prepared.workflow,
-                                        titles=titles, lookups=lookups, today=today))
+                                        titles=titles, dated=dated, lookups=lookups, today=today))
         except RowError as exc:
             refused.append((number, cells))
             errors += [{"row": number, "column": e.column, "detail": e.detail} for e in exc.each]

@@ -194,6 +194,29 @@ def read_state(cells: dict, definition: WorkflowDef, titles: dict[str, str]) -> 
     return name
 
 
+def dated_states(definition: WorkflowDef) -> frozenset[str]:
+    """The states whose rows need a 整改时限: those past the initial one from which an item can still come to a
+    state due on its due date (by reopening too), as the API never lets an item get there without one."""
+    reach = {s.name for s in definition.states if s.due is not None and s.due.field == "due_date"}
+    while True:  # the sources of any transition into ``reach``, until nothing more is added
+        more = {source for t in definition.transitions if t.dest in reach for source in t.source} - reach
+        if not more:
+            return frozenset(reach - {definition.initial})
+        reach |= more
+
+
+def _undated(state: str, definition: WorkflowDef, dated: frozenset[str]) -> str | None:
+    """Why a row in ``state`` may not leave 整改时限 empty (None when it may)."""
+    if state not in dated:
+        return None
+    initial = definition.state(definition.initial).title.zh
+    timed = "、".join(s.title.zh for s in definition.states if s.due is not None and s.due.field == "due_date")
+    others = "、".join(s.title.zh for s in definition.states if s.name not in dated and s.name != definition.initial)
+    return (f"is empty: an item {definition.state(state).title.zh} needs its deadline, which the reminders of "
+            f"{timed} run on (without one, none would ever fall due); only rows in the initial state {initial}"
+            f"{' or in ' + others if others else ''} may leave it empty")
+
+
 def read_problem(cells: dict) -> tuple[str, str]:
     """(title, description) of 问题描述, or RowError when it is empty."""
     text = cells.get("问题描述")
@@ -261,7 +284,7 @@ class _Refusals:
 
 
 def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef, workflow: str,
-              titles: dict[str, str], lookups: Lookups, today: dt.date) -> Candidate:
+              titles: dict[str, str], dated: frozenset[str], lookups: Lookups, today: dt.date) -> Candidate:
     """The candidate a row describes, or RowError (RowErrors: one a column) naming every column at fault."""
     if all(cells.get(name) is None for name in ("问题来源", "问题描述", "责任单位")):
         filled = ", ".join(f"{name} {str(value)[:20]!r}" for name, value in cells.items() if value is not None)
@@ -289,6 +312,8 @@ def check_row(number: int, cells: dict, *, actor: Actor, definition: WorkflowDef
     too_late = past_max_due(due_date, definition.due_date.max, today) if due_date is not None else None
     refused.add("整改时限", None if too_late is None else f"{too_late} (workflow {workflow!r})")
     refused.add("整改时限", implausible_day("整改时限", due_date, today))
+    if cells.get("整改时限") is None and state is not None:
+        refused.add("整改时限", _undated(state, definition, dated))
     refused.add("销号日期", implausible_day("销号日期", closed_on, today, future=False))
     final = state is not None and definition.state(state).final
     if closed_on is not None and state is not None:
