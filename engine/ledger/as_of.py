@@ -54,6 +54,7 @@ def replay(rt: Runtime, definition: WorkflowDef, records: list[dict]) -> Then:
     """Where an item stood after ``records`` (its first ones, oldest first)."""
     values = {name: records[0]["fields"].get(name) for name in CHANGING}
     entered = records[0]["at"]
+    arrival = records[0]  # the record that brought the item into its state
     progress = None
     state = records[0]["to_state"]
     for record in records:
@@ -61,14 +62,18 @@ def replay(rt: Runtime, definition: WorkflowDef, records: list[dict]) -> Then:
             values.update({k: v for k, v in record["fields"].items() if k in CHANGING})
             if restarts_clock(definition, record["from_state"], record["to_state"]):
                 entered = record["at"]
+            if record["from_state"] != record["to_state"]:
+                arrival = record
             state = record["to_state"]
         progress = progress_of(record) or progress
     due_date = _date(values["due_date"])
     entered_on = rt.local_date(dt.datetime.fromisoformat(entered.replace("Z", "+00:00")))
     closed_on = None
     if definition.state(state).final:
-        last = records[-1]
-        closed_on = (_date(last["fields"].get("closed_on")) if last["trigger"] == "import" else None) or entered_on
+        # Closed on the day it came into the final state, as the live ledger's closed_at says; an import brought
+        # its 销号日期, which records made since that keep the item where it is (a look-back's re-check) keep too.
+        imported = arrival["fields"].get("closed_on") if arrival["trigger"] == "import" else None
+        closed_on = _date(imported) or entered_on
     return Then(state=state, unit=values["unit"], assignee=values["assignee"], due_date=due_date,
                 measures=values["measures"] or "",
                 deadline=state_deadline(definition, state, entered=entered_on, due_date=due_date),

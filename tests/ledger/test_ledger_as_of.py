@@ -56,3 +56,26 @@ def test_as_of_refuses_the_future_and_a_date_that_does_not_exist(client, world, 
     empty = csv_cells(client.get("/api/v1/ledger.csv", params={"as_of": before.isoformat()},
                                  headers=world.h("reg")).content)
     assert empty == [list(HEADERS)]
+
+
+def test_an_item_imported_closed_keeps_its_closing_day_through_later_records(client, world, rt, clock):
+    imported = upload(client, world.h("sup"), ledger_file([{
+        "外部编号": "JC-1", "问题来源": "审计", "问题描述": "旧问题", "责任单位": "DEPT-A", "整改时限": "2025-11-20",
+        "当前状态": "已销号", "销号日期": "2025-12-01"}]))
+    assert imported.status_code == 200, imported.text
+    clock.advance(days=2)
+    # A look-back re-check that passes leaves the item closed, with a record after the import's.
+    lookback = client.post("/api/v1/lookbacks", json={"size": 1, "seed": "as-of"}, headers=world.h("aud"))
+    assert lookback.status_code in (200, 201), lookback.text
+    number = lookback.json()["items"][0]["number"]
+    checked = client.post(f"/api/v1/lookbacks/{lookback.json()['id']}/items/{number}",
+                          json={"result": "passed", "note": "整改成效巩固"}, headers=world.h("aud"))
+    assert checked.status_code in (200, 201), checked.text
+    day = rt.today()
+    clock.advance(days=1)
+    column = HEADERS.index("销号日期")
+    live = csv_cells(client.get("/api/v1/ledger.csv", headers=world.h("aud")).content)
+    then = csv_cells(client.get("/api/v1/ledger.csv", params={"as_of": day.isoformat()},
+                                headers=world.h("aud")).content)
+    assert live[1][column] == then[1][column] == "2025-12-01", (live, then)
+    assert then[1][HEADERS.index("当前状态")] == "已销号"
