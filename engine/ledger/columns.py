@@ -18,7 +18,8 @@ SOURCE_TITLES = {"inspection": "巡视巡察", "audit": "审计", "supervision":
                  "self_check": "自查自纠", "other": "其他"}
 LIGHT_TITLES = {"red": "红", "yellow": "黄", "green": "绿", "none": ""}
 # A CSV cell beginning with one of these is run as a formula when Excel or WPS opens the file (CSV injection):
-# the export writes such a cell behind an apostrophe, which makes it text, and the import takes it off again.
+# the export writes such a cell behind an apostrophe, which makes it text, and the import takes it off again. A
+# cell that begins with an apostrophe gets one more as well, so that the one the import takes off is the export's.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Characters XML 1.0 cannot carry at all (a spreadsheet cell cannot hold them either): the .xlsx export drops them.
 NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

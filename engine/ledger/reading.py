@@ -50,8 +50,9 @@ def _xlsx_rows(data: bytes, max_unpacked: int, merges: dict, hidden: set) -> Ite
 
 
 def _unquoted(cell: str) -> str:
-    """A CSV cell without the apostrophe the export puts before text that would otherwise run as a formula."""
-    return cell[1:] if cell[:1] == "'" and cell[1:].startswith(FORMULA_START) else cell
+    """A CSV cell without the apostrophe the export puts before text that would otherwise run as a formula, or
+    before text that itself begins with an apostrophe (so that ``'=x`` comes back as it was, not as ``=x``)."""
+    return cell[1:] if cell[:1] == "'" and cell[1:].startswith((*FORMULA_START, "'")) else cell
 
 
 def _csv_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:

@@ -27,7 +27,8 @@ def write_xlsx(rows: Iterable[tuple], target: str | BinaryIO) -> int:
 def _csv_value(value: object) -> object:
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if isinstance(value, str) and value.startswith((*FORMULA_START, "'")):
+        # A text that begins with an apostrophe gets one more too: the import takes one off (reading._unquoted).
         return "'" + value
     return "" if value is None else value
 
