@@ -51,7 +51,8 @@ def resolve_unit(conn: sa.Connection, actor: Actor, code: str, granting_roles: f
 
 
 def check_assignee(conn: sa.Connection, username: str, unit_path: str, *, field: str = "assignee") -> None:
-    """An assignee must be an active user with the assignee role, in the item's unit or below it."""
+    """An assignee must be an active user with the assignee role, of the item's own unit (one of a unit below
+    could not even see the item: a user sees their own unit's items and those below it)."""
     problem = unfit_assignee(conn, username, unit_path)
     if problem is not None:
         raise InvalidInput(problem, field=field)
@@ -69,8 +70,9 @@ def assignee_problem(row: AssigneeRow | sa.Row | None, username: str, unit_path:
         return f"user {username!r} does not exist or is inactive"
     if "assignee" not in row.roles.split(","):
         return f"user {username!r} does not have the assignee role"
-    if not row.path.startswith(unit_path):
-        return f"user {username!r} does not belong to the item's unit or a unit below it"
+    if row.path != unit_path:
+        return (f"user {username!r} does not belong to the item's unit (an assignee is one of its own unit's "
+                f"people; to hand the item to another unit, transfer it there)")
     return None
 
 

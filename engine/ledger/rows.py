@@ -165,8 +165,8 @@ def _unit(cells: dict, lookups: Lookups, actor: Actor) -> tuple[int, str, str]:
 
 
 def _assignee(cells: dict, lookups: Lookups, unit_path: str) -> str | None:
-    """The 责任人's username: the cell's username, else the one user of the item's unit or below who may be its
-    assignee and is named so (a namesake elsewhere is no concern of this row)."""
+    """The 责任人's username: the cell's username, else the one user of the item's unit who may be its assignee
+    and is named so (a namesake elsewhere is no concern of this row)."""
     value = cells.get("责任人")
     if value is None or value in lookups.assignees:
         return value  # a username: checked as item creation checks it
@@ -178,7 +178,7 @@ def _assignee(cells: dict, lookups: Lookups, unit_path: str) -> str | None:
     if not named:
         # One answer whether or not someone elsewhere bears the name: the row's unit is all the importer asks about.
         raise RowError("责任人", f"{value!r} is no user's username, nor the name of an active user with the assignee "
-                                "role in the row's unit or below")
+                                "role in the row's unit")
     return named[0]
 
 

@@ -68,3 +68,22 @@ def test_a_reminder_for_a_deactivated_assignee_reaches_the_units_people(client, 
     assert due_soon and all(n["recipients"] for n in due_soon), notices
     # DEPT-A's other assignee stands in (with none left, its leader: tests/engine/test_reminder_rules.py).
     assert due_soon[0]["recipients"] == ["doer_a"], due_soon
+
+
+def test_a_named_assignee_is_one_of_the_items_own_unit(client, world, rt):
+    # asg_a1 (SUB-A1, below DEPT-A) was accepted as a DEPT-A item's assignee and then could not see it (404), while
+    # DEPT-A's own assignee was refused as not named: the item sat stuck until transferred.
+    before = table_counts(rt)
+    refused = assert_problem(client.post("/api/v1/items", headers=world.h("reg"), json={
+        "title": "食堂台账不全", "source": "inspection", "unit": "DEPT-A", "assignee": "asg_a1"}), 422)
+    assert refused["field"] == "assignee" and "does not belong to the item's unit" in refused["detail"], refused
+    assert table_counts(rt) == before
+    item = new_item(client, world, unit="DEPT-A")
+    due = (rt.today() + dt.timedelta(days=10)).isoformat()
+    wrong = fire(client, world, item, {"trigger": "assign", "fields": {"due_date": due, "assignee": "asg_a1"}}, "sup")
+    assert assert_problem(wrong, 422)["field"] == "fields.assignee"
+    # The way to hand it to SUB-A1's person: move the item there.
+    moved = fire(client, world, item, {"trigger": "assign", "fields": {"due_date": due, "unit": "SUB-A1",
+                                                                       "assignee": "asg_a1"}}, "sup")
+    assert moved.status_code == 200 and moved.json()["assignee"] == "asg_a1", moved.text
+    assert fire(client, world, moved.json(), {"trigger": "accept"}, "asg_a1").status_code == 200

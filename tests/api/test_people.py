@@ -85,7 +85,8 @@ def test_a_deactivated_users_tokens_stop_at_once_and_they_receive_nothing(client
     with rt.store.read() as conn:
         directory = Directory.load(conn)
     assert "asg_a" not in directory.people
-    assert directory.resolve(["assignee"], assignee="asg_a", unit_path=_path(rt, "DEPT-A")) == []
+    # They receive nothing: the unit's other assignee stands in for them.
+    assert directory.resolve(["assignee"], assignee="asg_a", unit_path=_path(rt, "DEPT-A")) == ["doer_a"]
     # Their item is handed on within the unit (改派), then they come back with their tokens.
     moved = client.post(f"/api/v1/items/{item['id']}/transitions", headers=world.h("sup_a"), json={
         "trigger": "transfer", "comment": "原责任人离岗", "fields": {"unit": "DEPT-A", "assignee": "doer_a"}})
