@@ -13,6 +13,7 @@ from engine.workdays import add_duration
 # with their closed items); ahead, a rectification planned over more than ten years is not one list's item.
 EARLIEST_DAY = dt.date(2000, 1, 1)
 HORIZON_YEARS = 10
+_FAR_DEADLINE = "a deadline that far off would keep the item out of every reminder"
 
 
 def state_deadline(wf: WorkflowDef, state: str, *, entered: dt.date, due_date: dt.date | None) -> dt.date | None:
@@ -65,9 +66,10 @@ def light(deadline: dt.date | None, today: dt.date, yellow_days: int) -> tuple[s
     return "green", 0
 
 
-def implausible_day(name: str, day: dt.date | None, today: dt.date, *, future: bool = True) -> str | None:
+def implausible_day(name: str, day: dt.date | None, today: dt.date, *, future: bool = True,
+                    far_off: str | None = _FAR_DEADLINE) -> str | None:
     """Why ``day`` (the value of ``name``) cannot be meant, or None: before 2000, or (with ``future``) more
-    than ten years after ``today``."""
+    than ten years after ``today`` (``far_off`` says why that matters; None for a day that is no deadline)."""
     if day is None:
         return None
     if day < EARLIEST_DAY:
@@ -76,7 +78,7 @@ def implausible_day(name: str, day: dt.date | None, today: dt.date, *, future: b
     latest = _years_later(today, HORIZON_YEARS)
     if future and day > latest:
         return f"{name} {day.isoformat()} is more than {HORIZON_YEARS} years ahead (after {latest.isoformat()}): a " \
-               f"typing slip? a deadline that far off would keep the item out of every reminder"
+               f"typing slip?" + (f" {far_off}" if far_off else "")
     return None
 
 

@@ -134,7 +134,7 @@ CAMPAIGNS = [("2026-XC-R1", "2026年第一轮巡察", "市委巡察办", dt.date
 
 def _register_campaigns(conn, rt: Runtime) -> None:
     for code, name, issued_by, issued_on in CAMPAIGNS:
-        campaigns.create(conn, clock=rt.clock, actor=_actor(conn, "zhang.wei"),
+        campaigns.create(conn, clock=rt.clock, actor=_actor(conn, "zhang.wei"), today=rt.today(),
                          data=NewCampaign(code=code, name=name, issued_by=issued_by, issued_on=issued_on))
 
 

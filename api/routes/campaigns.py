@@ -37,7 +37,8 @@ async def create_campaign(body: NewCampaign, caller: CallerDep) -> Response:
     rt, actor = caller.rt, caller.actor
 
     def work(conn):
-        return respond.stored_json(registry.create(conn, clock=rt.clock, actor=actor, data=body), 201)
+        return respond.stored_json(registry.create(conn, clock=rt.clock, actor=actor, data=body,
+                                                   today=rt.today()), 201)
 
     return await dbcalls.in_writer(rt, lambda: respond.write(
         rt, actor, key=caller.header("idempotency-key"), method="POST", path="/api/v1/campaigns",
@@ -52,7 +53,8 @@ async def update_campaign(code: str, body: CampaignChange, caller: CallerDep) ->
     rt, actor = caller.rt, caller.actor
 
     def work(conn):
-        return respond.stored_json(registry.change(conn, clock=rt.clock, actor=actor, code=code, data=body))
+        return respond.stored_json(registry.change(conn, clock=rt.clock, actor=actor, code=code, data=body,
+                                                   today=rt.today()))
 
     return await dbcalls.in_writer(rt, lambda: respond.write(
         rt, actor, key=None, method="PATCH", path=f"/api/v1/campaigns/{code}",

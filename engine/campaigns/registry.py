@@ -6,6 +6,8 @@ unregistered, and a campaign cannot be reported closed while it is unregistered 
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from engine.accounts import Actor
@@ -13,6 +15,7 @@ from engine.audit import admin_log
 from engine.campaigns.models import Campaign
 from engine.campaigns.schemas import CampaignChange, NewCampaign
 from engine.clock import Clock, rfc3339
+from engine.deadlines import implausible_day
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.reports.population import items, scope_clause
 
@@ -44,9 +47,17 @@ def can_exist(code: str) -> bool:
     return "\x00" not in code
 
 
-def create(conn: sa.Connection, *, clock: Clock, actor: Actor, data: NewCampaign) -> dict:
-    """Register a campaign; 409 if the code is taken."""
+def _check_issued_on(day: dt.date | None, today: dt.date) -> None:
+    # The same bounds as a due date: 0001-01-01 or 2099 is a slip, and reports would date the round by it.
+    slip = implausible_day("issued_on", day, today, far_off=None)
+    if slip is not None:
+        raise InvalidInput(slip, field="issued_on")
+
+
+def create(conn: sa.Connection, *, clock: Clock, actor: Actor, data: NewCampaign, today: dt.date) -> dict:
+    """Register a campaign (``today``: the deployment's local date); 409 if the code is taken."""
     _require_writer(actor)
+    _check_issued_on(data.issued_on, today)
     if find(conn, data.code) is not None:
         raise Conflict(f"campaign {data.code!r} already exists")
     now = clock.now()
@@ -57,12 +68,14 @@ def create(conn: sa.Connection, *, clock: Clock, actor: Actor, data: NewCampaign
     return _view(find(conn, data.code))
 
 
-def change(conn: sa.Connection, *, clock: Clock, actor: Actor, code: str, data: CampaignChange) -> dict:
+def change(conn: sa.Connection, *, clock: Clock, actor: Actor, code: str, data: CampaignChange,
+           today: dt.date) -> dict:
     """Correct a registered campaign's name, issuing body or date; the admin log keeps before and after."""
     _require_writer(actor)
     given = data.model_dump(exclude_unset=True)
     if not given or any(v is None for v in given.values()):
         raise InvalidInput("give one or more of name, issued_by, issued_on (none of them null)", field="body")
+    _check_issued_on(given.get("issued_on"), today)
     row = find(conn, code)
     if row is None:
         raise NotFound(f"campaign {code!r} is not registered")
