@@ -56,6 +56,12 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _stripped(value: object) -> object:
+    # Before the type's own checks, so that a length limit counts what is kept; strict typing still refuses a
+    # value that is not text.
+    return value.strip() if isinstance(value, str) else value
+
+
 # The same rules as JSON Schema patterns, so that clients and generated test data see them: no NUL, and a
 # name has at least one character that is not whitespace.
 TEXT_PATTERN = r"^[^\u0000]*$"
@@ -63,6 +69,10 @@ NAME_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 IsoDate = Annotated[dt.date, BeforeValidator(iso_date)]
 Text = Annotated[str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 Name = Annotated[str, AfterValidator(clean_text), AfterValidator(_not_blank),
+                 Field(json_schema_extra={"pattern": NAME_PATTERN})]
+# A code others match exactly (a campaign's, as items name it): spaces around it are dropped, since " 2026-XC-R1"
+# would be another campaign that no filter or reconciliation of 2026-XC-R1 finds; blank is refused.
+Code = Annotated[str, BeforeValidator(_stripped), AfterValidator(clean_text), AfterValidator(_not_blank),
                  Field(json_schema_extra={"pattern": NAME_PATTERN})]
 
 
@@ -83,7 +93,7 @@ class NewItem(_Request):
     measures: Text = Field(default="", max_length=5000)
     assignee: Name | None = Field(default=None, max_length=64)
     external_ref: Text | None = Field(default=None, max_length=100)
-    campaign: Text | None = Field(default=None, max_length=100)
+    campaign: Code | None = Field(default=None, max_length=100)
     tags: list[Annotated[Name, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
 
 
