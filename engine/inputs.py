@@ -70,6 +70,10 @@ IsoDate = Annotated[dt.date, BeforeValidator(iso_date)]
 Text = Annotated[str, AfterValidator(clean_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 Name = Annotated[str, AfterValidator(clean_text), AfterValidator(_not_blank),
                  Field(json_schema_extra={"pattern": NAME_PATTERN})]
+# A reference others match exactly (外部编号): spaces around it are dropped as the web form and a ledger's cells
+# drop them, so that a ledger exported here imports back as the same items; empty stays allowed.
+Reference = Annotated[str, BeforeValidator(_stripped), AfterValidator(clean_text),
+                      Field(json_schema_extra={"pattern": TEXT_PATTERN})]
 # A code others match exactly (a campaign's, as items name it): spaces around it are dropped, since " 2026-XC-R1"
 # would be another campaign that no filter or reconciliation of 2026-XC-R1 finds; blank is refused.
 Code = Annotated[str, BeforeValidator(_stripped), AfterValidator(clean_text), AfterValidator(_not_blank),
@@ -92,7 +96,7 @@ class NewItem(_Request):
     workflow: Name | None = Field(default=None, max_length=64)
     measures: Text = Field(default="", max_length=5000)
     assignee: Name | None = Field(default=None, max_length=64)
-    external_ref: Text | None = Field(default=None, max_length=100)
+    external_ref: Reference | None = Field(default=None, max_length=100)
     campaign: Code | None = Field(default=None, max_length=100)
     tags: list[Annotated[Name, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
 
