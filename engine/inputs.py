@@ -100,6 +100,14 @@ class NewItem(_Request):
     campaign: Code | None = Field(default=None, max_length=100)
     tags: list[Annotated[Name, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
 
+    @model_validator(mode="after")
+    def _empty_reference_is_none(self) -> "NewItem":
+        # An empty 外部编号 is none at all: kept as "", the empty cell of a ledger exported here (which the import
+        # reads as no value) would not match its item, and the file would not import back.
+        if self.external_ref == "":
+            self.external_ref = None
+        return self
+
 
 class Evidence(_Request):
     """A file or link proving the fix, identified by its SHA-256: declared by name (kept elsewhere), or a file
