@@ -45,7 +45,8 @@ def expected_groups(rows: list[dict], group_by: str, today: dt.date, tz) -> dict
         g["cancelled"] += state == "cancelled"
         g["overdue"] += state not in FINAL and deadline is not None and deadline < today
         if state == "closed":
-            g["days"] += (closed_at - created).total_seconds() / 86400
+            # Never below 0: an item imported already closed was closed before its registration here (REPORTS.md).
+            g["days"] += max(0.0, (closed_at - created).total_seconds() / 86400)
             if due is not None:
                 g["with_due"] += 1
                 g["on_time"] += closed_at.astimezone(tz).date() <= due

@@ -83,10 +83,11 @@ def local_day(column: sa.ColumnElement, dialect: str, tz: ZoneInfo) -> sa.Column
 
 
 def days_between(start: sa.ColumnElement, end: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
-    """``end - start`` in days with the fraction, in SQL."""
+    """``end - start`` in days with the fraction, in SQL; never below 0 (an item a ledger brought in already
+    closed was closed before it was registered here: what it took is not known, and it counts none)."""
     if dialect == "postgresql":
-        return sa.extract("epoch", end - start) / 86400.0
-    return sa.func.julianday(end) - sa.func.julianday(start)
+        return sa.func.greatest(0, sa.extract("epoch", end - start) / 86400.0)
+    return sa.func.max(0, sa.func.julianday(end) - sa.func.julianday(start))
 
 
 def closed_on_time(local_closed: dt.date | None, due_date: dt.date | None) -> bool | None:

@@ -130,3 +130,64 @@ def test_a_period_splits_into_whole_months_and_the_days_outside_them(first, last
     got_months, got_edges = split_by_months(Period(day(first), day(last)))
     assert got_months == months
     assert [(e.first.isoformat(), e.last.isoformat()) for e in got_edges] == edges
+
+
+def test_items_imported_already_closed_count_no_days_and_the_average_is_never_negative(client, world, rt, clock):
+    # Two items closed in 2025 and imported in 2026 (closed_at before created_at) made avg_days_to_close -257.88.
+    from tests.ledger.support import ledger_file, upload
+
+    rows = [{"外部编号": f"X-{n}", "问题来源": "审计", "问题描述": f"旧问题{n}", "责任单位": "DEPT-A", "责任人": "asg_a",
+             "整改时限": dt.date(2025, 11, 20), "当前状态": "已销号", "销号日期": closed}
+            for n, closed in enumerate((dt.date(2025, 12, 1), dt.date(2025, 1, 1)))]
+    assert upload(client, world.h("sup"), ledger_file(rows, kind="csv"), name="台账.csv").status_code == 200
+    registered = new_item(client, world)
+    clock.advance(days=6, hours=3)
+    closed_here = drive(client, world, rt, registered, "closed")
+    days_here = (dt.datetime.fromisoformat(closed_here["closed_at"].replace("Z", "+00:00"))
+                 - dt.datetime.fromisoformat(closed_here["created_at"].replace("Z", "+00:00"))).total_seconds() / 86400
+    for counted in ("kept", "live"):
+        if counted == "live":  # the same report from the items themselves (a zone the kept counts are not in)
+            with rt.store.write() as conn:
+                conn.execute(sa.text("UPDATE report_counts_zone SET tz = NULL"))
+        with rt.store.read() as conn:
+            report = summary(conn, AUDITOR, rt.registry, SummaryQuery("unit", None, None, rt.today()), rt.settings.tz)
+        [dept_a] = [g for g in report["groups"] if g["key"] == "DEPT-A"]
+        assert dept_a["closed"] == 3, dept_a
+        assert days_here > 6 and dept_a["avg_days_to_close"] == round(days_here / 3, 2), (counted, dept_a)
+        _assert_report_agrees(rt, "unit", None, None)
+
+
+def test_the_migration_remakes_the_triggers_both_ways_and_the_counts_are_made_again(client, world, rt, clock,
+                                                                                     db_owner_url):
+    # Migration 0017: down to 0016 the triggers count an imported closed item's days as they come (negative), up
+    # again they are clamped; each way the zone's row is emptied, so the runtime counts again when it opens.
+    from alembic import command
+
+    from engine.store import Store
+    from engine.store.migrate import alembic_config, migrate
+    from tests.ledger.support import ledger_file, upload
+
+    row = {"外部编号": "X-1", "问题来源": "审计", "问题描述": "旧问题", "责任单位": "DEPT-A", "责任人": "asg_a",
+           "整改时限": dt.date(2025, 11, 20), "当前状态": "已销号", "销号日期": dt.date(2025, 12, 1)}
+    owner = Store(db_owner_url)
+    try:
+        cfg = alembic_config()
+        with owner.write() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0016")
+        with owner.read() as conn:
+            assert conn.execute(sa.text("SELECT tz FROM report_counts_zone")).scalar() is None
+        with owner.write() as conn:
+            kept.refill(conn, rt.settings.tz)  # as a 0016 runtime would, then the import's item by the old trigger
+        assert upload(client, world.h("sup"), ledger_file([row], kind="csv"), name="台账.csv").status_code == 200
+        assert min(r[9] for r in _kept_rows(rt)) < -90  # 2025-12-01 noon, registered 2026-03-02
+        migrate(owner, app_role=None if owner.is_sqlite else rt.store.writer.url.username)
+    finally:
+        owner.dispose()
+    again = Runtime.open(Settings(database_url=rt.settings.database_url), clock=clock)
+    try:
+        assert min(r[9] for r in _kept_rows(again)) == 0.0
+        with again.store.read() as conn:
+            assert kept.usable(conn, again.settings.tz)
+    finally:
+        again.store.dispose()
