@@ -370,7 +370,13 @@ def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
         else:
             problems.append(f"workflows.jsonl line {n}: the definition does not match its hash")
     seen, referred = check_items(bundle, workflows, covered, report)  # 6.
-    for iid in covered.keys() - seen if manifest.get("complete") is True else []:  # 7. a filtered bundle cannot tell
+    given = manifest["filters"] if isinstance(manifest.get("filters"), dict) else {}
+    filters = [f"{k}={v}" for k, v in given.items() if v is not None or k not in ("unit", "campaign", "from", "to")]
+    report["filters"] = filters
+    if manifest.get("complete") is not (not filters) or set(given) - {"unit", "campaign", "from", "to"}:
+        # Unsigned: a "complete": false, or a made-up filter, must not switch off step 7.
+        problems.append(f"the manifest says complete: {manifest.get('complete')!r} and names filters {filters}")
+    for iid in covered.keys() - seen if not filters else []:  # 7. a filtered bundle cannot tell
         seq, _, number = max(covered[iid])
         report["findings"].append(((1, "", "", iid), {"item": iid, "item_id": iid, "seq": seq,
                                                       "reason": f"covered by checkpoint {number} but removed"}))
@@ -414,6 +420,8 @@ def main():
         print(f"error: item {f['item']} seq {f['seq']}: {f['reason']}", file=sys.stderr)
     if report["ok"] and not args.json:
         print(f"ok: {report['items']} items, {report['records']} records, {report['checkpoints']} checkpoints")
+        if report["filters"]:
+            print(f"note: filtered by {', '.join(report['filters'])}: items outside it, removed or not, are not seen")
     return 0 if report["ok"] else 2
 
 

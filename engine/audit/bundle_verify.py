@@ -231,6 +231,16 @@ class _Checkpoints:
                                         f"checkpoints were rewritten")
 
 
+FILTER_NAMES = ("unit", "campaign", "from", "to")
+
+
+def _given_filters(manifest: dict) -> list[str]:
+    """The filters the manifest names (``unit=X``...): the bundle is complete, and must hold every item a checkpoint
+    covered, exactly when there are none, whatever its ``complete`` says."""
+    filters = manifest.get("filters") if isinstance(manifest.get("filters"), dict) else {}
+    return [f"{name}={value}" for name, value in filters.items() if value is not None or name not in FILTER_NAMES]
+
+
 def _check_admin_log(bundle: zipfile.ZipFile, manifest: dict, bodies: dict[int, dict], report: BundleReport) -> None:
     """``admin_log.jsonl``: its chain, what every checkpoint said of it, and the manifest's count of it.
 
@@ -322,7 +332,16 @@ def _verify(bundle: zipfile.ZipFile, trusted_checkpoint: dict | None, public_key
         report.items, report.records, seen, found = tally.items, tally.records, tally.seen, tally.found
         report.problems.extend(tally.problems)
         missing = [i for i in chain.claims if i not in seen]
-        if manifest.get("complete") is True:
+        filters = _given_filters(manifest)
+        unknown = [name for name in (manifest.get("filters") or {}) if name not in FILTER_NAMES] \
+            if isinstance(manifest.get("filters"), dict) else []
+        if unknown:  # no export writes them: one added to pass the bundle off as filtered
+            report.problems.append(f"manifest.json names filters no export writes: {', '.join(map(str, unknown))}")
+        if manifest.get("complete") is not (not filters):
+            # Not signed: a "complete": false with no filter would switch off the check of removed items below.
+            report.problems.append(f"manifest.json says complete: {manifest.get('complete')!r} but names "
+                                   f"{'the filters ' + ', '.join(filters) if filters else 'no filter'}")
+        if not filters:
             for item_id in missing:
                 seq, _head, number = max(chain.claims[item_id])
                 found.append((finding_key(None, item_id), {
@@ -330,8 +349,8 @@ def _verify(bundle: zipfile.ZipFile, trusted_checkpoint: dict | None, public_key
                     "reason": f"checkpoint {number} covered this item (seq {seq}) but the bundle does not hold it: "
                               f"the item was removed"}))
         elif missing:
-            report.notes.append(f"{len(missing)} items covered by checkpoints are outside this filtered bundle; "
-                                f"only an unfiltered bundle shows that no item was removed")
+            report.notes.append(f"{len(missing)} items covered by checkpoints are outside this bundle, filtered by "
+                                f"{', '.join(filters)}; only an unfiltered bundle shows that no item was removed")
         counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
         if counts.get("items") != report.items or counts.get("records") != report.records:
             report.problems.append("manifest.json's item or record count does not match items.jsonl")

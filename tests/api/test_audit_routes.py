@@ -89,7 +89,9 @@ def test_filters_choose_the_items_and_say_the_bundle_is_partial(client, world, a
         assert ids == expected, params
         assert manifest["complete"] is False and manifest["filters"]["unit"] == params.get("unit")
         report = verify_bundle(path)
-        assert report.ok and any("outside this filtered bundle" in n for n in report.notes) == (len(expected) < 4)
+        named = ", ".join(f"{k}={v}" for k, v in params.items())
+        assert report.ok and any(f"outside this bundle, filtered by {named}" in n for n in report.notes) == (
+            len(expected) < 4)
 
 
 @pytest.mark.parametrize("params, field", [({"unit": "NOPE"}, "unit"), ({"from": "2026-02-30"}, None),

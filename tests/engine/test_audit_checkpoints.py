@@ -211,3 +211,26 @@ def test_the_scheduler_makes_the_daily_checkpoint(rt):
 
     job = scheduler(rt).get_job(CHECKPOINT_JOB_ID)
     assert job is not None and str(job.trigger.fields[5]) == str(rt.settings.audit_checkpoint_hour)  # the hour field
+
+
+@pytest.mark.parametrize("filters", [{"unit": None, "campaign": None, "from": None, "to": None},
+                                     {"unit": None, "campaign": None, "from": None, "to": None, "scope": "all"}],
+                         ids=["complete-false", "made-up-filter"])
+def test_an_item_cut_from_a_bundle_is_not_hidden_by_its_unsigned_manifest(rt, signed, tmp_path, filters):
+    # The manifest is not signed: one line taken out of items.jsonl, the counts lowered and "complete": false set
+    # (or a filter no export writes added) passed both verifiers as a filtered bundle, the removal a mere note.
+    entries = read_bundle(export(rt, tmp_path / "b.zip"))
+    lines = entries["items.jsonl"].splitlines()
+    cut = [line for line in lines if orjson.loads(line)["id"] != signed["open"]["id"]]
+    manifest = orjson.loads(entries["manifest.json"])
+    manifest["counts"]["items"] -= 1
+    entries["items.jsonl"] = b"\n".join(cut) + b"\n"
+    kept = verify_bundle(write_bundle(tmp_path / "counted.zip", {**entries, "manifest.json": orjson.dumps(manifest)}))
+    manifest["counts"]["records"] = kept.records  # the forger makes the counts agree too
+    manifest.update(complete=False, filters=filters)
+    forged = write_bundle(tmp_path / "forged.zip", {**entries, "manifest.json": orjson.dumps(manifest)})
+    report = verify_bundle(forged, trusted_checkpoint=signed["doc"], public_keys=[signed["key"]])
+    assert not report.ok and any("complete" in p or "no export writes" in p for p in report.problems), report.problems
+    code, alone, _ = standalone(forged, "--trusted-checkpoint", str(signed["kept"]), "--public-key",
+                                signed["doc"]["public_key"])
+    assert code == 2 and any("complete: False" in p for p in alone["problems"]), alone["problems"]
