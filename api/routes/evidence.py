@@ -22,7 +22,7 @@ from engine.accounts import Actor
 from engine.errors import EvidenceTooLarge, EvidenceTypeRefused, IntegrityViolation, InvalidInput, NotFound
 from engine.evidence.detect import media_type_of
 from engine.evidence.files import item_for_evidence, record_staged, uploads
-from engine.evidence.storage import CHUNK, Staged, TooLarge, store_for
+from engine.evidence.storage import CHUNK, Staged, TooLarge, open_intact, store_for
 from engine.runtime import Runtime
 from engine.text import is_blank
 
@@ -197,10 +197,16 @@ async def evidence_download(rt: Runtime, actor: Actor, item_id: str, sha256: str
         if not found:
             raise NotFound(f"item {item_id} has no evidence file {sha256}")
         try:
-            return found[0], store_for(rt.settings).open(sha256)
+            # Read through once first: a file changed on disk would otherwise go out under its recorded hash
+            # (or break off mid-transfer, its length no longer the Content-Length sent).
+            stream = open_intact(store_for(rt.settings), sha256, found[0]["size"])
         except FileNotFoundError:
             raise IntegrityViolation(f"the evidence file {sha256} is recorded but missing from the store; run "
                                      f"`closeloop audit verify --with-evidence`") from None
+        if stream is None:
+            raise IntegrityViolation(f"the evidence file {sha256} in the store is no longer the file recorded (its "
+                                     f"size or SHA-256 changed); run `closeloop audit verify --with-evidence`")
+        return found[0], stream
 
     upload, stream = await dbcalls.in_reader(rt, read)
     # Served as the type its content was found to be while that type is accepted (so the OpenAPI document,

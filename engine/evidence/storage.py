@@ -127,6 +127,25 @@ class LocalFileStore:
         return self.path_of(sha256).is_file()
 
 
+def open_intact(store: EvidenceStore, sha256: str, size: int) -> BinaryIO | None:
+    """The stored file, read once through to check it still is what was recorded (its size and SHA-256) and
+    rewound; None when it is not (changed on disk). FileNotFoundError when it is gone."""
+    stream = store.open(sha256)
+    digest, length = hashlib.sha256(), 0
+    try:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            length += len(chunk)
+        if length == size and digest.hexdigest() == sha256:
+            stream.seek(0)
+            return stream
+    except BaseException:
+        stream.close()
+        raise
+    stream.close()
+    return None
+
+
 def store_for(settings) -> EvidenceStore:
     """The deployment's evidence store (today always the local folder of ``settings.evidence_path``)."""
     return LocalFileStore(settings.evidence_path)

@@ -154,3 +154,24 @@ def test_export_streams_files_in_bounded_chunks(client, world, rt, tmp_path):
     assert sum(sizes) > len(big) and max(sizes) < 2 * 1024 * 1024, max(sizes)
     with zipfile.ZipFile(path) as bundle:
         assert hashlib.sha256(bundle.read(f"evidence/{sha}")).hexdigest() == sha
+
+
+@pytest.mark.parametrize("change", ["longer", "shorter", "same-size"])
+def test_a_download_of_a_file_changed_on_disk_is_refused_not_served(client, world, rt, evidenced, tmp_path, change):
+    # Was a 200 whose body broke off mid-transfer (the Content-Length sent was the recorded size) or, at the same
+    # size, other bytes served under the recorded SHA-256.
+    sha = evidenced["DEPT-A"]
+    item = client.get("/api/v1/items", params={"unit": "DEPT-A"}, headers=world.h("aud")).json()["data"]
+    [owner] = [i for i in item if client.get(f"/api/v1/items/{i['id']}/evidence/{sha}",
+                                             headers=world.h("aud")).status_code == 200]
+    url = f"/api/v1/items/{owner['id']}/evidence/{sha}"
+    assert client.get(url, headers=world.h("aud")).content == PDF
+    stored = tmp_path / "evidence" / sha[:2] / sha[2:4] / sha
+    body = stored.read_bytes()
+    stored.write_bytes({"longer": body + b"%% appended\n", "shorter": body[:-5],
+                        "same-size": body[:-1] + bytes([body[-1] ^ 1])}[change])
+    refused = client.get(url, headers=world.h("aud"))
+    assert refused.status_code == 423, (refused.status_code, refused.text[:200])
+    assert refused.json()["type"].endswith("integrity-violation") and "no longer the file recorded" in refused.text
+    stored.write_bytes(body)  # put back: served again
+    assert client.get(url, headers=world.h("aud")).content == PDF
