@@ -10,10 +10,24 @@ class UnsafeURL(ValueError):
     """The URL is malformed, not http(s), or resolves to an address closeloop must not call."""
 
 
+# The NAT64 prefix that carries an IPv4 address in its last 32 bits (RFC 6052): 64:ff9b::7f00:1 reaches 127.0.0.1
+# through the gateway, though Python counts the prefix as global; and the prefix for local use only (RFC 8215).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def _forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one is judged as itself: ::ffff:127.0.0.1 is loopback too, and so are
+        # the 6to4, Teredo and NAT64 forms of a private address.
+        if ip in _NAT64_LOCAL:
+            return True
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None) or (
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        if inner is not None and (not inner.is_global or inner.is_multicast):
+            return True
+        ip = ip.ipv4_mapped or ip
     return not ip.is_global or ip.is_multicast
 
 

@@ -16,7 +16,9 @@ from tests.receivers import receiver
 PUBLIC = "https://93.184.216.34/hook"  # an address literal: checked without any DNS lookup or traffic
 PRIVATE = ["http://127.0.0.1:8000/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://192.168.0.9/",
            "http://172.16.5.5/", "http://169.254.169.254/latest/meta-data", "http://[::1]/hook",
-           "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/", "http://100.64.0.1/", "http://[fd00::1]/"]
+           "http://[::ffff:127.0.0.1]/hook", "http://0.0.0.0/", "http://100.64.0.1/", "http://[fd00::1]/",
+           # 127.0.0.1 and 10.0.0.1 through NAT64 (well-known and local-use prefixes) and 6to4:
+           "http://[64:ff9b::7f00:1]/", "http://[64:ff9b:1::a00:1]/", "http://[2002:7f00:1::]/"]
 COUNTED = ("webhook_endpoints", "deliveries", "outbox")
 
 
