@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from engine.inputs import Name, Text, _Request
+from engine.inputs import Code, Name, _Request
 
 # The most items one look-back re-checks: each is looked at again by hand.
 MAX_SAMPLE = 1000
@@ -22,7 +22,7 @@ class NewLookback(_Request):
     size: int | None = Field(default=None, ge=1, le=MAX_SAMPLE)
     percent: int | None = Field(default=None, ge=1, le=100, description="Of the matching closed items, rounded up")
     unit: Name | None = Field(default=None, max_length=64, description="This unit and its sub-units")
-    campaign: Text | None = Field(default=None, min_length=1, max_length=100)
+    campaign: Code | None = Field(default=None, max_length=100)
     seed: str | None = Field(default=None, pattern=SEED_PATTERN,
                              description="1-64 visible ASCII characters; one is generated when left out")
 

@@ -74,6 +74,9 @@ def test_a_draw_by_percent_unit_or_campaign_takes_only_matching_closed_items(cli
     assert (lower["unit"], lower["population_digest"]) == ("DEPT-A", dept_a["population_digest"])
     r1 = _draw(client, world, {"size": 6, "campaign": "R1"})
     assert sorted(_numbers(r1)) == sorted(i["number"] for i in closed[:6])
+    # A code loses the spaces around it, as everywhere a campaign is named (was 422: "no closed items match").
+    padded = _draw(client, world, {"size": 6, "campaign": " R1\u3000", "seed": r1["seed"]})
+    assert (padded["campaign"], _numbers(padded)) == ("R1", _numbers(r1))
     assert all(line["state"] == "closed" and line["check"] is None for line in r1["items"])
 
 
@@ -152,7 +155,8 @@ def test_re_checks_that_cannot_be_recorded_change_nothing(client, world, rt, clo
     ({"size": 3}, "sup", 403, None), ({"size": 3}, "adm", 403, None), ({"size": 3, "percent": 10}, "aud", 422, None),
     ({}, "aud", 422, None), ({"size": 13}, "aud", 422, "size"), ({"size": 0}, "aud", 422, None),
     ({"percent": 101}, "aud", 422, None), ({"size": 2, "unit": "NOPE"}, "aud", 422, "unit"),
-    ({"size": 2, "campaign": "NO-SUCH"}, "aud", 422, "size"), ({"size": 2, "seed": "含中文"}, "aud", 422, None),
+    ({"size": 2, "campaign": "NO-SUCH"}, "aud", 422, "size"), ({"size": 2, "campaign": "  "}, "aud", 422, None),
+    ({"size": 2, "seed": "含中文"}, "aud", 422, None),
     ({"size": 2, "seed": "x" * 65}, "aud", 422, None), ({"size": 2, "extra": True}, "aud", 422, None),
 ])
 def test_a_bad_draw_is_refused_and_changes_nothing(client, world, rt, closed, body, user, status, field):
