@@ -184,7 +184,7 @@ def item_fault(iid, row, history, workflows, covered):
         records.append(record)
     if not records:
         return None, "the item has no history records"
-    prev_hash, prev_to, wf, final, state = GENESIS, None, None, {}, None
+    prev_hash, prev_to, wf, final, state, closing = GENESIS, None, None, {}, None, None
     for n, rec in enumerate(records, 1):
         seq, trigger, to, fields = rec["seq"], rec["trigger"], rec["to_state"], rec["fields"]
         why = link_fault(rec, n, prev_hash)
@@ -218,8 +218,14 @@ def item_fault(iid, row, history, workflows, covered):
                 elif effect == "count_reopen":
                     state.update(reopened_count=state["reopened_count"] + 1, submitted_by=None)
             state.update({k: v for k, v in fields.items() if k in REPLAYED})
+        if not final.get(to):
+            closing = None
+        elif n == 1 or rec["from_state"] != to:
+            closing = rec  # the record that brought the item into its final state: it dates closed_at
         prev_hash, prev_to = rec["hash"], to
     fault = row_fault(row, records, final, state)
+    if fault is None and closing is not None:
+        fault = closing_fault(row["closed_at"], closing, records[-1]["seq"])
     for seq, head, number in sorted(covered) if fault is None else []:  # what checkpoints covered is still there
         if seq > len(records):
             return len(records) + 1, f"checkpoint {number} covered seq {seq}: records were cut off"
@@ -253,6 +259,28 @@ def row_fault(row, records, final, replayed):
         return 1, "created_at does not match the creation record"
     if (row["closed_at"] is not None) != final.get(head["to_state"], False):
         return head["seq"], "closed_at does not agree with whether the state is final"
+    return None
+
+
+def closing_fault(stored, rec, head):
+    """Section 4: (seq, why) unless closed_at is the time of the record that closed the item, or for an import
+    naming a 销号日期, noon of that day in some zone (22:00 UTC the day before to 00:00 UTC the day after)."""
+    try:
+        when = dt.datetime.fromisoformat(str(stored))
+    except ValueError:
+        return head, "closed_at is not a time"
+    when = when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when.astimezone(dt.timezone.utc)
+    day = rec["fields"].get("closed_on") if rec["trigger"] == "import" else None
+    if day is None:
+        if when.strftime("%Y-%m-%dT%H:%M:%S.%fZ") != rec["at"]:
+            return head, "closed_at is not the time of the record that closed the item"
+        return None
+    try:
+        noon = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(12), dt.timezone.utc)
+    except (TypeError, ValueError):
+        return head, "the import record's closed_on is not a date"
+    if not dt.timedelta(hours=-14) <= when - noon <= dt.timedelta(hours=12):
+        return head, "closed_at is not noon of the import's 销号日期 in any time zone"
     return None
 
 

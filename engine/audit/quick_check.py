@@ -77,7 +77,7 @@ def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list
     item_id, row, history = entry.get("id"), entry.get("item"), entry.get("history")
     if type(item_id) is not str or type(row) is not dict or type(history) is not list or not history:
         return None
-    prev, prev_to, plan, state = GENESIS, None, None, {}
+    prev, prev_to, plan, state, closing = GENESIS, None, None, {}, None
     try:  # a text orjson will not read, or a record it will not write (a lone surrogate): the reference decides
         for seq, record in enumerate(history, start=1):
             if type(record) is not dict or tuple(record) != _RECORD_KEYS:
@@ -120,10 +120,14 @@ def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list
                 if named:
                     state.update(named if named.keys() <= _REPLAYED_SET
                                  else {k: v for k, v in named.items() if k in _REPLAYED_SET})
+            if not plan.final.get(to_state):
+                closing = None
+            elif from_state != to_state:
+                closing = at  # the record that brought the item into its final state dates its closed_at
             prev, prev_to = stated, to_state
     except (orjson.JSONDecodeError, TypeError):
         return None
-    if not _row_agrees(row, state, len(history), prev, prev_to, plan, history[0]["at"]):
+    if not _row_agrees(row, state, len(history), prev, prev_to, plan, history[0]["at"], closing):
         return None
     for seq, head, _number in claims.get(item_id, ()):
         if not 1 <= seq <= len(history) or history[seq - 1]["hash"] != head:
@@ -132,7 +136,7 @@ def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list
 
 
 def _row_agrees(row: dict, state: dict, head: int, head_hash: str, head_state: str, plan: Plan,
-                created: str) -> bool:
+                created: str, closing: str | None) -> bool:
     """Whether the item row says what the replay says (engine.audit.replay.check_row, for plain JSON rows)."""
     if tuple(row) != _ROW_COLUMNS:
         return False
@@ -148,12 +152,17 @@ def _row_agrees(row: dict, state: dict, head: int, head_hash: str, head_state: s
     final = plan.final.get(head_state)
     if final is None or (closed_at is not None) != final or not _tags_agree(tags, state["tags"]):
         return False
+    return _same_instant(created_at, created) and (not final or _same_instant(closed_at, closing))
+
+
+def _same_instant(stored: object, at: str | None) -> bool:
+    """Whether a stored time is the record's ``at`` (its RFC 3339 text)."""
     try:
-        when = dt.datetime.fromisoformat(created_at)
+        when = dt.datetime.fromisoformat(stored)
     except (TypeError, ValueError):
         return False
     # A time without a zone is UTC: its RFC 3339 form is its ISO form with a "Z" (what _instant writes).
-    return (when.isoformat("T", "microseconds") + "Z" if when.tzinfo is None else _instant(created_at)) == created
+    return (when.isoformat("T", "microseconds") + "Z" if when.tzinfo is None else _instant(stored)) == at
 
 
 def _tags_agree(stored: object, tags: object) -> bool:

@@ -239,7 +239,7 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
     The replayed state (REPLAYED columns plus ``state``, ``seq``, ``hash``, ``created_at``) is what the
     item row must say; it is None when the chain is broken before its end.
     """
-    prev_hash, prev_to, definition, state = GENESIS, None, None, None
+    prev_hash, prev_to, definition, state, closing = GENESIS, None, None, None, None
     for expected, record in enumerate(records, start=1):
         seq = record["seq"]
         if seq != expected:
@@ -279,11 +279,17 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
                 _apply_effects(tdef, record, state)
             if fields:
                 state.update({k: v for k, v in fields.items() if k in _REPLAYED_SET})
+        if not definition.state(record["to_state"]).final:
+            closing = None
+        elif seq == 1 or record["from_state"] != record["to_state"]:
+            closing = record  # the record that brought the item into its final state: it dates closed_at
         prev_hash, prev_to = record["hash"], record["to_state"]
     if state is None:
         return 0, Finding(None, "item has no history records"), None
     state.update(state=prev_to, seq=len(records), hash=prev_hash, created_at=records[0]["at"],
-                 final=definition.state(prev_to).final)
+                 final=definition.state(prev_to).final,
+                 closing=None if closing is None else (closing["at"], closing["fields"].get("closed_on")
+                                                       if closing["trigger"] == "import" else None))
     return len(records), None, state
 
 
@@ -338,4 +344,30 @@ def check_row(row: dict, replayed: dict) -> Finding | None:
         return Finding(1, "item's created_at does not match the time of its creation record")
     if (row.get("closed_at") is not None) != replayed["final"]:
         return Finding(head, "item's closed_at does not agree with whether its state is final")
+    if replayed.get("closing") is not None:
+        problem = _closing_problem(row["closed_at"], *replayed["closing"])
+        if problem is not None:
+            return Finding(head, problem)
+    return None
+
+
+def _closing_problem(stored: object, at: str, closed_on: object) -> str | None:
+    """Why a final item's closed_at is not when its history closed it: the ``at`` of the record that brought it
+    into its final state, or, for a ledger's import naming a 销号日期, noon of that day in the deployment's zone
+    (which the history does not name: any zone's noon, from 22:00 UTC the day before to 00:00 UTC the day after)."""
+    closed = _instant(stored)
+    if closed is None:
+        return f"item's closed_at {stored!r} is not a valid time"
+    if closed_on is None:
+        return None if closed == at else f"item's closed_at {closed} is not the time of the record that closed it ({at})"
+    try:
+        day = dt.date.fromisoformat(closed_on) if isinstance(closed_on, str) else None
+    except ValueError:
+        day = None
+    if day is None:
+        return f"the import record's closed_on {closed_on!r} is not a date"
+    when = dt.datetime.fromisoformat(closed.replace("Z", "+00:00"))
+    earliest = dt.datetime.combine(day, dt.time(22), UTC) - dt.timedelta(days=1)
+    if not earliest <= when <= earliest + dt.timedelta(hours=26):
+        return f"item's closed_at {closed} is not noon of its 销号日期 {closed_on} in any time zone"
     return None
