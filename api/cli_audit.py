@@ -91,7 +91,7 @@ def _read_key(value: str) -> bytes:
 
 
 def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_json: bool, workers: int,
-                   with_evidence: bool) -> None:
+                   with_evidence: bool, complete: bool) -> None:
     from engine.audit.bundle_verify import BundleError, verify_bundle
 
     try:
@@ -103,7 +103,7 @@ def _verify_bundle(bundle: Path, trusted: Optional[Path], keys: list[str], as_js
                 raise BundleError(f"--trusted-checkpoint {trusted}: not a readable JSON document ({exc})") from None
         public = [_read_key(k) for k in keys] or None
         report = verify_bundle(bundle, trusted_checkpoint=document, public_keys=public, workers=workers,
-                               with_evidence=with_evidence)
+                               with_evidence=with_evidence, complete=complete)
     except BundleError as exc:
         _fail(str(exc))
     if as_json:
@@ -140,16 +140,19 @@ def register(audit_app: typer.Typer, runtime) -> None:
                with_evidence: Annotated[bool, typer.Option(
                    "--with-evidence", help="Also check the evidence files against their SHA-256: those in the "
                                            "store (database check), or those a bundle must carry.")] = False,
+               complete: Annotated[bool, typer.Option(
+                   "--complete", help="Refuse a filtered bundle: you exported every item, so every item a "
+                                      "checkpoint covered must be in it.")] = False,
                workers: Annotated[int, typer.Option(
                    "--workers", min=1, max=64, help="Processes checking the items of a bundle (default: the CPUs).")
                ] = min(os.cpu_count() or 1, 8)) -> None:
         """Check the history: the database's chains, or a bundle offline; name the first broken record."""
         if bundle is None:
-            if trusted_checkpoint is not None or public_key:
-                _fail("--trusted-checkpoint and --public-key apply to a bundle: give its file")
+            if trusted_checkpoint is not None or public_key or complete:
+                _fail("--trusted-checkpoint, --public-key and --complete apply to a bundle: give its file")
             _verify_database(with_evidence)
             return
-        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json, workers, with_evidence)
+        _verify_bundle(bundle, trusted_checkpoint, public_key or [], as_json, workers, with_evidence, complete)
 
     @audit_app.command("checkpoint")
     def checkpoint(output: Annotated[Optional[Path], typer.Option(

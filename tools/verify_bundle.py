@@ -381,7 +381,7 @@ def evidence_problems(bundle, manifest, referred, required):
     return problems
 
 
-def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
+def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False, complete=False):
     """Section 7; returns {"ok", "items", "records", "checkpoints", "findings", "problems", "admin_log"}."""
     bundle = zipfile.ZipFile(path)
     manifest = json.loads(bundle.read("manifest.json"))
@@ -404,6 +404,8 @@ def verify(path, trusted_doc=None, trusted_keys=None, with_evidence=False):
     if manifest.get("complete") is not (not filters) or set(given) - {"unit", "campaign", "from", "to"}:
         # Unsigned: a "complete": false, or a made-up filter, must not switch off step 7.
         problems.append(f"the manifest says complete: {manifest.get('complete')!r} and names filters {filters}")
+    elif filters and complete:  # every item was asked for: a filter, stated truly or not, fails
+        problems.append(f"the bundle is filtered by {', '.join(filters)}, and --complete asks for every item")
     for iid in covered.keys() - seen if not filters else []:  # 7. a filtered bundle cannot tell
         seq, _, number = max(covered[iid])
         report["findings"].append(((1, "", "", iid), {"item": iid, "item_id": iid, "seq": seq,
@@ -428,11 +430,12 @@ def main():
     parser.add_argument("--public-key", action="append", default=[], help="64 hex digits; repeat for several")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--with-evidence", action="store_true", help="a bundle without evidence files fails")
+    parser.add_argument("--complete", action="store_true", help="a filtered bundle fails (you exported every item)")
     args = parser.parse_args()
     try:
         doc = json.loads(open(args.trusted_checkpoint, encoding="utf-8").read()) if args.trusted_checkpoint else None
         keys = [bytes.fromhex(k.strip()) for k in args.public_key]
-        report = verify(args.bundle, doc, keys or None, args.with_evidence)
+        report = verify(args.bundle, doc, keys or None, args.with_evidence, args.complete)
     except (OSError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
             *BAD_JSON) as exc:  # a damaged, encrypted or oddly packed zip included
         print(f"error: cannot read the bundle: {exc}", file=sys.stderr)

@@ -259,12 +259,12 @@ def _check_admin_log(bundle: zipfile.ZipFile, manifest: dict, bodies: dict[int, 
 
 def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
                   public_keys: list[bytes] | None = None, workers: int = 1,
-                  with_evidence: bool = False) -> BundleReport:
+                  with_evidence: bool = False, complete: bool = False) -> BundleReport:
     """Check a bundle file offline; ``public_keys`` (raw) replace the bundle's own keys as the trusted signers.
 
     ``workers`` above 1 checks the items in that many forked processes (the same checks, the same answer).
     Evidence files in the bundle are always checked against their names; ``with_evidence`` makes a bundle
-    that carries none a problem.
+    that carries none a problem, and ``complete`` a filtered one.
     """
     if not Path(path).is_file():  # /dev/zero, a pipe, a folder: nothing a bundle is written as
         raise BundleError(f"{path} is not a readable bundle (a zip file): not a regular file")
@@ -277,7 +277,7 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
             raise BundleError(f"{info.filename} in {path} is encrypted or packed in a way closeloop never packs: "
                               f"not a bundle closeloop wrote")
     try:
-        return _verify(bundle, trusted_checkpoint, public_keys, workers, with_evidence)
+        return _verify(bundle, trusted_checkpoint, public_keys, workers, with_evidence, complete)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, LineTooLong) as exc:
         # A damaged byte (a CRC that does not match, a broken deflate stream, a cut-off file): the bundle is
         # not what was exported, which is what verification exists to say.
@@ -285,7 +285,7 @@ def verify_bundle(path: Path | str, *, trusted_checkpoint: dict | None = None,
 
 
 def _verify(bundle: zipfile.ZipFile, trusted_checkpoint: dict | None, public_keys: list[bytes] | None, workers: int,
-            with_evidence: bool) -> BundleReport:
+            with_evidence: bool, complete: bool) -> BundleReport:
     report = BundleReport()
     with bundle, cycle_collector_paused():
         try:
@@ -348,6 +348,9 @@ def _verify(bundle: zipfile.ZipFile, trusted_checkpoint: dict | None, public_key
                     "item": item_id, "item_id": item_id, "seq": seq,
                     "reason": f"checkpoint {number} covered this item (seq {seq}) but the bundle does not hold it: "
                               f"the item was removed"}))
+        elif complete:  # the auditor asked for every item: a filter, stated truly or not, is a failure
+            report.problems.append(f"the bundle is filtered by {', '.join(filters)}, and a bundle of every item was "
+                                   f"asked for (--complete)")
         elif missing:
             report.notes.append(f"{len(missing)} items covered by checkpoints are outside this bundle, filtered by "
                                 f"{', '.join(filters)}; only an unfiltered bundle shows that no item was removed")

@@ -233,3 +233,17 @@ def test_a_trusted_checkpoint_that_is_no_json_object_is_a_clear_error_of_the_sta
     (tmp_path / "list.json").write_text("[1, 2]", encoding="utf-8")
     code, _, stderr = standalone(exported, "--trusted-checkpoint", str(tmp_path / "list.json"))
     assert code == 1 and "not a checkpoint document" in stderr and "Traceback" not in stderr, stderr
+
+
+@ONE_STORE
+def test_complete_on_the_command_line_refuses_a_filtered_bundle(client, world, rt, db_url, tmp_path):
+    templates(client, world, rt)
+    whole, unit = tmp_path / "whole.zip", tmp_path / "unit.zip"
+    assert _run(db_url, tmp_path, "export", str(whole)).returncode == 0
+    assert _run(db_url, tmp_path, "export", str(unit), "--unit", "DEPT-B").returncode == 0
+    assert _run(db_url, tmp_path, "verify", str(whole), "--complete").returncode == 0
+    assert _run(db_url, tmp_path, "verify", str(unit)).returncode == 0  # filtered, and said so in a note
+    refused = _run(db_url, tmp_path, "verify", str(unit), "--complete")
+    assert refused.returncode == 2 and "filtered by unit=DEPT-B" in refused.stderr and "--complete" in refused.stderr
+    database = _run(db_url, tmp_path, "verify", "--complete")
+    assert database.returncode == 2 and "apply to a bundle" in database.stderr, database.stderr

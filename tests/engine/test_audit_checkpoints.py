@@ -234,3 +234,23 @@ def test_an_item_cut_from_a_bundle_is_not_hidden_by_its_unsigned_manifest(rt, si
     code, alone, _ = standalone(forged, "--trusted-checkpoint", str(signed["kept"]), "--public-key",
                                 signed["doc"]["public_key"])
     assert code == 2 and any("complete: False" in p for p in alone["problems"]), alone["problems"]
+
+
+def test_complete_refuses_a_filtered_bundle_true_or_forged(rt, signed, tmp_path):
+    # A forger who cuts an item may claim a filter an export does write (from a day long past): the verifiers then
+    # pass it as filtered. An auditor who exported every item says so with --complete, and any filter fails.
+    from engine.audit.bundle import Filters
+
+    whole = export(rt, tmp_path / "whole.zip")
+    assert verify_bundle(whole, complete=True).ok and standalone(whole, "--complete")[0] == 0
+    entries = read_bundle(whole)
+    manifest = orjson.loads(entries["manifest.json"])
+    manifest.update(complete=False, filters={**manifest["filters"], "from": "2000-01-01"})
+    forged = write_bundle(tmp_path / "forged.zip", {**entries, "manifest.json": orjson.dumps(manifest)})
+    filtered = export(rt, tmp_path / "unit.zip", Filters(unit="DEPT-B"))
+    for bundle in (forged, filtered):
+        assert verify_bundle(bundle).ok and standalone(bundle)[0] == 0  # a filtered bundle passes, with a note
+        report = verify_bundle(bundle, complete=True)
+        assert not report.ok and any("--complete" in p for p in report.problems), report.problems
+        code, alone, _ = standalone(bundle, "--complete")
+        assert code == 2 and any("--complete" in p for p in alone["problems"]), alone
