@@ -231,14 +231,17 @@ class _Checkpoints:
                                         f"checkpoints were rewritten")
 
 
+# The filters an export writes (engine.audit.bundle.Filters.as_json; not imported: verifying needs no database code).
 FILTER_NAMES = ("unit", "campaign", "from", "to")
 
 
-def _given_filters(manifest: dict) -> list[str]:
-    """The filters the manifest names (``unit=X``...): the bundle is complete, and must hold every item a checkpoint
-    covered, exactly when there are none, whatever its ``complete`` says."""
-    filters = manifest.get("filters") if isinstance(manifest.get("filters"), dict) else {}
-    return [f"{name}={value}" for name, value in filters.items() if value is not None or name not in FILTER_NAMES]
+def _given_filters(manifest: dict) -> tuple[list[str], list[str]]:
+    """(the filters the manifest names, as ``unit=X``..., and those of them no export writes). The bundle is
+    complete, and must hold every item a checkpoint covered, exactly when it names none, whatever its ``complete``
+    says."""
+    stated = manifest.get("filters") if isinstance(manifest.get("filters"), dict) else {}
+    unknown = [str(name) for name in stated if name not in FILTER_NAMES]
+    return [f"{name}={value}" for name, value in stated.items() if value is not None or name not in FILTER_NAMES], unknown
 
 
 def _check_admin_log(bundle: zipfile.ZipFile, manifest: dict, bodies: dict[int, dict], report: BundleReport) -> None:
@@ -332,11 +335,9 @@ def _verify(bundle: zipfile.ZipFile, trusted_checkpoint: dict | None, public_key
         report.items, report.records, seen, found = tally.items, tally.records, tally.seen, tally.found
         report.problems.extend(tally.problems)
         missing = [i for i in chain.claims if i not in seen]
-        filters = _given_filters(manifest)
-        unknown = [name for name in (manifest.get("filters") or {}) if name not in FILTER_NAMES] \
-            if isinstance(manifest.get("filters"), dict) else []
+        filters, unknown = _given_filters(manifest)
         if unknown:  # no export writes them: one added to pass the bundle off as filtered
-            report.problems.append(f"manifest.json names filters no export writes: {', '.join(map(str, unknown))}")
+            report.problems.append(f"manifest.json names filters no export writes: {', '.join(unknown)}")
         if manifest.get("complete") is not (not filters):
             # Not signed: a "complete": false with no filter would switch off the check of removed items below.
             report.problems.append(f"manifest.json says complete: {manifest.get('complete')!r} but names "
