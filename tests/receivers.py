@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,8 +47,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver(clock: Clock, respond: Responder = ok) -> Iterator[Receiver]:
-    """Serve on 127.0.0.1 (a free port) until the block ends; stop the server thread afterwards."""
+def receiver(clock: Clock, respond: Responder = ok, *, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """Serve on 127.0.0.1 (a free port) until the block ends, over TLS with ``tls``; stop the server thread after."""
     lock = threading.Lock()
     state = Receiver(url="")
     state.respond = respond
@@ -78,7 +79,9 @@ def receiver(clock: Clock, respond: Responder = ok) -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    state.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
     thread.start()
     try:

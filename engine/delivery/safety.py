@@ -46,14 +46,22 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise UnsafeURL("the URL must be http:// or https:// with a host")
     if parts.username or parts.password:
         raise UnsafeURL("the URL must not carry a user name or password")
-    if allow_private:
-        return
+    if not allow_private:
+        public_addresses(parts.hostname, port)
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to now; UnsafeURL if it does not resolve or any of them is not public."""
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError, ValueError) as exc:
-        raise UnsafeURL(f"the host {parts.hostname!r} does not resolve: {exc}") from None
+        raise UnsafeURL(f"the host {host!r} does not resolve: {exc}") from None
+    addresses = []
     for info in infos:
-        address = info[4][0]
+        address = str(info[4][0])
         if _forbidden(address):
-            raise UnsafeURL(f"the host {parts.hostname!r} resolves to {address}, a loopback, private or reserved "
+            raise UnsafeURL(f"the host {host!r} resolves to {address}, a loopback, private or reserved "
                             "address (set CLOSELOOP_ALLOW_PRIVATE_WEBHOOKS=1 to allow it)")
+        if address not in addresses:
+            addresses.append(address)
+    return addresses

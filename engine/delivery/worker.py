@@ -33,6 +33,7 @@ from engine.delivery.channels.base import Channel, monotonic_ms
 from engine.delivery.fanout import FANOUT_BATCH, fan_out
 from engine.delivery.messages import TEST_EVENT, Event, Message, test_event
 from engine.delivery.models import Delivery, DeliveryAttempt, DeliveryEvent, WebhookEndpoint
+from engine.delivery.pinned import CheckedTransport
 from engine.delivery.safety import UnsafeURL, check_url
 from engine.models import Outbox, Unit
 from engine.runtime import Runtime
@@ -218,7 +219,10 @@ def _tls() -> ssl.SSLContext:
 def open_channels(rt: Runtime) -> Iterator[dict[str, Channel]]:
     """The channels of one pass, sharing one HTTP client (no redirects: they could lead anywhere)."""
     timeout = rt.settings.delivery_timeout_seconds
-    with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, verify=_tls()) as client:
+    # Unless private addresses are allowed, every connection is made to an address checked as it is made.
+    transport = None if rt.settings.allow_private_webhooks else CheckedTransport(_tls())
+    with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False, verify=_tls(),
+                      transport=transport) as client:
         yield {"generic": Generic(client), "dingtalk": DingTalk(client), "wecom": WeCom(client),
                "feishu": Feishu(client), "email": Email(rt.settings)}
 
@@ -234,6 +238,8 @@ def send(rt: Runtime, channels: dict[str, Channel], item: Claimed) -> tuple[Outc
             return Outcome(False, None, f"refused: {exc}"[:300]), monotonic_ms(start)
     try:
         outcome = channels[item.channel].send(item.target, item.message, wall=time.time())
+    except UnsafeURL as exc:  # the name resolved elsewhere when connected to than when checked just before
+        outcome = Outcome(False, None, f"refused: {exc}"[:300])
     except Exception as exc:  # noqa: BLE001 - a bug in one channel must not lose the others' results
         log.exception("delivery %s: the %s channel failed", item.delivery_id, item.channel)
         outcome = Outcome(False, None, f"{type(exc).__name__}: {exc}"[:300])

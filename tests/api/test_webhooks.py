@@ -2,6 +2,9 @@
 added and again when it is sent to, the secret shown once, test messages, deletion, paged deliveries."""
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 import pytest
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
@@ -12,6 +15,7 @@ from engine.delivery.worker import deliver
 from tests.delivery_support import add_webhook, deliveries, insert_events, reminder
 from tests.helpers import assert_problem, new_item, table_counts
 from tests.receivers import receiver
+from tests.tls_support import certificate
 
 PUBLIC = "https://93.184.216.34/hook"  # an address literal: checked without any DNS lookup or traffic
 PRIVATE = ["http://127.0.0.1:8000/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://192.168.0.9/",
@@ -73,6 +77,76 @@ def test_a_url_that_turns_private_after_it_was_added_is_refused_at_send_time(rt,
         clock.advance(minutes=5)
         deliver(rt)
     assert len(rx.got) == 1
+
+
+def _rebinding(monkeypatch, name: str, answers: list[str]) -> list[str]:
+    """Make ``name`` resolve to each of ``answers`` in turn (the last one from then on), as a rebinding DNS server
+    with a zero TTL would; every other name resolves as usual. Returns the answers given so far."""
+    real, given = socket.getaddrinfo, []
+
+    def resolve(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        address = answers[min(len(given), len(answers) - 1)]
+        given.append(address)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, int(port)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return given
+
+
+def test_a_name_that_turns_private_between_the_check_and_the_connection_is_refused(rt, client, world, clock,
+                                                                                   monkeypatch):
+    # DNS rebinding: public when the URL is checked, loopback when the connection is made. The address connected
+    # to must be the address checked, or the check guards nothing.
+    _allow_private(rt, True)
+    with receiver(clock) as rx:
+        hook = add_webhook(client, world, f"http://rebind.test:{urlsplit(rx.url).port}/hook")
+        new_item(client, world)
+        _allow_private(rt, False)
+        given = _rebinding(monkeypatch, "rebind.test", ["93.184.216.34", "127.0.0.1"])
+        deliver(rt)
+        assert rx.got == [] and given[0] == "93.184.216.34" and "127.0.0.1" in given
+        [delivery] = deliveries(client, world, hook)
+        assert delivery["status"] == "pending"
+        assert "refused" in delivery["log"][0]["error"] and "127.0.0.1" in delivery["log"][0]["error"]
+
+
+def test_a_checked_name_is_connected_at_the_address_checked_and_keeps_its_host(rt, client, world, clock,
+                                                                              monkeypatch):
+    # Loopback counted as public for this test only: what is checked is then what is connected to, and the
+    # receiver still sees the name (Host header, and the name TLS would verify) rather than the address.
+    monkeypatch.setattr("engine.delivery.safety._forbidden", lambda address: address != "127.0.0.1")
+    _allow_private(rt, True)
+    with receiver(clock) as rx:
+        port = urlsplit(rx.url).port
+        add_webhook(client, world, f"http://pinned.test:{port}/hook")
+        new_item(client, world)
+        _allow_private(rt, False)
+        given = _rebinding(monkeypatch, "pinned.test", ["127.0.0.1"])
+        deliver(rt)
+    assert len(rx.got) == 1 and rx.got[0].headers["host"] == f"pinned.test:{port}" and given
+
+
+def test_over_tls_the_certificate_is_verified_against_the_name_not_the_address(rt, client, world, clock,
+                                                                               monkeypatch, tmp_path):
+    monkeypatch.setattr("engine.delivery.safety._forbidden", lambda address: address != "127.0.0.1")
+    server_tls, client_tls = certificate(tmp_path, "pinned.test")
+    monkeypatch.setattr("engine.delivery.worker._tls", lambda: client_tls)
+    _allow_private(rt, True)
+    with receiver(clock, tls=server_tls) as rx:
+        port = urlsplit(rx.url).port
+        right = add_webhook(client, world, f"https://pinned.test:{port}/hook")
+        wrong = add_webhook(client, world, f"https://other.test:{port}/hook")
+        new_item(client, world)
+        _allow_private(rt, False)
+        _rebinding(monkeypatch, "pinned.test", ["127.0.0.1"])
+        _rebinding(monkeypatch, "other.test", ["127.0.0.1"])
+        deliver(rt)
+    assert len(rx.got) == 1 and rx.got[0].headers["host"] == f"pinned.test:{port}"
+    assert deliveries(client, world, right)[0]["status"] == "delivered"
+    [refused] = deliveries(client, world, wrong)
+    assert refused["status"] == "pending" and "certificate" in refused["log"][0]["error"].lower()
 
 
 BAD_BODIES = [
