@@ -27,9 +27,9 @@ run: setup
 	@echo "closeloop is serving on http://127.0.0.1:$(PORT)  (sign in: http://127.0.0.1:$(PORT)/signin with a password above; API docs: /docs; Ctrl-C stops)"
 	$(BIN)/closeloop serve --port $(PORT)
 
-# One test process per core (pytest-xdist); PYTEST_ARGS='-p no:xdist -k lifecycle' runs a part serially.
+# One test process per core (pytest-xdist; an idle one takes tests queued for another); PYTEST_ARGS='-p no:xdist -k lifecycle' runs a part serially.
 test: setup
-	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 # The model-based test's long profile (random, not derandomized: each run tries new sequences; a few minutes a store).
 # What it tried is printed at the end; a failure prints the shrunk sequence of calls and the seed to reproduce it.

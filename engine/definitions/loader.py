@@ -1,6 +1,7 @@
 """Read workflow files; every problem is reported as ``file:line: key: what is wrong``."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -80,6 +81,13 @@ def load_text(text: str, label: str = "<text>") -> WorkflowDef:
     return definition
 
 
+@functools.lru_cache(maxsize=64)
+def _checked_text(text: str, label: str) -> WorkflowDef:
+    # The same file read again (each runtime a process opens, each worker) is not parsed and checked again: a
+    # definition is frozen, and a file changed since is other text, so parsed anew. A refused file is not kept.
+    return load_text(text, label)
+
+
 def workflow_files(path: Path) -> list[Path]:
     """The workflow files at ``path``: the file itself, or every *.yaml / *.yml in the folder."""
     if path.is_dir():
@@ -101,7 +109,7 @@ def load_path(path: Path) -> dict[str, WorkflowDef]:
         raise WorkflowError([f"{path}: no workflow files (*.yaml) found"])
     for file in files:
         try:
-            definition = load_text(file.read_text(encoding="utf-8"), str(file))
+            definition = _checked_text(file.read_text(encoding="utf-8"), str(file))
         except UnicodeDecodeError as exc:
             problems.append(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
             continue
