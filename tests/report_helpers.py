@@ -47,7 +47,7 @@ def expected_groups(rows: list[dict], group_by: str, today: dt.date, tz) -> dict
         if state == "closed":
             # Its time to close is known only when it closed no earlier than it was registered here: one a ledger
             # brought in already closed (closed_at before created_at) is left out of the average (REPORTS.md).
-            if closed_at >= created:
+            if closed_at > created:
                 g["days"] += (closed_at - created).total_seconds() / 86400
                 g["timed"] += 1
             if due is not None:

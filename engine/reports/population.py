@@ -91,10 +91,11 @@ def days_between(start: sa.ColumnElement, end: sa.ColumnElement, dialect: str) -
 
 
 def time_known(created: sa.ColumnElement, closed: sa.ColumnElement) -> sa.ColumnElement:
-    """Whether an item's time from registration to closing is known, in SQL: it closed no earlier than it was
-    registered. One a ledger brought in already closed has its 销号日期 before its registration here; what it took
-    to close is not known, so the mean days to close leave it out (migration 0018)."""
-    return closed >= created
+    """Whether an item's time from registration to closing is known, in SQL: it closed after it was registered.
+    One a ledger brought in already closed has its 销号日期 before its registration here, or with no 销号日期 was
+    closed at the import itself; what it took to close is not known, so the mean days to close leave it out
+    (migration 0018). A closing here always comes after the registration: a later record, a later time."""
+    return closed > created
 
 
 def closed_on_time(local_closed: dt.date | None, due_date: dt.date | None) -> bool | None:

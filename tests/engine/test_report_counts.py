@@ -143,8 +143,8 @@ def test_a_period_splits_into_whole_months_and_the_days_outside_them(first, last
     assert [(e.first.isoformat(), e.last.isoformat()) for e in got_edges] == edges
 
 
-def _closed_ledger(*closed_on: dt.date) -> bytes:
-    """A ledger of items of DEPT-A already closed (已销号) on these days."""
+def _closed_ledger(*closed_on: dt.date | None) -> bytes:
+    """A ledger of items of DEPT-A already closed (已销号) on these days (None: no 销号日期 given)."""
     from tests.ledger.support import ledger_file
 
     return ledger_file([{"外部编号": f"X-{n}", "问题来源": "审计", "问题描述": f"旧问题{n}", "责任单位": "DEPT-A",
@@ -178,8 +178,9 @@ def _summary(client, world, **params) -> tuple[dict, dict]:
 def test_items_imported_already_closed_are_left_out_of_the_average_days_to_close(client, world, rt, clock):
     # A ledger's items closed before their import here (closed_at before created_at) took a time to close that is
     # not known here: counted as 0 days each, four of them made one item closed here in 20 days average 4 (and
-    # before migration 0017, two of them -257.88). Closed they still are, in every other figure.
-    closed_on = (dt.date(2025, 12, 1), dt.date(2025, 1, 1), dt.date(2026, 2, 27), dt.date(2026, 3, 1))
+    # before migration 0017, two of them -257.88). One with no 销号日期 is closed at the import itself: its time is
+    # not known either. Closed they still are, in every other figure.
+    closed_on = (None, dt.date(2025, 12, 1), dt.date(2025, 1, 1), dt.date(2026, 2, 27), dt.date(2026, 3, 1))
     days_here = _import_and_close_one_here(client, world, rt, clock, _closed_ledger(*closed_on))
     assert days_here > 20
     # Kept counts for whole months; live for a period's days outside whole months; all live for a zone the kept
@@ -192,7 +193,7 @@ def test_items_imported_already_closed_are_left_out_of_the_average_days_to_close
             assert kept.usable(conn, rt.settings.tz) == (counted != "live")
         dept_a, totals = _summary(client, world, **period)
         for figures in (dept_a, totals):
-            assert (figures["closed"], figures["closure_rate"]) == (5, 1.0), (counted, figures)
+            assert (figures["closed"], figures["closure_rate"]) == (6, 1.0), (counted, figures)
             assert figures["avg_days_to_close"] == round(days_here, 2), (counted, figures)
         _assert_report_agrees(rt, "unit", dt.date(2026, 3, 2) if period else None, None)
 
