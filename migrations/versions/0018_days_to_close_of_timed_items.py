@@ -6,12 +6,12 @@ counted them 0 days, but still as closed items in the mean, so an office that im
 then closed 10 in 20 days each saw avg_days_to_close 0.2 instead of 20. They still count as closed, in the
 closure and on-time rates alike; only the mean leaves them out.
 
-report_counts gains ``timed``: the final items of a row that closed after they were registered
-(closed_at > created_at; one imported closed with no 销号日期 is closed at the import itself, not after it), added and taken away by the triggers as the other figures are; the report divides
-the days by it (engine.reports.summary). The index the report sums from (migration 0014) holds every figure, so
-it is made again with this one too. The triggers are 0017's (0013's with the days clamped at 0), read from there
-and changed here in three places: the column list, the new figure's value after the days, and its sum on
-conflict.
+report_counts gains ``timed``: the final items of a row that closed after they were registered (closed_at >
+created_at; one imported closed with no 销号日期 is closed at the import itself, not after it), added and taken away by
+the triggers as the other figures are; the report divides the days by it (engine.reports.summary). The index the
+report sums from (migration 0014) holds every figure, so it is made again with this one too. The triggers are
+0017's (0013's with the days clamped at 0), read from there and changed here in three places: the column list, the
+new figure's value after the days, and its sum on conflict.
 
 The kept counts were filled without the new figure: as 0017 does, the zone's row is emptied, so the runtime fills
 them again when it next opens the database (engine.reports.kept.ensure) and the report counts live until then.
