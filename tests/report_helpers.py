@@ -45,8 +45,11 @@ def expected_groups(rows: list[dict], group_by: str, today: dt.date, tz) -> dict
         g["cancelled"] += state == "cancelled"
         g["overdue"] += state not in FINAL and deadline is not None and deadline < today
         if state == "closed":
-            # Never below 0: an item imported already closed was closed before its registration here (REPORTS.md).
-            g["days"] += max(0.0, (closed_at - created).total_seconds() / 86400)
+            # Its time to close is known only when it closed no earlier than it was registered here: one a ledger
+            # brought in already closed (closed_at before created_at) is left out of the average (REPORTS.md).
+            if closed_at > created:
+                g["days"] += (closed_at - created).total_seconds() / 86400
+                g["timed"] += 1
             if due is not None:
                 g["with_due"] += 1
                 g["on_time"] += closed_at.astimezone(tz).date() <= due
@@ -59,7 +62,7 @@ def expected_groups(rows: list[dict], group_by: str, today: dt.date, tz) -> dict
         out[key] = {"total": g["total"], "open": g["open"], "closed": g["closed"], "cancelled": g["cancelled"],
                     "overdue": g["overdue"], "closure_rate": rate(g["closed"], g["total"] - g["cancelled"]),
                     "overdue_rate": rate(g["overdue"], g["open"]), "on_time_rate": rate(g["on_time"], g["with_due"]),
-                    "closed_on_time": g["on_time"], "avg_days_to_close": rate(g["days"], g["closed"]),
+                    "closed_on_time": g["on_time"], "avg_days_to_close": rate(g["days"], g["timed"]),
                     "reopened": g["reopened"], "reopen_rate": rate(g["reopened"], g["ever_closed"])}
     return out
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from engine.reports.models import ReportCount, ReportCountsZone
-from engine.reports.population import days_between, items, local_day
+from engine.reports.population import days_between, items, local_day, time_known
 from engine.store import Store
 
 counts, zone = ReportCount.__table__, ReportCountsZone.__table__
@@ -62,10 +62,11 @@ def refill(conn: sa.Connection, tz: ZoneInfo) -> None:
                           sa.func.count().filter(due),
                           sa.func.count().filter(sa.and_(due, local_day(items.c.closed_at, dialect, tz) <= items.c.due_date)),
                           sa.func.count().filter(items.c.reopened_count > 0),
-                          sa.func.coalesce(sa.func.sum(days_between(items.c.created_at, items.c.closed_at, dialect)), 0.0))
+                          sa.func.coalesce(sa.func.sum(days_between(items.c.created_at, items.c.closed_at, dialect)), 0.0),
+                          sa.func.count().filter(time_known(items.c.created_at, items.c.closed_at)))
                 .where(items.c.closed_at.is_not(None)).group_by(key, items.c.unit_id, month, items.c.state))
         conn.execute(counts.insert().from_select(["dimension", "group_key", "unit_id", "month", "state", "items",
-                                                  "with_due", "on_time", "reopened", "days"], rows))
+                                                  "with_due", "on_time", "reopened", "days", "timed"], rows))
     conn.execute(zone.update().where(zone.c.id == 1).values(tz=tz.key, utc_offset=utc_offset(tz)))
 
 

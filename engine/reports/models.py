@@ -11,12 +11,14 @@ from sqlmodel import Field, SQLModel
 
 class ReportCount(SQLModel, table=True):
     """The final items of one group (``dimension`` = ``group_key``) in one unit, registered in one local month,
-    in one final state: how many, how many had a due date and met it, were ever reopened, and their days to close."""
+    in one final state: how many, how many had a due date and met it, were ever reopened, their days to close, and
+    how many of them have a known time to close (closed no earlier than registered: ``timed``, migration 0018)."""
 
     __tablename__ = "report_counts"
-    # What the report reads, in the order it groups by (migration 0014): the sums need neither the table nor a sort.
+    # What the report reads, in the order it groups by (migrations 0014, 0018): the sums need neither the table
+    # nor a sort.
     __table_args__ = (sa.Index("ix_report_counts_by_group", "dimension", "group_key", "state", "unit_id", "month",
-                               "items", "with_due", "on_time", "reopened", "days"),)
+                               "items", "with_due", "on_time", "reopened", "days", "timed"),)
     dimension: str = Field(primary_key=True, max_length=16)  # unit, source, severity, workflow or campaign
     group_key: str = Field(primary_key=True, max_length=100)  # unit: its id; campaign: '' for none
     unit_id: int = Field(primary_key=True)
@@ -27,6 +29,9 @@ class ReportCount(SQLModel, table=True):
     on_time: int = 0
     reopened: int = 0
     days: float = Field(default=0.0, sa_column=sa.Column(sa.Float, nullable=False))
+    # The divisor of the mean days to close: an item a ledger brought in already closed adds to items, not here.
+    # The server default is what filled the rows migration 0018 found (SQLite adds no NOT NULL column without one).
+    timed: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
 
 class ReportCountsZone(SQLModel, table=True):

@@ -19,7 +19,7 @@ from engine.reports.tally import Period, Tallies, tallies
 
 GROUPS = ("unit", "source", "severity", "workflow", "campaign")
 COUNTS = ("total", "open", "closed", "cancelled", "overdue", "closed_with_due_date", "closed_on_time", "reopened",
-          "ever_closed")
+          "ever_closed", "closed_timed")
 _campaigns = Campaign.__table__
 
 
@@ -49,6 +49,8 @@ def group_rows(found: Tallies, states: StateSets) -> list[dict]:
         row["closed_on_time"] += t.on_time if closed else 0
         row["reopened"] += t.reopened
         row["ever_closed"] += t.items if closed else t.reopened
+        # The mean's divisor: closed items whose time to close is known (not those a ledger brought in closed).
+        row["closed_timed"] += t.timed if closed else 0
         row["days_to_close"] += t.days if closed else 0.0
     return [row for row in rows.values() if row["total"]]
 
@@ -60,14 +62,14 @@ def _rate(part: int, whole: int) -> float | None:
 def figures_of(row: dict) -> dict:
     """The counts of a group and the rates made from them (None where the denominator is zero)."""
     counts = {name: int(row[name]) for name in COUNTS}
-    days = row["days_to_close"]
     return {
         **{k: counts[k] for k in ("total", "open", "closed", "cancelled", "overdue")},
         "closure_rate": _rate(counts["closed"], counts["total"] - counts["cancelled"]),
         "overdue_rate": _rate(counts["overdue"], counts["open"]),
         "on_time_rate": _rate(counts["closed_on_time"], counts["closed_with_due_date"]),
         "closed_on_time": counts["closed_on_time"],
-        "avg_days_to_close": round(float(days) / counts["closed"], 2) if counts["closed"] and days is not None else None,
+        "avg_days_to_close": (round(float(row["days_to_close"]) / counts["closed_timed"], 2)
+                              if counts["closed_timed"] else None),
         "reopened": counts["reopened"],
         "reopen_rate": _rate(counts["reopened"], counts["ever_closed"]),
     }
@@ -84,7 +86,7 @@ def summary(conn: sa.Connection, actor: Actor, registry: WorkflowRegistry, query
         groups.append({"key": code, "label": label, **figures_of(row)})
     groups.sort(key=lambda g: (g["key"] is None, str(g["key"])))
     totals = {name: sum(int(r[name]) for r in rows) for name in COUNTS}
-    totals["days_to_close"] = sum(float(r["days_to_close"]) for r in rows if r["days_to_close"] is not None)
+    totals["days_to_close"] = sum(float(r["days_to_close"]) for r in rows)
     return {"group_by": query.group_by, "from": _iso(query.date_from), "to": _iso(query.date_to),
             "today": query.today.isoformat(), "scope": "all" if actor.sees_everything else actor.unit_code,
             "groups": groups, "totals": figures_of(totals)}

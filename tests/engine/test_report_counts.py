@@ -1,6 +1,7 @@
 """The summary report's kept counts (migration 0013): the triggers keep what a count from scratch finds while
 items are closed, cancelled and reopened across months; a period cut inside months agrees with the raw rows;
-a runtime in another zone counts again in its own zone. Both stores."""
+a runtime in another zone counts again in its own zone; items a ledger brought in already closed are left out of
+the mean days to close on every path, and migrations 0017 and 0018 have the counts made again. Both stores."""
 from __future__ import annotations
 
 import datetime as dt
@@ -20,11 +21,21 @@ from tests.report_helpers import assert_figures_agree, expected_groups, raw_item
 AUDITOR = Actor(0, "aud", frozenset({"auditor"}), 0, "", "/")
 
 
-def _kept_rows(rt: Runtime) -> list[tuple]:
+def _kept_rows(rt: Runtime, *, timed: bool = True) -> list[tuple]:
+    """The kept counts' rows that count an item (``timed`` False: as a schema before migration 0018 holds them)."""
     with rt.store.read() as conn:
         rows = conn.execute(sa.text("SELECT dimension, group_key, unit_id, month, state, items, with_due, on_time, "
-                                    "reopened, days FROM report_counts WHERE items <> 0"))
-        return sorted((*r[:9], round(float(r[9]), 6)) for r in rows)
+                                    f"reopened, days{', timed' if timed else ''} FROM report_counts WHERE items <> 0"))
+        return sorted((*r[:9], round(float(r[9]), 6), *r[10:]) for r in rows)
+
+
+def _zone_as_an_older_runtime_leaves_it(owner, tz) -> None:
+    """The zone's row as a runtime of an older schema leaves it after counting again, nothing being final yet
+    (its refill wrote only the columns of its own schema, which this code's would not)."""
+    with owner.write() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM items WHERE closed_at IS NOT NULL")).scalar() == 0
+        conn.execute(sa.text("UPDATE report_counts_zone SET tz = :tz, utc_offset = :offset WHERE id = 1"),
+                     {"tz": tz.key, "offset": kept.utc_offset(tz)})
 
 
 def _step(client, world, rt, item: dict, trigger: str) -> dict:
@@ -132,29 +143,78 @@ def test_a_period_splits_into_whole_months_and_the_days_outside_them(first, last
     assert [(e.first.isoformat(), e.last.isoformat()) for e in got_edges] == edges
 
 
-def test_items_imported_already_closed_count_no_days_and_the_average_is_never_negative(client, world, rt, clock):
-    # Two items closed in 2025 and imported in 2026 (closed_at before created_at) made avg_days_to_close -257.88.
-    from tests.ledger.support import ledger_file, upload
+def _closed_ledger(*closed_on: dt.date | None) -> bytes:
+    """A ledger of items of DEPT-A already closed (已销号) on these days (None: no 销号日期 given)."""
+    from tests.ledger.support import ledger_file
 
-    rows = [{"外部编号": f"X-{n}", "问题来源": "审计", "问题描述": f"旧问题{n}", "责任单位": "DEPT-A", "责任人": "asg_a",
-             "整改时限": dt.date(2025, 11, 20), "当前状态": "已销号", "销号日期": closed}
-            for n, closed in enumerate((dt.date(2025, 12, 1), dt.date(2025, 1, 1)))]
-    assert upload(client, world.h("sup"), ledger_file(rows, kind="csv"), name="台账.csv").status_code == 200
+    return ledger_file([{"外部编号": f"X-{n}", "问题来源": "审计", "问题描述": f"旧问题{n}", "责任单位": "DEPT-A",
+                         "责任人": "asg_a", "整改时限": dt.date(2025, 11, 20), "当前状态": "已销号", "销号日期": day}
+                        for n, day in enumerate(closed_on)], kind="csv")
+
+
+def _import_and_close_one_here(client, world, rt, clock, ledger: bytes) -> float:
+    """Import ``ledger``, then register an item and close it here 20 days later; return its days to close."""
+    from tests.ledger.support import upload
+
+    assert upload(client, world.h("sup"), ledger, name="台账.csv").status_code == 200
     registered = new_item(client, world)
-    clock.advance(days=6, hours=3)
-    closed_here = drive(client, world, rt, registered, "closed")
-    days_here = (dt.datetime.fromisoformat(closed_here["closed_at"].replace("Z", "+00:00"))
-                 - dt.datetime.fromisoformat(closed_here["created_at"].replace("Z", "+00:00"))).total_seconds() / 86400
-    for counted in ("kept", "live"):
-        if counted == "live":  # the same report from the items themselves (a zone the kept counts are not in)
+    clock.advance(days=20, hours=3)
+    return _days_to_close(drive(client, world, rt, registered, "closed"))
+
+
+def _days_to_close(item: dict) -> float:
+    instant = lambda text: dt.datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    return (instant(item["closed_at"]) - instant(item["created_at"])).total_seconds() / 86400
+
+
+def _summary(client, world, **params) -> tuple[dict, dict]:
+    """GET /api/v1/reports/summary by unit as the auditor: DEPT-A's figures and the totals."""
+    response = client.get("/api/v1/reports/summary", params={"group_by": "unit", **params}, headers=world.h("aud"))
+    assert response.status_code == 200, response.text
+    [dept_a] = [g for g in response.json()["groups"] if g["key"] == "DEPT-A"]
+    return dept_a, response.json()["totals"]
+
+
+def test_items_imported_already_closed_are_left_out_of_the_average_days_to_close(client, world, rt, clock):
+    # A ledger's items closed before their import here (closed_at before created_at) took a time to close that is
+    # not known here: counted as 0 days each, four of them made one item closed here in 20 days average 4 (and
+    # before migration 0017, two of them -257.88). One with no 销号日期 is closed at the import itself: its time is
+    # not known either. Closed they still are, in every other figure.
+    closed_on = (None, dt.date(2025, 12, 1), dt.date(2025, 1, 1), dt.date(2026, 2, 27), dt.date(2026, 3, 1))
+    days_here = _import_and_close_one_here(client, world, rt, clock, _closed_ledger(*closed_on))
+    assert days_here > 20
+    # Kept counts for whole months; live for a period's days outside whole months; all live for a zone the kept
+    # counts are not in.
+    for counted, period in (("kept", {}), ("live, a period's edge", {"from": "2026-03-02"}), ("live", {})):
+        if counted == "live":
             with rt.store.write() as conn:
                 conn.execute(sa.text("UPDATE report_counts_zone SET tz = NULL"))
         with rt.store.read() as conn:
-            report = summary(conn, AUDITOR, rt.registry, SummaryQuery("unit", None, None, rt.today()), rt.settings.tz)
-        [dept_a] = [g for g in report["groups"] if g["key"] == "DEPT-A"]
-        assert dept_a["closed"] == 3, dept_a
-        assert days_here > 6 and dept_a["avg_days_to_close"] == round(days_here / 3, 2), (counted, dept_a)
-        _assert_report_agrees(rt, "unit", None, None)
+            assert kept.usable(conn, rt.settings.tz) == (counted != "live")
+        dept_a, totals = _summary(client, world, **period)
+        for figures in (dept_a, totals):
+            assert (figures["closed"], figures["closure_rate"]) == (6, 1.0), (counted, figures)
+            assert figures["avg_days_to_close"] == round(days_here, 2), (counted, figures)
+        _assert_report_agrees(rt, "unit", dt.date(2026, 3, 2) if period else None, None)
+
+
+def test_an_imported_closed_item_reopened_and_closed_here_counts_its_days_from_its_import(client, world, rt, clock):
+    # Closed here, its time from registration here to closing is known: the triggers take it away from the kept
+    # counts without a known time and add it back with one, as a count from scratch finds it.
+    days_here = _import_and_close_one_here(client, world, rt, clock, _closed_ledger(dt.date(2025, 12, 1),
+                                                                                    dt.date(2025, 1, 1)))
+    with rt.store.read() as conn:
+        imported = conn.execute(sa.text("SELECT id FROM items WHERE external_ref = 'X-0'")).scalar_one()
+    days_again = _days_to_close(_reopen_and_close(client, world, rt, client.get(
+        f"/api/v1/items/{imported}", headers=world.h("sup")).json()))
+    assert days_again > 20
+    held = _kept_rows(rt)
+    assert sum(r[10] for r in held if r[0] == "unit" and r[4] == "closed") == 2
+    with rt.store.write() as conn:
+        kept.refill(conn, rt.settings.tz)
+    assert _kept_rows(rt) == held
+    dept_a, _totals = _summary(client, world)
+    assert (dept_a["closed"], dept_a["avg_days_to_close"]) == (3, round((days_here + days_again) / 2, 2)), dept_a
 
 
 def test_the_migration_remakes_the_triggers_both_ways_and_the_counts_are_made_again(client, world, rt, clock,
@@ -177,10 +237,9 @@ def test_the_migration_remakes_the_triggers_both_ways_and_the_counts_are_made_ag
             command.downgrade(cfg, "0016")
         with owner.read() as conn:
             assert conn.execute(sa.text("SELECT tz FROM report_counts_zone")).scalar() is None
-        with owner.write() as conn:
-            kept.refill(conn, rt.settings.tz)  # as a 0016 runtime would, then the import's item by the old trigger
+        _zone_as_an_older_runtime_leaves_it(owner, rt.settings.tz)  # then the import's item by the old trigger
         assert upload(client, world.h("sup"), ledger_file([row], kind="csv"), name="台账.csv").status_code == 200
-        assert min(r[9] for r in _kept_rows(rt)) < -90  # 2025-12-01 noon, registered 2026-03-02
+        assert min(r[9] for r in _kept_rows(rt, timed=False)) < -90  # 2025-12-01 noon, registered 2026-03-02
         migrate(owner, app_role=None if owner.is_sqlite else rt.store.writer.url.username)
     finally:
         owner.dispose()
@@ -189,5 +248,50 @@ def test_the_migration_remakes_the_triggers_both_ways_and_the_counts_are_made_ag
         assert min(r[9] for r in _kept_rows(again)) == 0.0
         with again.store.read() as conn:
             assert kept.usable(conn, again.settings.tz)
+    finally:
+        again.store.dispose()
+
+
+def test_upgrading_to_0018_counts_again_and_the_average_is_over_the_items_closed_here(client, world, rt, clock,
+                                                                                         db_owner_url):
+    # Migration 0018: counts kept by 0017's triggers hold no count of the items whose time to close is known. The
+    # upgrade adds it and empties the zone's row: counted live meanwhile, and again when the runtime next opens.
+    # Down to 0017 the column goes and 0017's triggers count without it.
+    from alembic import command
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from engine.store import Store
+    from engine.store.migrate import alembic_config, migrate
+
+    owner = Store(db_owner_url)
+    try:
+        cfg = alembic_config()
+        with owner.write() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0017")
+        with owner.read() as conn:
+            assert "timed" not in {c["name"] for c in sa.inspect(conn).get_columns("report_counts")}
+            assert conn.execute(sa.text("SELECT tz FROM report_counts_zone")).scalar() is None
+        _zone_as_an_older_runtime_leaves_it(owner, rt.settings.tz)
+        days_here = _import_and_close_one_here(client, world, rt, clock,
+                                               _closed_ledger(dt.date(2025, 12, 1), dt.date(2026, 3, 1)))
+        closed_by_unit = [r for r in _kept_rows(rt, timed=False) if r[0] == "unit" and r[4] == "closed"]
+        assert sum(r[5] for r in closed_by_unit) == 3 and abs(sum(r[9] for r in closed_by_unit) - days_here) < 1e-4
+        migrate(owner, app_role=None if owner.is_sqlite else rt.store.writer.url.username)
+        with owner.read() as conn:
+            assert conn.execute(sa.text("SELECT tz FROM report_counts_zone")).scalar() is None
+    finally:
+        owner.dispose()
+    assert _summary(client, world)[0]["avg_days_to_close"] == round(days_here, 2)  # live until counted again
+    again = Runtime.open(Settings(database_url=rt.settings.database_url), clock=clock)
+    try:
+        with again.store.read() as conn:
+            assert kept.usable(conn, again.settings.tz)
+        assert sum(r[10] for r in _kept_rows(again) if r[0] == "unit" and r[4] == "closed") == 1
+        with TestClient(create_app(again), raise_server_exceptions=False) as again_client:
+            dept_a, totals = _summary(again_client, world)
+        for figures in (dept_a, totals):
+            assert (figures["closed"], figures["avg_days_to_close"]) == (3, round(days_here, 2)), figures
     finally:
         again.store.dispose()
