@@ -22,7 +22,7 @@ class Figures(BaseModel):
     on_time_rate: float | None = Field(description="closed on time / closed items that have a due date")
     closed_on_time: int = Field(description="Closed items whose local closing day is on or before their due date")
     avg_days_to_close: float | None = Field(description="Mean days from registration to closure of the closed items "
-                                            "closed no earlier than registered (not those a ledger brought in "
+                                            "closed after they were registered here (not those a ledger brought in "
                                             "already closed); null when there are none")
     reopened: int = Field(description="Items reopened at least once (a look-back that failed, a closure undone)")
     reopen_rate: float | None = Field(description="reopened / items ever closed (closed now or reopened)")
