@@ -117,6 +117,8 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     registered["workflow"] = name
     registered["workflow_version"] = wf.definition.version
     registered["workflow_hash"] = wf.hash
+    # In the chain, so that the number offices and the ledger know the item by cannot be changed or swapped unseen.
+    registered["number"] = number
     record, record_params = history.new_record(
         item_id=item_id, seq=1, trigger="create", from_state=None, to_state=initial, actor=actor.username,
         at=rfc3339(now), comment=None, evidence=[], fields=registered, prev_hash=history.GENESIS)

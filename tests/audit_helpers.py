@@ -75,9 +75,9 @@ def clone_history(rt, sources: list[dict], *, records: int, batch: int = 20_000)
     made, item_rows, history_rows = 0, [], []
     while total < records:
         source = sources[made % len(sources)]["id"]
-        item_id = str(uuid.uuid4())
-        chain = _chained(chains[source], values[source], item_id)
-        row = {**rows[source], "id": item_id, "number": f"ZG-2026-{900000 + made:07d}", "history_hash": chain[-1]["hash"]}
+        item_id, number = str(uuid.uuid4()), f"ZG-2026-{900000 + made:07d}"
+        chain = _chained(*_renumbered(chains[source], values[source], number), item_id)
+        row = {**rows[source], "id": item_id, "number": number, "history_hash": chain[-1]["hash"]}
         item_rows.append(tuple(row[c] for c in item_columns))
         history_rows.extend(tuple(r[c] for c in _HISTORY_COLUMNS) for r in chain)
         total += len(chain)
@@ -86,6 +86,16 @@ def clone_history(rt, sources: list[dict], *, records: int, batch: int = 20_000)
             _insert(rt, item_columns, item_rows, history_rows)
             item_rows, history_rows = [], []
     return made
+
+
+def _renumbered(chain: list[dict], values: list[tuple[list, dict]], number: str) -> tuple[list[dict], list]:
+    """A chain and its values with the creation record naming ``number`` (when it names a number at all): a
+    clone's number is its own, and its creation record must say so."""
+    evidence, fields = values[0]
+    if "number" not in fields:
+        return chain, values
+    fields = {**fields, "number": number}
+    return [{**chain[0], "fields": _canonical(fields)}, *chain[1:]], [(evidence, fields), *values[1:]]
 
 
 # SQLite's page cache while cloning: the items' and the history's indexes take random keys (uuids).

@@ -203,6 +203,8 @@ def item_fault(iid, row, history, workflows, covered):
             if not (created or imported):
                 return 1, "the first record must be a creation into the initial state or an import into a state"
             state = {**{k: fields.get(k) for k in REPLAYED}, "submitted_by": None, "reopened_count": 0}
+            if "number" in fields:  # held to the row (section 4); a record made before it was recorded names none
+                state["number"] = fields["number"]
         elif trigger == "lookback":  # a look-back re-check of a closed item, which it leaves where it is
             if to != prev_to or not final.get(to):
                 return seq, "a look-back re-check must leave a closed item where it is"
@@ -212,6 +214,8 @@ def item_fault(iid, row, history, workflows, covered):
             t = next((t for t in wf["transitions"] if t["trigger"] == trigger and prev_to in t["source"]), None)
             if t is None or t["dest"] != to:
                 return seq, "not a transition of the item's workflow"
+            if "number" in fields:
+                return seq, "names the item's number, which only the creation record may"
             for effect in t.get("effects", []):  # section 4: the transition's effects, then the record's fields
                 if effect == "record_submitter":
                     state["submitted_by"] = rec["actor"]

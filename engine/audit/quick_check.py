@@ -18,7 +18,7 @@ from operator import itemgetter
 
 import orjson
 
-from engine.audit.replay import _PLAIN_KINDS, _REPLAYED_SET, REPLAYED, _apply_effects, _has_float, _instant
+from engine.audit.replay import _PLAIN_KINDS, _REPLAYED_SET, NUMBER, REPLAYED, _apply_effects, _has_float, _instant
 from engine.definitions import WorkflowDef
 from engine.definitions.workflow import TransitionDef
 from engine.history import GENESIS
@@ -111,6 +111,8 @@ def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list
                     return None
                 state = dict(zip(REPLAYED, map(named.get, REPLAYED)))
                 state["submitted_by"], state["reopened_count"] = None, 0
+                if NUMBER in named:
+                    state[NUMBER] = named[NUMBER]
             else:
                 step = plan.steps.get((trigger, from_state))
                 if step is None or step.dest != to_state:
@@ -118,8 +120,12 @@ def intact_records(entry: object, plans: dict[str, Plan], claims: dict[str, list
                 if step.effects:
                     _apply_effects(step, hashed, state)
                 if named:
-                    state.update(named if named.keys() <= _REPLAYED_SET
-                                 else {k: v for k, v in named.items() if k in _REPLAYED_SET})
+                    if named.keys() <= _REPLAYED_SET:
+                        state.update(named)
+                    elif NUMBER in named:  # only the creation record names the number
+                        return None
+                    else:
+                        state.update({k: v for k, v in named.items() if k in _REPLAYED_SET})
             if not plan.final.get(to_state):
                 closing = None
             elif from_state != to_state:
@@ -140,10 +146,11 @@ def _row_agrees(row: dict, state: dict, head: int, head_hash: str, head_state: s
     """Whether the item row says what the replay says (engine.audit.replay.check_row, for plain JSON rows)."""
     if tuple(row) != _ROW_COLUMNS:
         return False
-    (_id, _number, workflow, workflow_hash, state_now, version, title, description, source, severity, unit,
+    (_id, number, workflow, workflow_hash, state_now, version, title, description, source, severity, unit,
      assignee, due_date, requested_due_date, measures, external_ref, campaign, tags, submitted_by,
      reopened_count, history_seq, history_hash, closed_at, created_at) = row.values()
     if ((history_seq, history_hash, version, state_now) != (head, head_hash, head, head_state)
+            or (NUMBER in state and number != state[NUMBER])
             or (workflow, workflow_hash, title, source, severity, unit, assignee, due_date, requested_due_date,
                 external_ref, campaign, submitted_by, reopened_count) != _as_compared(state)
             or description != ("" if state["description"] is None else state["description"])

@@ -26,6 +26,9 @@ REPLAYED = ("title", "description", "source", "severity", "unit", "assignee", "d
             "measures", "external_ref", "campaign", "tags", "workflow", "workflow_hash", "submitted_by",
             "reopened_count")
 _REPLAYED_SET = frozenset(REPLAYED)
+# The item's number (编号) is named by its creation record alone (one made before closeloop recorded it names
+# none): never replayed, so that no later record can change what offices and the ledger know the item by.
+NUMBER = "number"
 # A history row as the database and the bundle give it: the hashed columns (``item_id`` for ``item``) and ``hash``.
 _ROW_KEYS = frozenset({"item_id", "seq", "trigger", "from_state", "to_state", "actor", "at", "comment", "evidence",
                        "fields", "prev_hash", "hash"})
@@ -236,8 +239,8 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
                   ) -> tuple[int, Finding | None, dict | None]:
     """Check one item's decoded records in seq order: (records intact, first finding, replayed state).
 
-    The replayed state (REPLAYED columns plus ``state``, ``seq``, ``hash``, ``created_at``) is what the
-    item row must say; it is None when the chain is broken before its end.
+    The replayed state (REPLAYED columns plus ``state``, ``seq``, ``hash``, ``created_at``, and ``number`` when
+    the creation record names it) is what the item row must say; it is None when the chain is broken before its end.
     """
     prev_hash, prev_to, definition, state, closing = GENESIS, None, None, None, None
     for expected, record in enumerate(records, start=1):
@@ -265,6 +268,8 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
                 return 0, Finding(1, f"the first record must be a creation into {definition.initial!r}, or an "
                                      f"import into a state of the workflow"), None
             state = _initial_state(fields)
+            if NUMBER in fields:
+                state[NUMBER] = fields[NUMBER]
         elif record["trigger"] == RECHECK_TRIGGER:
             problem = _recheck_problem(record, definition)
             if problem is not None:
@@ -275,6 +280,9 @@ def check_records(records: list[dict], workflows: dict[str, WorkflowDef], bad_wo
                 return expected - 1, Finding(seq, f"'{record['trigger']}' from {record['from_state']!r} to "
                                                   f"{record['to_state']!r} is not a transition of the item's "
                                                   f"workflow"), None
+            if NUMBER in fields:
+                return expected - 1, Finding(seq, f"the record names the number {fields[NUMBER]!r}: only the creation "
+                                                  f"record names an item's number"), None
             if tdef.effects:
                 _apply_effects(tdef, record, state)
             if fields:
@@ -337,6 +345,8 @@ def check_row(row: dict, replayed: dict) -> Finding | None:
         # Equal as read means equal as text too: a date or time never equals a JSON value.
         if stored != expected and _as_text(stored) != expected:
             return Finding(head, f"item's {column} is {_as_text(stored)!r} but its history says {expected!r}")
+    if NUMBER in replayed and row.get(NUMBER) != replayed[NUMBER]:
+        return Finding(head, f"item's number is {row.get(NUMBER)!r} but its history says {replayed[NUMBER]!r}")
     created = _instant(row.get("created_at"))
     if created is None:
         return Finding(1, f"item's created_at {row.get('created_at')!r} is not a valid time")

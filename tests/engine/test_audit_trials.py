@@ -1,10 +1,11 @@
 """Thousands of tamperings of a 10,000-record history, each named by both offline verifiers and the database's.
 
-Each trial tampers with a different item, so one bundle carries a thousand independent trials: every
-verifier reports each broken item's first bad record, and the set it names must be exactly the set of
-trials with the seq each one predicts; ``closeloop audit verify BUNDLE`` (in-process, and the real command
-for a few) and tools/verify_bundle.py (written from docs/AUDIT.md alone) must agree on every one. A sample
-is also made straight in the database, triggers dropped first as an attacker with the file would.
+Each trial tampers with a different item (or, swapping two items' numbers, a different pair), so one bundle
+carries a thousand independent trials: every verifier reports each broken item's first bad record, and the set
+it names must be exactly the set of trials with the seq each one predicts; ``closeloop audit verify BUNDLE``
+(in-process, and the real command for a few) and tools/verify_bundle.py (written from docs/AUDIT.md alone) must
+agree on every one. A sample is also made straight in the database, triggers dropped first as an attacker with
+the file would.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from tests.engine.test_history_chain import CLOSELOOP, _drop_protection
 
 TRIALS = 1000
 DB_SAMPLE = 25
+# The history's records edited, deleted, inserted or swapped; or two items' numbers swapped (their rows only).
+KINDS = ("edit", "delete", "insert", "swap", "number")
 EDITS = {"comment": "篡改后的说明", "actor": "mallory", "at": "2026-01-01T00:00:00.000000Z",
          "trigger": "close", "to_state": "closed", "evidence": '[{"name":"伪造.pdf","sha256":"00"}]',
          "fields": '{"title":"已整改"}'}
@@ -66,9 +69,20 @@ def tamper_entry(kind: str, entry: dict, rng: random.Random) -> int:
     return j  # record j stands where i belongs
 
 
+def swap_numbers(entries: list[dict]) -> dict[str, int]:
+    """Swap the item rows' numbers (编号) two by two, the history untouched; return the seq a verifier must name
+    for each (the head: the row disagrees with its creation record)."""
+    for one, other in zip(entries[::2], entries[1::2]):
+        one["item"]["number"], other["item"]["number"] = other["item"]["number"], one["item"]["number"]
+    return {entry["id"]: len(entry["history"]) for entry in entries}
+
+
 def tamper_database(conn, kind: str, item_id: str, n: int, rng: random.Random) -> int:
     """The same kinds of tampering, in the database; return the seq a verifier must name."""
     at = {"i": item_id}
+    if kind == "number":  # the row only: what offices call the item, no longer what its creation record says
+        conn.execute(sa.text("UPDATE items SET number = number || '-1' WHERE id = :i"), at)
+        return n
     if kind == "edit":
         k = rng.randint(1, n)
         conn.execute(sa.text("UPDATE history SET comment = '篡改后的说明' WHERE item_id = :i AND seq = :k"), {**at, "k": k})
@@ -113,12 +127,15 @@ def test_every_tampering_of_a_10000_record_history_is_named_by_every_verifier(cl
     lines = entries["items.jsonl"].splitlines()
     rng = random.Random(20261127)
 
-    for kind in ("edit", "delete", "insert", "swap"):
+    for kind in KINDS:
         expected, changed, records = {}, list(lines), 0
-        for index in rng.sample(range(len(lines)), TRIALS):
-            entry = orjson.loads(lines[index])
+        picked = [(index, orjson.loads(lines[index])) for index in rng.sample(range(len(lines)), TRIALS)]
+        if kind == "number":
+            expected = swap_numbers([entry for _index, entry in picked])
+        for index, entry in picked:
             before = len(entry["history"])
-            expected[entry["id"]] = tamper_entry(kind, entry, rng)
+            if kind != "number":
+                expected[entry["id"]] = tamper_entry(kind, entry, rng)
             records += len(entry["history"]) - before
             changed[index] = orjson.dumps(entry)
         # The adversary keeps the manifest's counts in step, so only the records themselves give it away.
@@ -142,12 +159,12 @@ def test_every_tampering_of_a_10000_record_history_is_named_by_every_verifier(cl
     # A sample straight in the database: the database verifier, and a bundle exported from it, name each one.
     with rt.store.read() as conn:
         sizes = dict(conn.execute(sa.text("SELECT item_id, MAX(seq) FROM history GROUP BY item_id")).all())
-    chosen = rng.sample(sorted(sizes), 4 * DB_SAMPLE)
+    chosen = rng.sample(sorted(sizes), len(KINDS) * DB_SAMPLE)
     expected = {}
     with owner_write(rt) as conn:  # an attacker holding the database
         _drop_protection(conn)
         for n, item_id in enumerate(chosen):
-            kind = ("edit", "delete", "insert", "swap")[n // DB_SAMPLE]
+            kind = KINDS[n // DB_SAMPLE]
             expected[item_id] = tamper_database(conn, kind, item_id, sizes[item_id], rng)
     with rt.store.read() as conn:
         result = verify_database(conn)

@@ -26,7 +26,10 @@ TIMES = ["2026-03-02T01:00:00.000000", "2026-03-02 01:00:00", "2026-03-02 01:00:
          "2026-03-02 09:00:00.000000+08:00", "2026-13-45 01:00:00.000000", "20260302", "  ", None, 5]
 FIELDS = ['{"a":1.5}', '{"a":1e2}', '{"a":18446744073709551616}', '{"a":-9223372036854775809}', '{"a":NaN}',
           '{"a":"\\ud800"}', '{"b":1, "a":2}', '{"a":1,"a":2}', ' {} ', '[]', '"x"', "{", '{"title":["x",0.5]}',
-          '{"tags":[1.0]}', '{"reopened_count":1}', '{"submitted_by":"z"}', '{"due_date":null}', '{"unit":"X"}']
+          '{"tags":[1.0]}', '{"reopened_count":1}', '{"submitted_by":"z"}', '{"due_date":null}', '{"unit":"X"}',
+          '{"number":"ZG-2026-000001"}', '{"measures":"x","number":"ZG-2026-000001"}']
+# The creation record's number (编号) changed, or taken out as in a record made before it was named there.
+NUMBERS = ["ZG-2026-999999", "", None, 1, True, ["ZG-2026-000001"], "zg-2026-000001"]
 
 
 def _canonical_hash(record: dict) -> str | None:
@@ -75,6 +78,15 @@ def _alterations(entry: dict, rng: random.Random):
         changed = copy.deepcopy(entry)
         del changed["history"][n]
         yield f"record {n + 1} removed", changed
+    for number in NUMBERS + ["(none)"]:
+        changed = copy.deepcopy(entry)
+        named = orjson.loads(changed["history"][0]["fields"])
+        if number == "(none)":
+            del named["number"]
+        else:
+            named["number"] = number
+        changed["history"][0]["fields"] = orjson.dumps(named, option=orjson.OPT_SORT_KEYS).decode()
+        yield f"record 1 number={number!r}", changed
     for column in _ROW_COLUMNS:
         for value in ODD_VALUES + TIMES + ['[ "民生" ]', '["民生",]', "null", "[]"]:
             changed = copy.deepcopy(entry)
