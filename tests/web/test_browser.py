@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.evidence_samples import PDF
 from tests.helpers import USERS
@@ -49,7 +50,10 @@ def test_every_role_signs_in_and_the_keyboard_alone_does_it_too(browser, web_ser
     context = browser.new_context(base_url=web_server)
     page = context.new_page()
     page.goto("/signin")
-    page.keyboard.type("aud")  # the username field has the focus when the page opens
+    # The username field takes the focus when the page opens: Chromium applies autofocus at its next rendering
+    # step, which on a busy machine can come after the load event goto waits for.
+    expect(page.locator("#username")).to_be_focused()
+    page.keyboard.type("aud")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
