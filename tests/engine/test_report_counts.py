@@ -29,6 +29,18 @@ def _kept_rows(rt: Runtime, *, timed: bool = True) -> list[tuple]:
         return sorted((*r[:9], round(float(r[9]), 6), *r[10:]) for r in rows)
 
 
+def _downgrade(owner, revision: str) -> None:
+    """Take the database down to ``revision`` as its owner."""
+    from alembic import command
+
+    from engine.store.migrate import alembic_config
+
+    cfg = alembic_config()
+    with owner.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def _zone_as_an_older_runtime_leaves_it(owner, tz) -> None:
     """The zone's row as a runtime of an older schema leaves it after counting again, nothing being final yet
     (its refill wrote only the columns of its own schema, which this code's would not)."""
@@ -221,20 +233,16 @@ def test_the_migration_remakes_the_triggers_both_ways_and_the_counts_are_made_ag
                                                                                      db_owner_url):
     # Migration 0017: down to 0016 the triggers count an imported closed item's days as they come (negative), up
     # again they are clamped; each way the zone's row is emptied, so the runtime counts again when it opens.
-    from alembic import command
 
     from engine.store import Store
-    from engine.store.migrate import alembic_config, migrate
+    from engine.store.migrate import migrate
     from tests.ledger.support import ledger_file, upload
 
     row = {"外部编号": "X-1", "问题来源": "审计", "问题描述": "旧问题", "责任单位": "DEPT-A", "责任人": "asg_a",
            "整改时限": dt.date(2025, 11, 20), "当前状态": "已销号", "销号日期": dt.date(2025, 12, 1)}
     owner = Store(db_owner_url)
     try:
-        cfg = alembic_config()
-        with owner.write() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0016")
+        _downgrade(owner, "0016")
         with owner.read() as conn:
             assert conn.execute(sa.text("SELECT tz FROM report_counts_zone")).scalar() is None
         _zone_as_an_older_runtime_leaves_it(owner, rt.settings.tz)  # then the import's item by the old trigger
@@ -257,19 +265,15 @@ def test_upgrading_to_0018_counts_again_and_the_average_is_over_the_items_closed
     # Migration 0018: counts kept by 0017's triggers hold no count of the items whose time to close is known. The
     # upgrade adds it and empties the zone's row: counted live meanwhile, and again when the runtime next opens.
     # Down to 0017 the column goes and 0017's triggers count without it.
-    from alembic import command
     from fastapi.testclient import TestClient
 
     from api.app import create_app
     from engine.store import Store
-    from engine.store.migrate import alembic_config, migrate
+    from engine.store.migrate import migrate
 
     owner = Store(db_owner_url)
     try:
-        cfg = alembic_config()
-        with owner.write() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0017")
+        _downgrade(owner, "0017")
         with owner.read() as conn:
             assert "timed" not in {c["name"] for c in sa.inspect(conn).get_columns("report_counts")}
             assert conn.execute(sa.text("SELECT tz FROM report_counts_zone")).scalar() is None
