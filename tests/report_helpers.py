@@ -45,8 +45,8 @@ def expected_groups(rows: list[dict], group_by: str, today: dt.date, tz) -> dict
         g["cancelled"] += state == "cancelled"
         g["overdue"] += state not in FINAL and deadline is not None and deadline < today
         if state == "closed":
-            # Its time to close is known only when it closed no earlier than it was registered here: one a ledger
-            # brought in already closed (closed_at before created_at) is left out of the average (REPORTS.md).
+            # Its time to close is known only when it closed after it was registered here: one a ledger brought in
+            # already closed (closed_at before created_at, or at it with no 销号日期) is left out of the average.
             if closed_at > created:
                 g["days"] += (closed_at - created).total_seconds() / 86400
                 g["timed"] += 1

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 class ReportCount(SQLModel, table=True):
     """The final items of one group (``dimension`` = ``group_key``) in one unit, registered in one local month,
     in one final state: how many, how many had a due date and met it, were ever reopened, their days to close, and
-    how many of them have a known time to close (closed no earlier than registered: ``timed``, migration 0018)."""
+    how many of them have a known time to close (closed after they were registered: ``timed``, migration 0018)."""
 
     __tablename__ = "report_counts"
     # What the report reads, in the order it groups by (migrations 0014, 0018): the sums need neither the table
