@@ -10,6 +10,7 @@ import time
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 
 from engine.errors import IntegrityViolation
 from engine.models import HistoryRecord, Item, NumberSequence, Outbox, Unit, User
@@ -28,13 +29,45 @@ _ITEM_WITH_UNIT = sa.select(items, units.c.code.label("unit_code"), units.c.path
 SELECT_BY_ID = _ITEM_WITH_UNIT.where(items.c.id == sa.bindparam("ref"))
 SELECT_BY_NUMBER = _ITEM_WITH_UNIT.where(items.c.number == sa.bindparam("ref"))
 # What the chain says of the row, read in the same statement as the row a transition locks: the last
-# record's seq, state and hash, and whether the creation record names the row's workflow version. Its
-# fields are canonical JSON, where a key's quotes are never escaped, so the substring is exact.
+# record's seq, state and hash, and whether the creation record names the row's workflow version and number.
+# Its fields are canonical JSON, where a key's quotes are never escaped (a quote inside a value is), so a
+# substring search is exact.
 _head, _first = history.alias("head"), history.alias("first")
+
+
+class _Position(sa.sql.functions.GenericFunction):
+    """Where a text first holds another (1-based; 0: nowhere), case-sensitive on both stores (LIKE is not on
+    SQLite): SQLite's instr, PostgreSQL's strpos."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+@compiles(_Position, "sqlite")
+def _instr(element, compiler, **kw) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Position, "postgresql")
+def _strpos(element, compiler, **kw) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+_NOWHERE = sa.literal_column("0", sa.Integer)  # in the SQL text: the prebuilt statements bind only their own keys
+
+
+def _names(key: str, column) -> sa.ColumnElement[bool]:
+    """Whether the creation record's fields hold ``"key":"<the row's column>"``."""
+    quoted = sa.literal_column(f"""'"{key}":"'""", sa.String) + column + sa.literal_column("""'"'""", sa.String)
+    return _Position(_first.c.fields, quoted) > _NOWHERE
+
+
+# A creation record made before numbers were chained names none (engine.audit.replay.NUMBER): it vouches for
+# no number, so the row's is taken.
+_NAMES_NO_NUMBER = _Position(_first.c.fields, sa.literal_column("""'"number":'""", sa.String)) == _NOWHERE
 _CHAIN = (_head.c.seq.label("head_seq"), _head.c.to_state.label("head_to_state"), _head.c.hash.label("head_hash"),
-          _first.c.fields.like(sa.literal_column("""'%"workflow_hash":"'""", sa.String) + items.c.workflow_hash
-                               + sa.literal_column("""'"%'""", sa.String))
-          .label("created_on_hash"))
+          _names("workflow_hash", items.c.workflow_hash).label("created_on_hash"),
+          sa.or_(_names("number", items.c.number), _NAMES_NO_NUMBER).label("created_as_number"))
 _CHAIN_JOIN = (items.outerjoin(_head, sa.and_(_head.c.item_id == items.c.id, _head.c.seq == items.c.history_seq))
                .outerjoin(_first, sa.and_(_first.c.item_id == items.c.id, _first.c.seq == sa.literal_column("1"))))
 _ITEM_WITH_CHAIN = sa.select(items, units.c.code.label("unit_code"), units.c.path.label("unit_path"), *_CHAIN).select_from(

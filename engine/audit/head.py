@@ -1,6 +1,6 @@
 """The check fire() makes before acting: does the item row agree with the head of its own chain?
 
-It costs nothing extra (the chain's side is read in the statement that locks the row, see
+It costs no extra statement (the chain's side is read in the statement that locks the row, see
 engine.itemrows) and stops the engine from building new history on a state that was set by an edit
 outside closeloop. The full proof (every record, every column) is engine.audit.verify's.
 """
@@ -14,7 +14,7 @@ from engine import itemrows
 from engine.errors import IntegrityViolation
 
 log = logging.getLogger("closeloop.integrity")
-_CHAIN_KEYS = ("head_seq", "head_to_state", "head_hash", "created_on_hash")
+_CHAIN_KEYS = ("head_seq", "head_to_state", "head_hash", "created_on_hash", "created_as_number")
 
 
 def disagreement(item: dict) -> str | None:
@@ -29,6 +29,8 @@ def disagreement(item: dict) -> str | None:
         return f"its state is {item['state']!r} but its history leaves it in {item['head_to_state']!r}"
     if not item["created_on_hash"]:
         return "its workflow version is not the one its creation record names"
+    if not item["created_as_number"]:
+        return f"its number {item['number']!r} is not the one its creation record names"
     return None
 
 

@@ -2,8 +2,8 @@
 
 The number was in no record: swapped between two items, or changed, by SQL as whoever holds the database, it
 passed every verifier. Now the creation record names it (``fields.number``), whether the item was registered
-through the API or brought in by a ledger, every verifier holds the row to it, and no later record may name
-it. A record made before the change names no number and stays valid. Both stores, the database check, the
+through the API or brought in by a ledger, every verifier holds the row to it, the engine will not act on a
+row holding another, and no later record may name it. A record made before the change names no number and stays valid. Both stores, the database check, the
 quick and reference bundle checks and tools/verify_bundle.py.
 """
 from __future__ import annotations
@@ -18,7 +18,17 @@ from engine.audit.bundle_verify import verify_bundle
 from engine.audit.verify import verify_database
 from tests.audit_helpers import export, read_bundle, rehash, standalone, write_bundle
 from tests.db_roles import owner_write
-from tests.helpers import audit_verify_command, drive, new_item
+from tests.engine.test_history_chain import _drop_protection
+from tests.helpers import (
+    assert_problem,
+    audit_verify_command,
+    drive,
+    fire,
+    new_item,
+    path_to,
+    payload,
+    table_counts,
+)
 from tests.ledger.support import ledger_file, upload
 
 ONE_STORE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -91,6 +101,48 @@ def test_a_number_changed_by_sql_is_named(client, world, rt, tmp_path):
     assert body["first_bad"]["item_id"] == item["id"] and "'ZG-2026-999999'" in body["first_bad"]["reason"], body
     engine, alone = _bundle_findings(rt, tmp_path / "b.zip")
     assert list(engine) == list(alone) == [item["id"]] and "number" in alone[item["id"]]
+
+
+def _by_number(client, world, number: str, body: dict, as_user: str):
+    return client.post(f"/api/v1/items/{number}/transitions", json=body, headers=world.h(as_user))
+
+
+def test_a_transition_on_an_item_whose_number_was_swapped_by_sql_is_refused(client, world, rt):
+    a = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    b = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    untouched = drive(client, world, rt, new_item(client, world, due_date="2026-04-30"), "rectifying")
+    _renumber(rt, {a["id"]: b["number"], b["id"]: a["number"]})
+    before = table_counts(rt)
+
+    progress = {"trigger": "report_progress", "comment": "按计划推进"}
+    # Whoever addresses a's number gets the row that now holds it (b's): it is refused, not acted on.
+    for response, holder in ((_by_number(client, world, a["number"], progress, "asg_a"), a["number"]),
+                             (_by_number(client, world, b["number"].lower(), progress, "asg_a"), b["number"]),
+                             (fire(client, world, a, progress, "asg_a"), b["number"])):
+        problem = assert_problem(response, 423)
+        assert problem["type"].endswith("/integrity-violation"), problem
+        assert f"its number {holder!r} is not the one its creation record names" in problem["detail"], problem
+    assert table_counts(rt) == before
+
+    done = _by_number(client, world, untouched["number"], progress, "asg_a")
+    assert done.status_code == 200 and done.json()["version"] == untouched["version"] + 1, done.text
+
+
+def test_a_creation_record_that_names_no_number_lets_its_item_move(client, world, rt):
+    """Items registered before numbers were chained name none in their creation record: their number is
+    vouched for by nothing, and they keep working (the record is edited here as a stand-in for such an item;
+    the chain check, not this one, is what notices that edit)."""
+    item = new_item(client, world)
+    with owner_write(rt) as conn:
+        _drop_protection(conn)
+        fields = orjson.loads(conn.execute(sa.text("SELECT fields FROM history WHERE item_id = :i AND seq = 1"),
+                                           {"i": item["id"]}).scalar_one())
+        del fields["number"]
+        conn.execute(sa.text("UPDATE history SET fields = :f WHERE item_id = :i AND seq = 1"),
+                     {"f": orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode(), "i": item["id"]})
+    first = path_to(rt.registry.current(item["workflow"]).definition, "assigned")[0]
+    moved = _by_number(client, world, item["number"], payload(first, rt.today(), item), "sup")
+    assert moved.status_code == 200 and moved.json()["state"] == "assigned", moved.text
 
 
 def test_a_ledger_import_records_each_number_and_is_held_to_it(client, world, rt, tmp_path):
