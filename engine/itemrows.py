@@ -35,10 +35,11 @@ SELECT_BY_NUMBER = _ITEM_WITH_UNIT.where(items.c.number == sa.bindparam("ref"))
 _head, _first = history.alias("head"), history.alias("first")
 
 
-class _Position(sa.sql.functions.GenericFunction):
+class _Position(sa.sql.functions.FunctionElement):
     """Where a text first holds another (1-based; 0: nowhere), case-sensitive on both stores (LIKE is not on
     SQLite): SQLite's instr, PostgreSQL's strpos."""
 
+    name = "position"
     type = sa.Integer()
     inherit_cache = True
 
