@@ -5,11 +5,12 @@ What it makes (reproducibly, from ``--seed``):
   units; in each city a supervisor (sup_c01), a verifier (ver_c01) and a registrar (reg_c01), two assignees
   per department (asg_c01_edu_1, _2), and at the province sup_prov, ver_prov and aud_prov (auditor);
 - N items over the two years before ``now``, numbered by year (ZG-2025-000001...) in the order they were
-  made, in the three bundled workflows, every source and severity, 60 % in one of 16 campaigns
+  made (bench/seed_numbers.py), in the three bundled workflows, every source and severity, 60 % in one of 16 campaigns
   (ZX-2025-01...), with Chinese titles, descriptions and measures; old items are mostly closed, recent
   ones open, and open items whose due date has passed are overdue;
 - each item's history from its creation to its state (assign, accept, progress reports, submit, approve,
-  close; or cancel), hashed by engine.history, so ``closeloop audit verify`` accepts every chain. Each
+  close; or cancel), hashed by engine.history, so ``closeloop audit verify`` accepts every chain; the creation
+  record names the item's number, as the engine's do. Each
   record names its real actor; evidence is left out (no files are stored).
 The summary report's kept counts (engine.reports.kept) are made in one pass at the end, not row by row.
 The statistics are brought up to date at the end: the text search's trigram counts, as a running service's
@@ -45,6 +46,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.seed_copy import copy_items  # noqa: E402
 from bench.seed_items import CAMPAIGNS, Maker, World, build_world  # noqa: E402
+from bench.seed_numbers import Numbering, created_at  # noqa: E402
 from engine.clock import UTC  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.listing import termstats, textsearch  # noqa: E402
@@ -62,7 +64,6 @@ ITEM_COLUMNS = ("id", "number", "workflow", "workflow_hash", "state", "version",
                 "history_seq", "history_hash", "next_reminder_at", "closed_at", "created_at", "updated_at")
 HISTORY_COLUMNS = ("item_id", "seq", "trigger", "from_state", "to_state", "actor", "at", "comment", "evidence",
                    "fields", "prev_hash", "hash")
-SPAN_DAYS = 730
 FTS_INSERT_TRIGGER = "items_fts_insert"  # migration 0009
 
 
@@ -117,8 +118,9 @@ def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime |
     sequences = NumberSequence.__table__
     with rt.store.read() as conn:
         numbers = {r.year: r.last for r in conn.execute(sa.select(sequences))}
+    numbering = Numbering.plan(rt.settings.number_prefix, n, now, rng_seed, rt.settings.tz, numbers)
     with _indexes_set_aside(rt.store, n), kept.paused(rt.store, rt.settings.tz):
-        records = _load(rt, world, target if opened else None, now, numbers, n, batch, rng_seed,
+        records = _load(rt, world, target if opened else None, now, numbering, n, batch, rng_seed,
                         jobs or os.cpu_count() or 1, progress)
     refresh_statistics(rt.store)
     result = Seeded(items=n, records=records, seconds=time.perf_counter() - started, units=list(world.units),
@@ -129,15 +131,14 @@ def seed(target: str | Runtime, n: int, *, rng_seed: int = 1, now: dt.datetime |
 
 
 def _batch(rt: Runtime, world: World, rows: Rows, first: int, count: int, n: int, now: dt.datetime,
-           rng_seed: int) -> tuple[list[tuple], list[tuple]]:
-    """Items ``first`` .. ``first + count - 1`` of ``n`` (spread evenly over SPAN_DAYS before ``now``) and
+           rng_seed: int, numbering: Numbering) -> tuple[list[tuple], list[tuple]]:
+    """Items ``first`` .. ``first + count - 1`` of ``n`` (spread evenly over the two years before ``now``) and
     their records; each batch draws from its own random sequence, so any number of processes make the same."""
     rng = random.Random(f"{rng_seed}:{first}")
     maker = Maker(rt, world, rows, rng, now)
-    start, step = now - dt.timedelta(days=SPAN_DAYS), SPAN_DAYS * 86400 / max(n, 1)
     items, chain = [], []
     for i in range(first, first + count):
-        row, records = maker.make(start + dt.timedelta(seconds=i * step + rng.uniform(0, step * 0.9)))
+        row, records = maker.make(created_at(i, n, now, rng_seed), numbering, i)
         items.append(row)
         chain.extend(records)
     return items, chain
@@ -152,53 +153,44 @@ def _start_worker(url: str) -> None:
         _worker.update(rt=rt, world=build_world(rt, create=False), rows=Rows(conn))
 
 
-def _worker_batch(first: int, count: int, n: int, now: dt.datetime, rng_seed: int) -> tuple[list[tuple], list[tuple]]:
-    return _batch(_worker["rt"], _worker["world"], _worker["rows"], first, count, n, now, rng_seed)
+def _worker_batch(first: int, count: int, n: int, now: dt.datetime, rng_seed: int,
+                  numbering: Numbering) -> tuple[list[tuple], list[tuple]]:
+    return _batch(_worker["rt"], _worker["world"], _worker["rows"], first, count, n, now, rng_seed, numbering)
 
 
 def _batches(rt: Runtime, world: World, url: str | None, n: int, batch: int, now: dt.datetime, rng_seed: int,
-             jobs: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
+             numbering: Numbering, jobs: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
     """The batches in order: made here, or by ``jobs`` processes (a few batches ahead of the inserts)."""
     spans = [(first, min(batch, n - first)) for first in range(0, n, batch)]
     if jobs <= 1 or url is None:
         with rt.store.read() as conn:
             rows = Rows(conn)
         for first, count in spans:
-            yield _batch(rt, world, rows, first, count, n, now, rng_seed)
+            yield _batch(rt, world, rows, first, count, n, now, rng_seed, numbering)
         return
     context = multiprocessing.get_context("spawn")  # no inherited connections or threads
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(url,)) as pool:
-        pending = [pool.submit(_worker_batch, first, count, n, now, rng_seed) for first, count in spans[:jobs * 2]]
+        pending = [pool.submit(_worker_batch, first, count, n, now, rng_seed, numbering)
+                   for first, count in spans[:jobs * 2]]
         for span in spans[jobs * 2:] + [None] * min(len(spans), jobs * 2):
             done = pending.pop(0).result()
             if span is not None:
-                pending.append(pool.submit(_worker_batch, *span, n, now, rng_seed))
+                pending.append(pool.submit(_worker_batch, *span, n, now, rng_seed, numbering))
             yield done
 
 
-def _number(rt: Runtime, items: list[tuple], numbers: dict[int, int]) -> list[tuple]:
-    """The rows with their numbers (ZG-2026-000123), handed out by year in the order the items were made."""
-    prefix = rt.settings.number_prefix.upper()
-    numbered = []
-    for row in items:
-        year = row[1]
-        numbers[year] = numbers.get(year, 0) + 1
-        numbered.append((row[0], f"{prefix}-{year}-{numbers[year]:06d}", *row[2:]))
-    return numbered
-
-
-def _load(rt: Runtime, world: World, url: str | None, now: dt.datetime, numbers: dict[int, int], n: int,
+def _load(rt: Runtime, world: World, url: str | None, now: dt.datetime, numbering: Numbering, n: int,
           batch: int, rng_seed: int, jobs: int, progress) -> int:
     """Insert the items and their histories, a batch a transaction; return how many records were written."""
     records = done = 0
-    for items, chain in _batches(rt, world, url, n, batch, now, rng_seed, jobs):
+    for items, chain in _batches(rt, world, url, n, batch, now, rng_seed, numbering, jobs):
         with rt.store.write() as conn:
             if rt.store.is_sqlite:  # the items' and the history's indexes take random keys (uuids): keep them in memory
                 conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
             rows = Rows(conn)
-            _insert_items(conn, rows, _number(rt, items, numbers))
+            _insert_items(conn, rows, items)
             bulk_insert(conn, HistoryRecord.__table__, HISTORY_COLUMNS, chain)
-            _save_numbers(conn, numbers)
+            _save_numbers(conn, numbering.last_numbers(done + len(items)))
         records += len(chain)
         done += len(items)
         if rt.store.is_sqlite:

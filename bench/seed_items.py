@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from bench import seed_text as text
+from bench.seed_numbers import Numbering
 from engine import accounts, history
 from engine.canonical import canonical_text
 from engine.clock import rfc3339
@@ -99,9 +100,9 @@ class Maker:
         later = sorted(self.rng.uniform(0, room) for _ in range(steps))
         return [created] + [created + dt.timedelta(seconds=s) for s in later]
 
-    def make(self, created: dt.datetime) -> tuple[tuple, list[tuple]]:
-        """One item created at ``created``: its row and its history rows (tuples in the column orders); the
-        row's number is still the year it is numbered in (numbers are handed out in order, by _number)."""
+    def make(self, created: dt.datetime, numbering: Numbering, i: int) -> tuple[tuple, list[tuple]]:
+        """Item ``i``, created at ``created``: its row and its history rows (tuples in the column orders); its
+        creation record names its number, as the engine's do."""
         rng, world = self.rng, self.world
         name = rng.choices([w for w, _ in WORKFLOWS], [p for _, p in WORKFLOWS])[0]
         wf = self.workflows[name]
@@ -130,7 +131,8 @@ class Maker:
                   "workflow": name, "submitted_by": None}
         registered = {k: v for k, v in values.items() if v is not None and k not in ("submitted_by", "assignee",
                                                                                         "due_date", "measures")}
-        registered.update(workflow_version=wf.definition.version, workflow_hash=wf.hash)
+        number = numbering.number(i, self.rt.local_date(created).year)
+        registered.update(workflow_version=wf.definition.version, workflow_hash=wf.hash, number=number)
         registrar = f"reg_{city_code}" if unit != PROVINCE_CODE else "sup_prov"
         assignee = rng.choice(world.assignees[unit]) if leaf else None
         supervisor = f"sup_{city_code}"
@@ -172,7 +174,7 @@ class Maker:
         reminder = None if final else reminder_clock(self.rt, wf.definition, {
             "id": item_id, "state": prev_state, "state_entered_at": entered, "deadline": deadline})
         instant = self.rows.instant
-        row = (item_id, self.rt.local_date(created).year, name, wf.hash, prev_state, len(steps),
+        row = (item_id, number, name, wf.hash, prev_state, len(steps),
                title, values["description"], source, values["severity"], unit_id, values["assignee"],
                self._date(due_date), None, self._date(deadline), instant(entered), values["measures"],
                external_ref, campaign, "[]", registrar, values["submitted_by"], 0, len(steps), prev,
