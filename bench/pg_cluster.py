@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.seed import seed
+from bench.seed import SEED_FORMAT, seed
 from bench.serving import children, cpu_seconds
 from engine.store.revisions import head_revision
 from tests.pg_server import PostgresServer
@@ -43,7 +43,7 @@ def _bin(server: PostgresServer, name: str) -> str:
 
 
 def _cache_folder(cache: Path, server: PostgresServer, items: int, scale: int) -> Path:
-    return cache / f"pg{server.bindir.parent.name}-{head_revision()}-{items}-s{scale}"
+    return cache / f"pg{server.bindir.parent.name}-{head_revision()}-seed{SEED_FORMAT}-{items}-s{scale}"
 
 
 def start_filled(bindir: Path, items: int, scale: int, cache: Path | None) -> Filled:
