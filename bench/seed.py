@@ -5,13 +5,13 @@ What it makes (reproducibly, from ``--seed``):
   units; in each city a supervisor (sup_c01), a verifier (ver_c01) and a registrar (reg_c01), two assignees
   per department (asg_c01_edu_1, _2), and at the province sup_prov, ver_prov and aud_prov (auditor);
 - N items over the two years before ``now``, numbered by year (ZG-2025-000001...) in the order they were
-  made (bench/seed_numbers.py), in the three bundled workflows, every source and severity, 60 % in one of 16 campaigns
-  (ZX-2025-01...), with Chinese titles, descriptions and measures; old items are mostly closed, recent
-  ones open, and open items whose due date has passed are overdue;
+  made (bench/seed_numbers.py), in the three bundled workflows, every source and severity, 60 % in one of 16
+  campaigns (ZX-2025-01...), with Chinese titles, descriptions and measures; old items are mostly closed,
+  recent ones open, and open items whose due date has passed are overdue;
 - each item's history from its creation to its state (assign, accept, progress reports, submit, approve,
-  close; or cancel), hashed by engine.history, so ``closeloop audit verify`` accepts every chain; the creation
-  record names the item's number, as the engine's do. Each
-  record names its real actor; evidence is left out (no files are stored).
+  close; or cancel), hashed by engine.history, so ``closeloop audit verify`` accepts every chain. The creation
+  record names the item's number, as the engine's do; each record names its real actor; evidence is left out
+  (no files are stored).
 The summary report's kept counts (engine.reports.kept) are made in one pass at the end, not row by row.
 The statistics are brought up to date at the end: the text search's trigram counts, as a running service's
 nightly job keeps them, and the planner's (SQLite ANALYZE; PostgreSQL VACUUM ANALYZE, which needs the tables'
