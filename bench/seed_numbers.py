@@ -15,6 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from engine.itemrows import number_text
+
 SPAN_DAYS = 730
 
 
@@ -47,11 +49,11 @@ class Numbering:
         if n:
             for y in range(year(0), year(n - 1) + 1):
                 first[y] = bisect.bisect_left(range(n), y, key=year)
-        return cls(prefix.upper(), first, dict(last_before), n)
+        return cls(prefix, first, dict(last_before), n)
 
     def number(self, i: int, year: int) -> str:
         """Item ``i``'s number, made in ``year``."""
-        return f"{self.prefix}-{year}-{self.last_before.get(year, 0) + i - self.first_of_year[year] + 1:06d}"
+        return number_text(self.prefix, year, self.last_before.get(year, 0) + i - self.first_of_year[year] + 1)
 
     def last_numbers(self, done: int) -> dict[int, int]:
         """Each year's last number once the first ``done`` items are in (what number_sequences must say)."""

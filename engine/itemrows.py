@@ -156,6 +156,11 @@ def new_item_id(now_ns: int | None = None, random_bits: int | None = None) -> st
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
+def number_text(prefix: str, year: int, serial: int) -> str:
+    """An item number as closeloop writes it: ZG-2026-000123 (six digits, seven past a year's millionth item)."""
+    return f"{prefix.upper()}-{year}-{serial:06d}"
+
+
 def next_number(conn: sa.Connection, year: int) -> int:
     """The next item number of ``year``, atomically (an upsert that returns the new value)."""
     return _NEXT_NUMBER[conn.dialect.name].rows(conn, {"year": year})[0][0]

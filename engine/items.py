@@ -109,7 +109,7 @@ def create_item(conn: sa.Connection, rt: Runtime, actor: Actor, data: NewItem) -
     slip = implausible_day("due_date", data.due_date, today)
     if slip is not None:
         raise InvalidInput(slip, field="due_date")
-    number = f"{rt.settings.number_prefix.upper()}-{today.year}-{itemrows.next_number(conn, today.year):06d}"
+    number = itemrows.number_text(rt.settings.number_prefix, today.year, itemrows.next_number(conn, today.year))
     initial = wf.definition.initial
     item_id = itemrows.new_item_id()
     registered = data.model_dump(mode="json", exclude_none=True)

@@ -67,7 +67,7 @@ def assign_numbers(conn: sa.Connection, rt: Runtime, candidates: list[Candidate]
     fresh: list[str] = []
     while len(fresh) < blanks:
         want = blanks - len(fresh)
-        batch = [f"{prefix}-{today.year}-{n:06d}" for n in range(last + 1, last + 1 + want)]
+        batch = [itemrows.number_text(prefix, today.year, n) for n in range(last + 1, last + 1 + want)]
         last += want
         taken = _numbers_taken(conn, batch) | (given.intersection(batch))
         fresh.extend(n for n in batch if n not in taken)

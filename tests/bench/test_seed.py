@@ -18,7 +18,8 @@ FIRST, SECOND = 240, 60
 
 
 def _numbered(url: str) -> tuple[list[tuple[str, str, str]], dict[int, int]]:
-    """(number, created_at, number the creation record names) of every item, and number_sequences."""
+    """(number, created_at, number the creation record names) of every item, and number_sequences, once the
+    database check has found nothing wrong."""
     store = Store(url)
     try:
         with store.read() as conn:
